@@ -1,0 +1,45 @@
+// RMSNorm forward, one workgroup per row:
+//   rstd[r]   = 1 / sqrt(mean_c(inp[r, c]^2) + eps)
+//   out[r, c] = inp[r, c] * rstd[r] * weight[c]
+// inp, out: [rows, C]; weight: [C]; rstd: [rows] (saved for the backward pass).
+// Rows are addressed as workgroup_id.x + workgroup_id.y * 65535 (see grid1d).
+
+struct Params {
+  rows: u32,
+  C: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> rstd: array<f32>;
+@group(0) @binding(2) var<storage, read> inp: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+const WG: u32 = 64u;
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * 65535u;
+  if (row >= params.rows) { return; }  // uniform per workgroup, so the barriers below stay uniform
+  let base = row * params.C;
+
+  var sum = 0.0;
+  for (var c = lid; c < params.C; c += WG) {
+    let x = inp[base + c];
+    sum += x * x;
+  }
+  partial[lid] = sum;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) { partial[lid] += partial[lid + stride]; }
+    workgroupBarrier();
+  }
+  let r = inverseSqrt(partial[0] / f32(params.C) + params.eps);
+
+  for (var c = lid; c < params.C; c += WG) {
+    out[base + c] = inp[base + c] * r * weight[c];
+  }
+  if (lid == 0u) { rstd[row] = r; }
+}

@@ -1,0 +1,100 @@
+// Acquire a GPUDevice from any WebGPU implementation: `navigator.gpu` in a browser, or the GPU
+// object that the `webgpu` npm package (Dawn) creates in Node (see ./node.ts).
+//
+// The engine asks for the largest storage-buffer and workgroup limits the adapter offers and for
+// the optional features it can use; which of them it got is recorded in `GpuContext.features`.
+
+export interface GpuFeatures {
+  shaderF16: boolean;
+  subgroups: boolean;
+  timestampQuery: boolean;
+}
+
+export interface GpuContext {
+  device: GPUDevice;
+  adapterInfo: { vendor: string; architecture: string; device: string; description: string };
+  features: GpuFeatures;
+  limits: GPUSupportedLimits;
+}
+
+export class WebGpuUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebGpuUnavailableError';
+  }
+}
+
+export const BROWSER_HELP =
+  'WebGPU is needed: use a current Chrome or Edge (WebGPU is on by default on Windows, macOS, ' +
+  'ChromeOS and Android; on Linux start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan), ' +
+  'Safari 26 or later, or Firefox 141 or later on Windows. The page must be served over https or from localhost.';
+
+/** The limits the engine raises to the adapter's maximum when the adapter allows more than the default. */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+const OPTIONAL_FEATURES: Array<[GPUFeatureName, keyof GpuFeatures]> = [
+  ['shader-f16', 'shaderF16'],
+  ['subgroups' as GPUFeatureName, 'subgroups'],
+  ['timestamp-query', 'timestampQuery'],
+];
+
+/**
+ * Request an adapter and a device from `gpu`. Throws WebGpuUnavailableError with `help` appended
+ * when there is no WebGPU implementation or no adapter.
+ */
+export async function acquireDevice(
+  gpu: GPU | undefined,
+  help: string = BROWSER_HELP,
+  powerPreference: GPUPowerPreference = 'high-performance',
+): Promise<GpuContext> {
+  if (!gpu) throw new WebGpuUnavailableError(`This environment has no WebGPU. ${help}`);
+  const adapter = await gpu.requestAdapter({ powerPreference });
+  if (!adapter) throw new WebGpuUnavailableError(`WebGPU found no GPU adapter. ${help}`);
+
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name] as number;
+  const requiredFeatures = OPTIONAL_FEATURES.filter(([f]) => adapter.features.has(f)).map(([f]) => f);
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  device.addEventListener?.('uncapturederror', (e) => {
+    console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
+  });
+
+  const features = {} as GpuFeatures;
+  for (const [f, key] of OPTIONAL_FEATURES) features[key] = device.features.has(f);
+  const info = adapter.info ?? ({} as GPUAdapterInfo);
+  return {
+    device,
+    adapterInfo: {
+      vendor: info.vendor ?? '',
+      architecture: info.architecture ?? '',
+      device: info.device ?? '',
+      description: info.description ?? '',
+    },
+    features,
+    limits: device.limits,
+  };
+}
+
+/** A short human-readable description of the adapter, its features and the limits that matter here. */
+export function describeGpu(ctx: GpuContext): string {
+  const { adapterInfo: a, features: f, limits: l } = ctx;
+  const name = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' ') || '(unnamed adapter)';
+  const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
+  return [
+    `adapter: ${name}`,
+    `features: shader-f16 ${f.shaderF16 ? 'yes' : 'no'}, subgroups ${f.subgroups ? 'yes' : 'no'}, timestamp-query ${f.timestampQuery ? 'yes' : 'no'}`,
+    `maxBufferSize: ${mib(l.maxBufferSize)}`,
+    `maxStorageBufferBindingSize: ${mib(l.maxStorageBufferBindingSize)}`,
+    `maxComputeWorkgroupStorageSize: ${l.maxComputeWorkgroupStorageSize} bytes`,
+    `maxComputeInvocationsPerWorkgroup: ${l.maxComputeInvocationsPerWorkgroup}`,
+    `maxStorageBuffersPerShaderStage: ${l.maxStorageBuffersPerShaderStage}`,
+  ].join('\n');
+}

@@ -1,0 +1,90 @@
+// Tensors: a GPU storage buffer with a shape and an element type, row-major, 4 bytes an element.
+import type { GpuContext } from './device.js';
+
+export type DType = 'f32' | 'i32' | 'u32';
+export type TypedArrayOf<T extends DType> = T extends 'f32' ? Float32Array : T extends 'i32' ? Int32Array : Uint32Array;
+
+const ARRAY_OF: Record<DType, Float32ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor> = {
+  f32: Float32Array,
+  i32: Int32Array,
+  u32: Uint32Array,
+};
+
+export class Tensor<T extends DType = DType> {
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly shape: readonly number[],
+    readonly dtype: T,
+    readonly label = '',
+  ) {}
+
+  /** Number of elements. */
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  destroy(): void {
+    this.buffer.destroy();
+  }
+}
+
+const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/**
+ * A tensor of `shape`, zero-filled or holding `data` (converted to the dtype's array type).
+ * Buffers hold at least one element, since WebGPU cannot bind an empty buffer.
+ */
+export function createTensor<T extends DType>(
+  ctx: GpuContext,
+  shape: readonly number[],
+  dtype: T,
+  data?: ArrayLike<number>,
+  label = '',
+): Tensor<T> {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (data && data.length !== size) {
+    throw new Error(`tensor ${label || ''}: ${data.length} values given for shape [${shape.join(', ')}] (${size} elements)`);
+  }
+  const bytes = Math.max(4, size * 4);
+  if (bytes > ctx.limits.maxStorageBufferBindingSize) {
+    throw new Error(
+      `tensor ${label} [${shape.join(', ')}] needs ${bytes} bytes, more than this GPU's maxStorageBufferBindingSize (${ctx.limits.maxStorageBufferBindingSize})`,
+    );
+  }
+  const buffer = ctx.device.createBuffer({ size: bytes, usage: STORAGE(), mappedAtCreation: !!data, label });
+  if (data) {
+    const view = new ARRAY_OF[dtype](buffer.getMappedRange());
+    view.set(data instanceof ARRAY_OF[dtype] ? (data as ArrayLike<number>) : Array.from(data));
+    buffer.unmap();
+  }
+  return new Tensor(buffer, [...shape], dtype, label);
+}
+
+/** Overwrite a tensor's contents (or its first `data.length` elements) from the CPU. */
+export function writeTensor(ctx: GpuContext, t: Tensor, data: ArrayLike<number>, elementOffset = 0): void {
+  const arr = data instanceof ARRAY_OF[t.dtype] ? (data as Float32Array) : new ARRAY_OF[t.dtype](Array.from(data));
+  ctx.device.queue.writeBuffer(t.buffer, elementOffset * 4, arr.buffer, arr.byteOffset, arr.byteLength);
+}
+
+/**
+ * The one readback path: copy `count` elements starting at `elementOffset` (default: the whole
+ * tensor) into a mappable buffer and return them as the dtype's typed array.
+ */
+export async function readTensor<T extends DType>(
+  ctx: GpuContext,
+  t: Tensor<T>,
+  elementOffset = 0,
+  count = t.size - elementOffset,
+): Promise<TypedArrayOf<T>> {
+  const { device } = ctx;
+  const bytes = Math.max(4, count * 4);
+  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(t.buffer, elementOffset * 4, staging, 0, count * 4);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new ARRAY_OF[t.dtype](staging.getMappedRange().slice(0, count * 4));
+  staging.unmap();
+  staging.destroy();
+  return out as TypedArrayOf<T>;
+}

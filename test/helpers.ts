@@ -1,0 +1,59 @@
+// Shared test helpers: the GPU device for kernel tests, seeded random data, tolerance checks,
+// and the location of ../shared.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import type { GpuContext } from '../src/gpu/device.js';
+import { acquireNodeDevice } from '../src/gpu/node.js';
+
+let ctxPromise: Promise<GpuContext> | undefined;
+
+/**
+ * The GPU every test in this process uses. Tests never skip for want of a GPU: vite.config.ts
+ * selects SwiftShader where there is no hardware adapter, so a failure here fails the test.
+ */
+export function gpu(): Promise<GpuContext> {
+  ctxPromise ??= acquireNodeDevice();
+  return ctxPromise;
+}
+
+/** Deterministic uniform values in [lo, hi) from a 32-bit xorshift generator. */
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = lo + ((s >>> 8) / 2 ** 24) * (hi - lo);
+  }
+  return out;
+}
+
+/** Assert |got - want| <= atol + rtol·|want| elementwise, reporting the worst element. */
+export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, atol = 1e-5, rtol = 1e-4, what = ''): void {
+  expect(got.length, `${what}: length`).toBe(want.length);
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < want.length; i++) {
+    const excess = Math.abs(got[i] - want[i]) - (atol + rtol * Math.abs(want[i]));
+    if (!(excess <= worstExcess)) {
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+      worst = i;
+    }
+  }
+  if (worst >= 0) {
+    expect.fail(`${what}: element ${worst} is ${got[worst]}, expected ${want[worst]} (atol ${atol}, rtol ${rtol})`);
+  }
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** ../shared beside the repository (fixtures: models and golden data), or null when absent. */
+export const SHARED_DIR: string | null = (() => {
+  const p = join(here, '..', '..', 'shared');
+  return existsSync(p) ? p : null;
+})();
+export const NO_SHARED_REASON = `../shared (the fixture models and golden data) is not beside the repository at ${join(here, '..', '..', 'shared')}`;

@@ -2,7 +2,7 @@
 //   rstd[r]   = 1 / sqrt(mean_c(inp[r, c]^2) + eps)
 //   out[r, c] = inp[r, c] * rstd[r] * weight[c]
 // inp, out: [rows, C]; weight: [C]; rstd: [rows] (saved for the backward pass).
-// Rows are addressed as workgroup_id.x + workgroup_id.y * 65535 (see grid1d).
+// Rows are addressed as workgroup_id.x + workgroup_id.y * num_workgroups.x (see grid1d).
 
 struct Params {
   rows: u32,
@@ -20,8 +20,12 @@ const WG: u32 = 64u;
 var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * 65535u;
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = wid.x + wid.y * nwg.x;
   if (row >= params.rows) { return; }  // uniform per workgroup, so the barriers below stay uniform
   let base = row * params.C;
 

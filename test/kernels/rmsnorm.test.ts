@@ -6,8 +6,9 @@ import { expectClose, gpu, randomArray } from '../helpers.js';
 import { rmsnormForwardRef } from '../ref/rmsnorm.js';
 
 describe('rmsnorm_forward', () => {
-  // C = 1, C below and above the 64-wide workgroup, and not a multiple of it; a single row.
-  for (const [rows, C] of [[1, 1], [3, 7], [5, 64], [2, 100], [1, 200]]) {
+  // C = 1, C below and above the 64-wide workgroup, and not a multiple of it; a single row;
+  // more rows than one grid dimension holds (65535 workgroups), as a per-head q/k norm can have.
+  for (const [rows, C] of [[1, 1], [3, 7], [5, 64], [2, 100], [1, 200], [70001, 2]]) {
     it(`matches the CPU reference at rows=${rows} C=${C}`, async () => {
       const ctx = await gpu();
       const x = randomArray(rows * C, 1 + rows * C, -3, 3);

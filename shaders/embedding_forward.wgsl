@@ -1,0 +1,41 @@
+// Token embedding lookup, with GPT-2's learned position embeddings when HAS_POSITIONS:
+//   out[b, t, c] = wte[ids[b, t], c]  (+ wpe[pos0 + t, c])
+// ids: [B, T] (u32); wte: [V, C]; wpe: [P, C] with pos0 + T <= P (checked by the launcher);
+// out: [B, T, C]. One invocation per element of out, addressed as
+// global_invocation_id.x + global_invocation_id.y * (num_workgroups.x * WG) (see grid1d).
+// An id >= V is clamped to V - 1 so that it never reads past wte; the caller validates ids on the
+// CPU (assertTokenIds). When HAS_POSITIONS is false the launcher binds wte again in the wpe slot.
+
+struct Params {
+  B: u32,
+  T: u32,
+  C: u32,
+  V: u32,
+  pos0: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+@group(0) @binding(2) var<storage, read> wte: array<f32>;
+@group(0) @binding(3) var<storage, read> wpe: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+override HAS_POSITIONS: bool = false;
+
+const WG: u32 = 256u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * (nwg.x * WG);
+  let C = params.C;
+  if (i >= params.B * params.T * C) { return; }
+  let bt = i / C;  // the token's index in [B, T]
+  let c = i % C;
+  let id = min(ids[bt], params.V - 1u);
+  var v = wte[id * C + c];
+  if (HAS_POSITIONS) {
+    let t = bt % params.T;
+    v += wpe[(params.pos0 + t) * C + c];
+  }
+  out[i] = v;
+}

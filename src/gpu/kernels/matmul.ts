@@ -1,0 +1,84 @@
+// The forward pass of a Linear layer: out[M, N] = inp[M, K] · weight[N, K]ᵀ (+ bias[N]).
+// weight is row-major [N, K], the Hugging Face nn.Linear layout, so it is used as stored.
+// Two kernels: matmul_forward (64 × 64 tiles staged through workgroup memory) for many rows, and
+// matmul_skinny_forward (4 × 4 register blocks, no barriers) for at most SKINNY_MAX_ROWS rows,
+// as in decoding one token per sequence.
+import code from '../../../shaders/matmul_forward.wgsl?raw';
+import skinnyCode from '../../../shaders/matmul_skinny_forward.wgsl?raw';
+import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import type { Tensor } from '../tensor.js';
+
+export interface MatmulDims {
+  M: number; // rows of inp and out (B·T, or fewer)
+  N: number; // output features: rows of weight, columns of out
+  K: number; // input features: columns of inp and of weight
+}
+
+/** The launch dimensions plus whether a bias is bound (the HAS_BIAS override). */
+export interface MatmulLaunch extends MatmulDims {
+  hasBias: boolean;
+}
+
+/** Each workgroup computes a MATMUL_TILE × MATMUL_TILE block of out (see matmul_forward.wgsl). */
+export const MATMUL_TILE = 64;
+const MAX_GROUPS = 65535;
+
+/**
+ * Workgroups (x, y, z) covering out: x walks the column tiles, y·z the row tiles. The row tiles
+ * are split over z only when there are more than 65535 of them; the shader reads the row tile as
+ * workgroup_id.y + workgroup_id.z · num_workgroups.y and skips the few past the last.
+ */
+export function matmulGrid(M: number, N: number): [number, number, number] {
+  const colTiles = Math.max(1, Math.ceil(N / MATMUL_TILE));
+  const rowTiles = Math.max(1, Math.ceil(M / MATMUL_TILE));
+  if (colTiles > MAX_GROUPS) throw new Error(`matmul_forward: N = ${N} needs ${colTiles} column tiles, more than ${MAX_GROUPS}`);
+  if (rowTiles <= MAX_GROUPS) return [colTiles, rowTiles, 1];
+  const z = Math.ceil(rowTiles / MAX_GROUPS);
+  return [colTiles, Math.ceil(rowTiles / z), z];
+}
+
+export const matmulForwardKernel: KernelSpec<MatmulLaunch> = {
+  name: 'matmul_forward',
+  code,
+  bindings: ['read_write', 'read', 'read', 'read'],
+  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0 }),
+  params: (d) => [u32(d.M), u32(d.N), u32(d.K)],
+  dispatch: (d) => matmulGrid(d.M, d.N),
+};
+
+/** Up to this many rows go to matmul_skinny_forward. */
+export const SKINNY_MAX_ROWS = 8;
+
+export const matmulSkinnyForwardKernel: KernelSpec<MatmulLaunch> = {
+  name: 'matmul_skinny_forward',
+  code: skinnyCode,
+  bindings: ['read_write', 'read', 'read', 'read'],
+  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0 }),
+  params: (d) => [u32(d.M), u32(d.N), u32(d.K)],
+  dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
+};
+
+/**
+ * out: [M, N]; inp: [M, K]; weight: [N, K]; bias: [N] or null. Without a bias the weight buffer is
+ * bound again in the bias slot (two read-only bindings of one buffer are legal) and never read.
+ */
+export function matmulForward(
+  rec: Recorder,
+  out: Tensor,
+  inp: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  dims: MatmulDims,
+): void {
+  const { M, N, K } = dims;
+  const check = (t: Tensor, want: number, what: string) => {
+    if (t.size < want) throw new Error(`matmul_forward: ${what} has ${t.size} elements, needs ${want} (M=${M} N=${N} K=${K})`);
+  };
+  check(out, M * N, 'out');
+  check(inp, M * K, 'inp');
+  check(weight, N * K, 'weight');
+  if (bias) check(bias, N, 'bias');
+  if (M === 0 || N === 0) return;
+  const kernel = M <= SKINNY_MAX_ROWS ? matmulSkinnyForwardKernel : matmulForwardKernel;
+  rec.run(kernel, { M, N, K, hasBias: bias !== null }, [out, inp, weight, bias ?? weight]);
+}

@@ -1,0 +1,61 @@
+// Rotary position embedding (RoPE) in the Hugging Face "rotate half" layout, applied to queries
+// ([B, T, NH, HS]) and keys ([B, T, KV, HS]) at absolute positions pos0 .. pos0 + T - 1.
+import code from '../../../shaders/rope_forward.wgsl?raw';
+import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import type { Tensor } from '../tensor.js';
+
+export interface RopeDims {
+  B: number;
+  T: number; // positions in this call
+  H: number; // heads: NH for queries, KV for keys
+  HS: number; // head size, even
+  pos0: number; // absolute position of t = 0
+}
+
+/**
+ * The cos and sin tables the kernel reads, each [maxPositions, HS/2] row-major:
+ * cos[p, i] = cos(p · invFreq[i]), sin[p, i] = sin(p · invFreq[i]).
+ *
+ * invFreq is computed the way Hugging Face does it, in f32: invFreq[i] = 1 / f32(theta^(2i/HS)),
+ * and the angle is the f32 product f32(p · invFreq[i]) (HF multiplies positions by invFreq in
+ * f32). The cos and sin of that angle are then taken in double precision and rounded to f32, so
+ * they are exact to the last bit where WGSL's sin/cos would be inaccurate outside [-pi, pi].
+ */
+export function ropeTables(theta: number, HS: number, maxPositions: number): { cos: Float32Array; sin: Float32Array } {
+  if (HS % 2 !== 0) throw new Error(`ropeTables: head size ${HS} is odd`);
+  const half = HS / 2;
+  const invFreq = new Float32Array(half);
+  for (let i = 0; i < half; i++) invFreq[i] = 1 / Math.fround(theta ** Math.fround((2 * i) / HS));
+  const cos = new Float32Array(maxPositions * half);
+  const sin = new Float32Array(maxPositions * half);
+  for (let p = 0; p < maxPositions; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = Math.fround(p * invFreq[i]);
+      cos[p * half + i] = Math.cos(a);
+      sin[p * half + i] = Math.sin(a);
+    }
+  }
+  return { cos, sin };
+}
+
+export const ropeForwardKernel: KernelSpec<RopeDims> = {
+  name: 'rope_forward',
+  code,
+  bindings: ['read_write', 'read', 'read', 'read'],
+  params: (d) => [u32(d.B * d.T * d.H), u32(d.T), u32(d.H), u32(d.HS), u32(d.pos0)],
+  dispatch: (d) => grid1d((d.B * d.T * d.H * d.HS) / 2, 64),
+};
+
+/**
+ * out, inp: [B, T, H, HS] (different buffers: WebGPU cannot bind one buffer both read and
+ * read_write in a dispatch); cos, sin: [maxPositions, HS/2] from ropeTables, with pos0 + T <= maxPositions.
+ */
+export function ropeForward(rec: Recorder, out: Tensor, inp: Tensor, cos: Tensor, sin: Tensor, dims: RopeDims): void {
+  if (dims.HS % 2 !== 0) throw new Error(`rope_forward: head size ${dims.HS} is odd`);
+  const needed = (dims.pos0 + dims.T) * (dims.HS / 2);
+  if (cos.size < needed || sin.size < needed) {
+    throw new Error(`rope_forward: tables hold ${Math.min(cos.size, sin.size) / (dims.HS / 2)} positions, positions up to ${dims.pos0 + dims.T} needed`);
+  }
+  if (out.buffer === inp.buffer) throw new Error('rope_forward: out and inp must be different buffers');
+  rec.run(ropeForwardKernel, dims, [out, inp, cos, sin]);
+}

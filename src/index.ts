@@ -1,0 +1,17 @@
+// The public API (browser-safe; Node-only helpers are in ./node.ts).
+//
+//   const ctx = await acquireDevice(navigator.gpu);                 // or acquireNodeDevice() in Node
+//   const source = urlSource('https://huggingface.co/<id>/resolve/main/');
+//   const model = await LanguageModel.load(ctx, source);
+//   const tokenizer = await TextTokenizer.load(source);
+//   const { text } = await generateText(model, tokenizer, 'Once upon a time', { maxNewTokens: 40 });
+export { acquireDevice, describeGpu, WebGpuUnavailableError, type GpuContext, type GpuFeatures } from './gpu/device.js';
+export { parseModelConfig, SUPPORTED_MODEL_TYPES, type ModelSpec, type ModelType } from './model/config.js';
+export { LanguageModel, type LoadProgress } from './model/model.js';
+export { forward, createInferenceState, destroyInferenceState, type InferenceState } from './model/forward.js';
+export { SafetensorsError, readSafetensorsHeader, readTensorF32, writeSafetensors } from './model/safetensors.js';
+export { urlSource, fileListSource, directoryHandleSource, type ModelSource } from './model/source.js';
+export { TextTokenizer, StreamDecoder, type ChatMessage } from './tokenize/tokenizer.js';
+export { generateTokens, type GenerateOptions, type GenerateResult } from './generate/generate.js';
+export { generateText, type GenerateTextOptions, type GenerateTextResult } from './generate/text.js';
+export { sampleToken, SeededRandom, type SamplingOptions } from './generate/sampling.js';

@@ -1,0 +1,53 @@
+// A pretrained causal language model on the GPU: its spec, frozen weights and RoPE tables,
+// loaded from any ModelSource (a local folder, a URL, files picked in a browser).
+import type { GpuContext } from '../gpu/device.js';
+import { ropeTables } from '../gpu/kernels/rope.js';
+import { createTensor } from '../gpu/tensor.js';
+import type { ModelSpec } from './config.js';
+import { createInferenceState, type ForwardWeights, type InferenceState } from './forward.js';
+import { destroyWeights, uploadWeights } from './gpu-weights.js';
+import type { ModelSource } from './source.js';
+import { loadModelSpec, loadWeights } from './weights.js';
+
+export interface LoadProgress {
+  /** The tensor just loaded, and how many of how many are done. */
+  tensor: string;
+  done: number;
+  total: number;
+}
+
+export class LanguageModel {
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly source: ModelSource,
+    readonly spec: ModelSpec,
+    /** Token ids that end generation (generation_config.json's eos_token_id, else config.json's). */
+    readonly eosTokenIds: number[],
+    readonly bosTokenId: number | null,
+    readonly gpu: ForwardWeights,
+  ) {}
+
+  static async load(ctx: GpuContext, source: ModelSource, onProgress?: (p: LoadProgress) => void): Promise<LanguageModel> {
+    const { spec, generationConfig } = await loadModelSpec(source);
+    const cpu = await loadWeights(source, spec, (tensor, done, total) => onProgress?.({ tensor, done, total }));
+    const fw: ForwardWeights = { spec, weights: uploadWeights(ctx, cpu) };
+    if (spec.arch === 'llama') {
+      const { cos, sin } = ropeTables(spec.ropeTheta, spec.HS, spec.maxPositions);
+      fw.ropeCos = createTensor(ctx, [spec.maxPositions, spec.HS / 2], 'f32', cos, 'ropeCos');
+      fw.ropeSin = createTensor(ctx, [spec.maxPositions, spec.HS / 2], 'f32', sin, 'ropeSin');
+    }
+    const eos = generationConfig.eosTokenIds.length ? generationConfig.eosTokenIds : spec.eosTokenIds;
+    return new LanguageModel(ctx, source, spec, eos, generationConfig.bosTokenId ?? spec.bosTokenId, fw);
+  }
+
+  /** KV cache and activations for B rows of up to S positions. */
+  createState(B: number, S: number): InferenceState {
+    return createInferenceState(this.ctx, this.spec, B, Math.min(S, this.spec.maxPositions));
+  }
+
+  destroy(): void {
+    destroyWeights(this.gpu.weights);
+    this.gpu.ropeCos?.destroy();
+    this.gpu.ropeSin?.destroy();
+  }
+}

@@ -1,0 +1,324 @@
+// The weights of a Hugging Face model folder, read from safetensors into one canonical CPU layout
+// for both architectures: every linear weight as nn.Linear stores it, [out, in] row-major, so that
+// y = x·Wᵀ (+ b). GPT-2's Conv1D weights ([in, out]) are transposed here, and its fused c_attn is
+// split into q, k and v. Dimension letters as in ./config.ts; P = maxPositions.
+import type { ModelSpec } from './config.js';
+import { readSafetensorsHeader, readTensorF32, type SafetensorsHeader, type TensorInfo } from './safetensors.js';
+import { readJsonIfExists, type ModelSource } from './source.js';
+
+export { loadModelSpec, type GenerationDefaults } from './config.js';
+
+export interface CpuTensor {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface LayerWeights {
+  attnNorm: CpuTensor; // [C] input_layernorm / ln_1
+  attnNormBias?: CpuTensor; // [C] gpt2
+  q: CpuTensor; // [NH·HS, C]
+  k: CpuTensor; // [KV·HS, C]
+  v: CpuTensor; // [KV·HS, C]
+  qBias?: CpuTensor; // [NH·HS]
+  kBias?: CpuTensor; // [KV·HS]
+  vBias?: CpuTensor; // [KV·HS]
+  o: CpuTensor; // [C, NH·HS]
+  oBias?: CpuTensor; // [C]
+  qNorm?: CpuTensor; // [HS] qwen3
+  kNorm?: CpuTensor; // [HS] qwen3
+  mlpNorm: CpuTensor; // [C] post_attention_layernorm / ln_2
+  mlpNormBias?: CpuTensor; // [C] gpt2
+  gate?: CpuTensor; // [F, C] llama family
+  gateBias?: CpuTensor; // [F] llama with mlp_bias
+  up: CpuTensor; // [F, C] llama up_proj; gpt2 mlp.c_fc transposed
+  upBias?: CpuTensor; // [F]
+  down: CpuTensor; // [C, F] llama down_proj; gpt2 mlp.c_proj transposed
+  downBias?: CpuTensor; // [C]
+}
+
+export interface ModelWeights {
+  embed: CpuTensor; // [V, C]
+  positions?: CpuTensor; // [P, C] gpt2
+  layers: LayerWeights[];
+  finalNorm: CpuTensor; // [C]
+  finalNormBias?: CpuTensor; // [C] gpt2
+  lmHead?: CpuTensor; // [V, C]; absent when tied to embed
+}
+
+export class WeightsError extends Error {
+  override name = 'WeightsError';
+}
+
+// ---- Hugging Face names ----------------------------------------------------------------------
+
+/** The modules of one layer, named by their LayerWeights field (a bias is the module's `.bias`). */
+export type LayerModule = 'attnNorm' | 'q' | 'k' | 'v' | 'o' | 'qNorm' | 'kNorm' | 'mlpNorm' | 'gate' | 'up' | 'down';
+export type GlobalModule = 'embed' | 'positions' | 'finalNorm' | 'lmHead';
+
+const LLAMA_LAYER: Record<LayerModule, string> = {
+  attnNorm: 'input_layernorm',
+  q: 'self_attn.q_proj',
+  k: 'self_attn.k_proj',
+  v: 'self_attn.v_proj',
+  o: 'self_attn.o_proj',
+  qNorm: 'self_attn.q_norm',
+  kNorm: 'self_attn.k_norm',
+  mlpNorm: 'post_attention_layernorm',
+  gate: 'mlp.gate_proj',
+  up: 'mlp.up_proj',
+  down: 'mlp.down_proj',
+};
+// GPT-2's q, k and v are one fused Conv1D, attn.c_attn, whose outputs are [q | k | v].
+const GPT2_LAYER: Partial<Record<LayerModule, string>> = {
+  attnNorm: 'ln_1',
+  q: 'attn.c_attn',
+  k: 'attn.c_attn',
+  v: 'attn.c_attn',
+  o: 'attn.c_proj',
+  mlpNorm: 'ln_2',
+  up: 'mlp.c_fc',
+  down: 'mlp.c_proj',
+};
+const LLAMA_GLOBAL: Record<GlobalModule, string | null> = { embed: 'model.embed_tokens', positions: null, finalNorm: 'model.norm', lmHead: 'lm_head' };
+const GPT2_GLOBAL: Record<GlobalModule, string | null> = { embed: 'transformer.wte', positions: 'transformer.wpe', finalNorm: 'transformer.ln_f', lmHead: 'lm_head' };
+
+/** The prefix that checkpoints may leave out ('model.' or 'transformer.'). */
+export function modelPrefix(spec: ModelSpec): string {
+  return spec.arch === 'gpt2' ? 'transformer.' : 'model.';
+}
+
+/** GPT-2 stores linear layers as Conv1D, weight [in, out]; the llama family as nn.Linear, [out, in]. */
+export function isConv1D(spec: ModelSpec): boolean {
+  return spec.arch === 'gpt2';
+}
+
+/**
+ * The module path of a layer module with its canonical prefix, e.g. `model.layers.3.self_attn.q_proj`
+ * or `transformer.h.3.attn.c_attn` (gpt2's q, k, v all give c_attn); null where the architecture has
+ * no such module. Append `.weight` / `.bias` for tensor names; the last component is PEFT's
+ * target_modules name.
+ */
+export function layerModuleName(spec: ModelSpec, layer: number, module: LayerModule): string | null {
+  const part = (spec.arch === 'gpt2' ? GPT2_LAYER : LLAMA_LAYER)[module];
+  return part ? `${spec.arch === 'gpt2' ? 'transformer.h' : 'model.layers'}.${layer}.${part}` : null;
+}
+
+/** The module path of a non-layer module (`model.embed_tokens`, `transformer.wpe`, `lm_head`, ...). */
+export function globalModuleName(spec: ModelSpec, module: GlobalModule): string | null {
+  return (spec.arch === 'gpt2' ? GPT2_GLOBAL : LLAMA_GLOBAL)[module];
+}
+
+// ---- Finding tensors in one file or in shards ------------------------------------------------
+
+interface TensorIndex {
+  /** The file named in "missing" errors: model.safetensors or the shard index. */
+  where: string;
+  find(name: string): Promise<{ header: SafetensorsHeader; info: TensorInfo } | undefined>;
+}
+
+/** model.safetensors, or the shards listed in model.safetensors.index.json ({weight_map: {name: file}}). */
+async function openTensorIndex(source: ModelSource): Promise<TensorIndex> {
+  const single = 'model.safetensors';
+  if (await source.exists(single)) {
+    const header = await readSafetensorsHeader(source, single);
+    return { where: `${source.description}/${single}`, find: async (name) => withInfo(header, name) };
+  }
+  const indexFile = 'model.safetensors.index.json';
+  const where = `${source.description}/${indexFile}`;
+  const index = await readJsonIfExists<{ weight_map?: unknown }>(source, indexFile);
+  if (index === null) {
+    throw new WeightsError(`${source.description} has neither model.safetensors nor ${indexFile} (only safetensors weights are supported)`);
+  }
+  const map = index.weight_map;
+  if (typeof map !== 'object' || map === null || !Object.values(map).every((f) => typeof f === 'string')) {
+    throw new WeightsError(`${where}: weight_map must be an object of tensor name → shard file name`);
+  }
+  const weightMap = map as Record<string, string>;
+  const headers = new Map<string, Promise<SafetensorsHeader>>();
+  return {
+    where,
+    async find(name) {
+      if (!Object.hasOwn(weightMap, name)) return undefined;
+      const file = weightMap[name];
+      if (!headers.has(file)) headers.set(file, readSafetensorsHeader(source, file));
+      const header = await headers.get(file)!;
+      const found = withInfo(header, name);
+      if (!found) throw new WeightsError(`${where} puts tensor '${name}' in ${file}, but ${source.description}/${file} does not have it`);
+      return found;
+    },
+  };
+}
+
+function withInfo(header: SafetensorsHeader, name: string) {
+  const info = header.tensors.get(name);
+  return info && { header, info };
+}
+
+// ---- Loading --------------------------------------------------------------------------------
+
+/** The tensors to read, by canonical name, with the shape each must have in the file. */
+function expectedTensors(spec: ModelSpec): Map<string, number[]> {
+  const { V, C, NH, KV, HS, F, L } = spec;
+  const want = new Map<string, number[]>();
+  const add = (module: string | null, weight: number[], bias: number[] | null) => {
+    want.set(`${module}.weight`, weight);
+    if (bias) want.set(`${module}.bias`, bias);
+  };
+  const g = (m: Parameters<typeof globalModuleName>[1]) => globalModuleName(spec, m);
+  add(g('embed'), [V, C], null);
+  if (spec.arch === 'gpt2') add(g('positions'), [spec.maxPositions, C], null);
+  for (let i = 0; i < L; i++) {
+    const m = (x: LayerModule) => layerModuleName(spec, i, x);
+    if (spec.arch === 'gpt2') {
+      const QKV = (NH + 2 * KV) * HS;
+      add(m('attnNorm'), [C], [C]);
+      add(m('q'), [C, QKV], [QKV]);
+      add(m('o'), [NH * HS, C], [C]);
+      add(m('mlpNorm'), [C], [C]);
+      add(m('up'), [C, F], [F]);
+      add(m('down'), [F, C], [C]);
+      continue;
+    }
+    add(m('attnNorm'), [C], null);
+    add(m('q'), [NH * HS, C], spec.qkvBias ? [NH * HS] : null);
+    add(m('k'), [KV * HS, C], spec.qkvBias ? [KV * HS] : null);
+    add(m('v'), [KV * HS, C], spec.qkvBias ? [KV * HS] : null);
+    add(m('o'), [C, NH * HS], spec.oBias ? [C] : null);
+    if (spec.qkNorm) {
+      add(m('qNorm'), [HS], null);
+      add(m('kNorm'), [HS], null);
+    }
+    add(m('mlpNorm'), [C], null);
+    add(m('gate'), [F, C], spec.mlpBias ? [F] : null);
+    add(m('up'), [F, C], spec.mlpBias ? [F] : null);
+    add(m('down'), [C, F], spec.mlpBias ? [C] : null);
+  }
+  add(g('finalNorm'), [C], spec.arch === 'gpt2' ? [C] : null);
+  if (!spec.tieWordEmbeddings) add(g('lmHead'), [V, C], null);
+  return want;
+}
+
+/** [rows, cols] row-major → its transpose [cols, rows]. */
+function transpose(t: CpuTensor): CpuTensor {
+  const [rows, cols] = t.shape;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
+  return { data: out, shape: [cols, rows] };
+}
+
+/** Rows [from, to) of a [rows, cols] tensor (or elements of a vector), copied. */
+function rowSlice(t: CpuTensor, from: number, to: number): CpuTensor {
+  const width = t.shape.length > 1 ? t.shape[1] : 1;
+  return { data: t.data.slice(from * width, to * width), shape: t.shape.length > 1 ? [to - from, width] : [to - from] };
+}
+
+/**
+ * Read every weight the spec needs from model.safetensors or its shards, checking each shape.
+ * Names may carry or omit the `model.` / `transformer.` prefix. onTensor is called after each
+ * tensor with its name and the count done out of the total.
+ */
+export async function loadWeights(
+  source: ModelSource,
+  spec: ModelSpec,
+  onTensor?: (name: string, done: number, total: number) => void,
+): Promise<ModelWeights> {
+  const index = await openTensorIndex(source);
+  const want = expectedTensors(spec);
+  const prefix = modelPrefix(spec);
+  const got = new Map<string, CpuTensor>();
+  let done = 0;
+  for (const [name, shape] of want) {
+    const short = name.startsWith(prefix) ? name.slice(prefix.length) : null;
+    const found = (await index.find(name)) ?? (short !== null ? await index.find(short) : undefined);
+    if (!found) {
+      throw new WeightsError(`${index.where}: tensor '${name}'${short ? ` (or '${short}')` : ''} is missing; expected shape [${shape.join(', ')}]`);
+    }
+    const { header, info } = found;
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new WeightsError(
+        `${source.description}/${header.file}: tensor '${info.name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from the config (${specSummary(spec)})`,
+      );
+    }
+    got.set(name, { data: await readTensorF32(source, header, info.name), shape: info.shape });
+    onTensor?.(info.name, ++done, want.size);
+  }
+  return spec.arch === 'gpt2' ? assembleGpt2(spec, got) : assembleLlama(spec, got);
+}
+
+function specSummary(s: ModelSpec): string {
+  return `${s.modelType}: V ${s.V}, C ${s.C}, L ${s.L}, NH ${s.NH}, KV ${s.KV}, HS ${s.HS}, F ${s.F}, P ${s.maxPositions}`;
+}
+
+function assembleLlama(spec: ModelSpec, got: Map<string, CpuTensor>): ModelWeights {
+  const w = (module: string | null) => got.get(`${module}.weight`)!;
+  const b = (module: string | null) => got.get(`${module}.bias`);
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < spec.L; i++) {
+    const m = (x: LayerModule) => layerModuleName(spec, i, x);
+    const layer: LayerWeights = {
+      attnNorm: w(m('attnNorm')),
+      q: w(m('q')),
+      k: w(m('k')),
+      v: w(m('v')),
+      o: w(m('o')),
+      mlpNorm: w(m('mlpNorm')),
+      gate: w(m('gate')),
+      up: w(m('up')),
+      down: w(m('down')),
+    };
+    const optional = { qBias: b(m('q')), kBias: b(m('k')), vBias: b(m('v')), oBias: b(m('o')), gateBias: b(m('gate')), upBias: b(m('up')), downBias: b(m('down')) };
+    if (spec.qkNorm) Object.assign(optional, { qNorm: w(m('qNorm')), kNorm: w(m('kNorm')) });
+    // Only fields that exist: Object.values(layer) is every tensor the model uses.
+    for (const [k, t] of Object.entries(optional)) if (t) (layer as unknown as Record<string, CpuTensor>)[k] = t;
+    layers.push(layer);
+  }
+  const g = (x: GlobalModule) => globalModuleName(spec, x);
+  const out: ModelWeights = { embed: w(g('embed')), layers, finalNorm: w(g('finalNorm')) };
+  if (!spec.tieWordEmbeddings) out.lmHead = w(g('lmHead'));
+  return out;
+}
+
+function assembleGpt2(spec: ModelSpec, got: Map<string, CpuTensor>): ModelWeights {
+  const w = (module: string | null) => got.get(`${module}.weight`)!;
+  const b = (module: string | null) => got.get(`${module}.bias`)!;
+  const qRows = spec.NH * spec.HS;
+  const kvRows = spec.KV * spec.HS;
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < spec.L; i++) {
+    const m = (x: LayerModule) => layerModuleName(spec, i, x);
+    // c_attn: weight [C, q|k|v] → transposed [q|k|v, C], split by rows; its bias splits the same way.
+    const qkv = transpose(w(m('q')));
+    const qkvBias = b(m('q'));
+    const split = (t: CpuTensor) => [rowSlice(t, 0, qRows), rowSlice(t, qRows, qRows + kvRows), rowSlice(t, qRows + kvRows, qRows + 2 * kvRows)];
+    const [q, k, v] = split(qkv);
+    const [qBias, kBias, vBias] = split(qkvBias);
+    layers.push({
+      attnNorm: w(m('attnNorm')),
+      attnNormBias: b(m('attnNorm')),
+      q,
+      k,
+      v,
+      qBias,
+      kBias,
+      vBias,
+      o: transpose(w(m('o'))), // c_proj [NH·HS, C] → [C, NH·HS]
+      oBias: b(m('o')),
+      mlpNorm: w(m('mlpNorm')),
+      mlpNormBias: b(m('mlpNorm')),
+      up: transpose(w(m('up'))), // c_fc [C, F] → [F, C]
+      upBias: b(m('up')),
+      down: transpose(w(m('down'))), // c_proj [F, C] → [C, F]
+      downBias: b(m('down')),
+    });
+  }
+  const g = (x: GlobalModule) => globalModuleName(spec, x);
+  const out: ModelWeights = {
+    embed: w(g('embed')),
+    positions: w(g('positions')),
+    layers,
+    finalNorm: w(g('finalNorm')),
+    finalNormBias: b(g('finalNorm')),
+  };
+  if (!spec.tieWordEmbeddings) out.lmHead = w(g('lmHead'));
+  return out;
+}

@@ -1,0 +1,142 @@
+// Text ⇄ token ids for a Hugging Face model folder: tokenizer.json run by @huggingface/tokenizers,
+// with the settings of tokenizer_config.json applied the way transformers' AutoTokenizer applies
+// them (BOS/EOS, special-token ids, decode clean-up, chat template).
+import { Tokenizer } from '@huggingface/tokenizers';
+import type { Template } from '@huggingface/jinja';
+import { readJsonIfExists, type ModelSource } from '../model/source.js';
+import { compileChatTemplate, loadChatTemplate, renderChatTemplate, type ChatMessage } from './chat-template.js';
+import { mergeTokenizerConfig, specialTokenPolicy, tokenContent, type TokenizerConfig } from './special-tokens.js';
+
+export type { ChatMessage } from './chat-template.js';
+export { StreamDecoder } from './stream.js';
+
+export class TextTokenizer {
+  /** Ids of the tokens tokenizer_config.json names, or null where it names none. */
+  readonly bosTokenId: number | null;
+  readonly eosTokenId: number | null;
+  readonly padTokenId: number | null;
+  /** One more than the largest id, added tokens included: the rows an embedding table needs. */
+  readonly vocabSize: number;
+  /** The Jinja chat template, or null when the folder has none. */
+  readonly chatTemplate: string | null;
+
+  private readonly tokenizer: Tokenizer;
+  private readonly where: string;
+  /** Whether encode() adds BOS/EOS from the config's flags or leaves it to tokenizer.json. */
+  private readonly addFromFlags: boolean;
+  private readonly addBos: boolean;
+  private readonly addEos: boolean;
+  /** transformers' clean_up_tokenization_spaces (" ," → ","); off unless the config turns it on. */
+  private readonly cleanUpSpaces: boolean;
+  /** bos_token, eos_token, ... as text, for the chat template. */
+  private readonly specialTokenText: Record<string, string>;
+  private compiledTemplate: Template | null = null;
+
+  private constructor(tokenizerJson: Record<string, unknown>, config: TokenizerConfig, chatTemplate: string | null, where: string) {
+    this.where = where;
+    try {
+      // The library insists that these keys exist, even when a file leaves them out (= none).
+      const json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson };
+      this.tokenizer = new Tokenizer(json, config);
+    } catch (e) {
+      throw new Error(`${where}/tokenizer.json cannot be loaded: ${(e as Error).message}`);
+    }
+
+    const idOf = (key: string): number | null => {
+      const text = tokenContent(config[key]);
+      if (text === null) return null;
+      const id = this.tokenizer.token_to_id(text);
+      if (id === undefined) throw new Error(`${where}: the ${key} ${JSON.stringify(text)} of tokenizer_config.json is not in tokenizer.json's vocabulary`);
+      return id;
+    };
+    this.bosTokenId = idOf('bos_token');
+    this.eosTokenId = idOf('eos_token');
+    this.padTokenId = idOf('pad_token');
+
+    this.addFromFlags = specialTokenPolicy(config, tokenizerJson.post_processor != null) === 'flags';
+    // As in transformers, a flag whose token is unset adds nothing.
+    this.addBos = config.add_bos_token === true && this.bosTokenId !== null;
+    this.addEos = config.add_eos_token === true && this.eosTokenId !== null;
+    this.cleanUpSpaces = config.clean_up_tokenization_spaces === true;
+
+    let maxId = -1;
+    for (const id of this.tokenizer.get_vocab(true).values()) maxId = Math.max(maxId, id);
+    this.vocabSize = maxId + 1;
+
+    this.specialTokenText = {};
+    for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
+      const text = tokenContent(config[key]);
+      if (text !== null) this.specialTokenText[key] = text;
+    }
+    this.chatTemplate = chatTemplate;
+  }
+
+  /**
+   * Reads tokenizer.json (required), tokenizer_config.json and special_tokens_map.json (both
+   * optional) and the chat template (chat_template.jinja, or the config's chat_template).
+   */
+  static async load(source: ModelSource): Promise<TextTokenizer> {
+    const where = source.description;
+    const json = await readJsonIfExists<Record<string, unknown>>(source, 'tokenizer.json');
+    if (json === null) {
+      throw new Error(`${where} has no tokenizer.json: this project reads the Hugging Face fast-tokenizer file and cannot turn text into ids without it`);
+    }
+    if (typeof json !== 'object' || json === null || typeof json.model !== 'object' || json.model === null) {
+      throw new Error(`${where}/tokenizer.json has no "model" section; it is not a Hugging Face tokenizer file`);
+    }
+    const config = await readJsonIfExists<TokenizerConfig>(source, 'tokenizer_config.json');
+    const specialMap = await readJsonIfExists<Record<string, unknown>>(source, 'special_tokens_map.json');
+    const merged = mergeTokenizerConfig(config, specialMap);
+    const chatTemplate = await loadChatTemplate(source, merged.chat_template);
+    return new TextTokenizer(json, merged, chatTemplate, where);
+  }
+
+  /**
+   * Token ids of `text`. With addSpecialTokens (the default) the ids carry what the model expects
+   * around a single sequence: BOS for Llama-family tokenizers, nothing for GPT-2.
+   */
+  encode(text: string, opts: { addSpecialTokens?: boolean } = {}): number[] {
+    const addSpecial = opts.addSpecialTokens ?? true;
+    if (!this.addFromFlags) return this.tokenizer.encode(text, { add_special_tokens: addSpecial }).ids;
+    const ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    if (addSpecial && this.addBos) ids.unshift(this.bosTokenId!);
+    if (addSpecial && this.addEos) ids.push(this.eosTokenId!);
+    return ids;
+  }
+
+  /** The text of `ids`; special tokens (BOS, EOS, ...) are left out unless skipSpecialTokens is false. */
+  decode(ids: ArrayLike<number>, opts: { skipSpecialTokens?: boolean } = {}): string {
+    // The library rejects an empty list; the text of no tokens is the empty string.
+    if (ids.length === 0) return '';
+    return this.tokenizer.decode(Array.from(ids), {
+      skip_special_tokens: opts.skipSpecialTokens ?? true,
+      clean_up_tokenization_spaces: this.cleanUpSpaces,
+    });
+  }
+
+  /** The token string of one id (e.g. '▁Once', '<0x0A>'), or undefined outside the vocabulary. */
+  idToToken(id: number): string | undefined {
+    return this.tokenizer.id_to_token(id);
+  }
+
+  /** The id of one token string, or undefined when the vocabulary lacks it. */
+  tokenToId(token: string): number | undefined {
+    return this.tokenizer.token_to_id(token);
+  }
+
+  /**
+   * The conversation rendered by the model's chat template, as text (encode it with
+   * addSpecialTokens: false when the template writes BOS itself). With addGenerationPrompt the
+   * text ends with the header that opens the assistant's reply.
+   */
+  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
+    if (this.chatTemplate === null) {
+      throw new Error(
+        `${this.where} has no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template); ` +
+          'format the conversation as plain text instead, or use a model with a chat template',
+      );
+    }
+    this.compiledTemplate ??= compileChatTemplate(this.chatTemplate, this.where);
+    return renderChatTemplate(this.compiledTemplate, messages, opts.addGenerationPrompt ?? false, this.specialTokenText);
+  }
+}

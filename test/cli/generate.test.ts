@@ -1,0 +1,57 @@
+// The CLI as a user runs it: `npx webgpu-lora ...` in the repository after `npm ci`
+// (which builds dist/cli through the `prepare` script; `npm test` rebuilds it first).
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
+import { folderSource } from '../../src/model/source-node.js';
+import { NO_SHARED_REASON, readmeIdLists, SHARED_DIR } from '../helpers.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+/** Run the CLI with the machine's own environment: no SwiftShader variables, so on a machine
+ *  without a GPU the CLI must find SwiftShader by itself. */
+function cli(args: string[]) {
+  const env = { ...process.env };
+  for (const k of ['VK_ICD_FILENAMES', 'LD_LIBRARY_PATH', 'XDG_RUNTIME_DIR']) delete env[k];
+  return spawnSync('npx', ['--no-install', 'webgpu-lora', ...args], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
+}
+
+describe('webgpu-lora CLI', () => {
+  it('info prints the adapter, its features and limits', () => {
+    const r = cli(['info']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^adapter: /m);
+    expect(r.stdout).toMatch(/features: shader-f16 (yes|no), subgroups (yes|no), timestamp-query (yes|no)/);
+    expect(r.stdout).toMatch(/maxStorageBufferBindingSize: \d+ MiB/);
+  });
+
+  it('rejects an unknown command and a bad option with a usage message and exit code 2', () => {
+    const a = cli(['frobnicate']);
+    expect(a.status).toBe(2);
+    expect(a.stderr).toMatch(/unknown command 'frobnicate'/);
+    const b = cli(['generate', '--model', 'x', '--prompt', 'y', '--temperature', 'hot']);
+    expect(b.status).toBe(2);
+    expect(b.stderr).toMatch(/--temperature must be a number, got 'hot'/);
+  });
+
+  it('reports a model folder that does not exist', () => {
+    const r = cli(['generate', '--model', './no/such/model', '--prompt', 'hi']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no\/such\/model/);
+  });
+
+  describe.skipIf(!SHARED_DIR)(`with stories260K${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
+    it('generate prints the greedy continuation of "Once upon a time"', async () => {
+      const dir = join(SHARED_DIR!, 'models', 'stories260K');
+      const r = cli(['generate', '--model', dir, '--prompt', 'Once upon a time', '--max-new-tokens', '40', '--temperature', '0']);
+      expect(r.status, r.stderr).toBe(0);
+      const [, afterPrompt] = readmeIdLists(readFileSync(join(dir, 'README.md'), 'utf8'));
+      const tokenizer = await TextTokenizer.load(folderSource(dir));
+      const expected = tokenizer.decode(afterPrompt.slice(0, 40));
+      expect(expected.startsWith(', there was a little girl named Lily.')).toBe(true);
+      expect(r.stdout).toBe(`${expected}\n`);
+    });
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { Recorder } from '../../src/gpu/kernel.js';
+import { assertTokenIds, embeddingForward } from '../../src/gpu/kernels/embedding.js';
+import { createTensor, readTensor } from '../../src/gpu/tensor.js';
+import { expectClose, gpu, randomArray } from '../helpers.js';
+import { embeddingForwardRef } from '../ref/embedding.js';
+
+/** Valid ids in [0, V), deterministic. */
+function randomIds(n: number, V: number, seed: number): Uint32Array {
+  return Uint32Array.from(randomArray(n, seed, 0, 1), (u) => Math.min(V - 1, Math.floor(u * V)));
+}
+
+async function run(ids: Uint32Array, B: number, T: number, C: number, V: number, P: number | null, pos0: number) {
+  const ctx = await gpu();
+  const wte = randomArray(V * C, 17 + V * C, -1, 1);
+  const wpe = P === null ? null : randomArray(P * C, 23 + P * C, -1, 1);
+  const out = createTensor(ctx, [B, T, C], 'f32');
+  const rec = new Recorder(ctx);
+  embeddingForward(
+    rec,
+    out,
+    createTensor(ctx, [B, T], 'u32', ids),
+    createTensor(ctx, [V, C], 'f32', wte),
+    wpe && createTensor(ctx, [P!, C], 'f32', wpe),
+    { B, T, C, V, pos0 },
+  );
+  rec.submit();
+  return { got: await readTensor(ctx, out), wte, wpe };
+}
+
+describe('embedding_forward', () => {
+  // [B, T, C, V, P (null: no position embeddings), pos0]
+  const cases: Array<[number, number, number, number, number | null, number]> = [
+    [1, 1, 1, 1, null, 0],
+    [1, 1, 5, 9, 4, 3], // T = 1 at the last position
+    [2, 5, 7, 11, null, 0],
+    [2, 5, 7, 11, 5, 0],
+    [2, 5, 7, 11, 16, 9], // pos0 > 0
+    [3, 33, 40, 50, 40, 2], // more than one 256-invocation workgroup
+  ];
+  for (const [B, T, C, V, P, pos0] of cases) {
+    it(`matches the CPU reference at B=${B} T=${T} C=${C} V=${V} ${P === null ? 'without positions' : `with positions (P=${P}, pos0=${pos0})`}`, async () => {
+      const ids = randomIds(B * T, V, 5 + B * T);
+      const { got, wte, wpe } = await run(ids, B, T, C, V, P, pos0);
+      // A sum of two f32 values, so the result is exact.
+      expectClose(got, embeddingForwardRef(ids, wte, wpe, B, T, C, pos0), 0, 0, 'out');
+    });
+  }
+
+  it('clamps an id past the vocabulary to the last row instead of reading out of bounds', async () => {
+    const [B, T, C, V] = [1, 3, 4, 6];
+    const ids = Uint32Array.from([2, V, 0xffffffff]);
+    const { got, wte } = await run(ids, B, T, C, V, null, 0);
+    expectClose(got, embeddingForwardRef([2, V - 1, V - 1], wte, null, B, T, C, 0), 0, 0, 'out');
+  });
+
+  it('rejects position embeddings shorter than pos0 + T and ids that are not u32', async () => {
+    const ctx = await gpu();
+    const t = (shape: number[], dtype: 'f32' | 'u32' | 'i32' = 'f32') => createTensor(ctx, shape, dtype);
+    const rec = new Recorder(ctx);
+    const dims = { B: 1, T: 4, C: 2, V: 3, pos0: 5 };
+    expect(() => embeddingForward(rec, t([1, 4, 2]), t([1, 4], 'u32'), t([3, 2]), t([8, 2]), dims)).toThrow(
+      /wpe has 8 positions, needs pos0 \+ T = 9/,
+    );
+    expect(() => embeddingForward(rec, t([1, 4, 2]), t([1, 4], 'i32'), t([3, 2]), null, dims)).toThrow(/ids must be u32/);
+    rec.submit();
+  });
+});
+
+describe('assertTokenIds', () => {
+  it('accepts ids in [0, V)', () => {
+    expect(() => assertTokenIds([0, 4, 2], 5)).not.toThrow();
+    expect(() => assertTokenIds(new Uint32Array(0), 5)).not.toThrow();
+  });
+  it('names the first bad id and its index', () => {
+    expect(() => assertTokenIds([0, 1, 7, 9], 5)).toThrow('token id 7 at index 2 is outside the vocabulary [0, 5)');
+    expect(() => assertTokenIds([3, -1], 5)).toThrow('token id -1 at index 1');
+    expect(() => assertTokenIds([1.5], 5)).toThrow('token id 1.5 at index 0');
+  });
+});

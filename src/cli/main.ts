@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { describeGpu, WebGpuUnavailableError, type GpuContext } from '../gpu/device.js';
 import { acquireNodeDevice } from '../gpu/node.js';
-import { swiftShaderEnv } from '../gpu/swiftshader-env.js';
+import { hasVulkanLoader, swiftShaderEnv } from '../gpu/swiftshader-env.js';
 import { generateText } from '../generate/text.js';
 import { LanguageModel } from '../model/model.js';
 import { resolveModelSource } from './model-source.js';
@@ -32,19 +32,26 @@ function numberOption(value: string | undefined, name: string, fallback: number)
   return n;
 }
 
-/** The GPU, or a re-run of this process on SwiftShader when there is no adapter and chromium's driver is installed. */
+/**
+ * The GPU; or, where there is no Vulkan loader or no adapter and chromium's SwiftShader driver is
+ * installed, a re-run of this process on SwiftShader (the environment must be set at start-up).
+ */
 async function deviceOrRerun(): Promise<GpuContext> {
-  try {
-    return await acquireNodeDevice();
-  } catch (e) {
-    const env = swiftShaderEnv();
-    if (!(e instanceof WebGpuUnavailableError) || !env || process.env.WEBGPU_LORA_SWIFTSHADER) throw e;
+  const env = process.env.WEBGPU_LORA_SWIFTSHADER ? null : swiftShaderEnv();
+  const rerun = (): never => {
     process.stderr.write('webgpu-lora: no GPU adapter found; running on SwiftShader (a CPU Vulkan driver: correct, slow)\n');
     const child = spawnSync(process.execPath, process.argv.slice(1), {
       stdio: 'inherit',
       env: { ...process.env, ...env, WEBGPU_LORA_SWIFTSHADER: '1' },
     });
     process.exit(child.status ?? 1);
+  };
+  if (env && !hasVulkanLoader()) rerun();
+  try {
+    return await acquireNodeDevice();
+  } catch (e) {
+    if (e instanceof WebGpuUnavailableError && env) rerun();
+    throw e;
   }
 }
 

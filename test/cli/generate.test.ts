@@ -1,7 +1,8 @@
 // The CLI as a user runs it: `npx webgpu-lora ...` in the repository after `npm ci`
 // (which builds dist/cli through the `prepare` script; `npm test` rebuilds it first).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
@@ -52,6 +53,53 @@ describe('webgpu-lora CLI', () => {
       const expected = tokenizer.decode(afterPrompt.slice(0, 40));
       expect(expected.startsWith(', there was a little girl named Lily.')).toBe(true);
       expect(r.stdout).toBe(`${expected}\n`);
+    });
+
+    /** A copy of stories260K in a temporary folder, with `edit` applied to it. */
+    function brokenCopy(edit: (dir: string) => void): string {
+      const src = join(SHARED_DIR!, 'models', 'stories260K');
+      const dir = mkdtempSync(join(tmpdir(), 'webgpu-lora-broken-'));
+      for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors']) {
+        copyFileSync(join(src, f), join(dir, f));
+      }
+      edit(dir);
+      return dir;
+    }
+
+    it('a truncated model.safetensors fails with the file and a tensor named', () => {
+      const dir = brokenCopy((d) => {
+        const bytes = readFileSync(join(d, 'model.safetensors'));
+        writeFileSync(join(d, 'model.safetensors'), bytes.subarray(0, bytes.length - 1000));
+      });
+      const r = cli(['generate', '--model', dir, '--prompt', 'hi']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/model\.safetensors: tensor '[\w.]+'.*past the end of the file.*truncated/);
+    });
+
+    it('header offsets pointing outside the file fail with the tensor named', () => {
+      const dir = brokenCopy((d) => {
+        const bytes = readFileSync(join(d, 'model.safetensors'));
+        const n = Number(bytes.readBigUInt64LE(0));
+        const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+        header['model.norm.weight'].data_offsets = [10_000_000, 10_000_256];
+        const json = Buffer.from(JSON.stringify(header).padEnd(n, ' '));
+        expect(json.length).toBe(n);
+        json.copy(bytes, 8);
+        writeFileSync(join(d, 'model.safetensors'), bytes);
+      });
+      const r = cli(['generate', '--model', dir, '--prompt', 'hi']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/model\.safetensors: tensor 'model\.norm\.weight'.*past the end of the file/);
+    });
+
+    it('an unsupported model_type fails naming it and the supported types', () => {
+      const dir = brokenCopy((d) => {
+        const config = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+        writeFileSync(join(d, 'config.json'), JSON.stringify({ ...config, model_type: 'mamba' }));
+      });
+      const r = cli(['generate', '--model', dir, '--prompt', 'hi']);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/config\.json.*"mamba".*llama, qwen2, qwen3, gpt2/);
     });
   });
 });

@@ -57,8 +57,3 @@ export const SHARED_DIR: string | null = (() => {
   return existsSync(p) ? p : null;
 })();
 export const NO_SHARED_REASON = `../shared (the fixture models and golden data) is not beside the repository at ${join(here, '..', '..', 'shared')}`;
-
-/** The "ids:" lists of stories260K's README, in order: [from BOS alone, after 'Once upon a time']. */
-export function readmeIdLists(readme: string): number[][] {
-  return [...readme.matchAll(/^ids: `\[([\d, ]+)\]`/gm)].map((m) => m[1].split(',').map(Number));
-}

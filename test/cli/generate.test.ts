@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { folderSource } from '../../src/model/source-node.js';
-import { NO_SHARED_REASON, readmeIdLists, SHARED_DIR } from '../helpers.js';
+import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+import { AFTER_ONCE_IDS } from '../stories-readme.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -48,9 +49,8 @@ describe('webgpu-lora CLI', () => {
       const dir = join(SHARED_DIR!, 'models', 'stories260K');
       const r = cli(['generate', '--model', dir, '--prompt', 'Once upon a time', '--max-new-tokens', '40', '--temperature', '0']);
       expect(r.status, r.stderr).toBe(0);
-      const [, afterPrompt] = readmeIdLists(readFileSync(join(dir, 'README.md'), 'utf8'));
-      const tokenizer = await TextTokenizer.load(folderSource(dir));
-      const expected = tokenizer.decode(afterPrompt.slice(0, 40));
+        const tokenizer = await TextTokenizer.load(folderSource(dir));
+      const expected = tokenizer.decode(AFTER_ONCE_IDS.slice(0, 40));
       expect(expected.startsWith(', there was a little girl named Lily.')).toBe(true);
       expect(r.stdout).toBe(`${expected}\n`);
     });

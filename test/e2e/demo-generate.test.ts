@@ -1,13 +1,14 @@
 // The demo page in headless Chromium: WebGPU found, stories260K loaded from a local URL, and
 // the greedy continuation streamed into the page, identical to the Node run.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
 import { folderSource } from '../../src/model/source-node.js';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
-import { NO_SHARED_REASON, readmeIdLists, SHARED_DIR } from '../helpers.js';
+import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+import { AFTER_ONCE_IDS } from '../stories-readme.js';
 import { CHROMIUM, launchChromium, startDemoServer } from './browser.js';
 
 // Chromium is part of what .ci/run installs; its absence is a broken setup, not a reason to skip.
@@ -28,8 +29,7 @@ describe.skipIf(!SHARED_DIR)(`demo page in Chromium${SHARED_DIR ? '' : ` (skippe
 
   it('loads stories260K from a URL and generates the reference continuation', async () => {
     const dir = join(SHARED_DIR!, 'models', 'stories260K');
-    const [, afterPrompt] = readmeIdLists(readFileSync(join(dir, 'README.md'), 'utf8'));
-    const expected = (await TextTokenizer.load(folderSource(dir))).decode(afterPrompt.slice(0, 40));
+    const expected = (await TextTokenizer.load(folderSource(dir))).decode(AFTER_ONCE_IDS.slice(0, 40));
 
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { StreamDecoder, type TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { SHARED_DIR } from '../helpers.js';
 import { loadTokenizer as load, suiteTitle } from './fixtures.js';
-import { AFTER_ONCE_IDS, AFTER_ONCE_TEXT, FROM_BOS_IDS, FROM_BOS_TEXT, ONCE_IDS } from './stories-readme.js';
+import { AFTER_ONCE_IDS, AFTER_ONCE_TEXT, FROM_BOS_IDS, FROM_BOS_TEXT, ONCE_IDS } from '../stories-readme.js';
 
 /** Every push's output (and the flush) in order. */
 function stream(tok: TextTokenizer, ids: number[], promptIds?: number[]): string[] {

@@ -6,7 +6,7 @@ import { folderSource } from '../../src/model/source-node.js';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { SHARED_DIR } from '../helpers.js';
 import { loadTokenizer as load, modelDir, readModelJson, suiteTitle, tempFolder, type TempFolder } from './fixtures.js';
-import { AFTER_ONCE_IDS, AFTER_ONCE_TEXT, FROM_BOS_IDS, FROM_BOS_TEXT, ONCE_IDS } from './stories-readme.js';
+import { AFTER_ONCE_IDS, AFTER_ONCE_TEXT, FROM_BOS_IDS, FROM_BOS_TEXT, ONCE_IDS } from '../stories-readme.js';
 
 describe.skipIf(!SHARED_DIR)(suiteTitle('stories260K (Llama BPE with byte fallback)'), () => {
   it('encodes the README prompt with BOS, and without it on request', async () => {

@@ -2,6 +2,7 @@
 // (prefill), then one position per new token. Sampling happens on the CPU from the last
 // position's logits (one readback of V floats per token).
 import { destroyInferenceState, forward } from '../model/forward.js';
+import type { LowRankUpdates } from '../model/linear.js';
 import type { LanguageModel } from '../model/model.js';
 import { SeededRandom, sampleToken, validateSampling, type SamplingOptions } from './sampling.js';
 
@@ -16,6 +17,8 @@ export interface GenerateOptions extends SamplingOptions {
   onToken?: (id: number) => void;
   /** Aborts generation between tokens. */
   signal?: AbortSignal;
+  /** A low-rank adapter (LoRA) applied on top of the base weights. */
+  lora?: LowRankUpdates;
 }
 
 export interface GenerateResult {
@@ -36,11 +39,12 @@ export async function generateTokens(model: LanguageModel, promptIds: number[], 
   const eos = new Set(opts.eosTokenIds ?? model.eosTokenIds);
   const rng = new SeededRandom(seed);
   const S = Math.min(maxPos, promptIds.length + maxNewTokens);
-  const state = model.createState(1, S);
+  const state = model.createState(1, S, opts.lora);
   const ids: number[] = [];
   try {
     if (maxNewTokens === 0) return { ids, stopReason: 'length' };
-    let logits = await forward(model.ctx, model.gpu, state, promptIds, promptIds.length);
+    const lora = opts.lora;
+    let logits = await forward(model.ctx, model.gpu, state, promptIds, promptIds.length, { lora });
     for (;;) {
       opts.signal?.throwIfAborted();
       const next = sampleToken(logits, opts, rng);
@@ -49,7 +53,7 @@ export async function generateTokens(model: LanguageModel, promptIds: number[], 
       if (eos.has(next)) return { ids, stopReason: 'eos' };
       if (ids.length >= maxNewTokens) return { ids, stopReason: 'length' };
       if (state.length >= state.S) return { ids, stopReason: 'max-positions' };
-      logits = await forward(model.ctx, model.gpu, state, [next], 1);
+      logits = await forward(model.ctx, model.gpu, state, [next], 1, { lora });
     }
   } finally {
     destroyInferenceState(state);

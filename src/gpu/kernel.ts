@@ -104,7 +104,7 @@ export class Recorder {
     const { pipeline, layout } = pipelineFor(this.ctx, spec, spec.constants?.(dims) ?? {});
     const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({
       binding,
-      resource: { buffer: 'buffer' in b ? b.buffer : b },
+      resource: 'buffer' in b ? { buffer: b.buffer, offset: b.offset * 4, size: Math.max(4, b.size * 4) } : { buffer: b },
     }));
     if (spec.params) {
       const data = packParams(spec.params(dims));
@@ -130,7 +130,14 @@ export class Recorder {
   copy(src: Tensor, srcElement: number, dst: Tensor, dstElement: number, count: number): void {
     this.pass?.end();
     this.pass = null;
-    this.encoder.copyBufferToBuffer(src.buffer, srcElement * 4, dst.buffer, dstElement * 4, count * 4);
+    this.encoder.copyBufferToBuffer(src.buffer, (src.offset + srcElement) * 4, dst.buffer, (dst.offset + dstElement) * 4, count * 4);
+  }
+
+  /** Zero `t` (outside the compute pass). */
+  clear(t: Tensor): void {
+    this.pass?.end();
+    this.pass = null;
+    this.encoder.clearBuffer(t.buffer, t.offset * 4, t.size * 4);
   }
 
   submit(): void {

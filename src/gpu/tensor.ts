@@ -16,6 +16,8 @@ export class Tensor<T extends DType = DType> {
     readonly shape: readonly number[],
     readonly dtype: T,
     readonly label = '',
+    /** Where the tensor starts in its buffer, in elements (a view into a larger buffer). */
+    readonly offset = 0,
   ) {}
 
   /** Number of elements. */
@@ -25,6 +27,19 @@ export class Tensor<T extends DType = DType> {
 
   destroy(): void {
     this.buffer.destroy();
+  }
+
+  /**
+   * A view of `shape` starting `elementOffset` elements into this tensor, sharing its buffer.
+   * WebGPU binds storage buffers only at offsets that are multiples of
+   * minStorageBufferOffsetAlignment (256 bytes on most GPUs): views meant for kernels must start there.
+   */
+  view(elementOffset: number, shape: readonly number[], label = this.label): Tensor<T> {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (elementOffset < 0 || elementOffset + size > this.size) {
+      throw new Error(`view [${elementOffset}, ${elementOffset + size}) outside tensor ${this.label} of ${this.size} elements`);
+    }
+    return new Tensor(this.buffer, [...shape], this.dtype, label, this.offset + elementOffset);
   }
 }
 
@@ -63,7 +78,7 @@ export function createTensor<T extends DType>(
 /** Overwrite a tensor's contents (or its first `data.length` elements) from the CPU. */
 export function writeTensor(ctx: GpuContext, t: Tensor, data: ArrayLike<number>, elementOffset = 0): void {
   const arr = data instanceof ARRAY_OF[t.dtype] ? (data as Float32Array) : new ARRAY_OF[t.dtype](Array.from(data));
-  ctx.device.queue.writeBuffer(t.buffer, elementOffset * 4, arr.buffer, arr.byteOffset, arr.byteLength);
+  ctx.device.queue.writeBuffer(t.buffer, (t.offset + elementOffset) * 4, arr.buffer, arr.byteOffset, arr.byteLength);
 }
 
 /**
@@ -80,7 +95,7 @@ export async function readTensor<T extends DType>(
   const bytes = Math.max(4, count * 4);
   const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(t.buffer, elementOffset * 4, staging, 0, count * 4);
+  enc.copyBufferToBuffer(t.buffer, (t.offset + elementOffset) * 4, staging, 0, count * 4);
   device.queue.submit([enc.finish()]);
   await staging.mapAsync(GPUMapMode.READ);
   const out = new ARRAY_OF[t.dtype](staging.getMappedRange().slice(0, count * 4));

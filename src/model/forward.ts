@@ -1,31 +1,19 @@
-// The forward pass of a decoder-only transformer on the GPU, for inference with a KV cache.
+// The forward pass for inference: B rows, T new positions per call, keys and values kept in a
+// KV cache of S positions per layer. One set of block buffers serves every layer.
 //
-// Dimension letters: B batch, T positions in this call, S cache capacity (positions), C model
-// width, NH query heads, KV key/value heads, HS head size, F MLP width, V vocabulary, L layers.
-//
-// Llama family (llama, qwen2, qwen3), pre-norm:
-//   h = rmsnorm(x);  q, k, v = h·Wqᵀ (+bq), h·Wkᵀ (+bk), h·Wvᵀ (+bv)
-//   qwen3: q, k = rmsnorm_per_head(q), rmsnorm_per_head(k);  q, k = rope(q), rope(k)
-//   k, v → cache at positions pos0 .. pos0+T-1;  a = attention(q, cache);  x = x + a·Woᵀ (+bo)
-//   h = rmsnorm(x);  x = x + (silu(h·Wgᵀ) ⊙ h·Wuᵀ)·Wdᵀ
-// GPT-2: the same with LayerNorm, learned positions added to the embedding, no RoPE, biases on
-//   every projection, and the MLP x = x + gelu(h·Wfcᵀ + b)·Wprojᵀ + b.
-// Finally h = norm(x) and logits = h·Headᵀ (the embedding matrix when tied).
+// Dimension letters as in ./layer.ts. embed → L × block → final norm → LM head (the embedding
+// matrix when tied); only the last position's logits are computed unless all are asked for.
 import type { GpuContext } from '../gpu/device.js';
 import { Recorder } from '../gpu/kernel.js';
-import { attentionForward } from '../gpu/kernels/attention.js';
 import { copyRows } from '../gpu/kernels/copy-rows.js';
 import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
-import { geluForward } from '../gpu/kernels/gelu.js';
-import { layernormForward } from '../gpu/kernels/layernorm.js';
 import { matmulForward } from '../gpu/kernels/matmul.js';
-import { residualForward } from '../gpu/kernels/residual.js';
-import { rmsnormForward } from '../gpu/kernels/rmsnorm.js';
-import { ropeForward } from '../gpu/kernels/rope.js';
-import { swigluForward } from '../gpu/kernels/swiglu.js';
 import { createTensor, readTensor, writeTensor, type Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
-import type { GpuLayerWeights, GpuModelWeights } from './gpu-weights.js';
+import { layerForward, normForward, type ForwardWeights, type LayerBuffers } from './layer.js';
+import type { LowRankUpdates, ProjectionKind } from './linear.js';
+
+export type { ForwardWeights } from './layer.js';
 
 /** Buffers for one batch of B sequences of up to S positions, allocated once. */
 export interface InferenceState {
@@ -38,29 +26,75 @@ export interface InferenceState {
   kCache: Tensor<'f32'>[]; // L × [B, S, KV, HS]
   vCache: Tensor<'f32'>[]; // L × [B, S, KV, HS]
   x: Tensor<'f32'>; // [B, S, C] residual stream
-  xMid: Tensor<'f32'>; // [B, S, C] residual stream after attention
-  h: Tensor<'f32'>; // [B, S, C] normed input of a sub-block
-  mean: Tensor<'f32'>; // [B, S] LayerNorm mean (unused by RMSNorm)
-  rstd: Tensor<'f32'>; // [B·S·NH] reciprocal std of a norm (per row, or per head for q/k norm)
-  q: Tensor<'f32'>; // [B, S, NH, HS]
-  k: Tensor<'f32'>; // [B, S, KV, HS]
-  v: Tensor<'f32'>; // [B, S, KV, HS]
-  qRot: Tensor<'f32'>; // [B, S, NH, HS] after q-norm / RoPE
-  kRot: Tensor<'f32'>; // [B, S, KV, HS] after k-norm / RoPE
-  att: Tensor<'f32'>; // [B, S, NH, HS] attention output
-  lse: Tensor<'f32'>; // [B, NH, S]
-  proj: Tensor<'f32'>; // [B, S, C] output of o_proj / down_proj
-  gate: Tensor<'f32'>; // [B, S, F]
-  up: Tensor<'f32'>; // [B, S, F]
-  act: Tensor<'f32'>; // [B, S, F]
+  block: LayerBuffers; // shared by all layers, sized for T = S
+  hF: Tensor<'f32'>; // [B, S, C] after the final norm
   last: Tensor<'f32'>; // [B, C] normed last position of each row
   logitsLast: Tensor<'f32'>; // [B, V]
   logitsAll?: Tensor<'f32'>; // [B, S, V], allocated on the first request for all positions
 }
 
-export function createInferenceState(ctx: GpuContext, spec: ModelSpec, B: number, S: number): InferenceState {
-  const { C, NH, KV, HS, F, V, L } = spec;
+/** Block buffers for M rows (B·T), with u buffers of rank R for the projections in `adapted`. */
+export function createLayerBuffers(ctx: GpuContext, spec: ModelSpec, B: number, T: number, R: number, adapted: ProjectionKind[], label: string): LayerBuffers {
+  const { C, NH, KV, HS, F } = spec;
+  const M = B * T;
+  const f = (shape: number[], name: string) => createTensor(ctx, shape, 'f32', undefined, `${label}.${name}`);
+  const u: LayerBuffers['u'] = {};
+  for (const kind of adapted) u[kind] = f([M, R], `u.${kind}`);
+  const qk = spec.qkNorm;
+  return {
+    h1: f([M, C], 'h1'),
+    mean1: f([M], 'mean1'),
+    rstd1: f([M], 'rstd1'),
+    q: f([M, NH * HS], 'q'),
+    k: f([M, KV * HS], 'k'),
+    v: f([M, KV * HS], 'v'),
+    qn: f([qk ? M : 1, NH * HS], 'qn'),
+    kn: f([qk ? M : 1, KV * HS], 'kn'),
+    rstdQ: f([qk ? M * NH : 1], 'rstdQ'),
+    rstdK: f([qk ? M * KV : 1], 'rstdK'),
+    qr: f([M, NH * HS], 'qr'),
+    kr: f([M, KV * HS], 'kr'),
+    att: f([M, NH * HS], 'att'),
+    lse: f([B, NH, T], 'lse'),
+    proj: f([M, C], 'proj'),
+    xMid: f([M, C], 'xMid'),
+    h2: f([M, C], 'h2'),
+    mean2: f([M], 'mean2'),
+    rstd2: f([M], 'rstd2'),
+    gate: f([spec.arch === 'gpt2' ? 1 : M, F], 'gate'),
+    up: f([M, F], 'up'),
+    act: f([M, F], 'act'),
+    u,
+  };
+}
+
+export function destroyLayerBuffers(b: LayerBuffers): void {
+  for (const [key, t] of Object.entries(b)) {
+    if (key === 'u') Object.values(t as LayerBuffers['u']).forEach((x) => x?.destroy());
+    else (t as Tensor).destroy();
+  }
+}
+
+/** The projection kinds an adapter touches in any layer (they need u buffers). */
+export function adaptedKinds(spec: ModelSpec, lora: LowRankUpdates | undefined): { kinds: ProjectionKind[]; R: number } {
+  const kinds = new Set<ProjectionKind>();
+  let R = 1;
+  for (let l = 0; l < spec.L; l++) {
+    for (const kind of ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const) {
+      const slot = lora?.slot(l, kind);
+      if (slot) {
+        kinds.add(kind);
+        R = slot.R;
+      }
+    }
+  }
+  return { kinds: [...kinds], R };
+}
+
+export function createInferenceState(ctx: GpuContext, spec: ModelSpec, B: number, S: number, lora?: LowRankUpdates): InferenceState {
+  const { C, KV, HS, V, L } = spec;
   const f = (shape: number[], label: string) => createTensor(ctx, shape, 'f32', undefined, label);
+  const { kinds, R } = adaptedKinds(spec, lora);
   return {
     B,
     S,
@@ -70,45 +104,27 @@ export function createInferenceState(ctx: GpuContext, spec: ModelSpec, B: number
     kCache: Array.from({ length: L }, (_, l) => f([B, S, KV, HS], `kCache.${l}`)),
     vCache: Array.from({ length: L }, (_, l) => f([B, S, KV, HS], `vCache.${l}`)),
     x: f([B, S, C], 'x'),
-    xMid: f([B, S, C], 'xMid'),
-    h: f([B, S, C], 'h'),
-    mean: f([B, S], 'mean'),
-    rstd: f([B * S * NH], 'rstd'),
-    q: f([B, S, NH, HS], 'q'),
-    k: f([B, S, KV, HS], 'k'),
-    v: f([B, S, KV, HS], 'v'),
-    qRot: f([B, S, NH, HS], 'qRot'),
-    kRot: f([B, S, KV, HS], 'kRot'),
-    att: f([B, S, NH, HS], 'att'),
-    lse: f([B, NH, S], 'lse'),
-    proj: f([B, S, C], 'proj'),
-    gate: f([B, S, F], 'gate'),
-    up: f([B, S, F], 'up'),
-    act: f([B, S, F], 'act'),
+    block: createLayerBuffers(ctx, spec, B, S, R, kinds, 'block'),
+    hF: f([B, S, C], 'hF'),
     last: f([B, C], 'last'),
     logitsLast: f([B, V], 'logitsLast'),
   };
 }
 
 export function destroyInferenceState(st: InferenceState): void {
-  for (const v of Object.values(st)) {
+  destroyLayerBuffers(st.block);
+  for (const [key, v] of Object.entries(st)) {
+    if (key === 'block') continue;
     if (Array.isArray(v)) v.forEach((t) => t.destroy());
     else if (v && typeof v === 'object' && 'destroy' in v) (v as Tensor).destroy();
   }
 }
 
-export interface ForwardWeights {
-  spec: ModelSpec;
-  weights: GpuModelWeights;
-  ropeCos?: Tensor<'f32'>; // [P, HS/2]
-  ropeSin?: Tensor<'f32'>; // [P, HS/2]
-}
-
 /**
- * Run T new positions of every row through the model, appending them to the KV cache.
- * `ids` is [B, T] row-major; `mask` is [B, S] for the whole cache (1 = real token), or omitted
- * for all ones. Returns the logits of the last new position of each row, [B, V], or of every
- * new position, [B, T, V], when `allLogits` is set.
+ * Run T new positions of every row through the model (with an optional low-rank adapter),
+ * appending them to the KV cache. `ids` is [B, T] row-major; `mask` is [B, S] for the whole cache
+ * (1 = real token), or omitted for all ones. Returns the logits of the last new position of each
+ * row, [B, V], or of every new position, [B, T, V], when `allLogits` is set.
  */
 export async function forward(
   ctx: GpuContext,
@@ -116,7 +132,7 @@ export async function forward(
   st: InferenceState,
   ids: ArrayLike<number>,
   T: number,
-  opts: { mask?: ArrayLike<number>; allLogits?: boolean } = {},
+  opts: { mask?: ArrayLike<number>; allLogits?: boolean; lora?: LowRankUpdates } = {},
 ): Promise<Float32Array> {
   const { spec } = m;
   const { B, S } = st;
@@ -139,73 +155,24 @@ export async function forward(
   const rec = new Recorder(ctx, 'forward');
   const M = B * T;
   const { C, V } = spec;
+  const dims = { B, T, S, pos0 };
   embeddingForward(rec, st.x, st.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0 });
-  m.weights.layers.forEach((w, l) => layerForward(rec, m, st, w, l, T, pos0));
-
-  norm(rec, spec, st.h, st, st.x, m.weights.finalNorm, m.weights.finalNormBias, M);
+  for (let l = 0; l < spec.L; l++) {
+    layerForward(rec, m, opts.lora, l, st.x, st.x, st.mask, st.block, dims, { k: st.kCache[l], v: st.vCache[l] });
+  }
+  const b = st.block;
+  normForward(rec, spec, st.hF, b.mean1, b.rstd1, st.x, m.weights.finalNorm, m.weights.finalNormBias, M);
   let logits: Tensor<'f32'>;
   if (opts.allLogits) {
     st.logitsAll ??= createTensor(ctx, [B, S, V], 'f32', undefined, 'logitsAll');
     logits = st.logitsAll;
-    matmulForward(rec, logits, st.h, m.weights.lmHead, null, { M, N: V, K: C });
+    matmulForward(rec, logits, st.hF, m.weights.lmHead, null, { M, N: V, K: C });
   } else {
-    copyRows(rec, st.last, st.h, { B, n: 1, C, inT: T, inStart: T - 1, outT: 1, outStart: 0 });
+    copyRows(rec, st.last, st.hF, { B, n: 1, C, inT: T, inStart: T - 1, outT: 1, outStart: 0 });
     logits = st.logitsLast;
     matmulForward(rec, logits, st.last, m.weights.lmHead, null, { M: B, N: V, K: C });
   }
   rec.submit();
   st.length = pos0 + T;
   return readTensor(ctx, logits, 0, (opts.allLogits ? M : B) * V);
-}
-
-/** RMSNorm or LayerNorm of `rows` rows of width C. */
-function norm(rec: Recorder, spec: ModelSpec, out: Tensor, st: InferenceState, inp: Tensor, w: Tensor, b: Tensor | undefined, rows: number) {
-  const dims = { rows, C: spec.C, eps: spec.normEps };
-  if (spec.arch === 'gpt2') layernormForward(rec, out, st.mean, st.rstd, inp, w, b!, dims);
-  else rmsnormForward(rec, out, st.rstd, inp, w, dims);
-}
-
-function layerForward(rec: Recorder, m: ForwardWeights, st: InferenceState, w: GpuLayerWeights, l: number, T: number, pos0: number) {
-  const { spec } = m;
-  const { B, S } = st;
-  const { C, NH, KV, HS, F } = spec;
-  const M = B * T;
-
-  // Attention block.
-  norm(rec, spec, st.h, st, st.x, w.attnNorm, w.attnNormBias, M);
-  matmulForward(rec, st.q, st.h, w.q, w.qBias ?? null, { M, N: NH * HS, K: C });
-  matmulForward(rec, st.k, st.h, w.k, w.kBias ?? null, { M, N: KV * HS, K: C });
-  matmulForward(rec, st.v, st.h, w.v, w.vBias ?? null, { M, N: KV * HS, K: C });
-  let q = st.q;
-  let k = st.k;
-  if (w.qNorm && w.kNorm) {
-    rmsnormForward(rec, st.qRot, st.rstd, st.q, w.qNorm, { rows: M * NH, C: HS, eps: spec.normEps });
-    rmsnormForward(rec, st.kRot, st.rstd, st.k, w.kNorm, { rows: M * KV, C: HS, eps: spec.normEps });
-    // RoPE below reads the normed heads; its output goes back into q / k.
-    [q, k] = [st.qRot, st.kRot];
-  }
-  if (m.ropeCos && m.ropeSin) {
-    const [qOut, kOut] = q === st.q ? [st.qRot, st.kRot] : [st.q, st.k];
-    ropeForward(rec, qOut, q, m.ropeCos, m.ropeSin, { B, T, H: NH, HS, pos0 });
-    ropeForward(rec, kOut, k, m.ropeCos, m.ropeSin, { B, T, H: KV, HS, pos0 });
-    [q, k] = [qOut, kOut];
-  }
-  const kvCopy = { B, n: T, C: KV * HS, inT: T, inStart: 0, outT: S, outStart: pos0 };
-  copyRows(rec, st.kCache[l], k, kvCopy);
-  copyRows(rec, st.vCache[l], st.v, kvCopy);
-  attentionForward(rec, st.att, st.lse, q, st.kCache[l], st.vCache[l], st.mask, { B, T, S, NH, KV, HS, pos0 });
-  matmulForward(rec, st.proj, st.att, w.o, w.oBias ?? null, { M, N: C, K: NH * HS });
-  residualForward(rec, st.xMid, st.x, st.proj, { n: M * C });
-
-  // MLP block.
-  norm(rec, spec, st.h, st, st.xMid, w.mlpNorm, w.mlpNormBias, M);
-  matmulForward(rec, st.up, st.h, w.up, w.upBias ?? null, { M, N: F, K: C });
-  if (w.gate) {
-    matmulForward(rec, st.gate, st.h, w.gate, w.gateBias ?? null, { M, N: F, K: C });
-    swigluForward(rec, st.act, st.gate, st.up, { n: M * F });
-  } else {
-    geluForward(rec, st.act, st.up, { n: M * F });
-  }
-  matmulForward(rec, st.proj, st.act, w.down, w.downBias ?? null, { M, N: C, K: F });
-  residualForward(rec, st.x, st.xMid, st.proj, { n: M * C });
 }

@@ -6,6 +6,7 @@ import { createTensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import { createInferenceState, type ForwardWeights, type InferenceState } from './forward.js';
 import { destroyWeights, uploadWeights } from './gpu-weights.js';
+import type { LowRankUpdates } from './linear.js';
 import type { ModelSource } from './source.js';
 import { loadModelSpec, loadWeights } from './weights.js';
 
@@ -40,9 +41,9 @@ export class LanguageModel {
     return new LanguageModel(ctx, source, spec, eos, generationConfig.bosTokenId ?? spec.bosTokenId, fw);
   }
 
-  /** KV cache and activations for B rows of up to S positions. */
-  createState(B: number, S: number): InferenceState {
-    return createInferenceState(this.ctx, this.spec, B, Math.min(S, this.spec.maxPositions));
+  /** KV cache and activations for B rows of up to S positions (with u buffers for an adapter's projections). */
+  createState(B: number, S: number, lora?: LowRankUpdates): InferenceState {
+    return createInferenceState(this.ctx, this.spec, B, Math.min(S, this.spec.maxPositions), lora);
   }
 
   destroy(): void {

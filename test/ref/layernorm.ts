@@ -24,3 +24,39 @@ export function layernormForwardRef(
   }
   return { out, mean, rstd };
 }
+
+// CPU reference for the LayerNorm input gradient (frozen weight and bias), in double precision,
+// row by row: with xhat = (x − mean)·rstd and g = weight ⊙ dout,
+//   dinp = rstd·(g − mean_c(g) − xhat·mean_c(g ⊙ xhat)).
+// The saved mean is the true one rounded to f32; x − mean is taken against the true row mean,
+// formed as (x − saved) − mean_c(x − saved), which in double is exact whatever the rounding was.
+// rstd is the saved one. Returns a fresh array; the caller adds it to a prior dinp to model accumulation.
+export function layernormBackwardRef(
+  dout: Float32Array,
+  inp: Float32Array,
+  weight: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  rows: number,
+  C: number,
+): Float32Array {
+  const dinp = new Float32Array(rows * C);
+  for (let r = 0; r < rows; r++) {
+    const s = rstd[r];
+    let d = 0;
+    for (let c = 0; c < C; c++) d += inp[r * C + c] - mean[r];
+    d /= C;
+    const xhat = new Float64Array(C);
+    const g = new Float64Array(C);
+    let meanG = 0;
+    let meanGX = 0;
+    for (let c = 0; c < C; c++) {
+      xhat[c] = (inp[r * C + c] - mean[r] - d) * s;
+      g[c] = weight[c] * dout[r * C + c];
+      meanG += g[c] / C;
+      meanGX += (g[c] * xhat[c]) / C;
+    }
+    for (let c = 0; c < C; c++) dinp[r * C + c] = s * (g[c] - meanG - xhat[c] * meanGX);
+  }
+  return dinp;
+}

@@ -11,3 +11,25 @@ export function rmsnormForwardRef(inp: Float32Array, weight: Float32Array, rows:
   }
   return { out, rstd };
 }
+
+// CPU reference for the RMSNorm input gradient (frozen weight), in double precision, row by row:
+// dinp[j] = rstd·weight[j]·dout[j] − inp[j]·rstd³/C·Σ_c(weight[c]·dout[c]·inp[c]), with the rstd the
+// forward saved. Returns a fresh array; the caller adds it to a prior dinp to model accumulation.
+export function rmsnormBackwardRef(
+  dout: Float32Array,
+  inp: Float32Array,
+  weight: Float32Array,
+  rstd: Float32Array,
+  rows: number,
+  C: number,
+): Float32Array {
+  const dinp = new Float32Array(rows * C);
+  for (let r = 0; r < rows; r++) {
+    const s = rstd[r];
+    let dot = 0;
+    for (let c = 0; c < C; c++) dot += weight[c] * dout[r * C + c] * inp[r * C + c];
+    const k = (dot * s * s * s) / C;
+    for (let c = 0; c < C; c++) dinp[r * C + c] = s * weight[c] * dout[r * C + c] - inp[r * C + c] * k;
+  }
+  return dinp;
+}

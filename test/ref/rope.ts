@@ -27,3 +27,32 @@ export function ropeForwardRef(
   }
   return out;
 }
+
+// CPU reference for the RoPE input gradient: the forward rotation by a, transposed, is the
+// rotation by −a of each pair of dout: with the same f64 angle a = p · theta^(-2i/HS), p = pos0 + t,
+//   dinp[i] = dy[i]·cos a + dy[i + HS/2]·sin a,   dinp[i + HS/2] = dy[i + HS/2]·cos a − dy[i]·sin a.
+export function ropeBackwardRef(
+  dout: Float32Array,
+  dims: { B: number; T: number; H: number; HS: number; pos0: number },
+  theta: number,
+): Float32Array {
+  const { B, T, H, HS, pos0 } = dims;
+  const half = HS / 2;
+  const dinp = new Float32Array(dout.length);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const p = pos0 + t;
+      for (let h = 0; h < H; h++) {
+        const base = ((b * T + t) * H + h) * HS;
+        for (let i = 0; i < half; i++) {
+          const a = p * theta ** ((-2 * i) / HS);
+          const dy1 = dout[base + i];
+          const dy2 = dout[base + i + half];
+          dinp[base + i] = dy1 * Math.cos(a) + dy2 * Math.sin(a);
+          dinp[base + i + half] = dy2 * Math.cos(a) - dy1 * Math.sin(a);
+        }
+      }
+    }
+  }
+  return dinp;
+}

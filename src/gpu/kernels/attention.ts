@@ -1,6 +1,9 @@
 // Causal scaled-dot-product attention with grouped-query heads and a key padding mask, reading
 // keys and values from a KV-cache layout [B, S, KV, HS]; flash-style online softmax, O(T) memory.
 import code from '../../../shaders/attention_forward.wgsl?raw';
+import backwardKeyCode from '../../../shaders/attention_backward_key.wgsl?raw';
+import backwardPrepCode from '../../../shaders/attention_backward_prep.wgsl?raw';
+import backwardQueryCode from '../../../shaders/attention_backward_query.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 
@@ -50,4 +53,92 @@ export function attentionForward(
   if (pos0 + T > S) throw new Error(`attention_forward: positions up to ${pos0 + T} do not fit a cache of ${S}`);
   if (mask.dtype !== 'u32') throw new Error(`attention_forward: the mask is ${mask.dtype}, u32 expected`);
   rec.run(attentionForwardKernel, dims, [out, lse, q, k, v, mask]);
+}
+
+// Backward, for training: no cache offset (pos0 = 0, S = T), same tensor layouts as the forward so
+// that its saved out and lse are used as they are. Three dispatches, deterministic, no atomics:
+// prep (per query row: lse and D = dout . out into the scratch), query (per query row: dq) and
+// key (per kv row: dk, dv). Each gradient kernel stays within 8 storage bindings.
+
+export interface AttentionBackwardDims {
+  B: number;
+  T: number; // the sequence length; keys are the same T positions
+  NH: number;
+  KV: number;
+  HS: number;
+  /** Accepted so that the forward's dims can be passed; must equal T. */
+  S?: number;
+  /** Accepted so that the forward's dims can be passed; must be 0. */
+  pos0?: number;
+}
+
+export const attentionBackwardPrepKernel: KernelSpec<AttentionBackwardDims> = {
+  name: 'attention_backward_prep',
+  code: backwardPrepCode,
+  bindings: ['read_write', 'read', 'read', 'read'],
+  constants: (d) => ({ HS: d.HS }),
+  params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.NH)],
+  dispatch: (d) => grid1d(d.B * d.T * d.NH, 64),
+};
+
+export const attentionBackwardQueryKernel: KernelSpec<AttentionBackwardDims> = {
+  name: 'attention_backward_query',
+  code: backwardQueryCode,
+  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ HS: d.HS }),
+  params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.NH), u32(d.KV), f32(1 / Math.sqrt(d.HS))],
+  dispatch: (d) => grid1d(d.B * d.T * d.NH, 64),
+};
+
+export const attentionBackwardKeyKernel: KernelSpec<AttentionBackwardDims> = {
+  name: 'attention_backward_key',
+  code: backwardKeyCode,
+  bindings: ['read_write', 'read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ HS: d.HS }),
+  params: (d) => [u32(d.B * d.T * d.KV), u32(d.T), u32(d.NH), u32(d.KV), f32(1 / Math.sqrt(d.HS))],
+  dispatch: (d) => grid1d(d.B * d.T * d.KV, 64),
+};
+
+/** The shape of attentionBackward's scratch: a (lse, D) pair per query row, [B, NH, T, 2]. */
+export function attentionBackwardScratchShape(dims: AttentionBackwardDims): number[] {
+  return [dims.B, dims.NH, dims.T, 2];
+}
+
+/**
+ * Gradients of causal grouped-query attention (training: pos0 = 0, S = T), written, not accumulated.
+ * dq, dout, q, out: [B, T, NH, HS]; dk, dv, k, v: [B, T, KV, HS]; lse: [B, NH, T] and out as saved
+ * by attentionForward; mask: u32 [B, T]; dscratch: f32 [B, NH, T, 2] (attentionBackwardScratchShape),
+ * overwritten with (lse_i, D_i = dout_i . out_i) per query row. With s_ij = q_i . k_j / sqrt(HS),
+ * p_ij = exp(s_ij - lse_i) and ds_ij = p_ij (dout_i . v_j - D_i): dq_i = Σ_j ds_ij k_j / sqrt(HS),
+ * dk_j = Σ_i ds_ij q_i / sqrt(HS), dv_j = Σ_i p_ij dout_i, summing over the query heads of j's kv
+ * group. A query with no allowed key gets dq = 0; a padding key gets dk = dv = 0.
+ */
+export function attentionBackward(
+  rec: Recorder,
+  dq: Tensor,
+  dk: Tensor,
+  dv: Tensor,
+  dscratch: Tensor,
+  dout: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  mask: Tensor,
+  dims: AttentionBackwardDims,
+): void {
+  const { B, T, NH, KV, HS } = dims;
+  if (HS < 1 || HS > ATTENTION_MAX_HS) throw new Error(`attention_backward: head size ${HS} is outside 1..${ATTENTION_MAX_HS}`);
+  if (KV < 1 || NH % KV !== 0) throw new Error(`attention_backward: ${NH} query heads are not a multiple of ${KV} kv heads`);
+  if ((dims.pos0 ?? 0) !== 0 || (dims.S ?? T) !== T) {
+    throw new Error(`attention_backward: training attention needs pos0 = 0 and S = T (got pos0 = ${dims.pos0}, S = ${dims.S}, T = ${T})`);
+  }
+  if (mask.dtype !== 'u32') throw new Error(`attention_backward: the mask is ${mask.dtype}, u32 expected`);
+  if (dscratch.size < 2 * B * NH * T) {
+    throw new Error(`attention_backward: the scratch holds ${dscratch.size} elements, ${2 * B * NH * T} ([B, NH, T, 2]) needed`);
+  }
+  rec.run(attentionBackwardPrepKernel, dims, [dscratch, dout, out, lse]);
+  rec.run(attentionBackwardQueryKernel, dims, [dq, dout, q, k, v, dscratch, mask]);
+  rec.run(attentionBackwardKeyKernel, dims, [dk, dv, dout, q, k, v, dscratch, mask]);
 }

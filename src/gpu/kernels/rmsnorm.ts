@@ -1,5 +1,6 @@
 // RMSNorm over the last dimension (Llama, Qwen; Qwen3's per-head q/k norm uses it with C = HS).
 import code from '../../../shaders/rmsnorm_forward.wgsl?raw';
+import backwardCode from '../../../shaders/rmsnorm_backward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 
@@ -20,4 +21,36 @@ export const rmsnormForwardKernel: KernelSpec<RmsnormDims> = {
 /** out, inp: [rows, C]; weight: [C]; rstd: [rows]. */
 export function rmsnormForward(rec: Recorder, out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, dims: RmsnormDims): void {
   rec.run(rmsnormForwardKernel, dims, [out, rstd, inp, weight]);
+}
+
+export interface RmsnormBackwardDims {
+  rows: number; // B·T (or B·T·NH for a per-head norm)
+  C: number; // the normalized width
+  accumulate?: boolean; // add to dinp instead of overwriting it (default false)
+}
+
+export const rmsnormBackwardKernel: KernelSpec<RmsnormBackwardDims> = {
+  name: 'rmsnorm_backward',
+  code: backwardCode,
+  bindings: ['read_write', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0 }),
+  params: (d) => [u32(d.rows), u32(d.C)],
+  dispatch: (d) => grid1d(d.rows, 1),
+};
+
+/**
+ * The input gradient of RMSNorm with a frozen weight: dinp = rstd·(weight ⊙ dout) − inp·rstd³/C·Σ_c(weight·dout·inp),
+ * written to dinp, or added to it when dims.accumulate is set.
+ * dinp, dout, inp: [rows, C]; weight: [C]; rstd: [rows] as saved by rmsnormForward.
+ */
+export function rmsnormBackward(
+  rec: Recorder,
+  dinp: Tensor,
+  dout: Tensor,
+  inp: Tensor,
+  weight: Tensor,
+  rstd: Tensor,
+  dims: RmsnormBackwardDims,
+): void {
+  rec.run(rmsnormBackwardKernel, dims, [dinp, dout, inp, weight, rstd]);
 }

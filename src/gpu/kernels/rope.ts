@@ -1,6 +1,7 @@
 // Rotary position embedding (RoPE) in the Hugging Face "rotate half" layout, applied to queries
 // ([B, T, NH, HS]) and keys ([B, T, KV, HS]) at absolute positions pos0 .. pos0 + T - 1.
 import code from '../../../shaders/rope_forward.wgsl?raw';
+import backwardCode from '../../../shaders/rope_backward.wgsl?raw';
 import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 
@@ -58,4 +59,27 @@ export function ropeForward(rec: Recorder, out: Tensor, inp: Tensor, cos: Tensor
   }
   if (out.buffer === inp.buffer) throw new Error('rope_forward: out and inp must be different buffers');
   rec.run(ropeForwardKernel, dims, [out, inp, cos, sin]);
+}
+
+export const ropeBackwardKernel: KernelSpec<RopeDims> = {
+  name: 'rope_backward',
+  code: backwardCode,
+  bindings: ['read_write', 'read', 'read', 'read'],
+  params: (d) => [u32(d.B * d.T * d.H), u32(d.T), u32(d.H), u32(d.HS), u32(d.pos0)],
+  dispatch: (d) => grid1d((d.B * d.T * d.H * d.HS) / 2, 64),
+};
+
+/**
+ * The input gradient of RoPE: each pair (dout[i], dout[i + HS/2]) rotated by −a, the transpose of
+ * the forward rotation. dinp, dout: [B, T, H, HS] (different buffers); cos, sin: the same
+ * [maxPositions, HS/2] tables as ropeForward's, with pos0 + T <= maxPositions. dinp is overwritten.
+ */
+export function ropeBackward(rec: Recorder, dinp: Tensor, dout: Tensor, cos: Tensor, sin: Tensor, dims: RopeDims): void {
+  if (dims.HS % 2 !== 0) throw new Error(`rope_backward: head size ${dims.HS} is odd`);
+  const needed = (dims.pos0 + dims.T) * (dims.HS / 2);
+  if (cos.size < needed || sin.size < needed) {
+    throw new Error(`rope_backward: tables hold ${Math.min(cos.size, sin.size) / (dims.HS / 2)} positions, positions up to ${dims.pos0 + dims.T} needed`);
+  }
+  if (dinp.buffer === dout.buffer) throw new Error('rope_backward: dinp and dout must be different buffers');
+  rec.run(ropeBackwardKernel, dims, [dinp, dout, cos, sin]);
 }

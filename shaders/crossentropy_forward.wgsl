@@ -1,0 +1,83 @@
+// Cross-entropy forward over one chunk of rows of logits, one workgroup per row.
+// For chunk row r (0 <= r < rows), global position g = row0 + r:
+//   lse[g]    = log(sum_v exp(logits[r, v]))
+//   losses[g] = lse[g] - logits[r, targets[g]]   when targets[g] is a token id (0 <= id < V),
+//   losses[g] = 0                                 when targets[g] < 0 (the position is not counted).
+// logits: [rows, V], the chunk only; targets: i32 [B·T], the shifted labels of the whole batch
+// (shiftedTargets in crossentropy.ts); losses, lse: [B·T], the whole batch, so that the chunks
+// of one step fill them side by side and lse is there for the backward pass.
+//
+// Each invocation walks its strided slice of the row once with an online log-sum-exp: it keeps a
+// running maximum m and s = sum exp(x - m), rescaling s when a larger x arrives. The workgroup then
+// merges the (m, s) pairs in a tree: m = max(m1, m2), s = s1·exp(m1 - m) + s2·exp(m2 - m). Every
+// exponent is of a non-positive number, so nothing overflows at any logit size. The loss is taken
+// as (m - logit) + log(s), which keeps its precision when the target is the largest logit.
+// Rows are addressed as workgroup_id.x + workgroup_id.y * num_workgroups.x (see grid1d).
+
+struct Params {
+  rows: u32,
+  V: u32,
+  row0: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> losses: array<f32>;
+@group(0) @binding(1) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(2) var<storage, read> logits: array<f32>;
+@group(0) @binding(3) var<storage, read> targets: array<i32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+const WG: u32 = 256u;
+// The most negative finite f32: the running maximum before any element is seen.
+const LOWEST: f32 = -3.4028234663852886e38;
+var<workgroup> wmax: array<f32, WG>;
+var<workgroup> wsum: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= params.rows) { return; }  // uniform per workgroup, so the barriers below stay uniform
+  let V = params.V;
+  let base = row * V;
+
+  var m = LOWEST;
+  var s = 0.0;
+  for (var v = lid; v < V; v += WG) {
+    let x = logits[base + v];
+    if (x > m) {
+      s = s * exp(m - x) + 1.0;
+      m = x;
+    } else {
+      s += exp(x - m);
+    }
+  }
+  wmax[lid] = m;
+  wsum[lid] = s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) {
+      let m1 = wmax[lid];
+      let m2 = wmax[lid + stride];
+      let mm = max(m1, m2);
+      wsum[lid] = wsum[lid] * exp(m1 - mm) + wsum[lid + stride] * exp(m2 - mm);
+      wmax[lid] = mm;
+    }
+    workgroupBarrier();
+  }
+
+  if (lid == 0u) {
+    let g = params.row0 + row;
+    let mx = wmax[0];
+    let log_s = log(wsum[0]);
+    let t = targets[g];
+    var loss = 0.0;
+    if (t >= 0 && u32(t) < V) {
+      loss = (mx - logits[base + u32(t)]) + log_s;
+    }
+    losses[g] = loss;
+    lse[g] = mx + log_s;
+  }
+}

@@ -1,0 +1,113 @@
+// The activation gradient of a Linear layer, register-tiled:
+//   dinp[m, k] = (ACCUMULATE ? dinp[m, k] : 0) + scale * sum_n dout[m, n] * weight[n, k]
+// dout: [M, N]; weight: [N, K] (row-major, the nn.Linear layout, used as stored: "NN"); dinp: [M, K].
+//
+// Each workgroup computes one 64 x 64 tile of dinp with 16 x 16 invocations. Invocation (tx, ty)
+// holds a 4 x 4 block of accumulators in registers: rows ty + 16 i and columns tx + 16 j of the
+// tile (i, j in 0..3), so neighbouring invocations write neighbouring columns of dinp. The
+// reduction walks N in steps of 32: a 64 x 32 slice of dout (64 rows of the tile, 32 values of n)
+// and a 32 x 64 slice of weight (32 values of n, 64 columns of the tile) are staged in workgroup
+// memory (2 x 8 KiB), zero-filled past M, N or K, so any M, N and K work, N = 1 included.
+//
+// The dout slice is stored row-major with the column swizzled as n ^ (row % 32), so the 32
+// consecutive n of one row written while staging, and the two rows read at once by the inner
+// loop, fall in distinct banks. The weight slice is stored as it is laid out in memory
+// (n-major); the inner loop reads 16 consecutive columns of it, which needs no swizzle.
+//
+// Tiles of dinp are addressed as column tile workgroup_id.x and row tile
+// workgroup_id.y + workgroup_id.z * num_workgroups.y, so more than 65535 row tiles still fit.
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
+@group(0) @binding(1) var<storage, read> dout: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+override ACCUMULATE: bool = false;
+
+const TILE: u32 = 64u;  // rows and columns of dinp per workgroup
+const TN: u32 = 32u;    // values of n per staged slice; the swizzle below needs exactly 32
+const SIDE: u32 = 16u;  // invocations per side of the workgroup
+const LOADS: u32 = TILE * TN / (SIDE * SIDE);  // values of each slice staged by one invocation
+
+var<workgroup> tile_dout: array<f32, TILE * TN>;  // [64 rows][32 n], swizzled
+var<workgroup> tile_w: array<f32, TN * TILE>;     // [32 n][64 columns]
+
+// Position of (row, n) inside the staged dout slice.
+fn slot(row: u32, n: u32) -> u32 {
+  return row * TN + (n ^ (row & 31u));
+}
+
+@compute @workgroup_size(SIDE, SIDE)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) lidx: u32,
+) {
+  let m0 = (wid.y + wid.z * nwg.y) * TILE;
+  let k0 = wid.x * TILE;
+  // Uniform per workgroup (workgroup_id, num_workgroups and params only), so barriers stay uniform.
+  if (m0 >= params.M) { return; }
+  let M = params.M;
+  let N = params.N;
+  let K = params.K;
+  let tx = lid.x;
+  let ty = lid.y;
+
+  // Staging dout: invocation lidx copies n = lidx % 32 of rows lidx / 32 + 8 l.
+  let dn = lidx % TN;
+  let drow = lidx / TN;
+  // Staging weight: invocation lidx copies column lidx % 64 of n = lidx / 64 + 4 l.
+  let wcol = lidx % TILE;
+  let wn = lidx / TILE;
+
+  var acc: array<vec4<f32>, 4>;  // acc[i][j]: dinp row m0 + ty + 16 i, column k0 + tx + 16 j
+  for (var i = 0u; i < 4u; i++) { acc[i] = vec4<f32>(0.0); }
+
+  for (var n0 = 0u; n0 < N; n0 += TN) {
+    for (var l = 0u; l < LOADS; l++) {
+      let row = drow + l * (SIDE * SIDE / TN);
+      var d = 0.0;
+      if (m0 + row < M && n0 + dn < N) { d = dout[(m0 + row) * N + n0 + dn]; }
+      tile_dout[slot(row, dn)] = d;
+      let n = wn + l * (SIDE * SIDE / TILE);
+      var w = 0.0;
+      if (n0 + n < N && k0 + wcol < K) { w = weight[(n0 + n) * K + k0 + wcol]; }
+      tile_w[n * TILE + wcol] = w;
+    }
+    workgroupBarrier();
+
+    for (var n = 0u; n < TN; n++) {
+      let b = vec4<f32>(
+        tile_w[n * TILE + tx],
+        tile_w[n * TILE + tx + 16u],
+        tile_w[n * TILE + tx + 32u],
+        tile_w[n * TILE + tx + 48u],
+      );
+      for (var i = 0u; i < 4u; i++) {
+        acc[i] = fma(vec4<f32>(tile_dout[slot(ty + 16u * i, n)]), b, acc[i]);
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty + 16u * i;
+    if (m >= M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let k = k0 + tx + 16u * j;
+      if (k < K) {
+        var v = params.scale * acc[i][j];
+        if (ACCUMULATE) { v += dinp[m * K + k]; }
+        dinp[m * K + k] = v;
+      }
+    }
+  }
+}

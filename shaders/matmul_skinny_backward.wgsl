@@ -1,0 +1,68 @@
+// The activation gradient of a Linear layer for few rows, register-tiled, no workgroup memory and
+// no barriers:
+//   dinp[m, k] = (ACCUMULATE ? dinp[m, k] : 0) + scale * sum_n dout[m, n] * weight[n, k]
+// dout: [M, N]; weight: [N, K] (row-major, the nn.Linear layout: "NN"); dinp: [M, K].
+//
+// Each invocation owns a 4 x 4 block of dinp: rows 4 r .. 4 r + 3 and columns 4 c .. 4 c + 3,
+// accumulated in registers while it walks N; each weight row segment it loads (four consecutive
+// columns) serves four rows and each dout value four columns. With M of 1 to 8 there are few rows
+// to share, so staging tiles through workgroup memory (matmul_backward.wgsl) would only add barriers.
+// Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % ceil(K / 4),
+// r = i / ceil(K / 4).
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
+@group(0) @binding(1) var<storage, read> dout: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+override ACCUMULATE: bool = false;
+
+const WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let col_blocks = (params.K + 3u) / 4u;
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= col_blocks * ((params.M + 3u) / 4u)) { return; }
+  let k0 = (i % col_blocks) * 4u;
+  let m0 = (i / col_blocks) * 4u;
+  let N = params.N;
+  let K = params.K;
+
+  // Rows and columns past M or K are clamped to the last valid one while reading and skipped
+  // when writing, so the loop needs no bounds checks.
+  var col: array<u32, 4>;
+  var d_row: array<u32, 4>;
+  for (var j = 0u; j < 4u; j++) {
+    col[j] = min(k0 + j, K - 1u);
+    d_row[j] = min(m0 + j, params.M - 1u) * N;
+  }
+
+  var acc: array<vec4<f32>, 4>;  // acc[row][column]
+  for (var n = 0u; n < N; n++) {
+    let base = n * K;
+    let w = vec4<f32>(weight[base + col[0]], weight[base + col[1]], weight[base + col[2]], weight[base + col[3]]);
+    for (var r = 0u; r < 4u; r++) {
+      acc[r] = fma(vec4<f32>(dout[d_row[r] + n]), w, acc[r]);
+    }
+  }
+
+  for (var r = 0u; r < 4u; r++) {
+    let m = m0 + r;
+    if (m >= params.M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let k = k0 + j;
+      if (k >= K) { break; }
+      var v = params.scale * acc[r][j];
+      if (ACCUMULATE) { v += dinp[m * K + k]; }
+      dinp[m * K + k] = v;
+    }
+  }
+}

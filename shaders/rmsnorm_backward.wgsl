@@ -1,0 +1,63 @@
+// RMSNorm backward, activation gradient only (the weight is frozen), one workgroup per row.
+// The forward computed y[c] = x[c] * rstd * w[c] with rstd = 1 / sqrt(mean_c(x[c]^2) + eps);
+// since d rstd / d x[j] = -x[j] * rstd^3 / C, the gradient of the input row is
+//   dinp[j] = rstd * w[j] * dy[j] - x[j] * rstd^3 / C * sum_c(w[c] * dy[c] * x[c]),
+// which holds exactly for any eps. The row's rstd is the one the forward pass saved.
+// dinp, dout, inp: [rows, C]; weight: [C]; rstd: [rows].
+// Rows are addressed as workgroup_id.x + workgroup_id.y * num_workgroups.x (see grid1d), since
+// a per-head norm (Qwen3's q/k norm, C = HS, rows = B * T * NH) can have more than 65535 rows.
+//
+// With ACCUMULATE the result is added to what dinp already holds (gradients from two paths meet
+// at the residual stream); without it dinp is overwritten.
+
+struct Params {
+  rows: u32,
+  C: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
+@group(0) @binding(1) var<storage, read> dout: array<f32>;
+@group(0) @binding(2) var<storage, read> inp: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> rstd: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+override ACCUMULATE: bool;
+
+const WG: u32 = 64u;
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= params.rows) { return; }  // uniform per workgroup, so the barriers below stay uniform
+  let base = row * params.C;
+
+  // sum_c w[c] * dy[c] * x[c] over the row.
+  var s = 0.0;
+  for (var c = lid; c < params.C; c += WG) {
+    s += weight[c] * dout[base + c] * inp[base + c];
+  }
+  partial[lid] = s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) { partial[lid] += partial[lid + stride]; }
+    workgroupBarrier();
+  }
+  let r = rstd[row];
+  let k = partial[0] * r * r * r / f32(params.C);
+
+  for (var c = lid; c < params.C; c += WG) {
+    let i = base + c;
+    let d = r * weight[c] * dout[i] - inp[i] * k;
+    if (ACCUMULATE) {
+      dinp[i] += d;
+    } else {
+      dinp[i] = d;
+    }
+  }
+}

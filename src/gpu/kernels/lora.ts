@@ -1,0 +1,44 @@
+// The low-rank update of a LoRA-wrapped linear layer: out[M, N] += s · u[M, R] · loraB[N, R]ᵀ,
+// with u = x·Aᵀ computed by matmulForward. The whole layer, forward and backward, is composed in
+// src/model/linear.ts from this kernel, matmulForward, matmulBackward and matmulWeightGrad.
+import code from '../../../shaders/lora_forward.wgsl?raw';
+import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import type { Tensor } from '../tensor.js';
+
+export interface LoraForwardDims {
+  M: number; // rows of u and out (B·T)
+  N: number; // output features: columns of out, rows of loraB
+  R: number; // LoRA rank: columns of u and loraB
+  scale: number; // s
+}
+
+export const loraForwardKernel: KernelSpec<LoraForwardDims> = {
+  name: 'lora_forward',
+  code,
+  bindings: ['read_write', 'read', 'read'],
+  params: (d) => [u32(d.M), u32(d.N), u32(d.R), f32(d.scale)],
+  dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
+};
+
+function check(kernel: string, dims: object, tensors: Array<[Tensor, number, string]>): void {
+  for (const [t, want, what] of tensors) {
+    if (t.size < want) {
+      const shape = Object.entries(dims)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      throw new Error(`${kernel}: ${what} has ${t.size} elements, needs ${want} (${shape})`);
+    }
+  }
+}
+
+/** out: [M, N], updated in place; u: [M, R]; loraB: [N, R]. out += scale · u · loraBᵀ. */
+export function loraForward(rec: Recorder, out: Tensor, u: Tensor, loraB: Tensor, dims: LoraForwardDims): void {
+  const { M, N, R } = dims;
+  check('lora_forward', { M, N, R }, [
+    [out, M * N, 'out'],
+    [u, M * R, 'u'],
+    [loraB, N * R, 'loraB'],
+  ]);
+  if (M === 0 || N === 0 || R === 0) return;
+  rec.run(loraForwardKernel, dims, [out, u, loraB]);
+}

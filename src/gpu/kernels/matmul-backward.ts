@@ -1,0 +1,126 @@
+// The backward pass of a Linear layer out[M, N] = inp[M, K] · weight[N, K]ᵀ, in two kernels:
+//  - matmulBackward, the activation gradient: dinp[M, K] (+)= scale · dout[M, N] · weight[N, K]
+//    ("NN"). matmul_backward (64 × 64 tiles staged through workgroup memory along N) for many
+//    rows, matmul_skinny_backward (4 × 4 register blocks, no barriers) for at most
+//    SKINNY_MAX_ROWS rows.
+//  - matmulWeightGrad, the weight gradient: dweight[N, K] (+)= scale · dout[M, N]ᵀ · inp[M, K]
+//    ("TN", a reduction over the M rows), with matmul_weight_grad (64 × 64 tiles of dweight, M
+//    walked in chunks of 32 rows staged through workgroup memory; deterministic, no atomics).
+// With `accumulate` the result is added to what the output already holds (gradient accumulation
+// over micro-batches, or a second term of the same gradient); without it the output is overwritten.
+import code from '../../../shaders/matmul_backward.wgsl?raw';
+import skinnyCode from '../../../shaders/matmul_skinny_backward.wgsl?raw';
+import weightGradCode from '../../../shaders/matmul_weight_grad.wgsl?raw';
+import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import type { Tensor } from '../tensor.js';
+import { SKINNY_MAX_ROWS, matmulGrid } from './matmul.js';
+
+export interface MatmulBackwardDims {
+  M: number; // rows of dout and of dinp / inp (B·T, or fewer)
+  N: number; // output features of the forward layer: columns of dout, rows of weight / dweight
+  K: number; // input features of the forward layer: columns of weight, dinp, inp and dweight
+  scale?: number; // multiplies the product before it is added or stored; default 1
+  accumulate?: boolean; // add to the output instead of overwriting it; default false
+}
+
+/** The dimensions every kernel of this file is launched with (defaults filled in). */
+export interface MatmulBackwardLaunch {
+  M: number;
+  N: number;
+  K: number;
+  scale: number;
+  accumulate: boolean;
+}
+
+const launch = (d: MatmulBackwardDims): MatmulBackwardLaunch => ({
+  M: d.M,
+  N: d.N,
+  K: d.K,
+  scale: d.scale ?? 1,
+  accumulate: d.accumulate ?? false,
+});
+
+const constants = (d: MatmulBackwardLaunch) => ({ ACCUMULATE: d.accumulate ? 1 : 0 });
+const params = (d: MatmulBackwardLaunch) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale)];
+
+/** dinp [M, K] tiled 64 × 64: column tiles along x, row tiles along y (and z past 65535). */
+export const matmulBackwardKernel: KernelSpec<MatmulBackwardLaunch> = {
+  name: 'matmul_backward',
+  code,
+  bindings: ['read_write', 'read', 'read'],
+  constants,
+  params,
+  dispatch: (d) => matmulGrid(d.M, d.K),
+};
+
+/** dinp [M, K] in 4 × 4 blocks, one per invocation, 64 invocations per workgroup. */
+export const matmulSkinnyBackwardKernel: KernelSpec<MatmulBackwardLaunch> = {
+  name: 'matmul_skinny_backward',
+  code: skinnyCode,
+  bindings: ['read_write', 'read', 'read'],
+  constants,
+  params,
+  dispatch: (d) => grid1d(Math.ceil(d.K / 4) * Math.ceil(d.M / 4), 64),
+};
+
+/** dweight [N, K] tiled 64 × 64: column tiles (K) along x, row tiles (N) along y. */
+export const matmulWeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
+  name: 'matmul_weight_grad',
+  code: weightGradCode,
+  bindings: ['read_write', 'read', 'read'],
+  constants,
+  params,
+  dispatch: (d) => matmulGrid(d.N, d.K),
+};
+
+function checkSizes(kernel: string, d: MatmulBackwardLaunch, tensors: Array<[Tensor, number, string]>): void {
+  for (const [t, want, what] of tensors) {
+    if (t.size < want) {
+      throw new Error(`${kernel}: ${what} has ${t.size} elements, needs ${want} (M=${d.M} N=${d.N} K=${d.K})`);
+    }
+  }
+}
+
+/**
+ * dinp: [M, K]; dout: [M, N]; weight: [N, K]. dinp = (accumulate ? dinp : 0) + scale · dout · weight.
+ * dinp must be a different buffer from dout and weight. N = 0 gives zeros (or leaves dinp as it is).
+ */
+export function matmulBackward(
+  rec: Recorder,
+  dinp: Tensor,
+  dout: Tensor,
+  weight: Tensor,
+  dims: MatmulBackwardDims,
+): void {
+  const d = launch(dims);
+  checkSizes('matmul_backward', d, [
+    [dinp, d.M * d.K, 'dinp'],
+    [dout, d.M * d.N, 'dout'],
+    [weight, d.N * d.K, 'weight'],
+  ]);
+  if (d.M === 0 || d.K === 0) return;
+  const kernel = d.M <= SKINNY_MAX_ROWS ? matmulSkinnyBackwardKernel : matmulBackwardKernel;
+  rec.run(kernel, d, [dinp, dout, weight]);
+}
+
+/**
+ * dweight: [N, K]; dout: [M, N]; inp: [M, K].
+ * dweight = (accumulate ? dweight : 0) + scale · Σ_m dout[m, :]ᵀ · inp[m, :].
+ * dweight must be a different buffer from dout and inp. M = 0 gives zeros (or leaves dweight as it is).
+ */
+export function matmulWeightGrad(
+  rec: Recorder,
+  dweight: Tensor,
+  dout: Tensor,
+  inp: Tensor,
+  dims: MatmulBackwardDims,
+): void {
+  const d = launch(dims);
+  checkSizes('matmul_weight_grad', d, [
+    [dweight, d.N * d.K, 'dweight'],
+    [dout, d.M * d.N, 'dout'],
+    [inp, d.M * d.K, 'inp'],
+  ]);
+  if (d.N === 0 || d.K === 0) return;
+  rec.run(matmulWeightGradKernel, d, [dweight, dout, inp]);
+}

@@ -1,0 +1,96 @@
+// Every buffer a training step needs, planned once from (model, B, T, adapter) and reused by
+// every step: the saved activations of each layer (llm.c's ActivationTensors), the gradient
+// scratch that backward passes from layer to layer, and the chunked loss buffers.
+// Steps with fewer rows (B·T below the planned maximum) use a prefix of each buffer.
+import type { GpuContext } from '../gpu/device.js';
+import { attentionBackwardScratchShape } from '../gpu/kernels/attention.js';
+import { createTensor, type Tensor } from '../gpu/tensor.js';
+import type { ModelSpec } from './config.js';
+import { adaptedKinds, createLayerBuffers, destroyLayerBuffers } from './forward.js';
+import type { LayerBuffers } from './layer.js';
+import type { LowRankUpdates } from './linear.js';
+
+export interface TrainBuffers {
+  B: number; // planned maximum batch
+  T: number; // planned maximum sequence length
+  ids: Tensor<'u32'>; // [B, T]
+  mask: Tensor<'u32'>; // [B, T]
+  targets: Tensor<'i32'>; // [B·T] shifted labels (-1 = not counted)
+  res: Tensor<'f32'>[]; // (L + 1) × [B·T, C]: the residual stream entering each layer, and the last one's output
+  layers: LayerBuffers[]; // L × saved block activations
+  hF: Tensor<'f32'>; // [B·T, C] after the final norm
+  meanF: Tensor<'f32'>; // [B·T]
+  rstdF: Tensor<'f32'>; // [B·T]
+  logitsChunk: Tensor<'f32'>; // [chunkRows, V], logits then their gradient
+  chunkRows: number;
+  losses: Tensor<'f32'>; // [B·T] per-position loss
+  lseCE: Tensor<'f32'>; // [B·T] per-position log-sum-exp of the logits
+  loss: Tensor<'f32'>; // [1]
+  // Gradient scratch, shared by all layers.
+  dRes: Tensor<'f32'>; // [B·T, C] d loss / d residual stream
+  dH: Tensor<'f32'>; // [B·T, C] d loss / d normed block input
+  dAtt: Tensor<'f32'>; // [B·T, NH·HS]
+  dQ: Tensor<'f32'>; // [B·T, NH·HS]
+  dQ2: Tensor<'f32'>; // [B·T, NH·HS]
+  dK: Tensor<'f32'>; // [B·T, KV·HS]
+  dK2: Tensor<'f32'>; // [B·T, KV·HS]
+  dV: Tensor<'f32'>; // [B·T, KV·HS]
+  dAct: Tensor<'f32'>; // [B·T, F]
+  dGate: Tensor<'f32'>; // [B·T, F]
+  dUp: Tensor<'f32'>; // [B·T, F]
+  dU: Tensor<'f32'>; // [B·T, R]
+  attScratch: Tensor<'f32'>; // [B, NH, T, 2]
+}
+
+/** Rows of logits computed at once: a multiple of 64 (so chunk views stay aligned), about 16 MiB of logits. */
+export function logitsChunkRows(V: number, rows: number): number {
+  const budget = Math.max(64, Math.floor((4 << 20) / V / 64) * 64);
+  return Math.min(budget, Math.ceil(rows / 64) * 64);
+}
+
+export function createTrainBuffers(ctx: GpuContext, spec: ModelSpec, B: number, T: number, lora: LowRankUpdates | undefined): TrainBuffers {
+  const { C, NH, KV, HS, F, V, L } = spec;
+  const M = B * T;
+  const f = (shape: number[], label: string) => createTensor(ctx, shape, 'f32', undefined, label);
+  const { kinds, R } = adaptedKinds(spec, lora);
+  const chunkRows = logitsChunkRows(V, M);
+  return {
+    B,
+    T,
+    ids: createTensor(ctx, [B, T], 'u32', undefined, 'ids'),
+    mask: createTensor(ctx, [B, T], 'u32', undefined, 'mask'),
+    targets: createTensor(ctx, [M], 'i32', undefined, 'targets'),
+    res: Array.from({ length: L + 1 }, (_, l) => f([M, C], `res.${l}`)),
+    layers: Array.from({ length: L }, (_, l) => createLayerBuffers(ctx, spec, B, T, R, kinds, `layer.${l}`)),
+    hF: f([M, C], 'hF'),
+    meanF: f([M], 'meanF'),
+    rstdF: f([M], 'rstdF'),
+    logitsChunk: f([chunkRows, V], 'logitsChunk'),
+    chunkRows,
+    losses: f([M], 'losses'),
+    lseCE: f([M], 'lseCE'),
+    loss: f([1], 'loss'),
+    dRes: f([M, C], 'dRes'),
+    dH: f([M, C], 'dH'),
+    dAtt: f([M, NH * HS], 'dAtt'),
+    dQ: f([M, NH * HS], 'dQ'),
+    dQ2: f([M, NH * HS], 'dQ2'),
+    dK: f([M, KV * HS], 'dK'),
+    dK2: f([M, KV * HS], 'dK2'),
+    dV: f([M, KV * HS], 'dV'),
+    dAct: f([M, F], 'dAct'),
+    dGate: f([M, F], 'dGate'),
+    dUp: f([M, F], 'dUp'),
+    dU: f([M, R], 'dU'),
+    attScratch: f(attentionBackwardScratchShape({ B, T, NH, KV, HS }), 'attScratch'),
+  };
+}
+
+export function destroyTrainBuffers(tb: TrainBuffers): void {
+  tb.layers.forEach(destroyLayerBuffers);
+  for (const [key, v] of Object.entries(tb)) {
+    if (key === 'layers') continue;
+    if (Array.isArray(v)) v.forEach((t: Tensor) => t.destroy());
+    else if (v && typeof v === 'object' && 'destroy' in v) (v as Tensor).destroy();
+  }
+}

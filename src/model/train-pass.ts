@@ -1,0 +1,141 @@
+// One training forward and backward pass on the GPU: the model with its low-rank updates on a
+// batch, the causal-LM loss (chunked over rows of logits), and the gradients of every A and B.
+//
+// Forward: res[0] = embed(ids); res[l+1] = block_l(res[l]) saving what backward needs;
+// hF = norm(res[L]); per chunk of rows: logits = hF·Headᵀ, per-position loss and lse.
+// Backward (frozen base weights, so only activation gradients and the LoRA A/B gradients):
+// per chunk, dlogits = (softmax − onehot)/count in place, dhF = dlogits·Head; then
+// dRes = d norm(res[L]); each block from the last: the MLP, then attention, each adding its input
+// gradient to dRes (the residual path carries dRes through unchanged).
+import { attentionBackward } from '../gpu/kernels/attention.js';
+import { shiftedTargets } from '../gpu/kernels/crossentropy.js';
+import { crossentropyBackward, crossentropyForward, lossMean } from '../gpu/kernels/crossentropy.js';
+import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
+import { geluBackward } from '../gpu/kernels/gelu.js';
+import { layernormBackward } from '../gpu/kernels/layernorm.js';
+import { matmulForward } from '../gpu/kernels/matmul.js';
+import { matmulBackward } from '../gpu/kernels/matmul-backward.js';
+import { rmsnormBackward } from '../gpu/kernels/rmsnorm.js';
+import { ropeBackward } from '../gpu/kernels/rope.js';
+import { swigluBackward } from '../gpu/kernels/swiglu.js';
+import type { Recorder } from '../gpu/kernel.js';
+import { writeTensor, type Tensor } from '../gpu/tensor.js';
+import type { ModelSpec } from './config.js';
+import { layerForward, normForward, uBuffer, type ForwardWeights } from './layer.js';
+import { linearBackward, type LowRankUpdates, type ProjectionKind } from './linear.js';
+import type { TrainBuffers } from './train-buffers.js';
+
+/** A padded batch: ids, labels (−100 = no loss) and attention mask, each [B, T] row-major. */
+export interface TokenBatch {
+  B: number;
+  T: number;
+  ids: ArrayLike<number>;
+  labels: Int32Array;
+  attentionMask: ArrayLike<number>;
+}
+
+/** Upload a batch; returns how many positions its loss counts. */
+export function writeBatch(tb: TrainBuffers, m: ForwardWeights, batch: TokenBatch, ctx: Recorder['ctx']): number {
+  const { B, T } = batch;
+  if (B > tb.B || T > tb.T) throw new Error(`batch [${B}, ${T}] is larger than the planned [${tb.B}, ${tb.T}]`);
+  if (batch.ids.length !== B * T || batch.labels.length !== B * T || batch.attentionMask.length !== B * T) {
+    throw new Error(`batch arrays must each hold B·T = ${B * T} entries`);
+  }
+  if (T > m.spec.maxPositions) throw new Error(`sequence length ${T} is past the model's ${m.spec.maxPositions} positions`);
+  assertTokenIds(batch.ids, m.spec.V);
+  const { targets, count } = shiftedTargets(batch.labels, B, T, m.spec.V);
+  writeTensor(ctx, tb.ids, batch.ids);
+  writeTensor(ctx, tb.mask, batch.attentionMask);
+  writeTensor(ctx, tb.targets, targets);
+  return count;
+}
+
+function normBackward(rec: Recorder, spec: ModelSpec, dinp: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, rows: number, accumulate: boolean) {
+  const dims = { rows, C: spec.C, accumulate };
+  if (spec.arch === 'gpt2') layernormBackward(rec, dinp, dout, inp, w, mean, rstd, dims);
+  else rmsnormBackward(rec, dinp, dout, inp, w, rstd, dims);
+}
+
+/**
+ * Record the forward pass and loss of the batch written by writeBatch (B·T rows), leaving
+ * tb.loss = the mean loss over its `count` counted positions; with `gradScale` (d total loss /
+ * d summed position losses, e.g. 1/count), also the backward pass, adding into the LoRA gradients.
+ */
+export function recordTrainPass(
+  rec: Recorder,
+  m: ForwardWeights,
+  lora: LowRankUpdates | undefined,
+  tb: TrainBuffers,
+  B: number,
+  T: number,
+  count: number,
+  gradScale: number | null,
+): void {
+  const { spec } = m;
+  const { C, V, L } = spec;
+  const M = B * T;
+  const dims = { B, T, S: T, pos0: 0 };
+  embeddingForward(rec, tb.res[0], tb.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0: 0 });
+  for (let l = 0; l < L; l++) layerForward(rec, m, lora, l, tb.res[l + 1], tb.res[l], tb.mask, tb.layers[l], dims);
+  normForward(rec, spec, tb.hF, tb.meanF, tb.rstdF, tb.res[L], m.weights.finalNorm, m.weights.finalNormBias, M);
+
+  for (let row0 = 0; row0 < M; row0 += tb.chunkRows) {
+    const rows = Math.min(tb.chunkRows, M - row0);
+    matmulForward(rec, tb.logitsChunk, tb.hF.view(row0 * C, [rows, C]), m.weights.lmHead, null, { M: rows, N: V, K: C });
+    crossentropyForward(rec, tb.losses, tb.lseCE, tb.logitsChunk, tb.targets, { rows, V, row0 });
+    if (gradScale === null) continue;
+    crossentropyBackward(rec, tb.logitsChunk, tb.lseCE, tb.targets, { rows, V, row0, dscale: gradScale });
+    matmulBackward(rec, tb.dH.view(row0 * C, [rows, C]), tb.logitsChunk, m.weights.lmHead, { M: rows, N: V, K: C });
+  }
+  lossMean(rec, tb.loss, tb.losses, { n: M, scale: count > 0 ? 1 / count : 0 });
+  if (gradScale === null) return;
+
+  normBackward(rec, spec, tb.dRes, tb.dH, tb.res[L], m.weights.finalNorm, tb.meanF, tb.rstdF, M, false);
+  for (let l = L - 1; l >= 0; l--) layerBackward(rec, m, lora, tb, l, B, T);
+}
+
+/** On entry tb.dRes = d loss / d res[l+1]; on exit d loss / d res[l]. */
+function layerBackward(rec: Recorder, m: ForwardWeights, lora: LowRankUpdates | undefined, tb: TrainBuffers, l: number, B: number, T: number) {
+  const { spec } = m;
+  const { C, NH, KV, HS, F } = spec;
+  const M = B * T;
+  const w = m.weights.layers[l];
+  const buf = tb.layers[l];
+  const lin = (kind: ProjectionKind, dx: Tensor, dy: Tensor, x: Tensor, weight: Tensor, N: number, K: number, accumulate: boolean) =>
+    linearBackward(rec, dx, tb.dU, dy, x, uBuffer(buf, lora, l, kind), weight, lora?.slot(l, kind), { M, N, K }, accumulate);
+
+  // MLP block: res[l+1] = xMid + down(act(h2)), h2 = norm(xMid).
+  lin('down', tb.dAct, tb.dRes, buf.act, w.down, C, F, false);
+  if (w.gate) {
+    swigluBackward(rec, tb.dGate, tb.dUp, tb.dAct, buf.gate, buf.up, { n: M * F });
+    lin('up', tb.dH, tb.dUp, buf.h2, w.up, F, C, false);
+    lin('gate', tb.dH, tb.dGate, buf.h2, w.gate, F, C, true);
+  } else {
+    geluBackward(rec, tb.dUp, tb.dAct, buf.up, { n: M * F });
+    lin('up', tb.dH, tb.dUp, buf.h2, w.up, F, C, false);
+  }
+  normBackward(rec, spec, tb.dRes, tb.dH, buf.xMid, w.mlpNorm, buf.mean2, buf.rstd2, M, true);
+
+  // Attention block: xMid = res[l] + o(attention(rope(norm_qk(q)), rope(norm_qk(k)), v)), q, k, v of h1 = norm(res[l]).
+  lin('o', tb.dAtt, tb.dRes, buf.att, w.o, C, NH * HS, false);
+  const rope = !!(m.ropeCos && m.ropeSin);
+  const qkNorm = !!(w.qNorm && w.kNorm);
+  const qAtt = rope ? buf.qr : qkNorm ? buf.qn : buf.q;
+  const kAtt = rope ? buf.kr : qkNorm ? buf.kn : buf.k;
+  attentionBackward(rec, tb.dQ, tb.dK, tb.dV, tb.attScratch, tb.dAtt, qAtt, kAtt, buf.v, buf.att, buf.lse, tb.mask, { B, T, NH, KV, HS });
+  let [dq, dqFree, dk, dkFree] = [tb.dQ, tb.dQ2, tb.dK, tb.dK2];
+  if (rope) {
+    ropeBackward(rec, dqFree, dq, m.ropeCos!, m.ropeSin!, { B, T, H: NH, HS, pos0: 0 });
+    ropeBackward(rec, dkFree, dk, m.ropeCos!, m.ropeSin!, { B, T, H: KV, HS, pos0: 0 });
+    [dq, dqFree, dk, dkFree] = [dqFree, dq, dkFree, dk];
+  }
+  if (qkNorm) {
+    rmsnormBackward(rec, dqFree, dq, buf.q, w.qNorm!, buf.rstdQ, { rows: M * NH, C: HS });
+    rmsnormBackward(rec, dkFree, dk, buf.k, w.kNorm!, buf.rstdK, { rows: M * KV, C: HS });
+    [dq, dk] = [dqFree, dkFree];
+  }
+  lin('q', tb.dH, dq, buf.h1, w.q, NH * HS, C, false);
+  lin('k', tb.dH, dk, buf.h1, w.k, KV * HS, C, true);
+  lin('v', tb.dH, tb.dV, buf.h1, w.v, KV * HS, C, true);
+  normBackward(rec, spec, tb.dRes, tb.dH, tb.res[l], w.attnNorm, buf.mean1, buf.rstd1, M, true);
+}

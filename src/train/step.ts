@@ -1,0 +1,132 @@
+// One optimizer step of LoRA training on the GPU: zero the gradients, run forward + loss +
+// backward over each micro-batch (gradient accumulation), clip the global gradient norm, and
+// apply AdamW to the flat parameter buffer. Buffers are planned once for (B, T); the CPU reads
+// back one number per micro-batch, the loss.
+import type { GpuContext } from '../gpu/device.js';
+import { Recorder } from '../gpu/kernel.js';
+import { adamwStep, gradNorm, gradNormScratchSize } from '../gpu/kernels/adamw.js';
+import { createTensor, readTensor, writeTensor, type Tensor } from '../gpu/tensor.js';
+import type { GpuLora } from '../lora/gpu-lora.js';
+import type { LanguageModel } from '../model/model.js';
+import { createTrainBuffers, destroyTrainBuffers, type TrainBuffers } from '../model/train-buffers.js';
+import { recordTrainPass, writeBatch, type TokenBatch } from '../model/train-pass.js';
+
+export interface OptimizerConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this value; null = no clipping. */
+  maxGradNorm: number | null;
+}
+
+/** torch.optim.AdamW's defaults, with weight decay 0.01 and clipping at 1.0 as transformers' Trainer does. */
+export const DEFAULT_OPTIMIZER: OptimizerConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1.0 };
+
+export class TrainStep {
+  private readonly buffers: TrainBuffers;
+  private readonly m: Tensor<'f32'>;
+  private readonly v: Tensor<'f32'>;
+  private readonly norm: Tensor<'f32'>;
+  private readonly normScratch: Tensor<'f32'>;
+  /** Optimizer steps taken (AdamW's t). */
+  step = 0;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly model: LanguageModel,
+    readonly lora: GpuLora,
+    maxBatch: number,
+    maxLength: number,
+    readonly optimizer: OptimizerConfig = DEFAULT_OPTIMIZER,
+  ) {
+    this.buffers = createTrainBuffers(ctx, model.spec, maxBatch, maxLength, lora);
+    const n = lora.params.size;
+    this.m = createTensor(ctx, [n], 'f32', undefined, 'adam.m');
+    this.v = createTensor(ctx, [n], 'f32', undefined, 'adam.v');
+    this.norm = createTensor(ctx, [1], 'f32', undefined, 'gradNorm');
+    this.normScratch = createTensor(ctx, [gradNormScratchSize(n)], 'f32', undefined, 'gradNorm.scratch');
+  }
+
+  /** The mean loss of a batch, without gradients (evaluation). */
+  async loss(batch: TokenBatch): Promise<{ loss: number; count: number }> {
+    const count = writeBatch(this.buffers, this.model.gpu, batch, this.ctx);
+    const rec = new Recorder(this.ctx, 'eval');
+    recordTrainPass(rec, this.model.gpu, this.lora, this.buffers, batch.B, batch.T, count, null);
+    rec.submit();
+    return { loss: (await readTensor(this.ctx, this.buffers.loss))[0], count };
+  }
+
+  /**
+   * Gradients of the token-weighted mean loss over all micro-batches (each position counts
+   * once, as in transformers' Trainer with num_items_in_batch), left in lora.grads.
+   * Returns that mean loss.
+   */
+  async gradients(microBatches: TokenBatch[]): Promise<number> {
+    const counts = microBatches.map((b) => countTargets(b));
+    const total = counts.reduce((a, b) => a + b, 0);
+    const zero = new Recorder(this.ctx, 'zero-grads');
+    zero.clear(this.lora.grads);
+    zero.submit();
+    let lossSum = 0;
+    for (const batch of microBatches) {
+      const count = writeBatch(this.buffers, this.model.gpu, batch, this.ctx);
+      const rec = new Recorder(this.ctx, 'train-pass');
+      recordTrainPass(rec, this.model.gpu, this.lora, this.buffers, batch.B, batch.T, count, total > 0 ? 1 / total : 0);
+      rec.submit();
+      lossSum += (await readTensor(this.ctx, this.buffers.loss))[0] * count;
+    }
+    return total > 0 ? lossSum / total : 0;
+  }
+
+  /** AdamW on the gradients in lora.grads, at learning rate lr. */
+  applyOptimizer(lr: number): void {
+    const o = this.optimizer;
+    const n = this.lora.params.size;
+    this.step += 1;
+    const rec = new Recorder(this.ctx, 'adamw');
+    if (o.maxGradNorm !== null) gradNorm(rec, this.norm, this.normScratch, this.lora.grads, { n });
+    adamwStep(rec, this.lora.params, this.lora.grads, this.m, this.v, this.norm, {
+      n,
+      lr,
+      beta1: o.beta1,
+      beta2: o.beta2,
+      eps: o.eps,
+      weightDecay: o.weightDecay,
+      step: this.step,
+      maxGradNorm: o.maxGradNorm,
+    });
+    rec.submit();
+  }
+
+  /** One optimizer step: gradients over the micro-batches, then AdamW. Returns the loss before the update. */
+  async train(microBatches: TokenBatch[], lr: number): Promise<number> {
+    const loss = await this.gradients(microBatches);
+    this.applyOptimizer(lr);
+    return loss;
+  }
+
+  /** AdamW's moments, for checkpoints. */
+  async optimizerState(): Promise<{ m: Float32Array; v: Float32Array; step: number }> {
+    return { m: await readTensor(this.ctx, this.m), v: await readTensor(this.ctx, this.v), step: this.step };
+  }
+
+  restoreOptimizerState(s: { m: Float32Array; v: Float32Array; step: number }): void {
+    if (s.m.length !== this.m.size || s.v.length !== this.v.size) throw new Error('optimizer state does not match this adapter');
+    writeTensor(this.ctx, this.m, s.m);
+    writeTensor(this.ctx, this.v, s.v);
+    this.step = s.step;
+  }
+
+  destroy(): void {
+    destroyTrainBuffers(this.buffers);
+    for (const t of [this.m, this.v, this.norm, this.normScratch]) t.destroy();
+  }
+}
+
+/** Positions the loss counts in a batch (labels shifted by one, −100 ignored). */
+function countTargets(b: TokenBatch): number {
+  let n = 0;
+  for (let r = 0; r < b.B; r++) for (let t = 1; t < b.T; t++) if (b.labels[r * b.T + t] !== -100) n++;
+  return n;
+}

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { Recorder } from '../../src/gpu/kernel.js';
+import { loraForward } from '../../src/gpu/kernels/lora.js';
+import { linearBackward, linearForward } from '../../src/model/linear.js';
+import { createTensor, readTensor } from '../../src/gpu/tensor.js';
+import { expectClose, gpu, randomArray } from '../helpers.js';
+import { loraForwardRef, loraLinearBackwardRef, loraLinearForwardRef, type LoraRefDims } from '../ref/lora.js';
+
+const SENTINEL = 12345;
+const PAD = 80;
+
+describe('LoRA CPU reference', () => {
+  // The oracle for the GPU backward pass is checked once against central differences of the CPU
+  // forward pass, all in f64: L = Σ out ⊙ G for a fixed random G, so dout = G.
+  it('backward matches finite differences of the forward pass', () => {
+    const dims: LoraRefDims = { M: 3, N: 4, K: 5, R: 2, scale: 0.7 };
+    const { M, N, K, R, scale } = dims;
+    const f64 = (n: number, seed: number) => Float64Array.from(randomArray(n, seed, -1, 1));
+    const x = f64(M * K, 1);
+    const W = f64(N * K, 2);
+    const b = f64(N, 3);
+    const A = f64(R * K, 4);
+    const B = f64(N * R, 5);
+    const G = f64(M * N, 6);
+    const loss = (out: Float64Array) => out.reduce((s, v, i) => s + v * G[i], 0);
+    const lossOf = () => loss(loraLinearForwardRef(x, W, b, A, B, dims).out);
+    const { u } = loraLinearForwardRef(x, W, b, A, B, dims);
+    const grads = loraLinearBackwardRef(G, x, u, W, A, B, dims);
+
+    const h = 1e-4;
+    const numeric = (param: Float64Array, f: () => number) =>
+      Float64Array.from(param, (v, i) => {
+        param[i] = v + h;
+        const up = f();
+        param[i] = v - h;
+        const down = f();
+        param[i] = v;
+        return (up - down) / (2 * h);
+      });
+    expectClose(grads.dx, numeric(x, lossOf), 1e-8, 1e-7, 'dx');
+    expectClose(grads.dA, numeric(A, lossOf), 1e-8, 1e-7, 'dA');
+    expectClose(grads.dB, numeric(B, lossOf), 1e-8, 1e-7, 'dB');
+    // du is ∂L/∂u with u held as an input of out = x·Wᵀ + b + s·u·Bᵀ.
+    const base = loraLinearForwardRef(x, W, b, A, B, { ...dims, scale: 0 }).out;
+    const uVar = Float64Array.from(u);
+    expectClose(grads.du, numeric(uVar, () => loss(loraForwardRef(base, uVar, B, M, N, R, scale))), 1e-8, 1e-7, 'du');
+    expect(grads.dB.some((v) => v !== 0) && grads.dA.some((v) => v !== 0)).toBe(true);
+  });
+});
+
+describe('lora_forward', () => {
+  // 4 × 4 blocks per invocation: M and N below, at and past a block, R = 1, 4, 16 and 64.
+  const SHAPES: Array<[number, number, number]> = [
+    [1, 1, 1],
+    [5, 7, 4],
+    [3, 130, 1],
+    [70, 33, 16],
+    [300, 5, 4],
+    [9, 20, 64],
+  ];
+  for (const [M, N, R] of SHAPES) {
+    it(`adds scale·u·Bᵀ in place at M=${M} N=${N} R=${R}`, async () => {
+      const ctx = await gpu();
+      const scale = 1.75;
+      const out0 = randomArray(M * N, 3 + M * N, -2, 2);
+      const u = randomArray(M * R, 5 + M * R, -1, 1);
+      const B = randomArray(N * R, 7 + N * R, -1, 1);
+      const data = new Float32Array(M * N + PAD).fill(SENTINEL);
+      data.set(out0);
+      const out = createTensor(ctx, [data.length], 'f32', data);
+      const rec = new Recorder(ctx);
+      loraForward(rec, out, createTensor(ctx, [M, R], 'f32', u), createTensor(ctx, [N, R], 'f32', B), { M, N, R, scale });
+      rec.submit();
+      const got = await readTensor(ctx, out);
+      expectClose(got.subarray(0, M * N), loraForwardRef(out0, u, B, M, N, R, scale), 4e-6 * R + 1e-6, 1e-4, 'out');
+      expect(Array.from(got.subarray(M * N)).every((v) => v === SENTINEL), 'elements past M·N untouched').toBe(true);
+    });
+  }
+
+  it('rejects tensors smaller than the dimensions', async () => {
+    const ctx = await gpu();
+    const t = (n: number) => createTensor(ctx, [n], 'f32');
+    const rec = new Recorder(ctx);
+    const dims = { M: 2, N: 3, R: 4, scale: 1 };
+    expect(() => loraForward(rec, t(5), t(8), t(12), dims)).toThrow(/lora_forward: out has 5 elements, needs 6/);
+    expect(() => loraForward(rec, t(6), t(7), t(12), dims)).toThrow(/u has 7 elements, needs 8/);
+    expect(() => loraForward(rec, t(6), t(8), t(11), dims)).toThrow(/loraB has 11 elements, needs 12/);
+    rec.submit();
+  });
+});
+
+describe('LoRA linear forward + backward', () => {
+  // Shapes cover one row, R = 1, 4 and 16, sizes that are not multiples of any tile, the skinny
+  // and tiled backward kernels (M ≤ 8 and M > 8), and M = 300 (ten chunks of the weight-gradient
+  // reduction). Each runs overwriting without a bias, and accumulating (dx, dA, dB pre-filled)
+  // with a bias.
+  const CASES: LoraRefDims[] = [
+    { M: 1, N: 5, K: 3, R: 1, scale: 2 },
+    { M: 7, N: 33, K: 20, R: 4, scale: 0.5 },
+    { M: 37, N: 70, K: 45, R: 4, scale: 2 },
+    { M: 300, N: 24, K: 40, R: 16, scale: 1 / 16 },
+    { M: 70, N: 65, K: 66, R: 16, scale: 4 },
+  ];
+  for (const dims of CASES)
+  for (const accumulate of [false, true]) {
+    const { M, N, K, R, scale } = dims;
+    it(`matches the CPU reference at M=${M} N=${N} K=${K} R=${R} scale=${scale}${accumulate ? ' with bias, accumulating' : ''}`, async () => {
+      const ctx = await gpu();
+      const seed = M * 1000 + N * 10 + K + R;
+      const x = randomArray(M * K, seed + 1, -1, 1);
+      const W = randomArray(N * K, seed + 2, -1, 1);
+      const b = accumulate ? randomArray(N, seed + 3, -1, 1) : null;
+      const A = randomArray(R * K, seed + 4, -0.5, 0.5);
+      const B = randomArray(N * R, seed + 5, -0.5, 0.5);
+      const dOut = randomArray(M * N, seed + 6, -1, 1);
+      const init = {
+        dx: randomArray(M * K, seed + 7, -2, 2),
+        dA: randomArray(R * K, seed + 8, -2, 2),
+        dB: randomArray(N * R, seed + 9, -2, 2),
+      };
+      const T = (shape: number[], data?: Float32Array) => createTensor(ctx, shape, 'f32', data);
+      const out = T([M, N], randomArray(M * N, seed + 10, -3, 3)); // overwritten
+      const u = T([M, R], randomArray(M * R, seed + 11, -3, 3)); // overwritten
+      const du = T([M, R], randomArray(M * R, seed + 12, -3, 3)); // overwritten
+      const dx = T([M, K], init.dx);
+      // linearBackward always adds into dA and dB (the trainer zeroes them once per step).
+      const dA = T([R, K], accumulate ? init.dA : new Float32Array(R * K));
+      const dB = T([N, R], accumulate ? init.dB : new Float32Array(N * R));
+      const [xT, WT, AT, BT] = [T([M, K], x), T([N, K], W), T([R, K], A), T([N, R], B)];
+
+      const rec = new Recorder(ctx);
+      const lora = { R, scale, A: AT, B: BT, dA, dB, computesU: true };
+      linearForward(rec, out, u, xT, WT, b ? T([N], b) : undefined, lora, { M, N, K });
+      linearBackward(rec, dx, du, T([M, N], dOut), xT, u, WT, lora, { M, N, K }, accumulate);
+      rec.submit();
+
+      const fwd = loraLinearForwardRef(x, W, b, A, B, dims);
+      const bwd = loraLinearBackwardRef(dOut, x, fwd.u, W, A, B, dims, accumulate ? init : {});
+      const atol = (len: number) => 4e-6 * len + 1e-6;
+      expectClose(await readTensor(ctx, u), fwd.u, atol(K), 1e-4, 'u');
+      expectClose(await readTensor(ctx, out), fwd.out, atol(K + R), 1e-4, 'out');
+      expectClose(await readTensor(ctx, du), bwd.du, atol(N), 1e-4, 'du');
+      expectClose(await readTensor(ctx, dB), bwd.dB, atol(M), 1e-4, 'dB');
+      expectClose(await readTensor(ctx, dA), bwd.dA, atol(M), 1e-4, 'dA');
+      expectClose(await readTensor(ctx, dx), bwd.dx, atol(N + R), 1e-4, 'dx');
+    });
+  }
+});

@@ -1,0 +1,67 @@
+// rmsnorm_backward: the CPU reference against finite differences of the forward reference, then
+// the GPU kernel against the CPU reference, overwriting and accumulating into dinp.
+import { describe, it } from 'vitest';
+import { Recorder } from '../../src/gpu/kernel.js';
+import { rmsnormBackward } from '../../src/gpu/kernels/rmsnorm.js';
+import { createTensor, readTensor } from '../../src/gpu/tensor.js';
+import { expectClose, gpu, randomArray } from '../helpers.js';
+import { dot, numericGradient } from '../ref/finite-difference.js';
+import { rmsnormBackwardRef, rmsnormForwardRef } from '../ref/rmsnorm.js';
+
+const EPS = 1e-5;
+
+describe('rmsnormBackwardRef', () => {
+  // C = 1 (the output is ±weight, a flat function, whose gradient is nearly 0), a small row, a wide one.
+  for (const [rows, C] of [[1, 1], [3, 7], [2, 33]]) {
+    it(`agrees with finite differences of rmsnormForwardRef at rows=${rows} C=${C}`, () => {
+      const x = randomArray(rows * C, 21 + C, -2, 2);
+      const w = randomArray(C, 22 + C, 0.5, 1.5);
+      const G = randomArray(rows * C, 23 + C, -1, 1);
+      const numeric = numericGradient((xs) => dot(rmsnormForwardRef(xs, w, rows, C, EPS).out, G), x);
+      const { rstd } = rmsnormForwardRef(x, w, rows, C, EPS);
+      expectClose(rmsnormBackwardRef(G, x, w, rstd, rows, C), numeric, 1e-4, 1e-4, 'dinp vs finite differences');
+    });
+  }
+});
+
+/** Run rmsnorm_backward on seeded data; dinp starts as `prior` (accumulate) or as garbage (overwrite). */
+async function check(rows: number, C: number, accumulate: boolean) {
+  const ctx = await gpu();
+  const n = rows * C;
+  const x = randomArray(n, 1 + n, -3, 3);
+  const w = randomArray(C, 7 + C, 0.5, 1.5);
+  const dy = randomArray(n, 13 + n, -1, 1);
+  const prior = randomArray(n, 17 + n, -5, 5);
+  const { rstd } = rmsnormForwardRef(x, w, rows, C, EPS);
+  const dinp = createTensor(ctx, [rows, C], 'f32', prior);
+  const tensors = [
+    createTensor(ctx, [rows, C], 'f32', dy),
+    createTensor(ctx, [rows, C], 'f32', x),
+    createTensor(ctx, [C], 'f32', w),
+    createTensor(ctx, [rows], 'f32', rstd),
+  ];
+  const rec = new Recorder(ctx);
+  rmsnormBackward(rec, dinp, tensors[0], tensors[1], tensors[2], tensors[3], { rows, C, accumulate });
+  rec.submit();
+  const ref = rmsnormBackwardRef(dy, x, w, rstd, rows, C);
+  const want = accumulate ? ref.map((v, i) => v + prior[i]) : ref;
+  expectClose(await readTensor(ctx, dinp), want, 1e-5, 1e-5, 'dinp');
+  for (const t of [dinp, ...tensors]) t.destroy();
+}
+
+describe('rmsnorm_backward', () => {
+  // C = 1, C below and above the 64-wide workgroup and not a multiple of it, exactly one
+  // workgroup wide; a single row; HS-sized rows of a per-head norm.
+  for (const [rows, C] of [[1, 1], [3, 1], [3, 7], [5, 64], [2, 100], [1, 200], [6, 16]]) {
+    for (const accumulate of [false, true]) {
+      it(`matches the CPU reference at rows=${rows} C=${C} accumulate=${accumulate}`, async () => {
+        await check(rows, C, accumulate);
+      });
+    }
+  }
+
+  // More rows than one dispatch dimension holds (65535), as a per-head q/k norm can have.
+  it('covers every row when rows > 65535', async () => {
+    await check(70001, 2, true);
+  });
+});

@@ -1,0 +1,51 @@
+// The golden LoRA cases of ../shared/golden (see its README.md): where each case's files and base
+// model are, and its adapter after five AdamW steps as a PEFT adapter folder in memory.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelSpec } from '../../src/model/config.js';
+import { loadModelSpec } from '../../src/model/config.js';
+import { readSafetensorsHeader, readTensorF32, writeSafetensors, type TensorToWrite } from '../../src/model/safetensors.js';
+import { folderSource } from '../../src/model/source-node.js';
+import { memorySource, type ModelSource } from '../../src/model/source.js';
+import { SHARED_DIR } from '../helpers.js';
+
+export const GOLDEN_CASES = ['stories260K-all-linear', 'gpt2-attn-mlp', 'qwen2-attn', 'qwen3-all-linear'];
+
+export interface GoldenCase {
+  name: string;
+  dir: string;
+  /** The case's folder: adapter_config.json, adapter_model.safetensors, expected/merged files. */
+  source: ModelSource;
+  /** The base model's folder. */
+  model: ModelSource;
+  spec: ModelSpec;
+  caseJson: { model: string; lora: { r: number; lora_alpha: number; target_modules: string[]; lora_dropout: number } };
+}
+
+export async function goldenCase(name: string): Promise<GoldenCase> {
+  const dir = join(SHARED_DIR!, 'golden', name);
+  const caseJson = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
+  const model = folderSource(join(SHARED_DIR!, 'models', caseJson.model));
+  const { spec } = await loadModelSpec(model);
+  return { name, dir, source: folderSource(dir), model, spec, caseJson };
+}
+
+/**
+ * The case's adapter_config.json with the `after5.<peft key>` tensors of expected.safetensors as
+ * adapter_model.safetensors: the adapter after five training steps, as PEFT would save it.
+ */
+export async function after5Adapter(c: GoldenCase): Promise<ModelSource> {
+  const header = await readSafetensorsHeader(c.source, 'expected.safetensors');
+  const tensors: TensorToWrite[] = [];
+  for (const [name, info] of header.tensors) {
+    if (!name.startsWith('after5.')) continue;
+    tensors.push({ name: name.slice('after5.'.length), dtype: 'F32', shape: info.shape, data: await readTensorF32(c.source, header, name) });
+  }
+  return memorySource(
+    {
+      'adapter_config.json': readFileSync(join(c.dir, 'adapter_config.json')),
+      'adapter_model.safetensors': writeSafetensors(tensors, { format: 'pt' }),
+    },
+    `${c.name}/after5`,
+  );
+}

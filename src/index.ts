@@ -13,5 +13,5 @@ export { SafetensorsError, readSafetensorsHeader, readTensorF32, writeSafetensor
 export { urlSource, fileListSource, directoryHandleSource, type ModelSource } from './model/source.js';
 export { TextTokenizer, StreamDecoder, type ChatMessage } from './tokenize/tokenizer.js';
 export { generateTokens, type GenerateOptions, type GenerateResult } from './generate/generate.js';
-export { generateText, type GenerateTextOptions, type GenerateTextResult } from './generate/text.js';
+export { generateText, generateTextFromIds, type GenerateTextOptions, type GenerateTextResult } from './generate/text.js';
 export { sampleToken, SeededRandom, type SamplingOptions } from './generate/sampling.js';

@@ -1,14 +1,21 @@
-// webgpu-lora generate: the model's continuation of a prompt, streamed to stdout.
+// webgpu-lora generate: the model's continuation of a prompt (or its answer to an input, formatted
+// as training formats it), streamed to stdout, with or without a LoRA adapter.
 import { parseArgs } from 'node:util';
-import { generateText } from '../generate/text.js';
+import { generateTextFromIds } from '../generate/text.js';
+import { GpuLora } from '../lora/gpu-lora.js';
 import { LanguageModel } from '../model/model.js';
 import { TextTokenizer } from '../tokenize/tokenizer.js';
+import { formatPrompt } from '../train/format.js';
+import { readAdapter } from './adapter-source.js';
 import { deviceOrRerun, integerOption, numberOption, UsageError } from './common.js';
 import { resolveModelSource } from './model-source.js';
 
-export const GENERATE_USAGE = `  webgpu-lora generate --model <dir|url|hf-id> --prompt <text> [--max-new-tokens N]
-                       [--temperature T] [--top-k K] [--top-p P] [--seed S]
-      Prints the model's continuation of the prompt (greedy when temperature is 0, the default).`;
+export const GENERATE_USAGE = `  webgpu-lora generate --model <dir|url|hf-id> (--prompt <text> | --input <text>) [--adapter <dir>]
+                       [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+      Prints the model's continuation of the prompt (greedy when temperature is 0, the default).
+      --input formats the text as a training input (the chat template, or the plain
+      "### Input: ... ### Output:" template) and prints only the answer, up to EOS.
+      --adapter applies a PEFT LoRA adapter folder on top of the model.`;
 
 export async function generateCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -16,6 +23,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' },
       prompt: { type: 'string' },
+      input: { type: 'string' },
+      adapter: { type: 'string' },
       'max-new-tokens': { type: 'string' },
       temperature: { type: 'string' },
       'top-k': { type: 'string' },
@@ -24,7 +33,8 @@ export async function generateCommand(argv: string[]): Promise<void> {
     },
   });
   if (!values.model) throw new UsageError('generate needs --model <dir|url|hf-id>');
-  if (values.prompt === undefined) throw new UsageError('generate needs --prompt <text>');
+  if (values.prompt !== undefined && values.input !== undefined) throw new UsageError('generate takes --prompt or --input, not both');
+  if (values.prompt === undefined && values.input === undefined) throw new UsageError('generate needs --prompt <text> or --input <text>');
   const opts = {
     maxNewTokens: integerOption(values['max-new-tokens'], 'max-new-tokens', 128),
     temperature: numberOption(values.temperature, 'temperature', 0),
@@ -36,8 +46,20 @@ export async function generateCommand(argv: string[]): Promise<void> {
   const source = resolveModelSource(values.model);
   const tokenizer = await TextTokenizer.load(source);
   const model = await LanguageModel.load(ctx, source);
-  await generateText(model, tokenizer, values.prompt, { ...opts, onText: (t) => process.stdout.write(t) });
+  const lora = values.adapter !== undefined ? GpuLora.create(ctx, await readAdapter(values.adapter, model.spec, source)) : undefined;
+
+  let promptIds: number[];
+  let eosTokenIds = model.eosTokenIds;
+  if (values.input !== undefined) {
+    promptIds = formatPrompt(values.input, tokenizer);
+    // Training ends every answer with the tokenizer's EOS: stop there too.
+    if (tokenizer.eosTokenId !== null) eosTokenIds = [...new Set([...eosTokenIds, tokenizer.eosTokenId])];
+  } else {
+    promptIds = tokenizer.encode(values.prompt!);
+  }
+  await generateTextFromIds(model, tokenizer, promptIds, { ...opts, eosTokenIds, lora, onText: (t) => process.stdout.write(t) });
   process.stdout.write('\n');
+  lora?.destroy();
   model.destroy();
   ctx.device.destroy();
 }

@@ -3,11 +3,13 @@ import { describeGpu } from '../gpu/device.js';
 import { deviceOrRerun, UsageError } from './common.js';
 import { generateCommand, GENERATE_USAGE } from './generate.js';
 import { goldenCommand, GOLDEN_USAGE } from './golden.js';
+import { mergeCommand, MERGE_USAGE } from './merge.js';
 
 const USAGE = `webgpu-lora: LoRA fine-tuning of small language models on your GPU, through WebGPU.
 
 Usage:
 ${GENERATE_USAGE}
+${MERGE_USAGE}
 ${GOLDEN_USAGE}
   webgpu-lora info
       Prints the GPU adapter, its features and limits.
@@ -30,6 +32,9 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'generate':
         await generateCommand(rest);
+        return 0;
+      case 'merge':
+        await mergeCommand(rest);
         return 0;
       case 'golden':
         return await goldenCommand(rest);

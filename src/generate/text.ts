@@ -14,13 +14,27 @@ export interface GenerateTextResult extends GenerateResult {
   text: string;
 }
 
-export async function generateText(
+/** The continuation of `prompt` (encoded with the tokenizer's special tokens, e.g. BOS). */
+export function generateText(
   model: LanguageModel,
   tokenizer: TextTokenizer,
   prompt: string,
   opts: GenerateTextOptions = {},
 ): Promise<GenerateTextResult> {
-  const promptIds = tokenizer.encode(prompt);
+  return generateTextFromIds(model, tokenizer, tokenizer.encode(prompt), opts);
+}
+
+/**
+ * The continuation of prompt ids made elsewhere (e.g. formatPrompt's, for a trained adapter),
+ * decoded as it streams: each new piece reads as it does after the prompt, and special tokens
+ * (EOS) leave no text.
+ */
+export async function generateTextFromIds(
+  model: LanguageModel,
+  tokenizer: TextTokenizer,
+  promptIds: number[],
+  opts: GenerateTextOptions = {},
+): Promise<GenerateTextResult> {
   const stream = new StreamDecoder(tokenizer, promptIds);
   let text = '';
   const emit = (piece: string) => {

@@ -39,7 +39,12 @@ export class GpuLora implements LowRankUpdates {
     return this.segments.reduce((n, s) => n + s.rows * s.cols, 0);
   }
 
-  static create(ctx: GpuContext, adapter: LoraAdapter): GpuLora {
+  /**
+   * The adapter's parameters on the GPU, zero gradients. With config.dropout p > 0 every slot
+   * drops its input in training passes, its masks keyed by `dropoutSeed` (a u32, default 0) and
+   * the module's index in adapter.modules (the stream: GPT-2's q/k/v share their module's).
+   */
+  static create(ctx: GpuContext, adapter: LoraAdapter, opts: { dropoutSeed?: number } = {}): GpuLora {
     const align = Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4);
     const segments: Segment[] = [];
     let offset = 0;
@@ -58,9 +63,12 @@ export class GpuLora implements LowRankUpdates {
     const grads = createTensor(ctx, [Math.max(offset, 1)], 'f32', undefined, 'lora.grads');
 
     const scale = loraScale(adapter.config);
+    const { dropout: p } = adapter.config;
+    const seed = opts.dropoutSeed ?? 0;
+    if (!(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) throw new Error(`LoRA dropout seed must be an integer in [0, 2³²), got ${seed}`);
     const slots = new Map<string, LowRankUpdate>();
     const view = (t: Tensor<'f32'>, s: Segment) => t.view(s.offset, [s.rows, s.cols]);
-    for (const m of adapter.modules) {
+    adapter.modules.forEach((m, stream) => {
       const segs = segments.filter((s) => s.module === m);
       const a = segs[0];
       const bs = segs.slice(1);
@@ -74,9 +82,10 @@ export class GpuLora implements LowRankUpdates {
           dA: view(grads, a),
           dB: view(grads, bs[i]),
           computesU: i === 0, // GPT-2's q, k and v share A: q computes u, k and v reuse it
+          ...(p > 0 ? { dropout: { p, seed, stream } } : {}),
         });
       });
-    }
+    });
     const { weights: _, ...rest } = adapter;
     const lora = new GpuLora(ctx, rest, segments, params, grads, slots);
     lora.upload(adapter);

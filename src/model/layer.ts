@@ -23,7 +23,7 @@ import { swigluForward } from '../gpu/kernels/swiglu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import type { GpuLayerWeights, GpuModelWeights } from './gpu-weights.js';
-import { linearForward, type LowRankUpdates, type ProjectionKind } from './linear.js';
+import { linearForward, type DropoutPass, type LowRankUpdates, type ProjectionKind } from './linear.js';
 
 export interface ForwardWeights {
   spec: ModelSpec;
@@ -84,7 +84,8 @@ export function uBuffer(buf: LayerBuffers, lora: LowRankUpdates | undefined, l: 
 /**
  * Layer l on rows x [B, T, C] → xOut. With `cache`, keys and values are appended to the cache at
  * positions pos0.. and attention reads the cache ([B, S, KV, HS]); without, attention reads kr and
- * v directly (training: S = T, pos0 = 0).
+ * v directly (training: S = T, pos0 = 0). With `pass` (training only), LoRA inputs are dropped
+ * where an update has dropout (see ./linear.ts).
  */
 export function layerForward(
   rec: Recorder,
@@ -97,13 +98,14 @@ export function layerForward(
   buf: LayerBuffers,
   { B, T, S, pos0 }: BlockDims,
   cache?: { k: Tensor; v: Tensor },
+  pass?: DropoutPass,
 ): void {
   const { spec } = m;
   const w: GpuLayerWeights = m.weights.layers[l];
   const { C, NH, KV, HS, F } = spec;
   const M = B * T;
   const lin = (kind: ProjectionKind, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | undefined, N: number, K: number) =>
-    linearForward(rec, out, uBuffer(buf, lora, l, kind), inp, weight, bias, lora?.slot(l, kind), { M, N, K });
+    linearForward(rec, out, uBuffer(buf, lora, l, kind), inp, weight, bias, lora?.slot(l, kind), { M, N, K }, pass);
 
   // Attention block.
   normForward(rec, spec, buf.h1, buf.mean1, buf.rstd1, x, w.attnNorm, w.attnNormBias, M);

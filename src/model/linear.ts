@@ -1,13 +1,19 @@
 // A frozen linear layer with an optional low-rank update (LoRA), forward and backward.
 //
-//   y = x·Wᵀ (+ b) + s·u·Bᵀ,   u = x·Aᵀ
+//   y = x·Wᵀ (+ b) + s·u·Bᵀ,   u = x̃·Aᵀ
 // x [M, K]; W [N, K] frozen; b [N] frozen; A [R, K], B [N, R] trained; u [M, R] saved for backward.
+// x̃ = x, except in a training pass of an update with dropout p > 0 (PEFT's lora_dropout), where
+// x̃ = x ⊙ mask / (1 − p) with mask ∈ {0, 1}^[M, K] hashed from (seed, step, stream, element) on
+// the GPU (src/gpu/kernels/dropout.ts). x̃ lives in a scratch buffer only while it is used: the
+// backward pass regenerates it from the same hash instead of saving it.
 // Backward, given dy [M, N] (W and b get no gradient):
-//   dB += s·dyᵀ·u;  du = s·dy·B;  dA += duᵀ·x;  dx (+)= dy·W + du·A.
+//   dB += s·dyᵀ·u;  du = s·dy·B;  dA += duᵀ·x̃;  dx (+)= dy·W + (du·A) ⊙ mask / (1 − p)
+// (the base path dy·W is never dropped; without dropout the mask term is just du·A).
 // The A/B gradients always accumulate: the trainer zeroes them at the start of each optimizer
 // step, which also lets several projections share one A (GPT-2's fused q/k/v) and lets
 // micro-batches accumulate.
 import type { Recorder } from '../gpu/kernel.js';
+import { dropoutForward } from '../gpu/kernels/dropout.js';
 import { loraForward } from '../gpu/kernels/lora.js';
 import { matmulForward } from '../gpu/kernels/matmul.js';
 import { matmulBackward, matmulWeightGrad } from '../gpu/kernels/matmul-backward.js';
@@ -23,6 +29,11 @@ export interface LowRankUpdate {
   dB: Tensor<'f32'>; // [N, R]
   /** False when another projection of the same input already computed u = x·Aᵀ with the same A. */
   computesU: boolean;
+  /**
+   * Dropout on the update's input in training passes, when p > 0: seed and stream (u32) pick
+   * this projection's masks; projections that share A (GPT-2's q/k/v) share the stream.
+   */
+  dropout?: { p: number; seed: number; stream: number };
 }
 
 /** The projections of a layer by name; LoRA implements this. */
@@ -31,13 +42,33 @@ export interface LowRankUpdates {
   slot(layer: number, kind: ProjectionKind): LowRankUpdate | undefined;
 }
 
+/**
+ * What a training pass gives the layers so that LoRA dropout draws its masks: the pass number
+ * (a u32: every pass needs its own masks) and a scratch buffer of at least M·K elements for x̃.
+ * Inference and evaluation give none, and nothing is dropped.
+ */
+export interface DropoutPass {
+  step: number;
+  scratch: Tensor<'f32'>;
+}
+
 export interface LinearDims {
   M: number;
   N: number;
   K: number;
 }
 
-/** out = x·Wᵀ (+ b) (+ s·(x·Aᵀ)·Bᵀ, with u = x·Aᵀ written to `u`). */
+/** Whether this projection drops its LoRA input in this pass. */
+const drops = (lora: LowRankUpdate, pass: DropoutPass | undefined): pass is DropoutPass => !!pass && !!lora.dropout && lora.dropout.p > 0;
+
+/** x̃ = x ⊙ mask/(1 − p), [M, K], written into the pass's scratch buffer. */
+function droppedInput(rec: Recorder, x: Tensor, lora: LowRankUpdate, pass: DropoutPass, M: number, K: number): Tensor {
+  const xd = pass.scratch.view(0, [M, K]);
+  dropoutForward(rec, xd, x, { n: M * K, ...lora.dropout!, step: pass.step });
+  return xd;
+}
+
+/** out = x·Wᵀ (+ b) (+ s·(x̃·Aᵀ)·Bᵀ, with u = x̃·Aᵀ written to `u`). */
 export function linearForward(
   rec: Recorder,
   out: Tensor,
@@ -47,15 +78,22 @@ export function linearForward(
   bias: Tensor | undefined,
   lora: LowRankUpdate | undefined,
   { M, N, K }: LinearDims,
+  pass?: DropoutPass,
 ): void {
   matmulForward(rec, out, x, weight, bias ?? null, { M, N, K });
   if (!lora) return;
   if (!u) throw new Error('linearForward: a LoRA projection needs a buffer for u = x·Aᵀ');
-  if (lora.computesU) matmulForward(rec, u, x, lora.A, null, { M, N: lora.R, K });
+  if (lora.computesU) {
+    const xin = drops(lora, pass) ? droppedInput(rec, x, lora, pass, M, K) : x;
+    matmulForward(rec, u, xin, lora.A, null, { M, N: lora.R, K });
+  }
   loraForward(rec, out, u, lora.B, { M, N, R: lora.R, scale: lora.scale });
 }
 
-/** dx (+)= dy·W (+ du·A), and the LoRA gradients dA, dB accumulated. `du` is [M, R] scratch. */
+/**
+ * dx (+)= dy·W (+ the LoRA term), and the LoRA gradients dA, dB accumulated. `du` is [M, R]
+ * scratch; `pass` must be the one the forward pass was given (the same masks).
+ */
 export function linearBackward(
   rec: Recorder,
   dx: Tensor,
@@ -67,6 +105,7 @@ export function linearBackward(
   lora: LowRankUpdate | undefined,
   { M, N, K }: LinearDims,
   accumulateDx: boolean,
+  pass?: DropoutPass,
 ): void {
   matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate: accumulateDx });
   if (!lora) return;
@@ -74,6 +113,14 @@ export function linearBackward(
   const { R, scale } = lora;
   matmulWeightGrad(rec, lora.dB, dy, u, { M, N, K: R, scale, accumulate: true });
   matmulBackward(rec, du, dy, lora.B, { M, N, K: R, scale });
-  matmulWeightGrad(rec, lora.dA, du, x, { M, N: R, K, accumulate: true });
-  matmulBackward(rec, dx, du, lora.A, { M, N: R, K, accumulate: true });
+  if (!drops(lora, pass)) {
+    matmulWeightGrad(rec, lora.dA, du, x, { M, N: R, K, accumulate: true });
+    matmulBackward(rec, dx, du, lora.A, { M, N: R, K, accumulate: true });
+    return;
+  }
+  // dA += duᵀ·x̃ with x̃ regenerated; then the scratch holds du·A, and dx += (du·A) ⊙ mask/(1 − p).
+  const xd = droppedInput(rec, x, lora, pass, M, K);
+  matmulWeightGrad(rec, lora.dA, du, xd, { M, N: R, K, accumulate: true });
+  matmulBackward(rec, xd, du, lora.A, { M, N: R, K });
+  dropoutForward(rec, dx, xd, { n: M * K, ...lora.dropout!, step: pass.step, accumulate: true });
 }

@@ -8,7 +8,7 @@ import { createTensor, type Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import { adaptedKinds, createLayerBuffers, destroyLayerBuffers } from './forward.js';
 import type { LayerBuffers } from './layer.js';
-import type { LowRankUpdates } from './linear.js';
+import type { LowRankUpdates, ProjectionKind } from './linear.js';
 
 export interface TrainBuffers {
   B: number; // planned maximum batch
@@ -40,6 +40,8 @@ export interface TrainBuffers {
   dUp: Tensor<'f32'>; // [B·T, F]
   dU: Tensor<'f32'>; // [B·T, R]
   attScratch: Tensor<'f32'>; // [B, NH, T, 2]
+  /** [B·T, Kmax] x̃ of LoRA dropout (and then du·A), only when some update has dropout p > 0. */
+  dropScratch?: Tensor<'f32'>;
 }
 
 /** Rows of logits computed at once: a multiple of 64 (so chunk views stay aligned), about 16 MiB of logits. */
@@ -48,12 +50,25 @@ export function logitsChunkRows(V: number, rows: number): number {
   return Math.min(budget, Math.ceil(rows / 64) * 64);
 }
 
+/** The widest input K of a projection whose update drops its input, or 0 when none does. */
+export function dropoutWidth(spec: ModelSpec, lora: LowRankUpdates | undefined): number {
+  const inputWidth: Record<ProjectionKind, number> = { q: spec.C, k: spec.C, v: spec.C, o: spec.NH * spec.HS, gate: spec.C, up: spec.C, down: spec.F };
+  let K = 0;
+  for (let l = 0; l < spec.L; l++) {
+    for (const kind of Object.keys(inputWidth) as ProjectionKind[]) {
+      if ((lora?.slot(l, kind)?.dropout?.p ?? 0) > 0) K = Math.max(K, inputWidth[kind]);
+    }
+  }
+  return K;
+}
+
 export function createTrainBuffers(ctx: GpuContext, spec: ModelSpec, B: number, T: number, lora: LowRankUpdates | undefined): TrainBuffers {
   const { C, NH, KV, HS, F, V, L } = spec;
   const M = B * T;
   const f = (shape: number[], label: string) => createTensor(ctx, shape, 'f32', undefined, label);
   const { kinds, R } = adaptedKinds(spec, lora);
   const chunkRows = logitsChunkRows(V, M);
+  const dropK = dropoutWidth(spec, lora);
   return {
     B,
     T,
@@ -83,6 +98,7 @@ export function createTrainBuffers(ctx: GpuContext, spec: ModelSpec, B: number, 
     dUp: f([M, F], 'dUp'),
     dU: f([M, R], 'dU'),
     attScratch: f(attentionBackwardScratchShape({ B, T, NH, KV, HS }), 'attScratch'),
+    ...(dropK > 0 ? { dropScratch: f([M, dropK], 'dropScratch') } : {}),
   };
 }
 

@@ -22,7 +22,7 @@ import type { Recorder } from '../gpu/kernel.js';
 import { writeTensor, type Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import { layerForward, normForward, uBuffer, type ForwardWeights } from './layer.js';
-import { linearBackward, type LowRankUpdates, type ProjectionKind } from './linear.js';
+import { linearBackward, type DropoutPass, type LowRankUpdates, type ProjectionKind } from './linear.js';
 import type { TrainBuffers } from './train-buffers.js';
 
 /** A padded batch: ids, labels (−100 = no loss) and attention mask, each [B, T] row-major. */
@@ -60,6 +60,8 @@ function normBackward(rec: Recorder, spec: ModelSpec, dinp: Tensor, dout: Tensor
  * Record the forward pass and loss of the batch written by writeBatch (B·T rows), leaving
  * tb.loss = the mean loss over its `count` counted positions; with `gradScale` (d total loss /
  * d summed position losses, e.g. 1/count), also the backward pass, adding into the LoRA gradients.
+ * `dropoutStep` (a u32, different for every training pass) turns on LoRA dropout where the
+ * adapter has it; it is ignored without gradScale (evaluation never drops).
  */
 export function recordTrainPass(
   rec: Recorder,
@@ -70,13 +72,16 @@ export function recordTrainPass(
   T: number,
   count: number,
   gradScale: number | null,
+  dropoutStep?: number,
 ): void {
   const { spec } = m;
   const { C, V, L } = spec;
   const M = B * T;
   const dims = { B, T, S: T, pos0: 0 };
+  let pass: DropoutPass | undefined;
+  if (gradScale !== null && dropoutStep !== undefined && tb.dropScratch) pass = { step: dropoutStep, scratch: tb.dropScratch };
   embeddingForward(rec, tb.res[0], tb.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0: 0 });
-  for (let l = 0; l < L; l++) layerForward(rec, m, lora, l, tb.res[l + 1], tb.res[l], tb.mask, tb.layers[l], dims);
+  for (let l = 0; l < L; l++) layerForward(rec, m, lora, l, tb.res[l + 1], tb.res[l], tb.mask, tb.layers[l], dims, undefined, pass);
   normForward(rec, spec, tb.hF, tb.meanF, tb.rstdF, tb.res[L], m.weights.finalNorm, m.weights.finalNormBias, M);
 
   for (let row0 = 0; row0 < M; row0 += tb.chunkRows) {
@@ -91,18 +96,18 @@ export function recordTrainPass(
   if (gradScale === null) return;
 
   normBackward(rec, spec, tb.dRes, tb.dH, tb.res[L], m.weights.finalNorm, tb.meanF, tb.rstdF, M, false);
-  for (let l = L - 1; l >= 0; l--) layerBackward(rec, m, lora, tb, l, B, T);
+  for (let l = L - 1; l >= 0; l--) layerBackward(rec, m, lora, tb, l, B, T, pass);
 }
 
 /** On entry tb.dRes = d loss / d res[l+1]; on exit d loss / d res[l]. */
-function layerBackward(rec: Recorder, m: ForwardWeights, lora: LowRankUpdates | undefined, tb: TrainBuffers, l: number, B: number, T: number) {
+function layerBackward(rec: Recorder, m: ForwardWeights, lora: LowRankUpdates | undefined, tb: TrainBuffers, l: number, B: number, T: number, pass?: DropoutPass) {
   const { spec } = m;
   const { C, NH, KV, HS, F } = spec;
   const M = B * T;
   const w = m.weights.layers[l];
   const buf = tb.layers[l];
   const lin = (kind: ProjectionKind, dx: Tensor, dy: Tensor, x: Tensor, weight: Tensor, N: number, K: number, accumulate: boolean) =>
-    linearBackward(rec, dx, tb.dU, dy, x, uBuffer(buf, lora, l, kind), weight, lora?.slot(l, kind), { M, N, K }, accumulate);
+    linearBackward(rec, dx, tb.dU, dy, x, uBuffer(buf, lora, l, kind), weight, lora?.slot(l, kind), { M, N, K }, accumulate, pass);
 
   // MLP block: res[l+1] = xMid + down(act(h2)), h2 = norm(xMid).
   lin('down', tb.dAct, tb.dRes, buf.act, w.down, C, F, false);

@@ -11,6 +11,8 @@
 //   block after a blank line, since the EOS that ends a reply is not visible as text):
 //       {system}\n\n            (only when there is a system message)
 //       ### Input:\n{user}\n\n### Output:\n{assistant}<EOS>
+//   Each block is tokenized as one text and split where its prompt's tokens end (see
+//   splitEncode), so the reply's tokens are the ones that follow the prompt at generation time.
 import type { ChatMessage, TextTokenizer } from '../tokenize/tokenizer.js';
 import { chatSegments } from './format-chat.js';
 import { conversationProblems } from './records.js';
@@ -125,15 +127,31 @@ function plainSegments(messages: ChatMessage[], tokenizer: FormatTokenizer, eos:
     if (m.role === 'user') {
       user = m.content;
     } else if (m.role === 'assistant') {
-      const prompt =
+      const [prompt, reply] =
         segments.length === 0
-          ? encodeWithLeadingSpecials(plainPrompt(user, system), tokenizer)
-          : tokenizer.encode(PLAIN_TURN_SEPARATOR + plainPrompt(user), { addSpecialTokens: false });
+          ? splitEncode(plainPrompt(user, system), m.content, (t) => encodeWithLeadingSpecials(t, tokenizer), tokenizer)
+          : splitEncode(PLAIN_TURN_SEPARATOR + plainPrompt(user), m.content, (t) => tokenizer.encode(t, { addSpecialTokens: false }), tokenizer);
       segments.push({ ids: prompt, learn: false });
-      segments.push({ ids: [...tokenizer.encode(m.content, { addSpecialTokens: false }), eos], learn: true });
+      segments.push({ ids: [...reply, eos], learn: true });
     }
   }
   return segments;
+}
+
+/**
+ * The ids of prompt + reply, split at the end of the prompt. The two are encoded as one text, so
+ * the reply's first token is the one the model sees after the prompt at generation time (encoded
+ * alone, a Llama tokenizer's normalizer would put its word-start mark ▁, a space, in front of the
+ * reply). This needs encode(prompt) to be exactly the first tokens of encode(prompt + reply) (no
+ * token merging across the boundary), which is checked; where it fails, prompt and reply are
+ * encoded separately, so the prompt part is always encode(prompt) (what formatPrompt gives).
+ */
+function splitEncode(prompt: string, reply: string, encode: (text: string) => number[], tokenizer: FormatTokenizer): [number[], number[]] {
+  const promptIds = encode(prompt);
+  const whole = encode(prompt + reply);
+  const isPrefix = promptIds.length <= whole.length && promptIds.every((id, k) => whole[k] === id);
+  if (isPrefix) return [promptIds, whole.slice(promptIds.length)];
+  return [promptIds, tokenizer.encode(reply, { addSpecialTokens: false })];
 }
 
 /**

@@ -69,10 +69,11 @@ export class TrainStep {
     zero.clear(this.lora.grads);
     zero.submit();
     let lossSum = 0;
-    for (const batch of microBatches) {
+    for (const [i, batch] of microBatches.entries()) {
       const count = writeBatch(this.buffers, this.model.gpu, batch, this.ctx);
       const rec = new Recorder(this.ctx, 'train-pass');
-      recordTrainPass(rec, this.model.gpu, this.lora, this.buffers, batch.B, batch.T, count, total > 0 ? 1 / total : 0);
+      const dropoutStep = dropoutPass(this.step, i);
+      recordTrainPass(rec, this.model.gpu, this.lora, this.buffers, batch.B, batch.T, count, total > 0 ? 1 / total : 0, dropoutStep);
       rec.submit();
       lossSum += (await readTensor(this.ctx, this.buffers.loss))[0] * count;
     }
@@ -122,6 +123,16 @@ export class TrainStep {
     destroyTrainBuffers(this.buffers);
     for (const t of [this.m, this.v, this.norm, this.normScratch]) t.destroy();
   }
+}
+
+/**
+ * The number of a training pass for LoRA dropout's masks: micro-batch i of the gradients taken
+ * after `step` optimizer steps. It depends only on the optimizer step (which checkpoints restore),
+ * so a resumed run draws the masks it would have drawn; distinct for up to 4096 micro-batches per
+ * step (and 2²⁰ steps, after which it wraps mod 2³²).
+ */
+export function dropoutPass(step: number, microBatch: number): number {
+  return (step * 4096 + (microBatch % 4096)) % 2 ** 32;
 }
 
 /** Positions the loss counts in a batch (labels shifted by one, −100 ignored). */

@@ -1,6 +1,5 @@
 // The CLI as a user runs it: `npx webgpu-lora ...` in the repository after `npm ci`
 // (which builds dist/cli through the `prepare` script; `npm test` rebuilds it first).
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,17 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { folderSource } from '../../src/model/source-node.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+import { cli } from './run-cli.js';
 import { AFTER_ONCE_IDS } from '../stories-readme.js';
-
-const root = join(import.meta.dirname, '..', '..');
-
-/** Run the CLI with the machine's own environment: no SwiftShader variables, so on a machine
- *  without a GPU the CLI must find SwiftShader by itself. */
-function cli(args: string[]) {
-  const env = { ...process.env };
-  for (const k of ['VK_ICD_FILENAMES', 'LD_LIBRARY_PATH', 'XDG_RUNTIME_DIR']) delete env[k];
-  return spawnSync('npx', ['--no-install', 'webgpu-lora', ...args], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
-}
 
 describe('webgpu-lora CLI', () => {
   it('info prints the adapter, its features and limits', () => {

@@ -1,7 +1,6 @@
 // `webgpu-lora golden` on every case of ../shared/golden: LoRA logits, the loss trajectory, every
 // gradient, the AdamW steps, the trained and merged logits and the merged weights against
 // PyTorch + PEFT, through the CLI as a user runs it.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { readSafetensorsHeader } from '../../src/model/safetensors.js';
 import { folderSource } from '../../src/model/source-node.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+import { cli } from './run-cli.js';
 
-const root = join(import.meta.dirname, '..', '..');
 const goldenDir = join(SHARED_DIR ?? '', 'golden');
 const cases = SHARED_DIR ? readdirSync(goldenDir).filter((d) => existsSync(join(goldenDir, d, 'case.json'))) : [];
 
@@ -26,8 +25,7 @@ const KNOWN_GAP = { case: 'qwen2-attn', tensor: 'after1.base_model.model.model.l
 
 function golden(caseName: string, out: string) {
   const model = JSON.parse(readFileSync(join(goldenDir, caseName, 'case.json'), 'utf8')).model;
-  const args = ['--no-install', 'webgpu-lora', 'golden', join(goldenDir, caseName), '--model', join(SHARED_DIR!, 'models', model), '--out', out];
-  return spawnSync('npx', args, { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  return cli(['golden', join(goldenDir, caseName), '--model', join(SHARED_DIR!, 'models', model), '--out', out], 300_000);
 }
 
 describe.skipIf(!SHARED_DIR)(`webgpu-lora golden${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {

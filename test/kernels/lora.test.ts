@@ -4,6 +4,7 @@ import { loraForward } from '../../src/gpu/kernels/lora.js';
 import { linearBackward, linearForward } from '../../src/model/linear.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
+import { dropoutMaskRef } from '../ref/dropout.js';
 import { loraForwardRef, loraLinearBackwardRef, loraLinearForwardRef, type LoraRefDims } from '../ref/lora.js';
 
 const SENTINEL = 12345;
@@ -12,7 +13,9 @@ const PAD = 80;
 describe('LoRA CPU reference', () => {
   // The oracle for the GPU backward pass is checked once against central differences of the CPU
   // forward pass, all in f64: L = Σ out ⊙ G for a fixed random G, so dout = G.
-  it('backward matches finite differences of the forward pass', () => {
+  // With a dropout mask (0 or 1/(1 − p) per element of x), the same check covers LoRA dropout.
+  for (const dropout of [false, true])
+  it(`backward matches finite differences of the forward pass${dropout ? ', with a dropout mask' : ''}`, () => {
     const dims: LoraRefDims = { M: 3, N: 4, K: 5, R: 2, scale: 0.7 };
     const { M, N, K, R, scale } = dims;
     const f64 = (n: number, seed: number) => Float64Array.from(randomArray(n, seed, -1, 1));
@@ -22,10 +25,12 @@ describe('LoRA CPU reference', () => {
     const A = f64(R * K, 4);
     const B = f64(N * R, 5);
     const G = f64(M * N, 6);
+    const mask = dropout ? dropoutMaskRef(M * K, 0.4, { seed: 1, step: 2, stream: 3 }) : undefined;
+    if (mask) expect(mask.some((v) => v === 0) && mask.some((v) => v > 1)).toBe(true);
     const loss = (out: Float64Array) => out.reduce((s, v, i) => s + v * G[i], 0);
-    const lossOf = () => loss(loraLinearForwardRef(x, W, b, A, B, dims).out);
-    const { u } = loraLinearForwardRef(x, W, b, A, B, dims);
-    const grads = loraLinearBackwardRef(G, x, u, W, A, B, dims);
+    const lossOf = () => loss(loraLinearForwardRef(x, W, b, A, B, dims, mask).out);
+    const { u } = loraLinearForwardRef(x, W, b, A, B, dims, mask);
+    const grads = loraLinearBackwardRef(G, x, u, W, A, B, dims, {}, mask);
 
     const h = 1e-4;
     const numeric = (param: Float64Array, f: () => number) =>
@@ -145,4 +150,71 @@ describe('LoRA linear forward + backward', () => {
       expectClose(await readTensor(ctx, dx), bwd.dx, atol(N + R), 1e-4, 'dx');
     });
   }
+});
+
+describe('LoRA linear forward + backward with dropout', () => {
+  // The training pass drops x on the low-rank path with the hashed mask: u = (x ⊙ mask)·Aᵀ,
+  // dA += duᵀ·(x ⊙ mask), dx += (du·A) ⊙ mask; the base path x·Wᵀ and dy·W are not dropped. The
+  // scratch is larger than M·K, as the planned training buffer is (its widest projection).
+  const CASES: Array<LoraRefDims & { p: number }> = [
+    { M: 1, N: 5, K: 3, R: 1, scale: 2, p: 0.5 },
+    { M: 37, N: 70, K: 45, R: 4, scale: 2, p: 0.1 },
+    { M: 70, N: 65, K: 66, R: 16, scale: 4, p: 0.5 },
+  ];
+  for (const { p, ...dims } of CASES) {
+    const { M, N, K, R, scale } = dims;
+    it(`matches the CPU reference with the same mask at M=${M} N=${N} K=${K} R=${R} p=${p}`, async () => {
+      const ctx = await gpu();
+      const seed = M * 1000 + N * 10 + K + R;
+      const key = { seed: 77, step: 5, stream: 9 };
+      const x = randomArray(M * K, seed + 1, -1, 1);
+      const W = randomArray(N * K, seed + 2, -1, 1);
+      const b = randomArray(N, seed + 3, -1, 1);
+      const A = randomArray(R * K, seed + 4, -0.5, 0.5);
+      const B = randomArray(N * R, seed + 5, -0.5, 0.5);
+      const dOut = randomArray(M * N, seed + 6, -1, 1);
+      const init = { dx: randomArray(M * K, seed + 7, -2, 2), dA: randomArray(R * K, seed + 8, -2, 2), dB: randomArray(N * R, seed + 9, -2, 2) };
+      const T = (shape: number[], data?: Float32Array) => createTensor(ctx, shape, 'f32', data);
+      const [xT, WT, bT, AT, BT, dOutT] = [T([M, K], x), T([N, K], W), T([N], b), T([R, K], A), T([N, R], B), T([M, N], dOut)];
+      const lora = { R, scale, A: AT, B: BT, dA: T([R, K], init.dA), dB: T([N, R], init.dB), computesU: true, dropout: { p, ...key } };
+      const [out, u, du, dx] = [T([M, N]), T([M, R]), T([M, R]), T([M, K], init.dx)];
+      const pass = { step: key.step, scratch: T([M + 3, K + 5]) };
+
+      const rec = new Recorder(ctx);
+      linearForward(rec, out, u, xT, WT, bT, lora, { M, N, K }, pass);
+      linearBackward(rec, dx, du, dOutT, xT, u, WT, lora, { M, N, K }, true, pass);
+      rec.submit();
+
+      const mask = dropoutMaskRef(M * K, p, key);
+      const fwd = loraLinearForwardRef(x, W, b, A, B, dims, mask);
+      const bwd = loraLinearBackwardRef(dOut, x, fwd.u, W, A, B, dims, init, mask);
+      const atol = (len: number) => 4e-6 * len + 1e-6;
+      expectClose(await readTensor(ctx, u), fwd.u, atol(K), 1e-4, 'u');
+      expectClose(await readTensor(ctx, out), fwd.out, atol(K + R), 1e-4, 'out');
+      expectClose(await readTensor(ctx, du), bwd.du, atol(N), 1e-4, 'du');
+      expectClose(await readTensor(ctx, lora.dB), bwd.dB, atol(M), 1e-4, 'dB');
+      expectClose(await readTensor(ctx, lora.dA), bwd.dA, atol(M), 1e-4, 'dA');
+      expectClose(await readTensor(ctx, dx), bwd.dx, atol(N + R), 1e-4, 'dx');
+      // The mask mattered: without it dA is different.
+      const plain = loraLinearBackwardRef(dOut, x, loraLinearForwardRef(x, W, b, A, B, dims).u, W, A, B, dims, init);
+      expect(plain.dA.some((v, i) => Math.abs(v - bwd.dA[i]) > 1e-3)).toBe(true);
+    });
+  }
+
+  it('drops nothing without a training pass (inference and evaluation)', async () => {
+    const ctx = await gpu();
+    const dims = { M: 9, N: 12, K: 10, R: 4, scale: 0.5 };
+    const { M, N, K, R, scale } = dims;
+    const x = randomArray(M * K, 1, -1, 1);
+    const W = randomArray(N * K, 2, -1, 1);
+    const A = randomArray(R * K, 3, -0.5, 0.5);
+    const B = randomArray(N * R, 4, -0.5, 0.5);
+    const T = (shape: number[], data?: Float32Array) => createTensor(ctx, shape, 'f32', data);
+    const lora = { R, scale, A: T([R, K], A), B: T([N, R], B), dA: T([R, K]), dB: T([N, R]), computesU: true, dropout: { p: 0.5, seed: 1, stream: 2 } };
+    const out = T([M, N]);
+    const rec = new Recorder(ctx);
+    linearForward(rec, out, T([M, R]), T([M, K], x), T([N, K], W), undefined, lora, { M, N, K });
+    rec.submit();
+    expectClose(await readTensor(ctx, out), loraLinearForwardRef(x, W, null, A, B, dims).out, 4e-6 * (K + R) + 1e-6, 1e-4, 'out');
+  });
 });

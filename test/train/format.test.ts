@@ -32,15 +32,47 @@ describe.skipIf(!SHARED_DIR)(suiteTitle('formatExample: plain template'), () => 
   it('labels exactly the answer and its EOS, after a BOS-led prompt (stories260K)', () => {
     const { ids, labels, truncated, fullLength, trainableTokens } = formatExample(oneTurn(KO_IN, KO_OUT), tok);
     const prompt = tok.encode(plainPrompt(KO_IN));
-    const answer = noSpecials(KO_OUT);
+    // Prompt and answer are tokenized as one text, and the prompt's tokens are its first ones.
+    const whole = tok.encode(plainPrompt(KO_IN) + KO_OUT);
+    expect(whole.slice(0, prompt.length)).toEqual(prompt);
+    const answer = whole.slice(prompt.length);
     expect(prompt[0]).toBe(1);
     expect(ids).toEqual([...prompt, ...answer, 2]);
     expect(labels).toEqual([...prompt.map(() => IGNORE_INDEX), ...answer, 2]);
-    // The answer is tokenized on its own, so this Llama tokenizer's normalizer puts its word-start
-    // mark (▁, a space) in front of it, as it does at the start of any text.
-    expect(tok.decode(ids)).toBe(`### Input:\n${KO_IN}\n\n### Output:\n ${KO_OUT}`);
+    // So the answer does not start with this Llama tokenizer's word-start mark (▁, a space), which
+    // its normalizer puts at the start of any text encoded on its own.
+    expect(tok.decode(ids)).toBe(`### Input:\n${KO_IN}\n\n### Output:\n${KO_OUT}`);
     expect(tok.decode(labels.filter((l) => l !== IGNORE_INDEX))).toBe(KO_OUT);
     expect({ truncated, fullLength, trainableTokens }).toEqual({ truncated: false, fullLength: ids.length, trainableTokens: answer.length + 1 });
+  });
+
+  it('an English answer starts with no space: its first token has no ▁, and it decodes after the prompt without one', () => {
+    const story = 'Once upon a time there was a cat.';
+    const { ids, labels } = formatExample(oneTurn('Tell me a story.', story), tok);
+    const P = firstLearned(labels);
+    expect(tok.idToToken(ids[P])!.startsWith('▁')).toBe(false);
+    // Decoded after its prompt (as the generation stream decodes it), the answer is the text exactly.
+    const promptText = tok.decode(ids.slice(0, P));
+    expect(promptText).toBe(plainPrompt('Tell me a story.'));
+    expect(tok.decode(ids.slice(0, -1)).slice(promptText.length)).toBe(story);
+    // Encoded alone, the same answer would start with ▁ (the behaviour this avoids).
+    expect(tok.idToToken(noSpecials(story)[0])!.startsWith('▁')).toBe(true);
+  });
+
+  it('falls back to separate encodings where prompt tokens would merge with the answer', () => {
+    // A tokenizer whose encode() merges across the prompt's end: the prompt's ids are not a prefix.
+    const merging: FormatTokenizer = {
+      encode: (text, opts) => (text.endsWith('\nX') ? [...tok.encode(text.slice(0, -2), opts), 999] : tok.encode(text, opts)),
+      applyChatTemplate: () => '',
+      chatTemplate: null,
+      bosTokenId: 1,
+      eosTokenId: 2,
+    };
+    const { ids, labels } = formatExample(oneTurn('Hi', 'X'), merging);
+    const prompt = formatPrompt('Hi', merging);
+    expect(prompt).toEqual(tok.encode(plainPrompt('Hi')));
+    expect(ids).toEqual([...prompt, ...noSpecials('X'), 2]);
+    expect(firstLearned(labels)).toBe(prompt.length);
   });
 
   it('writes the system message first and repeats the Input/Output blocks for more turns', () => {
@@ -53,9 +85,9 @@ describe.skipIf(!SHARED_DIR)(suiteTitle('formatExample: plain template'), () => 
     ];
     const { ids, labels } = formatExample({ messages }, tok);
     const p1 = tok.encode('Be kind.\n\n### Input:\nHi\n\n### Output:\n');
-    const a1 = [...noSpecials('Hello.'), 2];
+    const a1 = [...tok.encode('Be kind.\n\n### Input:\nHi\n\n### Output:\nHello.').slice(p1.length), 2];
     const p2 = noSpecials('\n\n### Input:\nBye\n\n### Output:\n');
-    const a2 = [...noSpecials('Goodbye.'), 2];
+    const a2 = [...noSpecials('\n\n### Input:\nBye\n\n### Output:\nGoodbye.').slice(p2.length), 2];
     expect(ids).toEqual([...p1, ...a1, ...p2, ...a2]);
     const masked = (xs: number[]) => xs.map(() => IGNORE_INDEX);
     expect(labels).toEqual([...masked(p1), ...a1, ...masked(p2), ...a2]);

@@ -5,6 +5,10 @@
 //   const model = await LanguageModel.load(ctx, source);
 //   const tokenizer = await TextTokenizer.load(source);
 //   const { text } = await generateText(model, tokenizer, 'Once upon a time', { maxNewTokens: 40 });
+//
+//   const trainer = await Trainer.create(ctx, model, tokenizer, parseDataset(jsonlText, 'auto'), { epochs: 3 });
+//   const { adapter } = await trainer.run({ onStep: (e) => console.log(e.step, e.loss) });
+//   const files = exportPeft(adapter, model.spec);                   // adapter_config.json + adapter_model.safetensors
 export { acquireDevice, describeGpu, WebGpuUnavailableError, type GpuContext, type GpuFeatures } from './gpu/device.js';
 export { parseModelConfig, SUPPORTED_MODEL_TYPES, type ModelSpec, type ModelType } from './model/config.js';
 export { LanguageModel, type LoadProgress } from './model/model.js';
@@ -15,3 +19,10 @@ export { TextTokenizer, StreamDecoder, type ChatMessage } from './tokenize/token
 export { generateTokens, type GenerateOptions, type GenerateResult } from './generate/generate.js';
 export { generateText, generateTextFromIds, type GenerateTextOptions, type GenerateTextResult } from './generate/text.js';
 export { sampleToken, SeededRandom, type SamplingOptions } from './generate/sampling.js';
+export { parseDataset, DatasetError, type Example, type DatasetProblem } from './train/dataset.js';
+export { Trainer, type TrainerOptions, type RunCallbacks, type StepEvent, type EvalEvent, type TrainResult, type CheckpointFiles } from './train/trainer.js';
+export { DEFAULT_TRAINING_CONFIG, resolveTrainingConfig, TrainingConfigError, type TrainingConfig, type TrainingConfigInput, type LrSchedule } from './train/config.js';
+export { learningRateAt, lrFactor } from './train/schedule.js';
+export { DEFAULT_LORA, type LoraConfig } from './lora/config.js';
+export type { LoraAdapter } from './lora/adapter.js';
+export { exportPeft, importPeft, type PeftFiles } from './lora/peft.js';

@@ -4,10 +4,12 @@ import { deviceOrRerun, UsageError } from './common.js';
 import { generateCommand, GENERATE_USAGE } from './generate.js';
 import { goldenCommand, GOLDEN_USAGE } from './golden.js';
 import { mergeCommand, MERGE_USAGE } from './merge.js';
+import { trainCommand, TRAIN_USAGE } from './train.js';
 
 const USAGE = `webgpu-lora: LoRA fine-tuning of small language models on your GPU, through WebGPU.
 
 Usage:
+${TRAIN_USAGE}
 ${GENERATE_USAGE}
 ${MERGE_USAGE}
 ${GOLDEN_USAGE}
@@ -30,6 +32,8 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
+      case 'train':
+        return await trainCommand(rest);
       case 'generate':
         await generateCommand(rest);
         return 0;

@@ -20,7 +20,10 @@ export interface OptimizerConfig {
   maxGradNorm: number | null;
 }
 
-/** torch.optim.AdamW's defaults, with weight decay 0.01 and clipping at 1.0 as transformers' Trainer does. */
+/**
+ * torch.optim.AdamW's defaults (weight decay 0.01), with clipping at 1.0 as transformers' Trainer does.
+ * (The Trainer's own weight-decay default is 0, which TrainingConfig uses: see ./config.ts.)
+ */
 export const DEFAULT_OPTIMIZER: OptimizerConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1.0 };
 
 export class TrainStep {

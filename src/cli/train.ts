@@ -1,0 +1,209 @@
+// webgpu-lora train: fine-tune a LoRA adapter on a JSONL or CSV file and write it as a PEFT folder.
+//
+// Order matters: the options and the whole data file are checked before the model is loaded or
+// anything is written, so a bad file costs nothing and leaves --out untouched. The adapter is
+// written once, at the end, with writeFolderAtomic (never half a folder); checkpoints go to
+// --out/checkpoint-<step>/ and --resume continues from one, exactly where it stopped.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeFolderAtomic } from '../io/atomic-node.js';
+import { exportPeft } from '../lora/peft.js';
+import { LanguageModel } from '../model/model.js';
+import { folderSource } from '../model/source-node.js';
+import { TextTokenizer } from '../tokenize/tokenizer.js';
+import { decodeState } from '../train/checkpoint.js';
+import { resolveTrainingConfig, TrainingConfigError, type TrainingConfigInput } from '../train/config.js';
+import { DatasetError, describeProblem, parseDataset, type Example } from '../train/dataset.js';
+import { Trainer } from '../train/trainer.js';
+import { deviceOrRerun, integerOption, numberOption, UsageError } from './common.js';
+import { resolveModelSource } from './model-source.js';
+import { describeEval, formatDuration, ProgressPrinter } from './progress.js';
+
+export const TRAIN_USAGE = `  webgpu-lora train --model <dir|url|hf-id> --data <file.jsonl|file.csv> --out <dir>
+                    [--epochs N] [--max-steps N] [--lr X] [--rank R] [--alpha A]
+                    [--targets all-linear|<name,name,...>] [--batch-size B] [--grad-accum N]
+                    [--max-length T] [--seed S] [--val-split F] [--schedule linear|cosine|constant]
+                    [--warmup N] [--eval-every N] [--checkpoint-every N] [--resume <checkpoint-dir>]
+      Trains a LoRA adapter on input → output pairs and writes it to --out as a PEFT folder
+      (adapter_config.json, adapter_model.safetensors). Defaults: 3 epochs, lr 2e-4, rank 16,
+      alpha 32, all-linear, batch 4, max length 512, 10% held out for validation, linear schedule.
+      --checkpoint-every N saves --out/checkpoint-<step>/ every N steps; --resume continues one
+      with its own settings. Ctrl-C stops after the current step and saves a checkpoint.`;
+
+/** The options that set a training setting (not allowed with --resume, which has its own). */
+const SETTINGS = ['epochs', 'max-steps', 'lr', 'rank', 'alpha', 'targets', 'batch-size', 'grad-accum', 'max-length', 'seed', 'val-split', 'schedule', 'warmup', 'eval-every'] as const;
+
+/** TrainingConfig field → the option that sets it, for error messages. */
+const FLAG_OF: Record<string, string> = {
+  epochs: 'epochs', maxSteps: 'max-steps', learningRate: 'lr', 'lora.r': 'rank', 'lora.alpha': 'alpha', 'lora.targetModules': 'targets',
+  batchSize: 'batch-size', gradientAccumulationSteps: 'grad-accum', maxLength: 'max-length', seed: 'seed', valSplit: 'val-split',
+  lrSchedule: 'schedule', warmupSteps: 'warmup', evalEvery: 'eval-every',
+};
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  const options = Object.fromEntries(
+    [...SETTINGS, 'model', 'data', 'out', 'checkpoint-every', 'resume'].map((k) => [k, { type: 'string' as const }]),
+  );
+  const { values } = parseArgs({ args: argv, options });
+  const v = values as Record<string, string | undefined>;
+  for (const k of ['model', 'data', 'out'] as const) if (!v[k]) throw new UsageError(`train needs --${k}`);
+  if (existsSync(v.out!) && !statSync(v.out!).isDirectory()) throw new Error(`--out '${v.out}' is a file; give a folder for the adapter`);
+  const checkpointEvery = v['checkpoint-every'] === undefined ? null : integerOption(v['checkpoint-every'], 'checkpoint-every', 0, 1);
+
+  // 1. Settings, the checkpoint to resume (if any), and the data: all before the GPU and the model.
+  let input: TrainingConfigInput | null = null;
+  const resumeDir = v.resume;
+  if (resumeDir !== undefined) {
+    const given = SETTINGS.filter((k) => v[k] !== undefined);
+    if (given.length) throw new UsageError(`--resume continues with the checkpoint's own settings; leave out ${given.map((k) => `--${k}`).join(', ')}`);
+    if (!existsSync(resumeDir) || !statSync(resumeDir).isDirectory()) throw new Error(`--resume '${resumeDir}' is not a folder`);
+    await decodeState(folderSource(resumeDir)); // fails early on a folder that is not a checkpoint
+  } else {
+    input = configFromOptions(v);
+  }
+  const examples = readExamples(v.data!);
+  if (examples === null) return 1;
+
+  // Ctrl-C: before training, quit; while training, stop after the current step and save a
+  // checkpoint (a second Ctrl-C quits at once). The listener is installed before deviceOrRerun so
+  // that a process waiting for its SwiftShader re-run is not killed while the re-run saves.
+  let trainer: Trainer | undefined;
+  const onSigint = () => {
+    if (!trainer) process.exit(130);
+    process.removeListener('SIGINT', onSigint);
+    process.stderr.write('\nstopping after the current step (Ctrl-C again to quit at once)...\n');
+    trainer.cancel();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await train(v, examples, input, resumeDir, checkpointEvery, (t) => (trainer = t));
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+async function train(
+  v: Record<string, string | undefined>,
+  examples: Example[],
+  input: TrainingConfigInput | null,
+  resumeDir: string | undefined,
+  checkpointEvery: number | null,
+  started: (t: Trainer) => void,
+): Promise<number> {
+  // 2. The GPU, the model and the trainer.
+  const ctx = await deviceOrRerun();
+  const source = resolveModelSource(v.model!);
+  const tokenizer = await TextTokenizer.load(source);
+  const model = await LanguageModel.load(ctx, source);
+  const trainer: Trainer = resumeDir !== undefined
+    ? await Trainer.fromCheckpoint(ctx, model, tokenizer, examples, folderSource(resumeDir))
+    : await Trainer.create(ctx, model, tokenizer, examples, input!, { baseModel: v.model });
+  const out = v.out!;
+  const c = trainer.config;
+  const d = trainer.data;
+  console.log(
+    `${d.train.length} training and ${d.validation.length} validation examples; ${trainer.totalSteps} steps ` +
+      `(${trainer.stepsPerEpoch} per epoch, batch ${c.batchSize}×${c.gradientAccumulationSteps}); ` +
+      `LoRA r ${c.lora.r}, alpha ${c.lora.alpha}, ${trainer.lora.trainableParameters} trainable parameters` +
+      (trainer.step > 0 ? `; resuming after step ${trainer.step}` : ''),
+  );
+  reportDataCuts(trainer);
+
+  // 3. Train, with progress, checkpoints and Ctrl-C.
+  const progress = new ProgressPrinter(process.stderr, trainer.totalSteps);
+  const saveCheckpoint = async () => {
+    const dir = join(out, `checkpoint-${trainer.step}`);
+    await writeFolderAtomic(dir, { ...(await trainer.checkpoint()) });
+    progress.line(`checkpoint written to ${dir}`);
+    return dir;
+  };
+  started(trainer);
+  let result;
+  try {
+    result = await trainer.run({
+      onStep: async (e) => {
+        progress.step(e);
+        if (checkpointEvery !== null && e.step % checkpointEvery === 0 && e.step < e.totalSteps) await saveCheckpoint();
+      },
+      onEval: (e) => progress.line(describeEval(e)),
+    });
+  } finally {
+    progress.finish();
+  }
+  const release = () => {
+    trainer.destroy();
+    model.destroy();
+    ctx.device.destroy();
+  };
+  if (result.cancelled) {
+    const dir = await saveCheckpoint();
+    console.log(`stopped after step ${result.steps} of ${result.totalSteps}; continue with --resume ${dir}`);
+    release();
+    return 130;
+  }
+
+  // 4. The adapter, and the summary.
+  await writeFolderAtomic(out, { ...exportPeft(result.adapter, model.spec) });
+  console.log(`train loss ${result.trainLoss.toFixed(4)} (mean over the last epoch's steps)`);
+  if (result.validationLoss !== null) {
+    const before = result.initialValidationLoss === null ? '' : `${result.initialValidationLoss.toFixed(4)} before training, `;
+    console.log(`validation loss: ${before}${result.validationLoss.toFixed(4)} after`);
+  }
+  console.log(`truncated examples: ${result.truncated}; skipped examples: ${result.skipped}`);
+  console.log(`adapter written to ${out} (${result.steps} steps in ${formatDuration(result.elapsedMs)})`);
+  release();
+  return 0;
+}
+
+/** The TrainingConfig the options describe; a bad value is a UsageError naming its option. */
+function configFromOptions(v: Record<string, string | undefined>): TrainingConfigInput {
+  const num = (k: string) => (v[k] === undefined ? undefined : numberOption(v[k], k, 0));
+  const targets = v.targets === undefined || v.targets === 'all-linear' ? v.targets : v.targets.split(',').map((s) => s.trim()).filter(Boolean);
+  const input: TrainingConfigInput = {
+    epochs: num('epochs'),
+    maxSteps: num('max-steps'),
+    learningRate: num('lr'),
+    batchSize: num('batch-size'),
+    gradientAccumulationSteps: num('grad-accum'),
+    maxLength: num('max-length'),
+    seed: num('seed'),
+    valSplit: num('val-split'),
+    lrSchedule: v.schedule as TrainingConfigInput['lrSchedule'],
+    warmupSteps: num('warmup'),
+    evalEvery: num('eval-every'),
+    lora: { r: num('rank'), alpha: num('alpha'), targetModules: targets as string[] | 'all-linear' | undefined },
+  };
+  try {
+    resolveTrainingConfig(input);
+  } catch (e) {
+    if (!(e instanceof TrainingConfigError)) throw e;
+    const flag = FLAG_OF[e.field];
+    throw flag ? new UsageError(`--${flag}: ${e.message.replace(/^training config: \S+ /, '')}`) : e;
+  }
+  return input;
+}
+
+/** The examples of the data file, or null after printing every problem in it to stderr. */
+function readExamples(file: string): Example[] | null {
+  if (!existsSync(file) || !statSync(file).isFile()) throw new Error(`--data '${file}' is not a file`);
+  const ext = extname(file).toLowerCase();
+  const format = ext === '.csv' ? 'csv' : ext === '.jsonl' || ext === '.json' ? 'jsonl' : 'auto';
+  try {
+    return parseDataset(readFileSync(file, 'utf8'), format, basename(file));
+  } catch (e) {
+    if (!(e instanceof DatasetError)) throw e;
+    for (const p of e.problems) process.stderr.write(`${describeProblem(e.fileName, p)}\n`);
+    const n = e.problems.length;
+    process.stderr.write(`webgpu-lora: ${file} has ${n} problem${n === 1 ? '' : 's'}; fix ${n === 1 ? 'it' : 'them'} and run again (nothing was trained or written)\n`);
+    return null;
+  }
+}
+
+function reportDataCuts(trainer: Trainer): void {
+  const { truncatedLines, skippedLines } = trainer.data;
+  const lines = (l: number[]) => `line${l.length === 1 ? '' : 's'} ${l.slice(0, 20).join(', ')}${l.length > 20 ? ', ...' : ''}`;
+  const max = Math.min(trainer.config.maxLength, trainer.model.spec.maxPositions);
+  if (truncatedLines.length) console.log(`${truncatedLines.length} examples cut to ${max} tokens (${lines(truncatedLines)})`);
+  if (skippedLines.length) console.log(`${skippedLines.length} examples skipped: nothing of their reply fits in ${max} tokens (${lines(skippedLines)})`);
+}

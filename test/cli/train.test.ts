@@ -1,0 +1,201 @@
+// webgpu-lora train, as a user runs it: bad data files are reported line by line before anything
+// is loaded or written; a short run on stories260K learns a dozen question → answer pairs; a run
+// resumed from one of its checkpoints ends with the same adapter as the uninterrupted run.
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateTokens } from '../../src/generate/generate.js';
+import { GpuLora } from '../../src/lora/gpu-lora.js';
+import { importPeft } from '../../src/lora/peft.js';
+import { LanguageModel } from '../../src/model/model.js';
+import { folderSource } from '../../src/model/source-node.js';
+import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
+import { splitValidation } from '../../src/train/batches.js';
+import { parseDataset } from '../../src/train/dataset.js';
+import { formatPrompt } from '../../src/train/format.js';
+import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+import { cli } from './run-cli.js';
+
+const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `webgpu-lora-${prefix}-`));
+
+function dataFile(name: string, text: string): string {
+  const file = join(tmp('data'), name);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('webgpu-lora train: bad data files', () => {
+  const run = (data: string, out: string) => cli(['train', '--model', './no/such/model', '--data', data, '--out', out]);
+
+  it('names every bad JSONL line on stderr, exits 1 and writes nothing', () => {
+    const data = dataFile(
+      'bad.jsonl',
+      [
+        '{"input": "Hi", "output": "Hello."}',
+        '{"input": "Hi", "output": "Hello."',
+        '{"input": "What is red?"}',
+        '{"input": "Who is Tom?", "output": ""}',
+        '{"question": "a", "answer": "b"}',
+        '{"input": "Who is Lily?", "output": "A girl."}',
+      ].join('\n'),
+    );
+    const out = join(tmp('out'), 'adapter');
+    const r = run(data, out);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^bad\.jsonl:2: not valid JSON/m);
+    expect(r.stderr).toMatch(/^bad\.jsonl:3: missing "output"/m);
+    expect(r.stderr).toMatch(/^bad\.jsonl:4: "output" is empty/m);
+    expect(r.stderr).toMatch(/^bad\.jsonl:5: missing "input" and "output"/m);
+    expect(r.stderr).not.toMatch(/bad\.jsonl:[16]:/);
+    expect(r.stderr).toMatch(/has 4 problems; fix them and run again \(nothing was trained or written\)/);
+    // The data is checked before the model (which does not exist) is looked at.
+    expect(r.stderr).not.toMatch(/no\/such\/model/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('reports a CSV file without input/output columns', () => {
+    const data = dataFile('bad.csv', 'question,answer\nWhat is red?,The ball.\n');
+    const out = join(tmp('out'), 'adapter');
+    const r = run(data, out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^bad\.csv:1: the header row has no "input" and "output" columns \(found: "question", "answer"\)/m);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('reports an empty file and a missing one', () => {
+    const empty = cli(['train', '--model', 'm', '--data', dataFile('empty.jsonl', ''), '--out', join(tmp('out'), 'a')]);
+    expect(empty.status).toBe(1);
+    expect(empty.stderr).toMatch(/^empty\.jsonl: the file is empty/m);
+    const missing = cli(['train', '--model', 'm', '--data', './no/such/data.jsonl', '--out', join(tmp('out'), 'a')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/--data '\.\/no\/such\/data\.jsonl' is not a file/);
+  });
+
+  it('rejects bad options with the option named and exit code 2', () => {
+    const data = dataFile('ok.jsonl', '{"input": "Hi", "output": "Hello."}\n');
+    const cases: Array<[string[], RegExp]> = [
+      [['--lr', 'fast'], /--lr must be a number, got 'fast'/],
+      [['--val-split', '1.5'], /--val-split: must be in \[0, 1\)/],
+      [['--epochs', '0'], /--epochs: must be an integer ≥ 1, got 0/],
+      [['--schedule', 'step'], /--schedule: must be one of linear, cosine, constant/],
+      [['--rank', '2.5'], /--rank: \(the rank\) must be an integer ≥ 1/],
+      [['--checkpoint-every', '0'], /--checkpoint-every must be an integer ≥ 1/],
+      [['--resume', 'x', '--epochs', '2'], /--resume continues with the checkpoint's own settings; leave out --epochs/],
+    ];
+    for (const [extra, message] of cases) {
+      const r = cli(['train', '--model', 'm', '--data', data, '--out', join(tmp('out'), 'a'), ...extra]);
+      expect(r.status, `${extra.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    const none = cli(['train', '--data', data]);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/train needs --model/);
+  });
+});
+
+/**
+ * A dozen questions and answers written for this test in TinyStories' words, and three more that
+ * the seeded validation split (0.2 of 15, seed 0) holds out.
+ */
+const PAIRS = [
+  ['What color is the sky?', 'The sky is blue.'],
+  ['What color is the grass?', 'The grass is green.'],
+  ['What color is the sun?', 'The sun is yellow.'],
+  ['What color is the snow?', 'The snow is white.'],
+  ['What does the cat say?', 'The cat says meow.'],
+  ['What does the dog say?', 'The dog says woof.'],
+  ['What does the cow say?', 'The cow says moo.'],
+  ['What does the duck say?', 'The duck says quack.'],
+  ['Where does the fish live?', 'The fish lives in the water.'],
+  ['Where does the bird live?', 'The bird lives in a nest.'],
+  ['Where does the bee live?', 'The bee lives in a hive.'],
+  ['Where does the bear live?', 'The bear lives in a cave.'],
+  ['What color is the apple?', 'The apple is red.'],
+  ['What does the sheep say?', 'The sheep says baa.'],
+  ['Where does the frog live?', 'The frog lives in the pond.'],
+];
+
+/**
+ * stories260K with <s> (id 1) as its end-of-text token. Its own </s> (id 2) cannot be learned by
+ * any LoRA: the output layer is tied to the embeddings, and the rows of </s> and of 168 other
+ * tokens that TinyStories never uses are one and the same direction, so their logits rise and
+ * fall together and </s> never gets more than about 1/169 of the probability (the loss at the end
+ * of each answer stays near ln 169 ≈ 5.1). llama2.c, which trained the model, ends every story
+ * with <s>, and so does this copy: tokenizer_config.json's eos_token and generation_config.json's
+ * eos_token_id.
+ */
+function storiesEndingWithBos(): string {
+  const from = join(SHARED_DIR!, 'models', 'stories260K');
+  const dir = tmp('stories-bos');
+  for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) copyFileSync(join(from, f), join(dir, f));
+  const config = JSON.parse(readFileSync(join(from, 'tokenizer_config.json'), 'utf8'));
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, eos_token: '<s>' }));
+  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ bos_token_id: 1, eos_token_id: 1 }));
+  return dir;
+}
+
+describe.skipIf(!SHARED_DIR)(`webgpu-lora train on stories260K${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
+  it('learns a dozen question → answer pairs, and the held-out loss goes down', async () => {
+    const modelDir = storiesEndingWithBos();
+    const text = PAIRS.map(([input, output]) => JSON.stringify({ input, output })).join('\n');
+    const data = dataFile('pairs.jsonl', `${text}\n`);
+    const out = join(tmp('out'), 'adapter');
+    // 12 training examples in batches of 4: 3 steps per epoch, 30 steps.
+    const args = ['--epochs', '10', '--lr', '1e-2', '--rank', '8', '--alpha', '16', '--schedule', 'linear', '--val-split', '0.2', '--seed', '0'];
+    const started = performance.now();
+    const r = cli(['train', '--model', modelDir, '--data', data, '--out', out, ...args], 900_000);
+    const seconds = (performance.now() - started) / 1000;
+    expect(r.status, r.stderr).toBe(0);
+    console.log(`train: ${seconds.toFixed(1)} s\n${r.stdout}`);
+    expect(r.stdout).toMatch(/^12 training and 3 validation examples; 30 steps \(3 per epoch, batch 4×1\)/m);
+    // Progress goes to stderr (not a TTY here): a line every 2 steps, the last one included.
+    expect(r.stderr).toMatch(/^step 30\/30 {2}epoch 10\.00 {2}loss \d+\.\d{4} {2}lr 3\.33e-4 {2}\d+ tok\/s/m);
+    expect(r.stderr).toMatch(/^before training: validation loss \d+\.\d{4}$/m);
+    const [, before, after] = /^validation loss: (\d+\.\d+) before training, (\d+\.\d+) after$/m.exec(r.stdout)!.map(Number);
+    expect(after).toBeLessThan(before * 0.75);
+    expect(r.stdout).toMatch(/^truncated examples: 0; skipped examples: 0$/m);
+    expect(readdirSync(out).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+
+    // Greedy answers with the trained adapter, from the prompt as training formatted it, to EOS.
+    const source = folderSource(modelDir);
+    const tokenizer = await TextTokenizer.load(source);
+    const model = await LanguageModel.load(await gpu(), source);
+    const adapter = await importPeft(folderSource(out), model.spec);
+    expect(adapter.config).toMatchObject({ r: 8, alpha: 16 });
+    const lora = GpuLora.create(await gpu(), adapter);
+    const { train } = splitValidation(parseDataset(text, 'jsonl'), 0.2, 0);
+    expect(train.length).toBe(12);
+    const wrong: string[] = [];
+    for (const ex of train) {
+      const [question, answer] = ex.messages.map((m) => m.content);
+      const g = await generateTokens(model, formatPrompt(question, tokenizer), { maxNewTokens: 24, lora });
+      const got = tokenizer.decode(g.ids);
+      if (got !== answer || g.stopReason !== 'eos') wrong.push(`${question} → ${JSON.stringify(got)} (${g.stopReason})`);
+    }
+    lora.destroy();
+    model.destroy();
+    console.log(`${12 - wrong.length} of 12 answers reproduced${wrong.length ? `; wrong:\n${wrong.join('\n')}` : ''}`);
+    expect(wrong.length, wrong.join('\n')).toBeLessThanOrEqual(2);
+  }, 900_000);
+
+  it('checkpoints, and a run resumed from a checkpoint writes the same adapter as the uninterrupted run', () => {
+    const modelDir = join(SHARED_DIR!, 'models', 'stories260K');
+    const data = dataFile('few.jsonl', PAIRS.slice(0, 6).map(([input, output]) => JSON.stringify({ input, output })).join('\n'));
+    const settings = ['--max-steps', '4', '--batch-size', '2', '--rank', '2', '--targets', 'q_proj,v_proj', '--lr', '1e-2', '--val-split', '0', '--seed', '3'];
+    const whole = join(tmp('out'), 'whole');
+    const a = cli(['train', '--model', modelDir, '--data', data, '--out', whole, ...settings, '--checkpoint-every', '2'], 300_000);
+    expect(a.status, a.stderr).toBe(0);
+    expect(readdirSync(whole).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'checkpoint-2']);
+    expect(readdirSync(join(whole, 'checkpoint-2')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'trainer_state.json']);
+    expect(a.stderr).toMatch(/checkpoint written to .*checkpoint-2/);
+
+    const resumed = join(tmp('out'), 'resumed');
+    const b = cli(['train', '--model', modelDir, '--data', data, '--out', resumed, '--resume', join(whole, 'checkpoint-2')], 300_000);
+    expect(b.status, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/resuming after step 2/);
+    expect(b.stderr).not.toMatch(/^step +[12]\//m);
+    const bytes = (dir: string) => readFileSync(join(dir, 'adapter_model.safetensors'));
+    expect(bytes(resumed).equals(bytes(whole))).toBe(true);
+  }, 600_000);
+});

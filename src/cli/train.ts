@@ -17,6 +17,7 @@ import { resolveTrainingConfig, TrainingConfigError, type TrainingConfigInput } 
 import { DatasetError, describeProblem, parseDataset, type Example } from '../train/dataset.js';
 import { Trainer } from '../train/trainer.js';
 import { deviceOrRerun, integerOption, numberOption, UsageError } from './common.js';
+import { readAdapter } from './adapter-source.js';
 import { resolveModelSource } from './model-source.js';
 import { describeEval, formatDuration, ProgressPrinter } from './progress.js';
 
@@ -24,29 +25,36 @@ export const TRAIN_USAGE = `  webgpu-lora train --model <dir|url|hf-id> --data <
                     [--epochs N] [--max-steps N] [--lr X] [--rank R] [--alpha A]
                     [--targets all-linear|<name,name,...>] [--batch-size B] [--grad-accum N]
                     [--max-length T] [--seed S] [--val-split F] [--schedule linear|cosine|constant]
-                    [--warmup N] [--eval-every N] [--checkpoint-every N] [--resume <checkpoint-dir>]
+                    [--warmup N] [--eval-every N] [--dropout P] [--rslora] [--train-on-inputs]
+                    [--adapter <dir>] [--dtype f32|f16] [--checkpoint-every N] [--resume <checkpoint-dir>]
       Trains a LoRA adapter on input → output pairs and writes it to --out as a PEFT folder
-      (adapter_config.json, adapter_model.safetensors). Defaults: 3 epochs, lr 2e-4, rank 16,
-      alpha 32, all-linear, batch 4, max length 512, 10% held out for validation, linear schedule.
+      (adapter_config.json, adapter_model.safetensors; --dtype f16 halves it). Defaults: 3 epochs,
+      lr 2e-4, rank 16, alpha 32, all-linear, batch 4, max length 512, 10% held out for
+      validation, linear schedule. --adapter continues training a PEFT adapter (its own rank,
+      alpha and modules).
       --checkpoint-every N saves --out/checkpoint-<step>/ every N steps; --resume continues one
       with its own settings. Ctrl-C stops after the current step and saves a checkpoint.`;
 
 /** The options that set a training setting (not allowed with --resume, which has its own). */
-const SETTINGS = ['epochs', 'max-steps', 'lr', 'rank', 'alpha', 'targets', 'batch-size', 'grad-accum', 'max-length', 'seed', 'val-split', 'schedule', 'warmup', 'eval-every'] as const;
+const SETTINGS = ['epochs', 'max-steps', 'lr', 'rank', 'alpha', 'targets', 'batch-size', 'grad-accum', 'max-length', 'seed', 'val-split', 'schedule', 'warmup', 'eval-every', 'dropout', 'rslora', 'train-on-inputs', 'adapter'] as const;
+/** The options that are switches (no value). */
+const SWITCHES = new Set(['rslora', 'train-on-inputs']);
 
 /** TrainingConfig field → the option that sets it, for error messages. */
 const FLAG_OF: Record<string, string> = {
   epochs: 'epochs', maxSteps: 'max-steps', learningRate: 'lr', 'lora.r': 'rank', 'lora.alpha': 'alpha', 'lora.targetModules': 'targets',
   batchSize: 'batch-size', gradientAccumulationSteps: 'grad-accum', maxLength: 'max-length', seed: 'seed', valSplit: 'val-split',
-  lrSchedule: 'schedule', warmupSteps: 'warmup', evalEvery: 'eval-every',
+  lrSchedule: 'schedule', warmupSteps: 'warmup', evalEvery: 'eval-every', 'lora.dropout': 'dropout',
 };
 
 export async function trainCommand(argv: string[]): Promise<number> {
   const options = Object.fromEntries(
-    [...SETTINGS, 'model', 'data', 'out', 'checkpoint-every', 'resume'].map((k) => [k, { type: 'string' as const }]),
+    [...SETTINGS, 'model', 'data', 'out', 'checkpoint-every', 'resume', 'dtype'].map((k) => [k, { type: SWITCHES.has(k) ? ('boolean' as const) : ('string' as const) }]),
   );
   const { values } = parseArgs({ args: argv, options });
-  const v = values as Record<string, string | undefined>;
+  const v = Object.fromEntries(Object.entries(values).map(([k, x]) => [k, x === true ? 'true' : x === false ? undefined : x])) as Record<string, string | undefined>;
+  const dtype = (v.dtype ?? 'f32').toLowerCase();
+  if (dtype !== 'f32' && dtype !== 'f16') throw new UsageError(`--dtype must be f32 or f16, got '${v.dtype}'`);
   for (const k of ['model', 'data', 'out'] as const) if (!v[k]) throw new UsageError(`train needs --${k}`);
   if (existsSync(v.out!) && !statSync(v.out!).isDirectory()) throw new Error(`--out '${v.out}' is a file; give a folder for the adapter`);
   const checkpointEvery = v['checkpoint-every'] === undefined ? null : integerOption(v['checkpoint-every'], 'checkpoint-every', 0, 1);
@@ -77,7 +85,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    return await train(v, examples, input, resumeDir, checkpointEvery, (t) => (trainer = t));
+    return await train(v, examples, input, resumeDir, checkpointEvery, dtype === 'f16' ? 'F16' : 'F32', (t) => (trainer = t));
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
@@ -89,6 +97,7 @@ async function train(
   input: TrainingConfigInput | null,
   resumeDir: string | undefined,
   checkpointEvery: number | null,
+  dtype: 'F32' | 'F16',
   started: (t: Trainer) => void,
 ): Promise<number> {
   // 2. The GPU, the model and the trainer.
@@ -96,9 +105,10 @@ async function train(
   const source = resolveModelSource(v.model!);
   const tokenizer = await TextTokenizer.load(source);
   const model = await LanguageModel.load(ctx, source);
+  const adapter = v.adapter === undefined ? undefined : await readAdapter(v.adapter, model.spec, source);
   const trainer: Trainer = resumeDir !== undefined
     ? await Trainer.fromCheckpoint(ctx, model, tokenizer, examples, folderSource(resumeDir))
-    : await Trainer.create(ctx, model, tokenizer, examples, input!, { baseModel: v.model });
+    : await Trainer.create(ctx, model, tokenizer, examples, input!, { baseModel: v.model, adapter });
   const out = v.out!;
   const c = trainer.config;
   const d = trainer.data;
@@ -144,7 +154,7 @@ async function train(
   }
 
   // 4. The adapter, and the summary.
-  await writeFolderAtomic(out, { ...exportPeft(result.adapter, model.spec) });
+  await writeFolderAtomic(out, { ...exportPeft(result.adapter, model.spec, { dtype }) });
   console.log(`train loss ${result.trainLoss.toFixed(4)} (mean over the last epoch's steps)`);
   if (result.validationLoss !== null) {
     const before = result.initialValidationLoss === null ? '' : `${result.initialValidationLoss.toFixed(4)} before training, `;
@@ -172,7 +182,14 @@ function configFromOptions(v: Record<string, string | undefined>): TrainingConfi
     lrSchedule: v.schedule as TrainingConfigInput['lrSchedule'],
     warmupSteps: num('warmup'),
     evalEvery: num('eval-every'),
-    lora: { r: num('rank'), alpha: num('alpha'), targetModules: targets as string[] | 'all-linear' | undefined },
+    trainOnInputs: v['train-on-inputs'] === 'true' ? true : undefined,
+    lora: {
+      r: num('rank'),
+      alpha: num('alpha'),
+      targetModules: targets as string[] | 'all-linear' | undefined,
+      dropout: num('dropout'),
+      useRslora: v.rslora === 'true' ? true : undefined,
+    },
   };
   try {
     resolveTrainingConfig(input);

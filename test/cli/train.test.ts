@@ -9,6 +9,7 @@ import { generateTokens } from '../../src/generate/generate.js';
 import { GpuLora } from '../../src/lora/gpu-lora.js';
 import { importPeft } from '../../src/lora/peft.js';
 import { LanguageModel } from '../../src/model/model.js';
+import { readSafetensorsHeader } from '../../src/model/safetensors.js';
 import { folderSource } from '../../src/model/source-node.js';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { splitValidation } from '../../src/train/batches.js';
@@ -198,4 +199,26 @@ describe.skipIf(!SHARED_DIR)(`webgpu-lora train on stories260K${SHARED_DIR ? '' 
     const bytes = (dir: string) => readFileSync(join(dir, 'adapter_model.safetensors'));
     expect(bytes(resumed).equals(bytes(whole))).toBe(true);
   }, 600_000);
+
+  it('continues training a PEFT adapter (--adapter) and saves it in f16 (--dtype f16)', async () => {
+    const modelDir = join(SHARED_DIR!, 'models', 'stories260K');
+    const start = join(SHARED_DIR!, 'golden', 'stories260K-all-linear'); // r 4, alpha 8, all seven projections
+    const data = dataFile('few.jsonl', PAIRS.slice(0, 4).map(([input, output]) => JSON.stringify({ input, output })).join('\n'));
+    const out = join(tmp('out'), 'continued');
+    const r = cli(['train', '--model', modelDir, '--data', data, '--out', out, '--adapter', start, '--max-steps', '2', '--batch-size', '2', '--val-split', '0', '--lr', '1e-3', '--dtype', 'f16'], 300_000);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/LoRA r 4, alpha 8/);
+    const header = (dir: string) => readSafetensorsHeader(folderSource(dir), 'adapter_model.safetensors');
+    const [before, after] = [await header(start), await header(out)];
+    expect([...after.tensors.keys()].sort()).toEqual([...before.tensors.keys()].sort());
+    expect([...after.tensors.values()].every((t) => t.dtype === 'F16')).toBe(true);
+    for (const [name, t] of after.tensors) expect(t.shape).toEqual(before.tensors.get(name)!.shape);
+    // Training moved the weights away from the starting adapter.
+    const model = await LanguageModel.load(await gpu(), folderSource(modelDir));
+    const a = await importPeft(folderSource(start), model.spec);
+    const b = await importPeft(folderSource(out), model.spec);
+    const path = a.modules[0].path;
+    expect(Array.from(b.weights.get(path)!.B)).not.toEqual(Array.from(a.weights.get(path)!.B));
+    model.destroy();
+  }, 300_000);
 });

@@ -39,35 +39,34 @@ export function ropeTables(theta: number, HS: number, maxPositions: number): { c
   return { cos, sin };
 }
 
-export const ropeForwardKernel: KernelSpec<RopeDims> = {
-  name: 'rope_forward',
-  code,
+/** Both directions run one invocation per rotated pair, with the same bindings and params. */
+const ropeLaunch: Omit<KernelSpec<RopeDims>, 'name' | 'code'> = {
   bindings: ['read_write', 'read', 'read', 'read'],
   params: (d) => [u32(d.B * d.T * d.H), u32(d.T), u32(d.H), u32(d.HS), u32(d.pos0)],
   dispatch: (d) => grid1d((d.B * d.T * d.H * d.HS) / 2, 64),
 };
+
+export const ropeForwardKernel: KernelSpec<RopeDims> = { name: 'rope_forward', code, ...ropeLaunch };
+export const ropeBackwardKernel: KernelSpec<RopeDims> = { name: 'rope_backward', code: backwardCode, ...ropeLaunch };
+
+/** Launch either direction after checking the head size, the tables and that out and inp are different buffers. */
+function runRope(rec: Recorder, kernel: KernelSpec<RopeDims>, out: Tensor, inp: Tensor, cos: Tensor, sin: Tensor, dims: RopeDims): void {
+  if (dims.HS % 2 !== 0) throw new Error(`${kernel.name}: head size ${dims.HS} is odd`);
+  const needed = (dims.pos0 + dims.T) * (dims.HS / 2);
+  if (cos.size < needed || sin.size < needed) {
+    throw new Error(`${kernel.name}: tables hold ${Math.min(cos.size, sin.size) / (dims.HS / 2)} positions, positions up to ${dims.pos0 + dims.T} needed`);
+  }
+  if (out.buffer === inp.buffer) throw new Error(`${kernel.name}: the output and input must be different buffers`);
+  rec.run(kernel, dims, [out, inp, cos, sin]);
+}
 
 /**
  * out, inp: [B, T, H, HS] (different buffers: WebGPU cannot bind one buffer both read and
  * read_write in a dispatch); cos, sin: [maxPositions, HS/2] from ropeTables, with pos0 + T <= maxPositions.
  */
 export function ropeForward(rec: Recorder, out: Tensor, inp: Tensor, cos: Tensor, sin: Tensor, dims: RopeDims): void {
-  if (dims.HS % 2 !== 0) throw new Error(`rope_forward: head size ${dims.HS} is odd`);
-  const needed = (dims.pos0 + dims.T) * (dims.HS / 2);
-  if (cos.size < needed || sin.size < needed) {
-    throw new Error(`rope_forward: tables hold ${Math.min(cos.size, sin.size) / (dims.HS / 2)} positions, positions up to ${dims.pos0 + dims.T} needed`);
-  }
-  if (out.buffer === inp.buffer) throw new Error('rope_forward: out and inp must be different buffers');
-  rec.run(ropeForwardKernel, dims, [out, inp, cos, sin]);
+  runRope(rec, ropeForwardKernel, out, inp, cos, sin, dims);
 }
-
-export const ropeBackwardKernel: KernelSpec<RopeDims> = {
-  name: 'rope_backward',
-  code: backwardCode,
-  bindings: ['read_write', 'read', 'read', 'read'],
-  params: (d) => [u32(d.B * d.T * d.H), u32(d.T), u32(d.H), u32(d.HS), u32(d.pos0)],
-  dispatch: (d) => grid1d((d.B * d.T * d.H * d.HS) / 2, 64),
-};
 
 /**
  * The input gradient of RoPE: each pair (dout[i], dout[i + HS/2]) rotated by −a, the transpose of
@@ -75,11 +74,5 @@ export const ropeBackwardKernel: KernelSpec<RopeDims> = {
  * [maxPositions, HS/2] tables as ropeForward's, with pos0 + T <= maxPositions. dinp is overwritten.
  */
 export function ropeBackward(rec: Recorder, dinp: Tensor, dout: Tensor, cos: Tensor, sin: Tensor, dims: RopeDims): void {
-  if (dims.HS % 2 !== 0) throw new Error(`rope_backward: head size ${dims.HS} is odd`);
-  const needed = (dims.pos0 + dims.T) * (dims.HS / 2);
-  if (cos.size < needed || sin.size < needed) {
-    throw new Error(`rope_backward: tables hold ${Math.min(cos.size, sin.size) / (dims.HS / 2)} positions, positions up to ${dims.pos0 + dims.T} needed`);
-  }
-  if (dinp.buffer === dout.buffer) throw new Error('rope_backward: dinp and dout must be different buffers');
-  rec.run(ropeBackwardKernel, dims, [dinp, dout, cos, sin]);
+  runRope(rec, ropeBackwardKernel, dinp, dout, cos, sin, dims);
 }

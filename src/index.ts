@@ -26,3 +26,6 @@ export { learningRateAt, lrFactor } from './train/schedule.js';
 export { DEFAULT_LORA, type LoraConfig } from './lora/config.js';
 export type { LoraAdapter } from './lora/adapter.js';
 export { exportPeft, importPeft, type PeftFiles } from './lora/peft.js';
+export { GpuLora } from './lora/gpu-lora.js';
+export { mergedModelFiles } from './lora/merge.js';
+export { formatExample, formatPrompt } from './train/format.js';

@@ -8,8 +8,7 @@
 // dRes = d norm(res[L]); each block from the last: the MLP, then attention, each adding its input
 // gradient to dRes (the residual path carries dRes through unchanged).
 import { attentionBackward } from '../gpu/kernels/attention.js';
-import { shiftedTargets } from '../gpu/kernels/crossentropy.js';
-import { crossentropyBackward, crossentropyForward, lossMean } from '../gpu/kernels/crossentropy.js';
+import { crossentropyBackward, crossentropyForward, lossMean, shiftedTargets } from '../gpu/kernels/crossentropy.js';
 import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
 import { geluBackward } from '../gpu/kernels/gelu.js';
 import { layernormBackward } from '../gpu/kernels/layernorm.js';

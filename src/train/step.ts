@@ -5,6 +5,7 @@
 import type { GpuContext } from '../gpu/device.js';
 import { Recorder } from '../gpu/kernel.js';
 import { adamwStep, gradNorm, gradNormScratchSize } from '../gpu/kernels/adamw.js';
+import { shiftedTargets } from '../gpu/kernels/crossentropy.js';
 import { createTensor, readTensor, writeTensor, type Tensor } from '../gpu/tensor.js';
 import type { GpuLora } from '../lora/gpu-lora.js';
 import type { LanguageModel } from '../model/model.js';
@@ -66,7 +67,7 @@ export class TrainStep {
    * Returns that mean loss.
    */
   async gradients(microBatches: TokenBatch[]): Promise<number> {
-    const counts = microBatches.map((b) => countTargets(b));
+    const counts = microBatches.map((b) => shiftedTargets(b.labels, b.B, b.T).count);
     const total = counts.reduce((a, b) => a + b, 0);
     const zero = new Recorder(this.ctx, 'zero-grads');
     zero.clear(this.lora.grads);
@@ -136,11 +137,4 @@ export class TrainStep {
  */
 export function dropoutPass(step: number, microBatch: number): number {
   return (step * 4096 + (microBatch % 4096)) % 2 ** 32;
-}
-
-/** Positions the loss counts in a batch (labels shifted by one, −100 ignored). */
-function countTargets(b: TokenBatch): number {
-  let n = 0;
-  for (let r = 0; r < b.B; r++) for (let t = 1; t < b.T; t++) if (b.labels[r * b.T + t] !== -100) n++;
-  return n;
 }

@@ -1,88 +1,36 @@
-// The demo page: WebGPU adapter info, loading a model from a URL or Hugging Face id, and text
-// generation. (Training, the dataset editor and the worker arrive with the trainer.)
-import {
-  acquireDevice,
-  describeGpu,
-  generateText,
-  LanguageModel,
-  TextTokenizer,
-  urlSource,
-  type GpuContext,
-} from '../src/index.js';
+// The demo page: fine-tune a language model with LoRA on this computer's GPU. The engine (model,
+// training, generation, exports) runs in a Web Worker that owns WebGPU; this thread only edits
+// and checks the dataset and draws the page. Each panel is a module in ./ui/; they share ./ui/state.ts.
+import { connectEngine } from '../src/engine/worker-client.js';
+import { registerServiceWorker } from './offline.js';
+import { initComparePanel } from './ui/compare-panel.js';
+import { initDatasetPanel } from './ui/dataset-panel.js';
+import { $, show } from './ui/dom.js';
+import { initExportPanel } from './ui/export-panel.js';
+import { initGpuPanel } from './ui/gpu-panel.js';
+import { initMemoryEstimate } from './ui/memory-estimate.js';
+import { initModelPanel } from './ui/model-panel.js';
+import { initSettingsPanel } from './ui/settings-panel.js';
+import { Store } from './ui/state.js';
+import { initTrainPanel } from './ui/train-panel.js';
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const gpuInfo = $<HTMLPreElement>('gpu-info');
-const status = $<HTMLDivElement>('model-status');
-const progress = $<HTMLProgressElement>('load-progress');
-const generateButton = $<HTMLButtonElement>('generate');
-const output = $<HTMLPreElement>('output');
+void registerServiceWorker();
 
-let ctx: GpuContext | null = null;
-let loaded: { model: LanguageModel; tokenizer: TextTokenizer } | null = null;
+const worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module' });
+const engine = connectEngine(worker);
+const store = new Store();
 
-function setStatus(state: string, text: string) {
-  status.dataset.state = state;
-  status.textContent = text;
-}
-
-/** A Hugging Face id (owner/name) becomes its resolve URL; anything else is used as a base URL. */
-function baseUrl(input: string): string {
-  const s = input.trim();
-  if (/^[\w.-]+\/[\w.-]+$/.test(s)) return `https://huggingface.co/${s}/resolve/main/`;
-  return new URL(s.endsWith('/') ? s : `${s}/`, location.href).href;
-}
-
-async function init() {
-  try {
-    ctx = await acquireDevice(navigator.gpu);
-    gpuInfo.textContent = describeGpu(ctx);
-  } catch (e) {
-    gpuInfo.textContent = (e as Error).message;
-    gpuInfo.dataset.state = 'error';
-  }
-}
-
-$('load-model').addEventListener('click', async () => {
-  if (!ctx) return;
-  const input = $<HTMLInputElement>('model-source').value;
-  setStatus('loading', `Loading ${input}…`);
-  generateButton.disabled = true;
-  loaded?.model.destroy();
-  loaded = null;
-  try {
-    const source = urlSource(baseUrl(input), {
-      onProgress: (file, done, total) => {
-        progress.max = total || 1;
-        progress.value = done;
-        setStatus('loading', `Downloading ${file}: ${(done / 2 ** 20).toFixed(1)} / ${(total / 2 ** 20).toFixed(1)} MiB`);
-      },
-    });
-    const tokenizer = await TextTokenizer.load(source);
-    const model = await LanguageModel.load(ctx, source);
-    loaded = { model, tokenizer };
-    const s = model.spec;
-    setStatus('ready', `${s.modelType}: ${s.L} layers, width ${s.C}, ${s.NH} heads (${s.KV} kv), vocabulary ${s.V}`);
-    generateButton.disabled = false;
-  } catch (e) {
-    setStatus('error', (e as Error).message);
-  }
+// A worker that fails to start would leave every engine call waiting: say so where the GPU is shown.
+worker.addEventListener('error', (e) => {
+  show($('gpu-info'), 'error', `The engine's worker could not start${e.message ? `: ${e.message}` : ''}. Reload the page to try again.`);
+  store.set({ gpuOk: false });
 });
 
-generateButton.addEventListener('click', async () => {
-  if (!loaded) return;
-  generateButton.disabled = true;
-  output.textContent = '';
-  try {
-    await generateText(loaded.model, loaded.tokenizer, $<HTMLTextAreaElement>('prompt').value, {
-      maxNewTokens: Number($<HTMLInputElement>('max-new-tokens').value),
-      temperature: Number($<HTMLInputElement>('temperature').value),
-      onText: (t) => (output.textContent += t),
-    });
-  } catch (e) {
-    output.textContent += `\n[error] ${(e as Error).message}`;
-  } finally {
-    generateButton.disabled = false;
-  }
-});
-
-void init();
+const compare = initComparePanel(engine, store);
+const dataset = initDatasetPanel(store, (prompt) => compare.suggestPrompt(prompt));
+initModelPanel(engine, store);
+initSettingsPanel(store);
+initMemoryEstimate(engine, store);
+initTrainPanel(engine, store, dataset);
+initExportPanel(engine, store);
+void initGpuPanel(engine, store);

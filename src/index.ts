@@ -9,6 +9,14 @@
 //   const trainer = await Trainer.create(ctx, model, tokenizer, parseDataset(jsonlText, 'auto'), { epochs: 3 });
 //   const { adapter } = await trainer.run({ onStep: (e) => console.log(e.step, e.loss) });
 //   const files = exportPeft(adapter, model.spec);                   // adapter_config.json + adapter_model.safetensors
+export { Engine, type EngineOptions } from './engine/engine.js';
+export { connectEngine, type WorkerEngine } from './engine/worker-client.js';
+export type * from './engine/types.js';
+export { estimateTrainingMemory, type MemoryEstimate } from './train/memory.js';
+export { zipFiles, unzipFiles } from './io/zip.js';
+export { trlExportFiles } from './train/trl-export.js';
+export { cachedUrlSource, MODEL_CACHE } from './model/cached-source.js';
+export { gpuMemory, resetPeak, type GpuMemory } from './gpu/tensor.js';
 export { acquireDevice, describeGpu, WebGpuUnavailableError, type GpuContext, type GpuFeatures } from './gpu/device.js';
 export { parseModelConfig, SUPPORTED_MODEL_TYPES, type ModelSpec, type ModelType } from './model/config.js';
 export { LanguageModel, type LoadProgress } from './model/model.js';

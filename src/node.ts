@@ -1,5 +1,6 @@
 // Node-only additions to the public API: WebGPU through Dawn, and model folders on disk.
 export * from './index.js';
 export { acquireNodeDevice, nodeGpu } from './gpu/node.js';
-export { folderSource } from './model/source-node.js';
+export { folderSource, resolveModelSource } from './model/source-node.js';
+export { createEngine } from './engine/node-engine.js';
 export { swiftShaderEnv } from './gpu/swiftshader-env.js';

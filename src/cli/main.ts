@@ -1,6 +1,7 @@
 // The webgpu-lora command line (Node, WebGPU through Dawn).
 import { describeGpu } from '../gpu/device.js';
 import { deviceOrRerun, UsageError } from './common.js';
+import { exportTrlCommand, EXPORT_TRL_USAGE } from './export-trl.js';
 import { generateCommand, GENERATE_USAGE } from './generate.js';
 import { goldenCommand, GOLDEN_USAGE } from './golden.js';
 import { mergeCommand, MERGE_USAGE } from './merge.js';
@@ -10,6 +11,7 @@ const USAGE = `webgpu-lora: LoRA fine-tuning of small language models on your GP
 
 Usage:
 ${TRAIN_USAGE}
+${EXPORT_TRL_USAGE}
 ${GENERATE_USAGE}
 ${MERGE_USAGE}
 ${GOLDEN_USAGE}
@@ -34,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'train':
         return await trainCommand(rest);
+      case 'export-trl':
+        return await exportTrlCommand(rest);
       case 'generate':
         await generateCommand(rest);
         return 0;

@@ -36,7 +36,7 @@ export const TRAIN_USAGE = `  webgpu-lora train --model <dir|url|hf-id> --data <
       with its own settings. Ctrl-C stops after the current step and saves a checkpoint.`;
 
 /** The options that set a training setting (not allowed with --resume, which has its own). */
-const SETTINGS = ['epochs', 'max-steps', 'lr', 'rank', 'alpha', 'targets', 'batch-size', 'grad-accum', 'max-length', 'seed', 'val-split', 'schedule', 'warmup', 'eval-every', 'dropout', 'rslora', 'train-on-inputs', 'adapter'] as const;
+export const SETTINGS = ['epochs', 'max-steps', 'lr', 'rank', 'alpha', 'targets', 'batch-size', 'grad-accum', 'max-length', 'seed', 'val-split', 'schedule', 'warmup', 'eval-every', 'dropout', 'rslora', 'train-on-inputs', 'adapter'] as const;
 /** The options that are switches (no value). */
 const SWITCHES = new Set(['rslora', 'train-on-inputs']);
 
@@ -48,11 +48,7 @@ const FLAG_OF: Record<string, string> = {
 };
 
 export async function trainCommand(argv: string[]): Promise<number> {
-  const options = Object.fromEntries(
-    [...SETTINGS, 'model', 'data', 'out', 'checkpoint-every', 'resume', 'dtype'].map((k) => [k, { type: SWITCHES.has(k) ? ('boolean' as const) : ('string' as const) }]),
-  );
-  const { values } = parseArgs({ args: argv, options });
-  const v = Object.fromEntries(Object.entries(values).map(([k, x]) => [k, x === true ? 'true' : x === false ? undefined : x])) as Record<string, string | undefined>;
+  const v = parseOptions(argv, [...SETTINGS, 'model', 'data', 'out', 'checkpoint-every', 'resume', 'dtype']);
   const dtype = (v.dtype ?? 'f32').toLowerCase();
   if (dtype !== 'f32' && dtype !== 'f16') throw new UsageError(`--dtype must be f32 or f16, got '${v.dtype}'`);
   for (const k of ['model', 'data', 'out'] as const) if (!v[k]) throw new UsageError(`train needs --${k}`);
@@ -166,8 +162,15 @@ async function train(
   return 0;
 }
 
+/** argv parsed for the options `names`: a switch is 'true' or absent, any other option its string. */
+export function parseOptions(argv: string[], names: readonly string[]): Record<string, string | undefined> {
+  const options = Object.fromEntries(names.map((k) => [k, { type: SWITCHES.has(k) ? ('boolean' as const) : ('string' as const) }]));
+  const { values } = parseArgs({ args: argv, options });
+  return Object.fromEntries(Object.entries(values).map(([k, x]) => [k, x === true ? 'true' : x === false ? undefined : x])) as Record<string, string | undefined>;
+}
+
 /** The TrainingConfig the options describe; a bad value is a UsageError naming its option. */
-function configFromOptions(v: Record<string, string | undefined>): TrainingConfigInput {
+export function configFromOptions(v: Record<string, string | undefined>): TrainingConfigInput {
   const num = (k: string) => (v[k] === undefined ? undefined : numberOption(v[k], k, 0));
   const targets = v.targets === undefined || v.targets === 'all-linear' ? v.targets : v.targets.split(',').map((s) => s.trim()).filter(Boolean);
   const input: TrainingConfigInput = {
@@ -201,8 +204,8 @@ function configFromOptions(v: Record<string, string | undefined>): TrainingConfi
   return input;
 }
 
-/** The examples of the data file, or null after printing every problem in it to stderr. */
-function readExamples(file: string): Example[] | null {
+/** The examples of the data file, or null after printing every problem in it to stderr and what `nothing` says. */
+export function readExamples(file: string, nothing = 'nothing was trained or written'): Example[] | null {
   if (!existsSync(file) || !statSync(file).isFile()) throw new Error(`--data '${file}' is not a file`);
   const ext = extname(file).toLowerCase();
   const format = ext === '.csv' ? 'csv' : ext === '.jsonl' || ext === '.json' ? 'jsonl' : 'auto';
@@ -212,7 +215,7 @@ function readExamples(file: string): Example[] | null {
     if (!(e instanceof DatasetError)) throw e;
     for (const p of e.problems) process.stderr.write(`${describeProblem(e.fileName, p)}\n`);
     const n = e.problems.length;
-    process.stderr.write(`webgpu-lora: ${file} has ${n} problem${n === 1 ? '' : 's'}; fix ${n === 1 ? 'it' : 'them'} and run again (nothing was trained or written)\n`);
+    process.stderr.write(`webgpu-lora: ${file} has ${n} problem${n === 1 ? '' : 's'}; fix ${n === 1 ? 'it' : 'them'} and run again (${nothing})\n`);
     return null;
   }
 }

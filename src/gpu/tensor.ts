@@ -10,7 +10,31 @@ const ARRAY_OF: Record<DType, Float32ArrayConstructor | Int32ArrayConstructor | 
   u32: Uint32Array,
 };
 
+/** Bytes of live tensors on a device, and the most there have been since the last resetPeak. */
+export interface GpuMemory {
+  current: number;
+  peak: number;
+}
+
+const memory = new WeakMap<GPUDevice, GpuMemory>();
+
+/** The tensor memory of ctx's device: every createTensor counts until its tensor is destroyed. */
+export function gpuMemory(ctx: GpuContext): GpuMemory {
+  let m = memory.get(ctx.device);
+  if (!m) memory.set(ctx.device, (m = { current: 0, peak: 0 }));
+  return m;
+}
+
+/** Starts a new peak measurement at the current usage. */
+export function resetPeak(ctx: GpuContext): void {
+  const m = gpuMemory(ctx);
+  m.peak = m.current;
+}
+
 export class Tensor<T extends DType = DType> {
+  /** The account this tensor's buffer is counted in (only tensors that own their buffer). */
+  private account: { memory: GpuMemory; bytes: number } | null = null;
+
   constructor(
     readonly buffer: GPUBuffer,
     readonly shape: readonly number[],
@@ -27,6 +51,16 @@ export class Tensor<T extends DType = DType> {
 
   destroy(): void {
     this.buffer.destroy();
+    if (this.account) this.account.memory.current -= this.account.bytes;
+    this.account = null;
+  }
+
+  /** Counts this tensor's buffer in `memory` until destroy(). */
+  countIn(memory: GpuMemory, bytes: number): this {
+    memory.current += bytes;
+    memory.peak = Math.max(memory.peak, memory.current);
+    this.account = { memory, bytes };
+    return this;
   }
 
   /**
@@ -72,7 +106,7 @@ export function createTensor<T extends DType>(
     view.set(data instanceof ARRAY_OF[dtype] ? (data as ArrayLike<number>) : Array.from(data));
     buffer.unmap();
   }
-  return new Tensor(buffer, [...shape], dtype, label);
+  return new Tensor(buffer, [...shape], dtype, label).countIn(gpuMemory(ctx), bytes);
 }
 
 /** Overwrite a tensor's contents (or its first `data.length` elements) from the CPU. */

@@ -1,7 +1,8 @@
-// A model folder on the local disk (Node only).
+// A model folder on the local disk (Node only), and the resolution of a model argument.
+import { existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ModelSource } from './source.js';
+import { urlSource, type ModelSource } from './source.js';
 
 export function folderSource(dir: string): ModelSource {
   const root = resolve(dir);
@@ -35,4 +36,12 @@ export function folderSource(dir: string): ModelSource {
       }
     },
   };
+}
+
+/** A model named on a command line or in Node code: a local folder, a base URL, or a Hugging Face id. */
+export function resolveModelSource(arg: string, what = 'the model'): ModelSource {
+  if (/^https?:\/\//.test(arg)) return urlSource(arg.endsWith('/') ? arg : `${arg}/`);
+  if (existsSync(arg)) return folderSource(arg);
+  if (/^[\w.-]+\/[\w.-]+$/.test(arg)) return urlSource(`https://huggingface.co/${arg}/resolve/main/`);
+  throw new Error(`${what} '${arg}' is neither a folder that exists, a URL, nor a Hugging Face id (owner/name)`);
 }

@@ -172,24 +172,30 @@ async function readBlob(blob: Blob, start = 0, end?: number): Promise<Uint8Array
   return new Uint8Array(await blob.slice(start, end ?? blob.size).arrayBuffer());
 }
 
+/** A picked file with its path below the picked folder's parent (what webkitRelativePath says). */
+export interface PickedFile {
+  path: string;
+  file: File;
+}
+
 /**
  * Files picked with `<input type="file" webkitdirectory>` (or dropped). Each file is known by its
  * path below the picked folder (webkitRelativePath without its first component, or its name);
  * a plain file name also finds the shallowest file of that name, so picking a folder that holds
- * the model folder still works.
+ * the model folder still works. Files sent to a worker lose webkitRelativePath: send PickedFiles.
  */
-export function fileListSource(files: File[] | FileList): ModelSource {
-  const list = Array.from(files);
+export function fileListSource(files: Array<File | PickedFile> | FileList): ModelSource {
+  const list = Array.from(files, (f): PickedFile => (f instanceof Blob ? { path: f.webkitRelativePath || f.name, file: f } : f));
   const byPath = new Map<string, File>();
-  const depth = (f: File) => (f.webkitRelativePath || f.name).split('/').length;
+  const depth = (f: PickedFile) => f.path.split('/').length;
   for (const f of [...list].sort((a, b) => depth(a) - depth(b))) {
-    const parts = (f.webkitRelativePath || f.name).split('/');
+    const parts = f.path.split('/');
     const rel = parts.length > 1 ? parts.slice(1).join('/') : parts[0];
-    if (!byPath.has(rel)) byPath.set(rel, f);
+    if (!byPath.has(rel)) byPath.set(rel, f.file);
     const baseName = parts[parts.length - 1];
-    if (!byPath.has(baseName)) byPath.set(baseName, f);
+    if (!byPath.has(baseName)) byPath.set(baseName, f.file);
   }
-  const top = list[0]?.webkitRelativePath?.split('/')[0];
+  const top = list[0]?.path.includes('/') ? list[0].path.split('/')[0] : '';
   const description = top || 'selected files';
   const get = (file: string) => {
     const f = byPath.get(file);

@@ -222,13 +222,21 @@ export class Trainer {
 
   /** Mean validation loss over every target token of the validation set; null without one. */
   async evaluate(): Promise<number | null> {
-    if (this.data.validation.length === 0) return null;
+    return this.data.validation.length === 0 ? null : this.meanLoss('validation');
+  }
+
+  /**
+   * Mean loss over every target token of the training or validation rows, with the adapter as it
+   * is now (no update); 0 when the rows have no target token.
+   */
+  async meanLoss(which: 'train' | 'validation'): Promise<number> {
+    const rows = this.data[which];
     return this.exclusive(async () => {
       let sum = 0;
       let count = 0;
       const B = this.config.batchSize;
-      for (let i = 0; i < this.data.validation.length; i += B) {
-        const batch = makeBatch(this.data.validation.slice(i, i + B), this.padId);
+      for (let i = 0; i < rows.length; i += B) {
+        const batch = makeBatch(rows.slice(i, i + B), this.padId);
         const r = await this.trainStep.loss(batch);
         sum += r.loss * r.count;
         count += r.count;

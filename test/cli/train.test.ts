@@ -1,7 +1,7 @@
 // webgpu-lora train, as a user runs it: bad data files are reported line by line before anything
 // is loaded or written; a short run on stories260K learns a dozen question → answer pairs; a run
 // resumed from one of its checkpoints ends with the same adapter as the uninterrupted run.
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { splitValidation } from '../../src/train/batches.js';
 import { parseDataset } from '../../src/train/dataset.js';
 import { formatPrompt } from '../../src/train/format.js';
 import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+import { storiesEndingWithBos } from '../stories-eos.js';
 import { cli } from './run-cli.js';
 
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `webgpu-lora-${prefix}-`));
@@ -116,25 +117,6 @@ const PAIRS = [
   ['What does the sheep say?', 'The sheep says baa.'],
   ['Where does the frog live?', 'The frog lives in the pond.'],
 ];
-
-/**
- * stories260K with <s> (id 1) as its end-of-text token. Its own </s> (id 2) cannot be learned by
- * any LoRA: the output layer is tied to the embeddings, and the rows of </s> and of 168 other
- * tokens that TinyStories never uses are one and the same direction, so their logits rise and
- * fall together and </s> never gets more than about 1/169 of the probability (the loss at the end
- * of each answer stays near ln 169 ≈ 5.1). llama2.c, which trained the model, ends every story
- * with <s>, and so does this copy: tokenizer_config.json's eos_token and generation_config.json's
- * eos_token_id.
- */
-function storiesEndingWithBos(): string {
-  const from = join(SHARED_DIR!, 'models', 'stories260K');
-  const dir = tmp('stories-bos');
-  for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) copyFileSync(join(from, f), join(dir, f));
-  const config = JSON.parse(readFileSync(join(from, 'tokenizer_config.json'), 'utf8'));
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, eos_token: '<s>' }));
-  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ bos_token_id: 1, eos_token_id: 1 }));
-  return dir;
-}
 
 describe.skipIf(!SHARED_DIR)(`webgpu-lora train on stories260K${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
   it('learns a dozen question → answer pairs, and the held-out loss goes down', async () => {

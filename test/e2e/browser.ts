@@ -1,52 +1,78 @@
-// End-to-end test plumbing: the demo served by Vite on 127.0.0.1 (with the fixture models under
-// /models/, Range requests supported), and Debian's Chromium driven by playwright-core with
-// WebGPU on (SwiftShader where there is no GPU).
+// End-to-end test plumbing: the built demo (dist/demo) and widget (dist/widget, both made by
+// `npm run build` before the tests) served on 127.0.0.1 by a small static server, with fixture
+// model folders under /models/ (HEAD and single Range requests supported), and Debian's Chromium
+// driven by playwright-core with WebGPU on (SwiftShader where there is no GPU).
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join, normalize } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
+import { createServer, type Server } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
+export const DIST = join(import.meta.dirname, '..', '..', 'dist');
 
-/** Serve files under `root` at `prefix`, with HEAD and single-range GET support. */
-function staticFiles(prefix: string, root: string) {
-  return (req: IncomingMessage, res: ServerResponse, next: () => void) => {
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.jsonl': 'text/plain; charset=utf-8',
+  '.map': 'application/json',
+  '.svg': 'image/svg+xml',
+};
+
+export interface StaticServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves each URL prefix from its folder (the longest matching prefix wins; a path ending in '/'
+ * serves index.html). HEAD gets the headers alone; `Range: bytes=a-b` gets a 206.
+ */
+export async function startStaticServer(routes: Record<string, string>): Promise<StaticServer> {
+  const prefixes = Object.keys(routes).sort((a, b) => b.length - a.length);
+  const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (!url.pathname.startsWith(prefix)) return next();
-    const path = normalize(join(root, decodeURIComponent(url.pathname.slice(prefix.length))));
-    if (!path.startsWith(root) || !existsSync(path) || !statSync(path).isFile()) {
-      res.statusCode = 404;
-      return res.end();
-    }
+    const prefix = prefixes.find((p) => url.pathname.startsWith(p));
+    if (!prefix) return void res.writeHead(404).end();
+    const root = routes[prefix];
+    let path = normalize(join(root, decodeURIComponent(url.pathname.slice(prefix.length))));
+    if (url.pathname.endsWith('/')) path = join(path, 'index.html');
+    if (!path.startsWith(root) || !existsSync(path) || !statSync(path).isFile()) return void res.writeHead(404).end();
     const size = statSync(path).size;
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
     const end = range && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+    res.setHeader('Content-Type', TYPES[extname(path)] ?? 'application/octet-stream');
     res.setHeader('Accept-Ranges', 'bytes');
+    res.setHeader('Cache-Control', 'no-cache');
     res.setHeader('Content-Length', String(end - start + 1));
     if (range) {
       res.statusCode = 206;
       res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
     }
-    if (req.method === 'HEAD') return res.end();
+    if (req.method === 'HEAD') return void res.end();
     createReadStream(path, { start, end }).pipe(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('the test server has no TCP address');
+  return {
+    url: `http://127.0.0.1:${address.port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 
-/** The demo page's dev server, with `modelsDir` served at /models/. */
-export async function startDemoServer(modelsDir: string): Promise<{ url: string; server: ViteDevServer }> {
-  const server = await createServer({
-    configFile: false,
-    root: join(import.meta.dirname, '..', '..', 'demo'),
-    logLevel: 'warn',
-    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false },
-    plugins: [{ name: 'fixture-models', configureServer: (s) => void s.middlewares.use(staticFiles('/models/', modelsDir)) }],
-  });
-  await server.listen();
-  const address = server.httpServer!.address();
-  if (!address || typeof address === 'string') throw new Error('the demo server has no TCP address');
-  return { url: `http://127.0.0.1:${address.port}/`, server };
+/** The built demo at /, the widget at /widget/, and `models` (name → folder) under /models/<name>/. */
+export function startDemoServer(models: Record<string, string>): Promise<StaticServer> {
+  for (const part of ['demo', 'widget']) {
+    if (!existsSync(join(DIST, part, 'index.html')) && !existsSync(join(DIST, part, 'lora-trainer.js'))) {
+      throw new Error(`${join(DIST, part)} is missing: run \`npm run build\` first (npm test does)`);
+    }
+  }
+  const routes: Record<string, string> = { '/': join(DIST, 'demo'), '/widget/': join(DIST, 'widget') };
+  for (const [name, dir] of Object.entries(models)) routes[`/models/${name}/`] = dir;
+  return startStaticServer(routes);
 }
 
 /** Headless Chromium with WebGPU and no background network traffic (Playwright gives it a fresh profile). */
@@ -63,4 +89,14 @@ export function launchChromium(): Promise<Browser> {
       '--disable-quic',
     ],
   });
+}
+
+/** Page errors and console errors of every page in a context (404s of optional model files aside). */
+export function collectErrors(context: BrowserContext): string[] {
+  const errors: string[] = [];
+  context.on('page', (page) => {
+    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => m.type() === 'error' && !/status of 404/.test(m.text()) && errors.push(`console: ${m.text()}`));
+  });
+  return errors;
 }

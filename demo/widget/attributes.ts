@@ -1,0 +1,68 @@
+// The <lora-trainer> element's training attributes, read strictly into a TrainingConfigInput.
+// An attribute that is absent keeps DEFAULT_TRAINING_CONFIG's value; one that is present must be
+// a plain decimal number (no units, no trailing text) in range, else AttributeError names it.
+import { DEFAULT_TRAINING_CONFIG, resolveTrainingConfig, type TrainingConfigInput } from '../../src/train/config.js';
+
+export class AttributeError extends Error {
+  override name = 'AttributeError';
+  constructor(readonly attribute: string, message: string) {
+    super(`attribute ${attribute}: ${message}`);
+  }
+}
+
+interface NumberRule {
+  integer: boolean;
+  /** Lowest allowed value and whether it is allowed itself. */
+  min: number;
+  minInclusive: boolean;
+  /** Highest allowed value (exclusive) or Infinity. */
+  maxExclusive: number;
+  describe: string;
+}
+
+const POSITIVE_INT: NumberRule = { integer: true, min: 1, minInclusive: true, maxExclusive: Infinity, describe: 'an integer ≥ 1' };
+const POSITIVE: NumberRule = { integer: false, min: 0, minInclusive: false, maxExclusive: Infinity, describe: 'a number > 0' };
+const FRACTION: NumberRule = { integer: false, min: 0, minInclusive: true, maxExclusive: 1, describe: 'a number in [0, 1)' };
+
+/** The attributes that set training settings, with their rules and their defaults. */
+export const TRAINING_ATTRIBUTES = {
+  rank: { rule: POSITIVE_INT, fallback: DEFAULT_TRAINING_CONFIG.lora.r },
+  alpha: { rule: POSITIVE, fallback: DEFAULT_TRAINING_CONFIG.lora.alpha },
+  epochs: { rule: POSITIVE_INT, fallback: DEFAULT_TRAINING_CONFIG.epochs },
+  'learning-rate': { rule: POSITIVE, fallback: DEFAULT_TRAINING_CONFIG.learningRate },
+  'batch-size': { rule: POSITIVE_INT, fallback: DEFAULT_TRAINING_CONFIG.batchSize },
+  'val-split': { rule: FRACTION, fallback: DEFAULT_TRAINING_CONFIG.valSplit },
+} as const;
+
+export type TrainingAttribute = keyof typeof TRAINING_ATTRIBUTES;
+
+/** A decimal number as people write one: 8, 0.02, .5, 2e-4. Not '', '0x10', '8px', 'Infinity'. */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/** The attribute's value as a number, or its default when absent; throws AttributeError when malformed or out of range. */
+export function numberAttribute(name: TrainingAttribute, raw: string | null): number {
+  const { rule, fallback } = TRAINING_ATTRIBUTES[name];
+  if (raw === null) return fallback;
+  const text = raw.trim();
+  const value = DECIMAL.test(text) ? Number(text) : NaN;
+  const ok = Number.isFinite(value)
+    && (!rule.integer || Number.isSafeInteger(value))
+    && (rule.minInclusive ? value >= rule.min : value > rule.min)
+    && value < rule.maxExclusive;
+  if (!ok) throw new AttributeError(name, `must be ${rule.describe}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** The training settings the element's attributes give (read through `get`), validated. */
+export function trainingConfigFromAttributes(get: (name: string) => string | null): TrainingConfigInput {
+  const n = (name: TrainingAttribute) => numberAttribute(name, get(name));
+  const config: TrainingConfigInput = {
+    epochs: n('epochs'),
+    batchSize: n('batch-size'),
+    learningRate: n('learning-rate'),
+    valSplit: n('val-split'),
+    lora: { r: n('rank'), alpha: n('alpha') },
+  };
+  resolveTrainingConfig(config); // the engine's own checks, so a bad combination fails before any download
+  return config;
+}

@@ -1,0 +1,334 @@
+// Engine: the LoraEngine (./types.ts) running in this thread. It owns one GPU device, at most one
+// model with its tokenizer, and the current adapter (trained here or imported), kept on the GPU
+// for generation. Node uses it directly (createEngine in ../node.ts); in a browser it lives in
+// the worker (workers/engine.worker.ts) and the page talks to it through connectEngine.
+//
+// One job at a time: training, evaluation, generation and exports do not overlap (a second call
+// while one runs fails with a message saying what is running); pause, resume and cancel act on a
+// running train().
+import { acquireDevice, describeGpu, type GpuContext } from '../gpu/device.js';
+import { gpuMemory } from '../gpu/tensor.js';
+import { generateTextFromIds } from '../generate/text.js';
+import { loraParameterCount, type LoraAdapter } from '../lora/adapter.js';
+import { targetableNames } from '../lora/config.js';
+import { GpuLora } from '../lora/gpu-lora.js';
+import { mergedModelFiles } from '../lora/merge.js';
+import { exportPeft, importPeft } from '../lora/peft.js';
+import { cachedUrlSource, hasCacheStorage } from '../model/cached-source.js';
+import { LanguageModel } from '../model/model.js';
+import { directoryHandleSource, fileListSource, memorySource, urlSource, type ModelSource } from '../model/source.js';
+import { TextTokenizer } from '../tokenize/tokenizer.js';
+import { resolveTrainingConfig, type TrainingConfigInput } from '../train/config.js';
+import { parseDataset, type Example } from '../train/dataset.js';
+import { formatPrompt } from '../train/format.js';
+import { estimateTrainingMemory, modelElements } from '../train/memory.js';
+import { prepareExamples } from '../train/prepare.js';
+import { Trainer } from '../train/trainer.js';
+import { trlExportFiles } from '../train/trl-export.js';
+import type {
+  AdapterInfo, DatasetInput, DatasetOptions, EvaluateResult, Files, GenerateReply, GenerateRequest, GpuInfo,
+  LoadModelProgress, LoraEngine, MemoryReport, ModelInfo, ModelInput, TrainCallbacks, TrainOptions, TrainSummary,
+} from './types.js';
+
+export interface EngineOptions {
+  /** The device to use; default one from `gpu`. */
+  ctx?: GpuContext;
+  /** The WebGPU entry point (default navigator.gpu). */
+  gpu?: GPU;
+  /** Turns a string that is not a URL or Hugging Face id into a source (Node: a folder path). */
+  resolvePath?: (path: string) => ModelSource;
+  /** Keep downloaded model files in Cache Storage where it exists (default true). */
+  cacheModels?: boolean;
+  /** dispose() destroys a given ctx's device too (a device made by the engine is always destroyed). */
+  ownsDevice?: boolean;
+}
+
+interface Loaded {
+  model: LanguageModel;
+  tokenizer: TextTokenizer;
+  /** The name exported adapters give as base_model_name_or_path. */
+  name: string;
+}
+
+/** A Hugging Face id: owner/name, nothing else. */
+const HF_ID = /^[\w.-]+\/[\w.-]+$/;
+
+export class Engine implements LoraEngine {
+  private ctx: GpuContext | null;
+  private loaded: Loaded | null = null;
+  /** The current adapter on the GPU (a trainer's, or an imported one) and its CPU copy when known. */
+  private lora: GpuLora | null = null;
+  private adapter: LoraAdapter | null = null;
+  private trainer: Trainer | null = null;
+  private job: { what: string; done: Promise<void> } | null = null;
+  /** pause() or cancel() asked for while a train() was still preparing its trainer. */
+  private early: { pause: boolean; cancel: boolean } = { pause: false, cancel: false };
+
+  constructor(private readonly opts: EngineOptions = {}) {
+    this.ctx = opts.ctx ?? null;
+  }
+
+  private async device(): Promise<GpuContext> {
+    this.ctx ??= await acquireDevice(this.opts.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined));
+    return this.ctx;
+  }
+
+  async gpuInfo(): Promise<GpuInfo> {
+    const ctx = await this.device();
+    const a = ctx.adapterInfo;
+    const l = ctx.limits;
+    return {
+      name: [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' ') || '(unnamed adapter)',
+      features: { ...ctx.features },
+      limits: {
+        maxBufferSize: l.maxBufferSize,
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      },
+      summary: describeGpu(ctx),
+    };
+  }
+
+  async loadModel(input: ModelInput, onProgress?: (p: LoadModelProgress) => void): Promise<ModelInfo> {
+    return this.exclusive('loading a model', async () => {
+      const ctx = await this.device();
+      const download = (item: string, done: number, total: number) => onProgress?.({ phase: 'download', item, done, total });
+      const source = this.source(input, download);
+      const tokenizer = await TextTokenizer.load(source);
+      this.unload();
+      const before = gpuMemory(ctx).current;
+      const model = await LanguageModel.load(ctx, source, (p) => onProgress?.({ phase: 'upload', item: p.tensor, done: p.done, total: p.total }));
+      const name = typeof input === 'string' ? input.trim() : source.description;
+      this.loaded = { model, tokenizer, name };
+      const s = model.spec;
+      return {
+        description: source.description,
+        modelType: s.modelType,
+        layers: s.L,
+        width: s.C,
+        heads: s.NH,
+        kvHeads: s.KV,
+        vocabulary: s.V,
+        maxPositions: s.maxPositions,
+        parameters: modelElements(s).total - (s.arch === 'gpt2' ? 0 : s.maxPositions * s.HS),
+        gpuBytes: gpuMemory(ctx).current - before,
+        chatTemplate: tokenizer.chatTemplate !== null,
+        targetModules: targetableNames(s),
+      };
+    });
+  }
+
+  async train(data: DatasetInput, config: TrainingConfigInput = {}, callbacks: TrainCallbacks = {}, opts: TrainOptions = {}): Promise<TrainSummary> {
+    const { model, tokenizer, name } = this.requireModel();
+    const examples = this.examples(data, opts);
+    if (opts.continueAdapter && !this.adapter && !this.trainer) throw new Error('there is no adapter to continue: train or import one first');
+    return this.exclusive('training', async () => {
+      this.early = { pause: false, cancel: false };
+      const start = opts.continueAdapter ? await this.currentAdapter() : undefined;
+      const trainer = await Trainer.create(await this.device(), model, tokenizer, examples, config, { adapter: start, baseModel: start?.baseModel ?? name });
+      this.dropAdapter();
+      this.trainer = trainer;
+      this.lora = trainer.lora;
+      if (this.early.pause) trainer.pause();
+      if (this.early.cancel) trainer.cancel();
+      callbacks.onStart?.({
+        totalSteps: trainer.totalSteps,
+        trainExamples: trainer.data.train.length,
+        validationExamples: trainer.data.validation.length,
+        truncated: trainer.truncated,
+        skipped: trainer.skipped,
+        trainableParameters: trainer.lora.trainableParameters,
+        config: trainer.config,
+      });
+      const r = await trainer.run({ onStep: callbacks.onStep, onEval: callbacks.onEval });
+      this.adapter = r.adapter;
+      const { adapter: _, ...summary } = r;
+      return { ...summary, adapter: this.describeAdapter(r.adapter) };
+    });
+  }
+
+  async pause(): Promise<void> {
+    if (this.job?.what !== 'training') return;
+    if (this.trainer) this.trainer.pause();
+    else this.early.pause = true;
+  }
+
+  async resume(): Promise<void> {
+    if (this.job?.what !== 'training') return;
+    this.trainer?.resume();
+    this.early.pause = false;
+  }
+
+  async cancel(): Promise<void> {
+    if (this.job?.what !== 'training') return;
+    if (this.trainer) this.trainer.cancel();
+    else this.early.cancel = true;
+  }
+
+  async evaluate(data: DatasetInput, opts: DatasetOptions & { adapter?: boolean; maxLength?: number } = {}): Promise<EvaluateResult> {
+    const { model, tokenizer } = this.requireModel();
+    const examples = this.examples(data, opts);
+    return this.exclusive('evaluating', async () => {
+      const useAdapter = opts.adapter ?? true;
+      const adapter = useAdapter && (this.adapter || this.trainer) ? await this.currentAdapter() : undefined;
+      // A trainer that never steps: its loss pass over every example, with the adapter or with
+      // a fresh one (B = 0 makes it the base model exactly).
+      const trainer = await Trainer.create(await this.device(), model, tokenizer, examples, { valSplit: 0, maxLength: opts.maxLength ?? 512 }, { adapter });
+      try {
+        return { loss: await trainer.meanLoss('train'), examples: trainer.data.train.length };
+      } finally {
+        trainer.destroy();
+      }
+    });
+  }
+
+  async generate(prompt: string, request: GenerateRequest = {}): Promise<GenerateReply> {
+    const { model, tokenizer } = this.requireModel();
+    return this.exclusive('generating', async () => {
+      const { mode = 'input', adapter = true, onText, ...sampling } = request;
+      let promptIds: number[];
+      let eosTokenIds = model.eosTokenIds;
+      if (mode === 'input') {
+        promptIds = formatPrompt(prompt, tokenizer);
+        // Training ends every answer with the tokenizer's EOS: stop there too.
+        if (tokenizer.eosTokenId !== null) eosTokenIds = [...new Set([...eosTokenIds, tokenizer.eosTokenId])];
+      } else {
+        promptIds = tokenizer.encode(prompt);
+      }
+      const lora = adapter && this.lora ? this.lora : undefined;
+      const r = await generateTextFromIds(model, tokenizer, promptIds, { maxNewTokens: 128, temperature: 0, ...sampling, eosTokenIds, lora, onText });
+      return { text: r.text, tokens: r.ids.length, stopReason: r.stopReason };
+    });
+  }
+
+  async exportAdapter(opts: { dtype?: 'F32' | 'F16' } = {}): Promise<Files> {
+    const { model } = this.requireModel();
+    const adapter = await this.exclusive('exporting', () => this.currentAdapter());
+    return { ...exportPeft(adapter, model.spec, opts) };
+  }
+
+  async importAdapter(files: Files): Promise<AdapterInfo> {
+    const { model } = this.requireModel();
+    return this.exclusive('importing an adapter', async () => {
+      const adapter = await importPeft(memorySource(files, 'the imported adapter'), model.spec);
+      const lora = GpuLora.create(await this.device(), adapter);
+      this.dropAdapter();
+      this.adapter = adapter;
+      this.lora = lora;
+      return this.describeAdapter(adapter);
+    });
+  }
+
+  async mergeAdapter(): Promise<Files> {
+    const { model } = this.requireModel();
+    return this.exclusive('merging', async () => mergedModelFiles(model.source, model.spec, await this.currentAdapter()));
+  }
+
+  async exportTrl(data: DatasetInput, config: TrainingConfigInput = {}, opts: DatasetOptions = {}): Promise<Files> {
+    const { tokenizer, name } = this.requireModel();
+    const examples = this.examples(data, opts);
+    const eos = tokenizer.eosTokenId;
+    return trlExportFiles(examples, resolveTrainingConfig(config), {
+      baseModel: name,
+      hasChatTemplate: tokenizer.chatTemplate !== null,
+      eosToken: eos === null ? undefined : tokenizer.decode([eos], { skipSpecialTokens: false }),
+    });
+  }
+
+  async estimateMemory(config: TrainingConfigInput = {}, data?: DatasetInput, opts: DatasetOptions = {}): Promise<MemoryReport> {
+    const { model, tokenizer } = this.requireModel();
+    const ctx = await this.device();
+    const c = resolveTrainingConfig(config);
+    const maxLength = Math.min(c.maxLength, model.spec.maxPositions);
+    // The buffers are planned for the longest formatted example; without data, for maxLength.
+    const T = data === undefined ? maxLength : prepareExamples(this.examples(data, opts), tokenizer, { maxLength, trainOnInputs: c.trainOnInputs, valSplit: 0, seed: c.seed }).longest;
+    const estimate = estimateTrainingMemory(model.spec, c.lora, c.batchSize, T);
+    const limits = { maxBufferSize: ctx.limits.maxBufferSize, maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize };
+    const fits = estimate.largestBufferBytes <= Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+    return { estimate, batchSize: c.batchSize, sequenceLength: T, limits, fits };
+  }
+
+  /** Stops a running training after its current step, waits for any job to end, and frees everything. */
+  async dispose(): Promise<void> {
+    await this.cancel();
+    await this.job?.done;
+    this.unload();
+    if (!this.opts.ctx || this.opts.ownsDevice) this.ctx?.device.destroy();
+    this.ctx = null;
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private source(input: ModelInput, onProgress: (file: string, done: number, total: number) => void): ModelSource {
+    if (typeof input !== 'string') {
+      if (Array.isArray(input)) return fileListSource(input);
+      if ('getDirectoryHandle' in input) return directoryHandleSource(input as FileSystemDirectoryHandle);
+      return input as ModelSource;
+    }
+    const s = input.trim();
+    if (!s) throw new Error('no model given: enter a Hugging Face id (owner/name), a URL of a model folder, or pick a folder');
+    let url: string | null = null;
+    if (/^https?:\/\//.test(s)) url = s;
+    else if (HF_ID.test(s) && !this.opts.resolvePath) url = `https://huggingface.co/${s}/resolve/main/`;
+    else if (this.opts.resolvePath) return this.opts.resolvePath(s);
+    else if (typeof location !== 'undefined' && /^(https?|file):/.test(location.href)) url = new URL(s, location.href).href; // a path on this site
+    if (url === null) throw new Error(`'${s}' is neither a URL nor a Hugging Face id (owner/name); give paths on a site as full URLs`);
+    const base = url.endsWith('/') ? url : `${url}/`;
+    return this.opts.cacheModels !== false && hasCacheStorage() ? cachedUrlSource(base, { onProgress }) : urlSource(base, { onProgress });
+  }
+
+  private examples(data: DatasetInput, opts: DatasetOptions): Example[] {
+    return typeof data === 'string' ? parseDataset(data, opts.format ?? 'auto', opts.fileName ?? 'dataset') : data;
+  }
+
+  private requireModel(): Loaded {
+    if (!this.loaded) throw new Error('no model is loaded: call loadModel first');
+    return this.loaded;
+  }
+
+  private async currentAdapter(): Promise<LoraAdapter> {
+    if (this.trainer) this.adapter = await this.trainer.adapter();
+    if (!this.adapter) throw new Error('there is no adapter yet: train one or import one');
+    return this.adapter;
+  }
+
+  private describeAdapter(a: LoraAdapter): AdapterInfo {
+    const c = a.config;
+    return {
+      r: c.r,
+      alpha: c.alpha,
+      useRslora: c.useRslora,
+      targetModules: c.targetModules,
+      baseModel: a.baseModel,
+      trainableParameters: loraParameterCount(a),
+    };
+  }
+
+  /** Frees the current adapter (and the trainer that holds it). */
+  private dropAdapter(): void {
+    if (this.trainer) this.trainer.destroy();
+    else this.lora?.destroy();
+    this.trainer = null;
+    this.lora = null;
+    this.adapter = null;
+  }
+
+  private unload(): void {
+    this.dropAdapter();
+    this.loaded?.model.destroy();
+    this.loaded = null;
+  }
+
+  private async exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.job) throw new Error(`cannot start ${what} while ${this.job.what}`);
+    let finished!: () => void;
+    this.job = { what, done: new Promise<void>((resolve) => (finished = resolve)) };
+    try {
+      return await fn();
+    } finally {
+      this.job = null;
+      finished();
+    }
+  }
+}

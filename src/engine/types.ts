@@ -1,0 +1,166 @@
+// The product's API in one interface, LoraEngine: load a model, train an adapter on a dataset,
+// evaluate, generate (base or tuned), export / import PEFT adapters, merge, and write the
+// "train this on a GPU server" folder. Two implementations share it: Engine (./engine.ts), which
+// runs in the calling thread (Node, or inside the browser's worker), and the proxy that
+// connectEngine (./worker-client.ts) returns for a worker. Everything that crosses the interface
+// is plain data (strings, numbers, Uint8Arrays, Files) or a callback, so it survives postMessage.
+import type { DatasetFormat, Example } from '../train/dataset.js';
+import type { EvalEvent, StepEvent, TrainResult } from '../train/events.js';
+import type { TrainingConfig, TrainingConfigInput } from '../train/config.js';
+import type { MemoryEstimate } from '../train/memory.js';
+import type { ModelSource, PickedFile } from '../model/source.js';
+
+/**
+ * A model folder: a URL, a path on the page's site (starting with / or .), or a Hugging Face id
+ * (owner/name); in Node also a folder path; in a browser also the Files of a picked folder (or
+ * PickedFiles) or a directory handle; or any ModelSource (in-process engines only: a source
+ * cannot be sent to a worker).
+ */
+export type ModelInput = string | Array<File | PickedFile> | FileSystemDirectoryHandle | ModelSource;
+
+export interface GpuInfo {
+  /** Vendor, architecture, device and description, joined. */
+  name: string;
+  /** The optional features this engine uses, each with whether the adapter has it. */
+  features: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean };
+  /** The adapter's limits that matter for training. */
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupStorageSize: number; maxComputeInvocationsPerWorkgroup: number };
+  /** describeGpu's multi-line summary. */
+  summary: string;
+}
+
+export interface LoadModelProgress {
+  /** 'download': bytes of a file arriving; 'upload': tensors going to the GPU. */
+  phase: 'download' | 'upload';
+  /** The file (download) or tensor (upload). */
+  item: string;
+  done: number;
+  total: number;
+}
+
+export interface ModelInfo {
+  description: string;
+  modelType: string;
+  layers: number;
+  width: number;
+  heads: number;
+  kvHeads: number;
+  vocabulary: number;
+  maxPositions: number;
+  parameters: number;
+  /** GPU memory the weights take. */
+  gpuBytes: number;
+  /** Whether training and `input` prompts use the tokenizer's chat template (else the plain template). */
+  chatTemplate: boolean;
+  /** The module names LoRA can target in this model. */
+  targetModules: string[];
+}
+
+export interface AdapterInfo {
+  r: number;
+  alpha: number;
+  useRslora: boolean;
+  targetModules: string[] | 'all-linear';
+  baseModel: string;
+  trainableParameters: number;
+}
+
+/** A dataset: the text of a JSONL or CSV file, or examples already parsed. */
+export type DatasetInput = string | Example[];
+
+export interface DatasetOptions {
+  /** How to read text (default 'auto': JSONL when the first line starts with '{'). */
+  format?: DatasetFormat;
+  /** The name used in error messages (default 'dataset'). */
+  fileName?: string;
+}
+
+export interface TrainCallbacks {
+  /** Once the data is prepared, before the first step. */
+  onStart?: (e: TrainStartEvent) => void;
+  onStep?: (e: StepEvent) => void;
+  onEval?: (e: EvalEvent) => void;
+}
+
+export interface TrainStartEvent {
+  totalSteps: number;
+  trainExamples: number;
+  validationExamples: number;
+  truncated: number;
+  skipped: number;
+  trainableParameters: number;
+  config: TrainingConfig;
+}
+
+export interface TrainOptions extends DatasetOptions {
+  /** Continue training the current adapter (trained or imported) instead of starting a new one. */
+  continueAdapter?: boolean;
+}
+
+/** The trainer's result, with the adapter described rather than its weights (they stay in the engine). */
+export type TrainSummary = Omit<TrainResult, 'adapter'> & { adapter: AdapterInfo };
+
+export interface EvaluateResult {
+  /** Mean cross-entropy over every target token. */
+  loss: number;
+  examples: number;
+}
+
+export interface GenerateRequest {
+  /** 'input' (default): format the prompt as a training input and answer it, stopping at EOS. 'text': continue the raw text. */
+  mode?: 'input' | 'text';
+  /** Apply the current adapter (default true when there is one). */
+  adapter?: boolean;
+  maxNewTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** Each newly decoded piece of text, as it is generated. */
+  onText?: (text: string) => void;
+}
+
+export interface GenerateReply {
+  text: string;
+  tokens: number;
+  stopReason: 'eos' | 'length' | 'max-positions';
+}
+
+export interface MemoryReport {
+  estimate: MemoryEstimate;
+  /** The micro-batch shape the estimate is for. */
+  batchSize: number;
+  sequenceLength: number;
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number };
+  /** Whether the largest buffer fits the adapter's limits. */
+  fits: boolean;
+}
+
+/** A folder as file name → bytes (names may contain '/'). */
+export type Files = Record<string, Uint8Array>;
+
+export interface LoraEngine {
+  gpuInfo(): Promise<GpuInfo>;
+  loadModel(model: ModelInput, onProgress?: (p: LoadModelProgress) => void): Promise<ModelInfo>;
+  /** Trains an adapter; it becomes the current adapter (also when cancelled: the steps done so far). */
+  train(data: DatasetInput, config?: TrainingConfigInput, callbacks?: TrainCallbacks, opts?: TrainOptions): Promise<TrainSummary>;
+  /** Between steps of a running train(); no effect when nothing is training. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  cancel(): Promise<void>;
+  /** Mean loss of the model (with the current adapter when there is one) on a dataset's targets. */
+  evaluate(data: DatasetInput, opts?: DatasetOptions & { adapter?: boolean; maxLength?: number }): Promise<EvaluateResult>;
+  generate(prompt: string, request?: GenerateRequest): Promise<GenerateReply>;
+  /** adapter_config.json and adapter_model.safetensors, as PEFT writes them. */
+  exportAdapter(opts?: { dtype?: 'F32' | 'F16' }): Promise<Files>;
+  /** Makes a PEFT adapter folder's files the current adapter. */
+  importAdapter(files: Files): Promise<AdapterInfo>;
+  /** The full model folder with the current adapter merged into its weights. */
+  mergeAdapter(): Promise<Files>;
+  /** The "train this on a GPU server" folder: the dataset as TRL JSONL, train.py, README.md. */
+  exportTrl(data: DatasetInput, config?: TrainingConfigInput, opts?: DatasetOptions): Promise<Files>;
+  /** GPU memory a training run with these settings needs on the loaded model. */
+  estimateMemory(config?: TrainingConfigInput, data?: DatasetInput, opts?: DatasetOptions): Promise<MemoryReport>;
+  /** Frees the model, the adapter and the device. */
+  dispose(): Promise<void>;
+}

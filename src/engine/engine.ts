@@ -35,12 +35,12 @@ export interface EngineOptions {
   ctx?: GpuContext;
   /** The WebGPU entry point (default navigator.gpu). */
   gpu?: GPU;
+  /** What to tell the user when there is no WebGPU adapter (default: the browser advice). */
+  gpuHelp?: string;
   /** Turns a string that is not a URL or Hugging Face id into a source (Node: a folder path). */
   resolvePath?: (path: string) => ModelSource;
   /** Keep downloaded model files in Cache Storage where it exists (default true). */
   cacheModels?: boolean;
-  /** dispose() destroys a given ctx's device too (a device made by the engine is always destroyed). */
-  ownsDevice?: boolean;
 }
 
 interface Loaded {
@@ -69,7 +69,7 @@ export class Engine implements LoraEngine {
   }
 
   private async device(): Promise<GpuContext> {
-    this.ctx ??= await acquireDevice(this.opts.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined));
+    this.ctx ??= await acquireDevice(this.opts.gpu ?? (typeof navigator !== 'undefined' ? navigator.gpu : undefined), this.opts.gpuHelp);
     return this.ctx;
   }
 
@@ -254,7 +254,7 @@ export class Engine implements LoraEngine {
     await this.cancel();
     await this.job?.done;
     this.unload();
-    if (!this.opts.ctx || this.opts.ownsDevice) this.ctx?.device.destroy();
+    if (this.ctx !== this.opts.ctx) this.ctx?.device.destroy(); // only a device the engine made
     this.ctx = null;
   }
 

@@ -5,6 +5,7 @@
 // binding, `override` constants (which select a pipeline variant and are part of the cache key),
 // and the dispatch size as a function of the launch dimensions.
 import type { GpuContext } from './device.js';
+import { passTimer, type PassTimer } from './profile.js';
 import type { Tensor } from './tensor.js';
 
 export type Access = 'read' | 'read_write';
@@ -87,14 +88,18 @@ function packParams(params: Param[]): ArrayBuffer {
 /**
  * Records kernel launches into one compute pass of one command encoder; `submit()` sends them to
  * the queue. Dispatches in a pass run in order, each seeing the writes of the ones before.
+ * When profiling was on for the device as the recorder was created (./profile.ts), each dispatch
+ * gets a timed pass of its own instead.
  */
 export class Recorder {
   private encoder: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | null = null;
   private uniforms: GPUBuffer[] = [];
+  private readonly timer: PassTimer | null;
 
   constructor(readonly ctx: GpuContext, label = 'webgpu-lora') {
     this.encoder = ctx.device.createCommandEncoder({ label });
+    this.timer = passTimer(ctx);
   }
 
   run<D>(spec: KernelSpec<D>, dims: D, buffers: Array<Tensor | GPUBuffer>): void {
@@ -120,10 +125,11 @@ export class Recorder {
     }
     const bindGroup = this.ctx.device.createBindGroup({ layout, entries, label: spec.name });
     const [x, y = 1, z = 1] = spec.dispatch(dims);
-    this.pass ??= this.encoder.beginComputePass();
-    this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, bindGroup);
-    this.pass.dispatchWorkgroups(x, y, z);
+    const pass = this.timer ? this.timer.beginPass(this.encoder, spec.name) : (this.pass ??= this.encoder.beginComputePass());
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    if (this.timer) pass.end();
   }
 
   /** Copy `count` 4-byte elements between tensors (outside the compute pass). */
@@ -143,7 +149,9 @@ export class Recorder {
   submit(): void {
     this.pass?.end();
     this.pass = null;
+    const submitted = this.timer?.resolve(this.encoder);
     this.ctx.device.queue.submit([this.encoder.finish()]);
+    submitted?.();
     for (const ub of this.uniforms) ub.destroy();
     this.uniforms = [];
   }

@@ -66,6 +66,7 @@ describe.skipIf(!SHARED_DIR)(`demo page trains in Chromium${SHARED_DIR ? '' : ` 
     const first = Number(await status.getAttribute('data-first-loss'));
     const last = Number(await status.getAttribute('data-last-loss'));
     expect(last, `loss ${first} → ${last}`).toBeLessThan(first / 4);
+    console.log(`demo training: loss ${first.toFixed(3)} → ${last.toFixed(3)}, longest main-thread stall ${longest.toFixed(0)} ms`);
 
     // The fine-tuned answer to a trained input is the trained answer.
     await page.getByTestId('prompt').fill(PAIRS[0][0]);

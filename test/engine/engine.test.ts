@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
+import { createEngine } from '../../src/engine/node-engine.js';
 import type { TrainStartEvent } from '../../src/engine/types.js';
 import { gpuMemory, resetPeak } from '../../src/gpu/tensor.js';
 import { readSafetensorsHeader } from '../../src/model/safetensors.js';
@@ -143,5 +144,17 @@ describe.skipIf(!SHARED_DIR)(`Engine on stories260K${SHARED_DIR ? '' : ` (skippe
     await expect(engine.train('{"input": "a", "output": "b"}\n{"input": "x"}\nnot json', CONFIG, {}, { fileName: 'pasted' }))
       .rejects.toThrow(/pasted:2: .*output[\s\S]*pasted:3/);
     expect((await engine.exportAdapter())['adapter_model.safetensors']).toEqual(before['adapter_model.safetensors']);
+  });
+});
+
+describe.skipIf(!SHARED_DIR)(`createEngine (Node)${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
+  it('loads a folder, generates the README continuation, and frees its own device', async () => {
+    const engine = await createEngine();
+    const info = await engine.loadModel(join(SHARED_DIR!, 'models', 'stories260K'));
+    expect(info.modelType).toBe('llama');
+    const reply = await engine.generate('Once upon a time', { mode: 'text', maxNewTokens: 12 });
+    expect(reply.text).toMatch(/^, there was a little girl named Lily/);
+    await engine.dispose();
+    await expect(engine.gpuInfo()).resolves.toMatchObject({ summary: expect.stringMatching(/^adapter: /) });
   });
 });

@@ -1,0 +1,246 @@
+// The models the benchmark trains: stories260K (real weights from ../shared/models), and random
+// weights in the exact shapes of SmolLM2-135M and Qwen2.5-0.5B, built in memory so that the engine
+// (LanguageModel.load) and the tfjs peer (loadWeights) read the same numbers.
+//
+// Random weights: a ModelSource holding config.json and a model.safetensors in Hugging Face's
+// tensor names, F32, whose bytes are generated when read: every matrix and bias is normal with
+// standard deviation 0.02 from a seeded generator (one stream per tensor, keyed by its name, so any
+// byte range reads the same values every time), every norm weight is 1. Nothing holds the whole
+// file: a read generates the tensors it overlaps. Host memory is what the reader keeps plus the
+// largest tensor being generated: loadWeights keeps all weights as float32 (SmolLM2-135M 0.54 GB,
+// Qwen2.5-0.5B 1.98 GB), and the largest tensor is the embedding (0.11 GB and 0.54 GB).
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../src/lora/adapter.js';
+import { parseModelConfig, type ModelSpec } from '../src/model/config.js';
+import { folderSource } from '../src/model/source-node.js';
+import type { ModelSource } from '../src/model/source.js';
+import { globalModuleName, layerModuleName, type LayerModule } from '../src/model/weights.js';
+
+/**
+ * HuggingFaceTB/SmolLM2-135M's config.json (the fields that shape the model): llama, hidden 576,
+ * 30 layers, 9 heads of 64, 3 kv heads, MLP 1536, vocabulary 49152, tied embeddings,
+ * rope_theta 100000, rms_norm_eps 1e-5, 8192 positions: 134.5M parameters.
+ */
+export const SMOLLM2_135M = {
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  hidden_size: 576,
+  intermediate_size: 1536,
+  num_hidden_layers: 30,
+  num_attention_heads: 9,
+  num_key_value_heads: 3,
+  hidden_act: 'silu',
+  max_position_embeddings: 8192,
+  rms_norm_eps: 1e-5,
+  rope_theta: 100000,
+  rope_scaling: null,
+  attention_bias: false,
+  mlp_bias: false,
+  tie_word_embeddings: true,
+  vocab_size: 49152,
+  bos_token_id: 0,
+  eos_token_id: 0,
+  torch_dtype: 'float32',
+};
+
+/**
+ * Qwen/Qwen2.5-0.5B's config.json: qwen2 (q/k/v biases, none on o), hidden 896, 24 layers, 14 heads
+ * of 64, 2 kv heads, MLP 4864, vocabulary 151936, tied embeddings, rope_theta 1e6,
+ * rms_norm_eps 1e-6, 32768 positions, no sliding window: 494.0M parameters.
+ */
+export const QWEN25_05B = {
+  architectures: ['Qwen2ForCausalLM'],
+  model_type: 'qwen2',
+  hidden_size: 896,
+  intermediate_size: 4864,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  hidden_act: 'silu',
+  max_position_embeddings: 32768,
+  max_window_layers: 24,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000,
+  sliding_window: 32768,
+  use_sliding_window: false,
+  tie_word_embeddings: true,
+  vocab_size: 151936,
+  bos_token_id: 151643,
+  eos_token_id: 151643,
+  torch_dtype: 'float32',
+};
+
+export interface BenchModel {
+  /** The name on the command line and in the results. */
+  name: string;
+  /** What the weights are, for the table. */
+  weights: 'real' | 'random';
+  source: ModelSource;
+}
+
+export const MODEL_NAMES = ['stories260K', 'smollm2-135m', 'qwen2.5-0.5b'] as const;
+
+/** The shared fixtures folder: $WEBGPU_LORA_SHARED, else ../shared beside the working directory or beside the repository. */
+export function sharedDir(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url)); // bench/ or dist/bench/
+  const candidates = [process.env.WEBGPU_LORA_SHARED, join(process.cwd(), '..', 'shared'), join(here, '..', '..', 'shared'), join(here, '..', '..', '..', 'shared')];
+  for (const c of candidates) if (c && existsSync(join(c, 'models'))) return resolve(c);
+  return null;
+}
+
+/** The model of a command-line name; throws for unknown names and a missing ../shared. */
+export function benchModel(name: string, seed = 0): BenchModel {
+  switch (name.toLowerCase()) {
+    case 'stories260k': {
+      const shared = sharedDir();
+      if (!shared) throw new Error('stories260K needs ../shared/models/stories260K (or WEBGPU_LORA_SHARED=<the shared folder>)');
+      return { name: 'stories260K', weights: 'real', source: folderSource(join(shared, 'models', 'stories260K')) };
+    }
+    case 'smollm2-135m':
+      return { name: 'smollm2-135m', weights: 'random', source: randomModelSource(SMOLLM2_135M, seed, 'random SmolLM2-135M') };
+    case 'qwen2.5-0.5b':
+      return { name: 'qwen2.5-0.5b', weights: 'random', source: randomModelSource(QWEN25_05B, seed, 'random Qwen2.5-0.5B') };
+    default:
+      throw new Error(`unknown model '${name}'; the benchmark knows ${MODEL_NAMES.join(', ')}`);
+  }
+}
+
+export interface TensorShape {
+  name: string;
+  shape: number[];
+  /** Norm weights are ones; everything else is random. */
+  init: 'ones' | 'normal';
+}
+
+/** Every tensor of a llama-family checkpoint, with Hugging Face's names, in file order. */
+export function llamaTensors(spec: ModelSpec): TensorShape[] {
+  if (spec.arch !== 'llama') throw new Error(`random weights are built for llama-family models, not ${spec.modelType}`);
+  const { V, C, NH, KV, HS, F, L } = spec;
+  const out: TensorShape[] = [];
+  const add = (module: string | null, shape: number[], init: TensorShape['init'] = 'normal') => out.push({ name: `${module}.weight`, shape, init });
+  const bias = (module: string | null, n: number) => out.push({ name: `${module}.bias`, shape: [n], init: 'normal' });
+  add(globalModuleName(spec, 'embed'), [V, C]);
+  for (let l = 0; l < L; l++) {
+    const m = (x: LayerModule) => layerModuleName(spec, l, x);
+    add(m('attnNorm'), [C], 'ones');
+    add(m('q'), [NH * HS, C]);
+    add(m('k'), [KV * HS, C]);
+    add(m('v'), [KV * HS, C]);
+    if (spec.qkvBias) {
+      bias(m('q'), NH * HS);
+      bias(m('k'), KV * HS);
+      bias(m('v'), KV * HS);
+    }
+    add(m('o'), [C, NH * HS]);
+    if (spec.oBias) bias(m('o'), C);
+    if (spec.qkNorm) {
+      add(m('qNorm'), [HS], 'ones');
+      add(m('kNorm'), [HS], 'ones');
+    }
+    add(m('mlpNorm'), [C], 'ones');
+    add(m('gate'), [F, C]);
+    add(m('up'), [F, C]);
+    add(m('down'), [C, F]);
+    if (spec.mlpBias) {
+      bias(m('gate'), F);
+      bias(m('up'), F);
+      bias(m('down'), C);
+    }
+  }
+  add(globalModuleName(spec, 'finalNorm'), [C], 'ones');
+  if (!spec.tieWordEmbeddings) add(globalModuleName(spec, 'lmHead'), [V, C]);
+  return out;
+}
+
+/** FNV-1a of a tensor name, started from the seed: the tensor's own random stream. */
+function streamOf(seed: number, name: string): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** The values of one tensor: ones, or N(0, 0.02²) by Box–Muller over the tensor's mulberry32 stream. */
+export function tensorValues(t: TensorShape, seed: number): Float32Array {
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  if (t.init === 'ones') return out.fill(1);
+  const random = mulberry32(streamOf(seed, t.name));
+  for (let i = 0; i < n; i += 2) {
+    const r = 0.02 * Math.sqrt(-2 * Math.log(1 - random())); // 1 − u is in (0, 1]: the log is finite
+    const a = 2 * Math.PI * random();
+    out[i] = r * Math.cos(a);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(a);
+  }
+  return out;
+}
+
+/** safetensors' header for F32 tensors stored in the given order: 8-byte length, JSON, spaces to a multiple of 8. */
+function safetensorsLayout(tensors: TensorShape[]): { header: Uint8Array; offsets: number[]; dataBytes: number } {
+  let offset = 0;
+  const offsets: number[] = [];
+  const entries = tensors.map((t) => {
+    const begin = offset;
+    offsets.push(begin);
+    offset += t.shape.reduce((a, b) => a * b, 1) * 4;
+    return `${JSON.stringify(t.name)}:{"dtype":"F32","shape":[${t.shape.join(',')}],"data_offsets":[${begin},${offset}]}`;
+  });
+  const json = new TextEncoder().encode(`{${entries.join(',')}}`);
+  const jsonBytes = Math.ceil(json.length / 8) * 8;
+  const header = new Uint8Array(8 + jsonBytes).fill(0x20);
+  new DataView(header.buffer).setBigUint64(0, BigInt(jsonBytes), true);
+  header.set(json, 8);
+  return { header, offsets, dataBytes: offset };
+}
+
+/**
+ * A model folder with random weights for `config` (a config.json object), generated on read.
+ * Tensors are stored sorted by name, as safetensors' own writer stores F32 tensors, so the bytes
+ * equal writeSafetensors' for the same tensors.
+ */
+export function randomModelSource(config: object, seed = 0, description = 'random model'): ModelSource {
+  const spec = parseModelConfig(config, `${description}/config.json`);
+  const tensors = llamaTensors(spec).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const { header, offsets, dataBytes } = safetensorsLayout(tensors);
+  const configBytes = new TextEncoder().encode(JSON.stringify(config, null, 2));
+  const files: Record<string, number> = { 'config.json': configBytes.length, 'model.safetensors': header.length + dataBytes };
+  const size = async (file: string) => {
+    if (!Object.hasOwn(files, file)) throw new Error(`${description}/${file} does not exist`);
+    return files[file];
+  };
+
+  /** Bytes [start, end) of model.safetensors. */
+  function readWeights(start: number, end: number): Uint8Array {
+    const out = new Uint8Array(Math.max(0, end - start));
+    if (start < header.length) out.set(header.subarray(start, Math.min(end, header.length)));
+    const from = Math.max(start, header.length) - header.length; // data-section range [from, to)
+    const to = end - header.length;
+    tensors.forEach((t, i) => {
+      const begin = offsets[i];
+      const stop = i + 1 < tensors.length ? offsets[i + 1] : dataBytes;
+      if (stop <= from || begin >= to) return;
+      const bytes = new Uint8Array(tensorValues(t, seed).buffer);
+      const lo = Math.max(from, begin);
+      const hi = Math.min(to, stop);
+      out.set(bytes.subarray(lo - begin, hi - begin), lo + header.length - start);
+    });
+    return out;
+  }
+
+  return {
+    description,
+    exists: async (file) => Object.hasOwn(files, file),
+    size,
+    async read(file, start = 0, end?: number) {
+      const stop = Math.min(end ?? (await size(file)), await size(file));
+      if (file === 'config.json') return configBytes.slice(start, stop);
+      return readWeights(start, stop);
+    },
+  };
+}
+
+/** Parameters of a llama-family spec (every tensor's elements). */
+export function parameterCount(spec: ModelSpec): number {
+  return llamaTensors(spec).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+}

@@ -1,0 +1,198 @@
+// `npm run bench`: this engine's LoRA training step against the same step in tfjs (autodiff on its
+// WebGPU backend), on the same GPU, in one process: step time, tokens per second, peak GPU memory,
+// and the engine's per-kernel GPU time. Built by vite.bench.config.ts into dist/bench/bench.mjs,
+// which runs with nothing but Node and Dawn (see BENCHMARKS.md).
+//
+//   node dist/bench/bench.mjs [--models a,b] [--shapes 1x256,8x256] [--steps N] [--warmup N]
+//                             [--no-tfjs] [--no-profile] [--json]
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { deviceOrRerun, integerOption, UsageError } from '../src/cli/common.js';
+import type { GpuContext } from '../src/gpu/device.js';
+import { loadModelSpec, loadWeights } from '../src/model/weights.js';
+import { errorText, type Shape, type SideOutcome } from './common.js';
+import { benchEngine, loadEngineModel, type EngineOutcome } from './engine-step.js';
+import { benchModel, MODEL_NAMES, parameterCount } from './models.js';
+import { formatReport, ratioOf, type BenchReport, type BenchResult } from './report.js';
+import { benchTfjs, tfjsAdapter } from './tfjs-step.js';
+
+const USAGE = `usage: node dist/bench/bench.mjs [options]
+  --models a,b      of ${MODEL_NAMES.join(', ')} (default: all on a GPU, stories260K on SwiftShader)
+  --shapes BxT,...  batch x sequence length (default: 1x256,8x256 on a GPU, 2x32 on SwiftShader)
+  --steps N         timed steps, reported as their median (default: 10 on a GPU, 3 on SwiftShader)
+  --warmup N        untimed steps first, which compile the pipelines (default: 2 on a GPU, 1 on SwiftShader)
+  --no-tfjs         measure the engine only
+  --no-profile      skip the profiled step that times each kernel
+  --json            print the results as one JSON object on the last line`;
+
+function parseShapes(text: string): Shape[] {
+  return text.split(',').map((s) => {
+    const m = /^\s*(\d+)\s*x\s*(\d+)\s*$/i.exec(s);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 2) throw new UsageError(`--shapes: '${s}' is not BxT with B ≥ 1 and T ≥ 2 (e.g. 8x256)`);
+    return { batch: Number(m[1]), seq: Number(m[2]) };
+  });
+}
+
+/** The adapter's name from what the device reports (vendor, architecture, device, description). */
+export function adapterName(ctx: GpuContext): string {
+  const a = ctx.adapterInfo;
+  const parts = [a.vendor, a.architecture, a.device, a.description].filter(Boolean);
+  return [...new Set(parts)].join(' ') || '(unnamed adapter)';
+}
+
+export function isSwiftShader(ctx: GpuContext): boolean {
+  const a = ctx.adapterInfo;
+  return /swiftshader/i.test([a.vendor, a.architecture, a.device, a.description].join(' '));
+}
+
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        models: { type: 'string' },
+        shapes: { type: 'string' },
+        steps: { type: 'string' },
+        warmup: { type: 'string' },
+        'no-tfjs': { type: 'boolean' },
+        'no-profile': { type: 'boolean' },
+        json: { type: 'boolean' },
+        'tfjs-child': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+    if (args.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (args.shapes !== undefined) parseShapes(args.shapes);
+    const unknown = (args.models ?? '').split(',').filter((m) => m.trim() && !MODEL_NAMES.some((n) => n.toLowerCase() === m.trim().toLowerCase()));
+    if (unknown.length) throw new UsageError(`--models: unknown ${unknown.join(', ')}; the benchmark knows ${MODEL_NAMES.join(', ')}`);
+    integerOption(args.steps, 'steps', 1, 1);
+    integerOption(args.warmup, 'warmup', 0, 0);
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+
+  if (args['tfjs-child']) return tfjsChild(args.models ?? '', parseShapes(args.shapes ?? ''), {
+    steps: integerOption(args.steps, 'steps', 1, 1),
+    warmup: integerOption(args.warmup, 'warmup', 0, 0),
+  });
+
+  const ctx = await deviceOrRerun();
+  const swiftshader = isSwiftShader(ctx);
+  const models = (args.models ?? (swiftshader ? 'stories260K' : MODEL_NAMES.join(','))).split(',').map((s) => s.trim()).filter(Boolean);
+  const shapes = parseShapes(args.shapes ?? (swiftshader ? '2x32' : '1x256,8x256'));
+  const timing = { steps: integerOption(args.steps, 'steps', swiftshader ? 3 : 10, 1), warmup: integerOption(args.warmup, 'warmup', swiftshader ? 1 : 2, 0) };
+  const report: BenchReport = { adapter: adapterName(ctx), swiftshader, date: new Date().toISOString(), ...timing, results: [] };
+  log(`adapter: ${report.adapter}; models ${models.join(', ')}; shapes ${shapes.map((s) => `${s.batch}x${s.seq}`).join(', ')}`);
+  const plan: Plan = { shapes, timing, tfjs: !args['no-tfjs'], profile: !args['no-profile'] };
+  for (const name of models) {
+    for (const r of await benchOneModel(ctx, name, plan)) {
+      report.results.push(r.result);
+      report.tfjs_adapter ??= r.tfjsAdapter;
+    }
+  }
+
+  console.log(formatReport(report));
+  if (args.json) console.log(JSON.stringify(report));
+  return report.results.every((r) => !('error' in r.engine)) ? 0 : 1;
+}
+
+interface Plan {
+  shapes: Shape[];
+  timing: { steps: number; warmup: number };
+  tfjs: boolean;
+  profile: boolean;
+}
+
+/**
+ * Every shape of one model: the engine first (the model loaded once for all shapes, then freed),
+ * then tfjs, each shape in a process of its own. Whatever fails becomes an error in its results.
+ */
+async function benchOneModel(ctx: GpuContext, name: string, plan: Plan): Promise<Array<{ result: BenchResult; tfjsAdapter?: string }>> {
+  const { shapes, timing } = plan;
+  const rows = (weights: string, parameters: number, engine: (s: Shape) => EngineOutcome, tfjs: (s: Shape) => { outcome: SideOutcome; adapter?: string }) =>
+    shapes.map((s) => {
+      const e = engine(s);
+      const t = tfjs(s);
+      return { result: { model: name, weights, parameters, batch: s.batch, seq: s.seq, engine: e, tfjs: t.outcome, ratio: ratioOf(e, t.outcome) }, tfjsAdapter: t.adapter };
+    });
+  let bm;
+  let spec;
+  try {
+    bm = benchModel(name);
+    spec = (await loadModelSpec(bm.source)).spec;
+  } catch (e) {
+    // A model whose files are not here (stories260K without ../shared) fails its rows, not the run.
+    const outcome = { error: errorText(e) };
+    return rows(bm?.weights ?? '', 0, () => outcome, () => ({ outcome }));
+  }
+
+  const engine = new Map<Shape, EngineOutcome>();
+  log(`${bm.name}: engine: loading the model`);
+  try {
+    const loaded = await loadEngineModel(ctx, bm.source);
+    try {
+      for (const s of shapes) {
+        log(`${bm.name} ${s.batch}x${s.seq}: engine`);
+        engine.set(s, await benchEngine(ctx, loaded, s, timing, plan.profile));
+      }
+    } finally {
+      loaded.model.destroy();
+    }
+  } catch (e) {
+    for (const s of shapes) if (!engine.has(s)) engine.set(s, { error: errorText(e) });
+  }
+
+  const tfjs = (s: Shape) => {
+    if (!plan.tfjs) return { outcome: { error: 'not run (--no-tfjs)' } };
+    log(`${bm.name} ${s.batch}x${s.seq}: tfjs (in a process of its own)`);
+    return runTfjsChild(bm.name, s, timing);
+  };
+  return rows(bm.weights, spec.arch === 'llama' ? parameterCount(spec) : 0, (s) => engine.get(s)!, tfjs);
+}
+
+/**
+ * The tfjs measurement of one model and shape, in a child process: tfjs-backend-webgpu keeps every
+ * buffer it ever allocated pooled for the life of the process, so a second peer in one process
+ * would count the first one's buffers (and a peer that runs out of memory cannot harm the rest).
+ */
+function runTfjsChild(model: string, s: Shape, timing: { steps: number; warmup: number }): { outcome: SideOutcome; adapter?: string } {
+  const argv = [process.argv[1], '--tfjs-child', '--models', model, '--shapes', `${s.batch}x${s.seq}`, '--steps', String(timing.steps), '--warmup', String(timing.warmup)];
+  const child = spawnSync(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26 });
+  const last = (child.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as { outcome: SideOutcome; adapter?: string };
+  } catch {
+    const how = child.error ? child.error.message : child.signal ? `was killed by ${child.signal}` : `exited with code ${child.status}`;
+    return { outcome: { error: `the tfjs process ${how} without a result${last ? `; its last output: ${last.slice(0, 300)}` : ''}` } };
+  }
+}
+
+/** The child's side of runTfjsChild: prints {"outcome", "adapter"} as its last line. */
+async function tfjsChild(model: string, shapes: Shape[], timing: { steps: number; warmup: number }): Promise<number> {
+  let result: { outcome: SideOutcome; adapter?: string };
+  try {
+    const { source } = benchModel(model);
+    const { spec } = await loadModelSpec(source);
+    const adapter = await tfjsAdapter();
+    const weights = await loadWeights(source, spec);
+    result = { outcome: await benchTfjs(spec, weights, shapes[0], timing), adapter };
+  } catch (e) {
+    result = { outcome: { error: errorText(e) } };
+  }
+  console.log(JSON.stringify(result));
+  return 0;
+}
+
+const code = await main(process.argv.slice(2)).catch((e: unknown) => {
+  console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+  return 1;
+});
+// Dawn's and tfjs's handles can keep the event loop alive: leave once the output is written.
+process.stdout.write('', () => process.exit(code));

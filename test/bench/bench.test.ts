@@ -1,0 +1,84 @@
+// The benchmark: its random-weight models have the real models' shapes and read back the same
+// bytes however they are read, and the built bench (dist/bench/bench.mjs) runs end to end on
+// stories260K, printing one JSON object with both sides' figures as its last line.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { llamaTensors, parameterCount, QWEN25_05B, randomModelSource, SMOLLM2_135M, tensorValues } from '../../bench/models.js';
+import { parseModelConfig } from '../../src/model/config.js';
+import { writeSafetensors } from '../../src/model/safetensors.js';
+import { loadWeights } from '../../src/model/weights.js';
+import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+describe('benchmark models', () => {
+  it('have the parameter counts of SmolLM2-135M and Qwen2.5-0.5B', () => {
+    const smol = parseModelConfig(SMOLLM2_135M, 'smollm2');
+    expect([smol.C, smol.L, smol.NH, smol.KV, smol.HS, smol.F, smol.V]).toEqual([576, 30, 9, 3, 64, 1536, 49152]);
+    expect(parameterCount(smol)).toBe(134_515_008);
+    const qwen = parseModelConfig(QWEN25_05B, 'qwen');
+    expect([qwen.C, qwen.L, qwen.NH, qwen.KV, qwen.HS, qwen.F, qwen.V, qwen.qkvBias]).toEqual([896, 24, 14, 2, 64, 4864, 151936, true]);
+    expect(parameterCount(qwen)).toBe(494_032_768);
+  });
+
+  it('generate safetensors bytes equal to writeSafetensors, the same for any byte range', async () => {
+    const config = { ...QWEN25_05B, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 40 };
+    const spec = parseModelConfig(config, 'tiny');
+    const source = randomModelSource(config, 7);
+    const whole = await source.read('model.safetensors');
+    const want = writeSafetensors(llamaTensors(spec).map((t) => ({ name: t.name, dtype: 'F32' as const, shape: t.shape, data: tensorValues(t, 7) })));
+    expect(whole).toEqual(want);
+    for (const [a, b] of [[0, 9], [5, 3000], [1234, 1235], [whole.length - 100, whole.length]]) {
+      expect(await source.read('model.safetensors', a, b)).toEqual(whole.slice(a, b));
+    }
+    const w = await loadWeights(source, spec);
+    expect(w.layers[1].attnNorm.data.every((x) => x === 1)).toBe(true);
+    const q = w.layers[0].q.data;
+    const std = Math.sqrt(q.reduce((s, x) => s + x * x, 0) / q.length);
+    expect(std).toBeGreaterThan(0.015);
+    expect(std).toBeLessThan(0.025);
+    expect(w.layers[0].qBias!.data.some((x) => x !== 0)).toBe(true);
+  });
+});
+
+describe.skipIf(!SHARED_DIR)(`the built benchmark${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
+  beforeAll(() => {
+    const build = spawnSync('npm', ['run', 'build:bench'], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+    if (build.status !== 0) throw new Error(`npm run build:bench failed:\n${build.stdout}\n${build.stderr}`);
+  }, 300_000);
+
+  it('measures the engine and tfjs on stories260K and ends with one JSON object', () => {
+    const run = spawnSync(process.execPath, ['dist/bench/bench.mjs', '--models', 'stories260K', '--shapes', '1x16', '--steps', '2', '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 280_000,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^adapter: /);
+    const report = JSON.parse(lines[lines.length - 1]);
+    expect(typeof report.adapter).toBe('string');
+    expect(report.adapter.length).toBeGreaterThan(0);
+    expect(report.results).toHaveLength(1);
+    const r = report.results[0];
+    expect([r.model, r.batch, r.seq]).toEqual(['stories260K', 1, 16]);
+    const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+    for (const side of ['engine', 'tfjs'] as const) {
+      expect(r[side].error, `${side} error`).toBeUndefined();
+      for (const field of ['step_ms', 'tokens_per_s', 'peak_bytes']) expect(positive(r[side][field]), `${side}.${field} = ${r[side][field]}`).toBe(true);
+      expect(r[side].tokens_per_s).toBeCloseTo(16 / (r[side].step_ms / 1000), 6);
+      expect(r[side].steps_ms).toHaveLength(2);
+    }
+    expect(positive(r.ratio.tokens_per_s) && positive(r.ratio.peak_bytes)).toBe(true);
+    expect(r.ratio.tokens_per_s).toBeCloseTo(r.engine.tokens_per_s / r.tfjs.tokens_per_s, 9);
+    // The same weights, adapter and batch: the first step's losses agree.
+    expect(Math.abs(r.engine.first_loss - r.tfjs.first_loss)).toBeLessThan(1e-3 * Math.abs(r.tfjs.first_loss));
+    // The engine's kernels, most GPU time first, with the matmuls among them.
+    const kernels: Array<{ name: string; calls: number; ms: number }> = r.engine.kernels;
+    expect(kernels.length).toBeGreaterThan(5);
+    expect(kernels.map((k) => k.name)).toContain('matmul_forward');
+    for (const k of kernels) expect(k.calls > 0 && k.ms >= 0).toBe(true);
+    expect(kernels.every((k, i) => i === 0 || kernels[i - 1].ms >= k.ms)).toBe(true);
+  }, 300_000);
+});

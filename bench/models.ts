@@ -82,7 +82,7 @@ export interface BenchModel {
 
 export const MODEL_NAMES = ['stories260K', 'smollm2-135m', 'qwen2.5-0.5b'] as const;
 
-/** The shared fixtures folder: $WEBGPU_LORA_SHARED, else ../shared beside the working directory or beside the repository. */
+/** The shared fixtures folder: $WEBGPU_LORA_SHARED, else ../shared beside the working directory, shared/ in the repository, or ../shared beside it. */
 export function sharedDir(): string | null {
   const here = dirname(fileURLToPath(import.meta.url)); // bench/ or dist/bench/
   const candidates = [process.env.WEBGPU_LORA_SHARED, join(process.cwd(), '..', 'shared'), join(here, '..', '..', 'shared'), join(here, '..', '..', '..', 'shared')];

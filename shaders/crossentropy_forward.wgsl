@@ -13,6 +13,12 @@
 // exponent is of a non-positive number, so nothing overflows at any logit size. The loss is taken
 // as (m - logit) + log(s), which keeps its precision when the target is the largest logit.
 // Rows are addressed as workgroup_id.x + workgroup_id.y * num_workgroups.x (see grid1d).
+//
+// `per_row` is the barrier-free variant for devices where barriers are slow
+// (src/gpu/kernels/barrier-policy.ts): one invocation per row
+// (row = global_invocation_id.x + global_invocation_id.y * num_workgroups.x * 64). It walks the
+// same WG strided slices one after the other, each with the online log-sum-exp, and folds each
+// slice's (m, s) into a running pair with the same merge, so every sum is as short as in `main`.
 
 struct Params {
   rows: u32,
@@ -80,4 +86,44 @@ fn main(
     losses[g] = loss;
     lse[g] = mx + log_s;
   }
+}
+
+// The loss and lse of one row from its merged maximum mx and scaled sum s.
+fn write_row(row: u32, base: u32, mx: f32, s: f32) {
+  let g = params.row0 + row;
+  let log_s = log(s);
+  let t = targets[g];
+  var loss = 0.0;
+  if (t >= 0 && u32(t) < params.V) {
+    loss = (mx - logits[base + u32(t)]) + log_s;
+  }
+  losses[g] = loss;
+  lse[g] = mx + log_s;
+}
+
+@compute @workgroup_size(64)
+fn per_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * 64u;
+  if (row >= params.rows) { return; }
+  let V = params.V;
+  let base = row * V;
+  var mt = LOWEST;  // the running merged pair
+  var st = 0.0;
+  for (var lane = 0u; lane < min(WG, V); lane++) {
+    var m = LOWEST;
+    var s = 0.0;
+    for (var v = lane; v < V; v += WG) {
+      let x = logits[base + v];
+      if (x > m) {
+        s = s * exp(m - x) + 1.0;
+        m = x;
+      } else {
+        s += exp(x - m);
+      }
+    }
+    let mm = max(mt, m);
+    st = st * exp(mt - mm) + s * exp(m - mm);
+    mt = mm;
+  }
+  write_row(row, base, mt, st);
 }

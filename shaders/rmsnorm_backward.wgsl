@@ -7,6 +7,10 @@
 // Rows are addressed as workgroup_id.x + workgroup_id.y * num_workgroups.x (see grid1d), since
 // a per-head norm (Qwen3's q/k norm, C = HS, rows = B * T * NH) can have more than 65535 rows.
 //
+// `per_row` is the barrier-free variant for devices where barriers are slow
+// (src/gpu/kernels/barrier-policy.ts): one invocation per row, summing the row serially;
+// row = global_invocation_id.x + global_invocation_id.y * num_workgroups.x * WG.
+//
 // With ACCUMULATE the result is added to what dinp already holds (gradients from two paths meet
 // at the residual stream); without it dinp is overwritten.
 
@@ -52,6 +56,28 @@ fn main(
   let k = partial[0] * r * r * r / f32(params.C);
 
   for (var c = lid; c < params.C; c += WG) {
+    let i = base + c;
+    let d = r * weight[c] * dout[i] - inp[i] * k;
+    if (ACCUMULATE) {
+      dinp[i] += d;
+    } else {
+      dinp[i] = d;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn per_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= params.rows) { return; }
+  let base = row * params.C;
+  var s = 0.0;
+  for (var c = 0u; c < params.C; c++) {
+    s += weight[c] * dout[base + c] * inp[base + c];
+  }
+  let r = rstd[row];
+  let k = s * r * r * r / f32(params.C);
+  for (var c = 0u; c < params.C; c++) {
     let i = base + c;
     let d = r * weight[c] * dout[i] - inp[i] * k;
     if (ACCUMULATE) {

@@ -3,6 +3,9 @@
 //   out[r, c] = inp[r, c] * rstd[r] * weight[c]
 // inp, out: [rows, C]; weight: [C]; rstd: [rows] (saved for the backward pass).
 // Rows are addressed as workgroup_id.x + workgroup_id.y * num_workgroups.x (see grid1d).
+// `per_row` is the barrier-free variant for devices where barriers are slow
+// (src/gpu/kernels/barrier-policy.ts): one invocation per row, summing the row serially;
+// row = global_invocation_id.x + global_invocation_id.y * num_workgroups.x * WG.
 
 struct Params {
   rows: u32,
@@ -46,4 +49,21 @@ fn main(
     out[base + c] = inp[base + c] * r * weight[c];
   }
   if (lid == 0u) { rstd[row] = r; }
+}
+
+@compute @workgroup_size(WG)
+fn per_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= params.rows) { return; }
+  let base = row * params.C;
+  var sum = 0.0;
+  for (var c = 0u; c < params.C; c++) {
+    let x = inp[base + c];
+    sum += x * x;
+  }
+  let r = inverseSqrt(sum / f32(params.C) + params.eps);
+  for (var c = 0u; c < params.C; c++) {
+    out[base + c] = inp[base + c] * r * weight[c];
+  }
+  rstd[row] = r;
 }

@@ -46,16 +46,13 @@ export function initComparePanel(engine: LoraEngine, store: Store): ComparePanel
   async function answer(el: HTMLElement, meta: HTMLElement, adapter: boolean, s: { maxNewTokens: number; temperature: number }): Promise<void> {
     show(el, 'running', '');
     meta.textContent = 'generating…';
-    // Pieces come through their own message port, so one may arrive after the reply: the reply's
-    // full text is authoritative, and later pieces are dropped.
-    let finished = false;
+    // Every piece arrives before the reply, whose text is the pieces joined.
     const r = await engine.generate(prompt.value, {
       ...s,
       mode: raw.checked ? 'text' : 'input',
       adapter,
-      onText: (t) => finished || el.append(t),
+      onText: (t) => el.append(t),
     });
-    finished = true;
     el.textContent = r.text;
     meta.textContent = `${r.tokens} tokens · ${STOP_REASONS[r.stopReason]}`;
   }

@@ -51,24 +51,20 @@ export function initModelPanel(engine: LoraEngine, store: Store): void {
     progressText.textContent = '';
     // The engine frees the old model (and its adapter) while it loads the new one.
     store.set({ model: null, adapter: null });
-    // Progress comes through its own message port, so a last report may arrive after the reply.
-    let finished = false;
     try {
+      // The engine delivers every progress report before its reply.
       const info = await store.run('loading', () =>
         engine.loadModel(input, (p) => {
-          if (finished) return;
           progress.max = Math.max(p.total, 1);
           progress.value = p.done;
           progressText.textContent = describeProgress(p);
         }),
       );
-      finished = true;
       progress.value = progress.max;
       progressText.textContent = `Loaded ${info.description}.`;
       show(status, 'ready', describeModel(info));
       store.set({ model: info });
     } catch (e) {
-      finished = true;
       progressText.textContent = '';
       show(status, 'error', `Could not load ${label}: ${errorMessage(e)}`);
     }

@@ -2,7 +2,8 @@
 // `npm run build` before the tests) served on 127.0.0.1 by a small static server, with fixture
 // model folders under /models/ (HEAD and single Range requests supported), and Debian's Chromium
 // driven by playwright-core with WebGPU on (SwiftShader where there is no GPU).
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
@@ -75,8 +76,54 @@ export function startDemoServer(models: Record<string, string>): Promise<StaticS
   return startStaticServer(routes);
 }
 
-/** Headless Chromium with WebGPU and no background network traffic (Playwright gives it a fresh profile). */
-export function launchChromium(): Promise<Browser> {
+/**
+ * Headless Chromium with WebGPU and no background network traffic (Playwright gives it a fresh
+ * profile). On SwiftShader the "GPU" is the CPU: its GPU process then competes with the pages'
+ * main threads for the same cores, which a machine with a GPU does not do. So, while the browser
+ * runs, every thread of its GPU process (which starts after the browser, and starts threads as
+ * WebGPU work arrives) is kept at the lowest CPU priority, and what the tests measure of a page's
+ * main thread is the page's own behaviour.
+ */
+export async function launchChromium(): Promise<Browser> {
+  const before = new Set(gpuProcesses());
+  const browser = await launchBrowser();
+  const demote = () => {
+    for (const pid of gpuProcesses()) if (!before.has(pid)) lowestPriority(pid);
+  };
+  const timer = setInterval(demote, 200);
+  browser.on('disconnected', () => clearInterval(timer));
+  return browser;
+}
+
+/** The pids of Chromium GPU processes running now. */
+function gpuProcesses(): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('--type=gpu-process');
+    } catch {
+      return false; // gone, or not ours to read
+    }
+  });
+}
+
+/** Nice 19 for every thread of process `pid` (Chromium may raise a thread's priority again; this runs repeatedly). */
+function lowestPriority(pid: number): void {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return; // the process ended
+  }
+  for (const tid of tids) {
+    try {
+      setPriority(Number(tid), 19);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+}
+
+function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [

@@ -3,12 +3,16 @@
 // same numbers either way.
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { matmulForward } from '../../src/gpu/kernels/matmul.js';
+import { matmulForwardKernel, matmulSkinnyForwardKernel } from '../../src/gpu/kernels/matmul.js';
 import { disableProfiling, enableProfiling, QUERIES_PER_SET, takeProfile } from '../../src/gpu/profile.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { gpu, randomArray } from '../helpers.js';
 
-/** out1 = x·Wᵀ twice (64 rows: matmul_forward) and out2 = x[0:4]·Wᵀ once (4 rows: matmul_skinny_forward). */
+/**
+ * out1 = x·Wᵀ twice with matmul_forward (64 rows) and out2 = x[0:4]·Wᵀ once with
+ * matmul_skinny_forward (4 rows), named explicitly rather than left to the launcher's per-device
+ * choice (barrier-policy.ts).
+ */
 async function runKernels(repeat = 1) {
   const ctx = await gpu();
   const [M, N, K] = [64, 48, 40];
@@ -18,9 +22,9 @@ async function runKernels(repeat = 1) {
   const out2 = createTensor(ctx, [4, N], 'f32');
   const rec = new Recorder(ctx);
   for (let i = 0; i < repeat; i++) {
-    matmulForward(rec, out1, x, w, null, { M, N, K });
-    matmulForward(rec, out1, x, w, null, { M, N, K });
-    matmulForward(rec, out2, x.view(0, [4, K]), w, null, { M: 4, N, K });
+    rec.run(matmulForwardKernel, { M, N, K, hasBias: false }, [out1, x, w, w]);
+    rec.run(matmulForwardKernel, { M, N, K, hasBias: false }, [out1, x, w, w]);
+    rec.run(matmulSkinnyForwardKernel, { M: 4, N, K, hasBias: false }, [out2, x.view(0, [4, K]), w, w]);
   }
   rec.submit();
   const result = [await readTensor(ctx, out1), await readTensor(ctx, out2)];

@@ -4,7 +4,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { adamwStep, gradNorm, gradNormScratchSize } from '../../src/gpu/kernels/adamw.js';
+import {
+  adamwStep,
+  gradNorm,
+  gradNormFinishKernel,
+  gradNormFlatPartialKernel,
+  gradNormPartialKernel,
+  gradNormScratchSize,
+  gradNormSerialFinishKernel,
+} from '../../src/gpu/kernels/adamw.js';
 import { createTensor, readTensor, writeTensor } from '../../src/gpu/tensor.js';
 import { readSafetensorsHeader, readTensorF32 } from '../../src/model/safetensors.js';
 import { folderSource } from '../../src/model/source-node.js';
@@ -27,6 +35,27 @@ describe('grad_norm', () => {
       const want = gradNormRef(g);
       expect(Math.abs(got - want)).toBeLessThanOrEqual(2e-6 * want);
     });
+    // Both variants explicitly, whichever one the launcher picks on this device.
+    for (const [partial, finish] of [
+      [gradNormPartialKernel, gradNormFinishKernel],
+      [gradNormFlatPartialKernel, gradNormSerialFinishKernel],
+    ]) {
+      it(`${partial.entryPoint} + ${finish.entryPoint} match sqrt(Σ g²) at n=${n}`, async () => {
+        const ctx = await gpu();
+        const g = randomArray(n, 19 + n, -2, 2);
+        const norm = createTensor(ctx, [1], 'f32');
+        const partials = gradNormScratchSize(n);
+        const scratch = createTensor(ctx, [partials], 'f32');
+        const grads = createTensor(ctx, [n], 'f32', g);
+        const rec = new Recorder(ctx);
+        rec.run(partial, { n, partials }, [norm, scratch, grads]);
+        rec.run(finish, { n, partials }, [norm, scratch, grads]);
+        rec.submit();
+        const [got] = await readTensor(ctx, norm);
+        const want = gradNormRef(g);
+        expect(Math.abs(got - want)).toBeLessThanOrEqual(2e-6 * want);
+      });
+    }
   }
 });
 

@@ -4,7 +4,14 @@ import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { crossentropyBackward, crossentropyForward, lossMean, shiftedTargets } from '../../src/gpu/kernels/crossentropy.js';
+import {
+  crossentropyBackward,
+  crossentropyForward,
+  crossentropyForwardKernel,
+  crossentropyForwardPerRowKernel,
+  lossMean,
+  shiftedTargets,
+} from '../../src/gpu/kernels/crossentropy.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { readSafetensorsHeader, readTensorF32, readTensorI32 } from '../../src/model/safetensors.js';
 import { folderSource } from '../../src/model/source-node.js';
@@ -70,9 +77,11 @@ const cases: Case[] = [
 ];
 
 describe('crossentropy_forward / crossentropy_backward', () => {
+  // Both forward variants: a workgroup per row (main) and the barrier-free per_row.
+  for (const kernel of [crossentropyForwardKernel, crossentropyForwardPerRowKernel])
   for (const c of cases) {
     const { B, T, V, row0, rows } = c;
-    it(`${c.what}: B=${B} T=${T} V=${V} rows ${row0}..${row0 + rows - 1}`, async () => {
+    it(`${kernel.entryPoint ?? 'main'} ${c.what}: B=${B} T=${T} V=${V} rows ${row0}..${row0 + rows - 1}`, async () => {
       const ctx = await gpu();
       const logitsAll = randomArray(B * T * V, 3 + V + row0, c.lo, c.hi);
       // Ignore position (0, 1) (so row 0 is not counted) and, in longer rows, (b, 3).
@@ -87,7 +96,7 @@ describe('crossentropy_forward / crossentropy_backward', () => {
       const lse = createTensor(ctx, [B * T], 'f32');
       const tgt = createTensor(ctx, [B * T], 'i32', targets);
       const rec = new Recorder(ctx);
-      crossentropyForward(rec, losses, lse, chunk, tgt, { rows, V, row0 });
+      rec.run(kernel, { rows, V, row0 }, [losses, lse, chunk, tgt]);
       crossentropyBackward(rec, chunk, lse, tgt, { rows, V, row0, dscale: 1 / count });
       rec.submit();
 

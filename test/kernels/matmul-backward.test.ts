@@ -3,6 +3,8 @@ import { Recorder, type KernelSpec } from '../../src/gpu/kernel.js';
 import {
   matmulBackward,
   matmulBackwardKernel,
+  matmulRegtileBackwardKernel,
+  matmulRegtileWeightGradKernel,
   matmulSkinnyBackwardKernel,
   matmulWeightGrad,
   matmulWeightGradKernel,
@@ -16,6 +18,10 @@ import { matmulBackwardRef, matmulWeightGradRef } from '../ref/matmul-backward.j
 // 4 × 4; matmul_weight_grad's tiles are 64 × 64 outputs and 32 rows of M per chunk. The shapes
 // cover a single row, N = 0 and 1, LoRA ranks as the reduced or the output dimension (R = 1, 4,
 // 16), sizes below, at and above one tile that are not multiples of it, and M = 300 (ten chunks).
+// The barrier-free matmul_regtile_backward (K a multiple of 4) and matmul_regtile_weight_grad (N
+// and K multiples of 4) run at the shapes that meet their condition plus REGTILE_* (M not a multiple
+// of 4, N = 1, the training step's shapes). They read their operands as vec4 arrays, which cannot
+// be bound empty: the launchers send N = 0 (backward) and M = 0 (weight grad) to the other kernels.
 // Each kernel runs at every shape, overwriting with scale 1 and accumulating with scale -0.75,
 // into an output pre-filled with known values and followed by sentinels that must stay untouched.
 const BACKWARD_SHAPES: Array<[number, number, number]> = [
@@ -39,6 +45,19 @@ const WEIGHT_GRAD_SHAPES: Array<[number, number, number]> = [
   [33, 65, 1],
   [64, 64, 64],
   [70, 130, 66],
+];
+const REGTILE_BACKWARD_SHAPES: Array<[number, number, number]> = [
+  [1, 1, 4],
+  [5, 7, 4],
+  [63, 1, 172],
+  [64, 512, 64],
+  [66, 172, 16],
+];
+const REGTILE_WEIGHT_GRAD_SHAPES: Array<[number, number, number]> = [
+  [1, 4, 4],
+  [63, 16, 172],
+  [64, 172, 16],
+  [301, 512, 16],
 ];
 const VARIANTS = [
   { accumulate: false, scale: 1 },
@@ -74,8 +93,13 @@ async function runAndRead(
 }
 
 describe('matmul_backward', () => {
-  for (const kernel of [matmulBackwardKernel, matmulSkinnyBackwardKernel])
-  for (const [M, N, K] of BACKWARD_SHAPES)
+  const cases: Array<[KernelSpec<MatmulBackwardLaunch>, [number, number, number]]> = [
+    ...[matmulBackwardKernel, matmulSkinnyBackwardKernel].flatMap((k) => BACKWARD_SHAPES.map((s) => [k, s] as [typeof k, typeof s])),
+    ...[...BACKWARD_SHAPES, ...REGTILE_BACKWARD_SHAPES]
+      .filter(([, N, K]) => K % 4 === 0 && N > 0)
+      .map((s) => [matmulRegtileBackwardKernel, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s]),
+  ];
+  for (const [kernel, [M, N, K]] of cases)
   for (const { accumulate, scale } of VARIANTS) {
     it(`${kernel.name} matches the CPU reference at M=${M} N=${N} K=${K} scale=${scale}${accumulate ? ' accumulating' : ''}`, async () => {
       const dout = randomArray(M * N, 3 + M * N, -1, 1);
@@ -102,13 +126,19 @@ describe('matmul_backward', () => {
 });
 
 describe('matmul_weight_grad', () => {
-  for (const [M, N, K] of WEIGHT_GRAD_SHAPES)
+  const cases: Array<[KernelSpec<MatmulBackwardLaunch>, [number, number, number]]> = [
+    ...WEIGHT_GRAD_SHAPES.map((s) => [matmulWeightGradKernel, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s]),
+    ...[...WEIGHT_GRAD_SHAPES, ...REGTILE_WEIGHT_GRAD_SHAPES]
+      .filter(([M, N, K]) => N % 4 === 0 && K % 4 === 0 && M > 0)
+      .map((s) => [matmulRegtileWeightGradKernel, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s]),
+  ];
+  for (const [kernel, [M, N, K]] of cases)
   for (const { accumulate, scale } of VARIANTS) {
-    it(`matches the CPU reference at M=${M} N=${N} K=${K} scale=${scale}${accumulate ? ' accumulating' : ''}`, async () => {
+    it(`${kernel.name} matches the CPU reference at M=${M} N=${N} K=${K} scale=${scale}${accumulate ? ' accumulating' : ''}`, async () => {
       const dout = randomArray(M * N, 5 + M * N, -1, 1);
       const inp = randomArray(M * K, 13 + M * K, -1, 1);
       const init = randomArray(N * K, 17 + N * K, -2, 2);
-      const got = await runAndRead(matmulWeightGradKernel, { M, N, K, scale, accumulate }, init, dout, inp, [M, N], [M, K]);
+      const got = await runAndRead(kernel, { M, N, K, scale, accumulate }, init, dout, inp, [M, N], [M, K]);
       const want = matmulWeightGradRef(dout, inp, M, N, K, scale, accumulate ? init : null);
       expectClose(got, want, 2e-6 * M + 1e-6, 1e-4, 'dweight');
     });

@@ -5,6 +5,7 @@ import {
   matmulForward,
   matmulForwardKernel,
   matmulGrid,
+  matmulRegtileForwardKernel,
   matmulSkinnyForwardKernel,
 } from '../../src/gpu/kernels/matmul.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
@@ -14,7 +15,9 @@ import { matmulForwardRef } from '../ref/matmul.js';
 // matmul_forward's tiles are 64 × 64 outputs and 32 along K; matmul_skinny_forward's blocks are
 // 4 × 4. The shapes cover a single row, sizes below, at and above one tile that are not multiples
 // of it, K = 1, K not a multiple of 32, and one shape larger than a tile in every dimension.
-// Both kernels are checked at every shape (the launcher picks the skinny one for M ≤ 8 only).
+// Both kernels are checked at every shape (the launcher picks the skinny one for M ≤ 8 only), and
+// matmul_regtile_forward (4 × 4 blocks, vec4 loads along K) at every shape whose K is a multiple of
+// 4, plus REGTILE_SHAPES: M and N not multiples of 4, K = 4, and the training step's shapes.
 const SHAPES: Array<[number, number, number]> = [
   [1, 1, 1],
   [5, 7, 3],
@@ -24,12 +27,22 @@ const SHAPES: Array<[number, number, number]> = [
   [64, 64, 32],
   [130, 70, 100],
 ];
+const REGTILE_SHAPES: Array<[number, number, number]> = [
+  [1, 1, 4],
+  [5, 7, 4],
+  [63, 17, 172],
+  [64, 512, 64],
+  [66, 16, 172],
+];
 const SENTINEL = 12345;
 const PAD = 80; // elements past M·N in out, which must stay untouched
 
 describe('matmul_forward', () => {
-  for (const kernel of [matmulForwardKernel, matmulSkinnyForwardKernel])
-  for (const [M, N, K] of SHAPES) {
+  const cases: Array<[typeof matmulForwardKernel, [number, number, number]]> = [
+    ...[matmulForwardKernel, matmulSkinnyForwardKernel].flatMap((k) => SHAPES.map((s) => [k, s] as [typeof k, typeof s])),
+    ...[...SHAPES, ...REGTILE_SHAPES].filter(([, , K]) => K % 4 === 0).map((s) => [matmulRegtileForwardKernel, s] as [typeof matmulForwardKernel, typeof s]),
+  ];
+  for (const [kernel, [M, N, K]] of cases) {
     for (const withBias of [false, true]) {
       it(`${kernel.name} matches the CPU reference at M=${M} N=${N} K=${K} ${withBias ? 'with' : 'without'} bias`, async () => {
         const ctx = await gpu();

@@ -1,14 +1,19 @@
 // rmsnorm_backward: the CPU reference against finite differences of the forward reference, then
 // the GPU kernel against the CPU reference, overwriting and accumulating into dinp.
 import { describe, it } from 'vitest';
-import { Recorder } from '../../src/gpu/kernel.js';
-import { rmsnormBackward } from '../../src/gpu/kernels/rmsnorm.js';
+import { Recorder, type KernelSpec } from '../../src/gpu/kernel.js';
+import {
+  rmsnormBackwardKernel,
+  rmsnormBackwardPerRowKernel,
+  type RmsnormBackwardDims,
+} from '../../src/gpu/kernels/rmsnorm.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { dot, numericGradient } from '../ref/finite-difference.js';
 import { rmsnormBackwardRef, rmsnormForwardRef } from '../ref/rmsnorm.js';
 
 const EPS = 1e-5;
+const KERNELS = [rmsnormBackwardKernel, rmsnormBackwardPerRowKernel];
 
 describe('rmsnormBackwardRef', () => {
   // C = 1 (the output is ±weight, a flat function, whose gradient is nearly 0), a small row, a wide one.
@@ -25,7 +30,7 @@ describe('rmsnormBackwardRef', () => {
 });
 
 /** Run rmsnorm_backward on seeded data; dinp starts as `prior` (accumulate) or as garbage (overwrite). */
-async function check(rows: number, C: number, accumulate: boolean) {
+async function check(kernel: KernelSpec<RmsnormBackwardDims>, rows: number, C: number, accumulate: boolean) {
   const ctx = await gpu();
   const n = rows * C;
   const x = randomArray(n, 1 + n, -3, 3);
@@ -41,7 +46,7 @@ async function check(rows: number, C: number, accumulate: boolean) {
     createTensor(ctx, [rows], 'f32', rstd),
   ];
   const rec = new Recorder(ctx);
-  rmsnormBackward(rec, dinp, tensors[0], tensors[1], tensors[2], tensors[3], { rows, C, accumulate });
+  rec.run(kernel, { rows, C, accumulate }, [dinp, ...tensors]);
   rec.submit();
   const ref = rmsnormBackwardRef(dy, x, w, rstd, rows, C);
   const want = accumulate ? ref.map((v, i) => v + prior[i]) : ref;
@@ -52,16 +57,20 @@ async function check(rows: number, C: number, accumulate: boolean) {
 describe('rmsnorm_backward', () => {
   // C = 1, C below and above the 64-wide workgroup and not a multiple of it, exactly one
   // workgroup wide; a single row; HS-sized rows of a per-head norm.
+  // Both variants: the workgroup-per-row kernel and the barrier-free per_row one.
+  for (const kernel of KERNELS)
   for (const [rows, C] of [[1, 1], [3, 1], [3, 7], [5, 64], [2, 100], [1, 200], [6, 16]]) {
     for (const accumulate of [false, true]) {
-      it(`matches the CPU reference at rows=${rows} C=${C} accumulate=${accumulate}`, async () => {
-        await check(rows, C, accumulate);
+      it(`${kernel.entryPoint ?? 'main'} matches the CPU reference at rows=${rows} C=${C} accumulate=${accumulate}`, async () => {
+        await check(kernel, rows, C, accumulate);
       });
     }
   }
 
   // More rows than one dispatch dimension holds (65535), as a per-head q/k norm can have.
-  it('covers every row when rows > 65535', async () => {
-    await check(70001, 2, true);
-  });
+  for (const kernel of KERNELS) {
+    it(`${kernel.entryPoint ?? 'main'} covers every row when rows > 65535`, async () => {
+      await check(kernel, 70001, 2, true);
+    });
+  }
 });

@@ -6,6 +6,7 @@ import adamwCode from '../../../shaders/adamw.wgsl?raw';
 import gradNormCode from '../../../shaders/grad_norm.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
+import { preferBarrierFree } from './barrier-policy.js';
 
 const WG = 256;
 /** At most this many first-pass workgroups (partial sums) for the gradient norm. */
@@ -39,6 +40,19 @@ export const gradNormFinishKernel: KernelSpec<GradNormLaunch> = {
   dispatch: () => [1],
 };
 
+/** The barrier-free pair (grad_norm.wgsl), for devices where barriers are slow (barrier-policy.ts). */
+export const gradNormFlatPartialKernel: KernelSpec<GradNormLaunch> = {
+  ...gradNormPartialKernel,
+  entryPoint: 'partial_sums_flat',
+  dispatch: (d) => [Math.ceil(d.partials / 64)],
+};
+
+export const gradNormSerialFinishKernel: KernelSpec<GradNormLaunch> = {
+  ...gradNormPartialKernel,
+  entryPoint: 'finish_serial',
+  dispatch: () => [1],
+};
+
 /**
  * norm: [1] = sqrt(Σ grads[i]²) over grads [n]; scratch: at least gradNormScratchSize(n) elements
  * of partial sums. Two dispatches, deterministic for a given n.
@@ -48,8 +62,9 @@ export function gradNorm(rec: Recorder, norm: Tensor, scratch: Tensor, grads: Te
   if (dims.n < 0 || dims.n > grads.size) throw new Error(`grad_norm: n=${dims.n} for grads [${grads.size}]`);
   if (scratch.size < partials) throw new Error(`grad_norm: scratch holds ${scratch.size} elements, ${partials} needed`);
   const launch = { n: dims.n, partials };
-  rec.run(gradNormPartialKernel, launch, [norm, scratch, grads]);
-  rec.run(gradNormFinishKernel, launch, [norm, scratch, grads]);
+  const barrierFree = preferBarrierFree(rec.ctx);
+  rec.run(barrierFree ? gradNormFlatPartialKernel : gradNormPartialKernel, launch, [norm, scratch, grads]);
+  rec.run(barrierFree ? gradNormSerialFinishKernel : gradNormFinishKernel, launch, [norm, scratch, grads]);
 }
 
 export interface AdamwDims {

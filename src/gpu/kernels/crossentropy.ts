@@ -8,6 +8,7 @@ import forwardCode from '../../../shaders/crossentropy_forward.wgsl?raw';
 import reduceCode from '../../../shaders/loss_reduce.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
+import { preferBarrierFree } from './barrier-policy.js';
 
 /** The label Hugging Face ignores (torch's cross_entropy ignore_index). */
 export const IGNORE_INDEX = -100;
@@ -59,6 +60,13 @@ export const crossentropyForwardKernel: KernelSpec<CrossentropyDims> = {
   dispatch: (d) => grid1d(d.rows, 1),
 };
 
+/** The barrier-free variant (one invocation per row), for devices where barriers are slow. */
+export const crossentropyForwardPerRowKernel: KernelSpec<CrossentropyDims> = {
+  ...crossentropyForwardKernel,
+  entryPoint: 'per_row',
+  dispatch: (d) => grid1d(d.rows, 64),
+};
+
 const BACKWARD_WG = 256;
 
 export const crossentropyBackwardKernel: KernelSpec<CrossentropyBackwardDims> = {
@@ -99,7 +107,8 @@ function checkChunk(kernel: string, logits: Tensor, lse: Tensor, targets: Tensor
 export function crossentropyForward(rec: Recorder, losses: Tensor, lse: Tensor, logits: Tensor, targets: Tensor, dims: CrossentropyDims): void {
   checkChunk('crossentropy_forward', logits, lse, targets, dims);
   if (dims.row0 + dims.rows > losses.size) throw new Error(`crossentropy_forward: rows up to ${dims.row0 + dims.rows} exceed losses [${losses.size}]`);
-  rec.run(crossentropyForwardKernel, dims, [losses, lse, logits, targets]);
+  const kernel = preferBarrierFree(rec.ctx) ? crossentropyForwardPerRowKernel : crossentropyForwardKernel;
+  rec.run(kernel, dims, [losses, lse, logits, targets]);
 }
 
 /**

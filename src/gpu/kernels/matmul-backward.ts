@@ -6,14 +6,22 @@
 //  - matmulWeightGrad, the weight gradient: dweight[N, K] (+)= scale · dout[M, N]ᵀ · inp[M, K]
 //    ("TN", a reduction over the M rows), with matmul_weight_grad (64 × 64 tiles of dweight, M
 //    walked in chunks of 32 rows staged through workgroup memory; deterministic, no atomics).
+// Where barriers are slow (CPU Vulkan drivers, see barrier-policy.ts) the launchers take the
+// barrier-free kernels instead: matmul_regtile_backward (4 × 4 register blocks, vec4 loads) for
+// any M when K is a multiple of 4 and N > 0, else matmul_skinny_backward; matmul_regtile_weight_grad
+// when N and K are multiples of 4 and M > 0, else matmul_weight_grad (the vec4 kernels cannot bind
+// an empty operand).
 // With `accumulate` the result is added to what the output already holds (gradient accumulation
 // over micro-batches, or a second term of the same gradient); without it the output is overwritten.
 import code from '../../../shaders/matmul_backward.wgsl?raw';
+import regtileCode from '../../../shaders/matmul_regtile_backward.wgsl?raw';
+import regtileWeightGradCode from '../../../shaders/matmul_regtile_weight_grad.wgsl?raw';
 import skinnyCode from '../../../shaders/matmul_skinny_backward.wgsl?raw';
 import weightGradCode from '../../../shaders/matmul_weight_grad.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import { SKINNY_MAX_ROWS, matmulGrid } from './matmul.js';
+import { preferBarrierFree } from './barrier-policy.js';
 
 export interface MatmulBackwardDims {
   M: number; // rows of dout and of dinp / inp (B·T, or fewer)
@@ -73,6 +81,26 @@ export const matmulWeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
   dispatch: (d) => matmulGrid(d.N, d.K),
 };
 
+/** dinp [M, K] in 4 × 4 blocks, vec4 loads; K must be a multiple of 4 and N > 0. */
+export const matmulRegtileBackwardKernel: KernelSpec<MatmulBackwardLaunch> = {
+  name: 'matmul_regtile_backward',
+  code: regtileCode,
+  bindings: ['read_write', 'read', 'read'],
+  constants,
+  params,
+  dispatch: (d) => grid1d((d.K / 4) * Math.ceil(d.M / 4), 64),
+};
+
+/** dweight [N, K] in 4 × 4 blocks, vec4 loads; N and K must be multiples of 4 and M > 0. */
+export const matmulRegtileWeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
+  name: 'matmul_regtile_weight_grad',
+  code: regtileWeightGradCode,
+  bindings: ['read_write', 'read', 'read'],
+  constants,
+  params,
+  dispatch: (d) => grid1d((d.N / 4) * (d.K / 4), 64),
+};
+
 function checkSizes(kernel: string, d: MatmulBackwardLaunch, tensors: Array<[Tensor, number, string]>): void {
   for (const [t, want, what] of tensors) {
     if (t.size < want) {
@@ -99,7 +127,8 @@ export function matmulBackward(
     [weight, d.N * d.K, 'weight'],
   ]);
   if (d.M === 0 || d.K === 0) return;
-  const kernel = d.M <= SKINNY_MAX_ROWS ? matmulSkinnyBackwardKernel : matmulBackwardKernel;
+  let kernel = d.M <= SKINNY_MAX_ROWS ? matmulSkinnyBackwardKernel : matmulBackwardKernel;
+  if (preferBarrierFree(rec.ctx)) kernel = d.K % 4 === 0 && d.N > 0 ? matmulRegtileBackwardKernel : matmulSkinnyBackwardKernel;
   rec.run(kernel, d, [dinp, dout, weight]);
 }
 
@@ -122,5 +151,6 @@ export function matmulWeightGrad(
     [inp, d.M * d.K, 'inp'],
   ]);
   if (d.N === 0 || d.K === 0) return;
-  rec.run(matmulWeightGradKernel, d, [dweight, dout, inp]);
+  const barrierFree = preferBarrierFree(rec.ctx) && d.N % 4 === 0 && d.K % 4 === 0 && d.M > 0;
+  rec.run(barrierFree ? matmulRegtileWeightGradKernel : matmulWeightGradKernel, d, [dweight, dout, inp]);
 }

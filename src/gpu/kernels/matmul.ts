@@ -2,11 +2,15 @@
 // weight is row-major [N, K], the Hugging Face nn.Linear layout, so it is used as stored.
 // Two kernels: matmul_forward (64 × 64 tiles staged through workgroup memory) for many rows, and
 // matmul_skinny_forward (4 × 4 register blocks, no barriers) for at most SKINNY_MAX_ROWS rows,
-// as in decoding one token per sequence.
+// as in decoding one token per sequence. Where barriers are slow (CPU Vulkan drivers, see
+// barrier-policy.ts) every M goes to matmul_regtile_forward (4 × 4 register blocks with vec4 loads,
+// no barriers) when K is a positive multiple of 4, else to matmul_skinny_forward.
 import code from '../../../shaders/matmul_forward.wgsl?raw';
+import regtileCode from '../../../shaders/matmul_regtile_forward.wgsl?raw';
 import skinnyCode from '../../../shaders/matmul_skinny_forward.wgsl?raw';
 import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
+import { preferBarrierFree } from './barrier-policy.js';
 
 export interface MatmulDims {
   M: number; // rows of inp and out (B·T, or fewer)
@@ -58,6 +62,22 @@ export const matmulSkinnyForwardKernel: KernelSpec<MatmulLaunch> = {
   dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
 };
 
+/** Any M; K must be a positive multiple of 4 (inp and weight are read as vec4 rows, never empty). */
+export const matmulRegtileForwardKernel: KernelSpec<MatmulLaunch> = {
+  name: 'matmul_regtile_forward',
+  code: regtileCode,
+  bindings: ['read_write', 'read', 'read', 'read'],
+  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0 }),
+  params: (d) => [u32(d.M), u32(d.N), u32(d.K)],
+  dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
+};
+
+/** The forward kernel for these dimensions on this device. */
+function forwardKernel(rec: Recorder, M: number, K: number): KernelSpec<MatmulLaunch> {
+  if (preferBarrierFree(rec.ctx)) return K % 4 === 0 && K > 0 ? matmulRegtileForwardKernel : matmulSkinnyForwardKernel;
+  return M <= SKINNY_MAX_ROWS ? matmulSkinnyForwardKernel : matmulForwardKernel;
+}
+
 /**
  * out: [M, N]; inp: [M, K]; weight: [N, K]; bias: [N] or null. Without a bias the weight buffer is
  * bound again in the bias slot (two read-only bindings of one buffer are legal) and never read.
@@ -79,6 +99,5 @@ export function matmulForward(
   check(weight, N * K, 'weight');
   if (bias) check(bias, N, 'bias');
   if (M === 0 || N === 0) return;
-  const kernel = M <= SKINNY_MAX_ROWS ? matmulSkinnyForwardKernel : matmulForwardKernel;
-  rec.run(kernel, { M, N, K, hasBias: bias !== null }, [out, inp, weight, bias ?? weight]);
+  rec.run(forwardKernel(rec, M, K), { M, N, K, hasBias: bias !== null }, [out, inp, weight, bias ?? weight]);
 }

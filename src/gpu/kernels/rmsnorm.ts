@@ -3,6 +3,7 @@ import code from '../../../shaders/rmsnorm_forward.wgsl?raw';
 import backwardCode from '../../../shaders/rmsnorm_backward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
+import { preferBarrierFree } from './barrier-policy.js';
 
 export interface RmsnormDims {
   rows: number; // B·T (or B·T·NH for a per-head norm)
@@ -18,9 +19,17 @@ export const rmsnormForwardKernel: KernelSpec<RmsnormDims> = {
   dispatch: (d) => grid1d(d.rows, 1),
 };
 
+/** The barrier-free variant (one invocation per row), for devices where barriers are slow. */
+export const rmsnormForwardPerRowKernel: KernelSpec<RmsnormDims> = {
+  ...rmsnormForwardKernel,
+  entryPoint: 'per_row',
+  dispatch: (d) => grid1d(d.rows, 64),
+};
+
 /** out, inp: [rows, C]; weight: [C]; rstd: [rows]. */
 export function rmsnormForward(rec: Recorder, out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, dims: RmsnormDims): void {
-  rec.run(rmsnormForwardKernel, dims, [out, rstd, inp, weight]);
+  const kernel = preferBarrierFree(rec.ctx) ? rmsnormForwardPerRowKernel : rmsnormForwardKernel;
+  rec.run(kernel, dims, [out, rstd, inp, weight]);
 }
 
 export interface RmsnormBackwardDims {
@@ -38,6 +47,13 @@ export const rmsnormBackwardKernel: KernelSpec<RmsnormBackwardDims> = {
   dispatch: (d) => grid1d(d.rows, 1),
 };
 
+/** The barrier-free variant (one invocation per row), for devices where barriers are slow. */
+export const rmsnormBackwardPerRowKernel: KernelSpec<RmsnormBackwardDims> = {
+  ...rmsnormBackwardKernel,
+  entryPoint: 'per_row',
+  dispatch: (d) => grid1d(d.rows, 64),
+};
+
 /**
  * The input gradient of RMSNorm with a frozen weight: dinp = rstd·(weight ⊙ dout) − inp·rstd³/C·Σ_c(weight·dout·inp),
  * written to dinp, or added to it when dims.accumulate is set.
@@ -52,5 +68,6 @@ export function rmsnormBackward(
   rstd: Tensor,
   dims: RmsnormBackwardDims,
 ): void {
-  rec.run(rmsnormBackwardKernel, dims, [dinp, dout, inp, weight, rstd]);
+  const kernel = preferBarrierFree(rec.ctx) ? rmsnormBackwardPerRowKernel : rmsnormBackwardKernel;
+  rec.run(kernel, dims, [dinp, dout, inp, weight, rstd]);
 }

@@ -173,7 +173,7 @@ export class Engine implements LoraEngine {
       const useAdapter = opts.adapter ?? true;
       const adapter = useAdapter && (this.adapter || this.trainer) ? await this.currentAdapter() : undefined;
       // A trainer that never steps: its loss pass over every example, with the adapter or with
-      // a fresh one (B = 0 makes it the base model exactly).
+      // a fresh one (whose lora_B is zero: the base model exactly).
       const trainer = await Trainer.create(await this.device(), model, tokenizer, examples, { valSplit: 0, maxLength: opts.maxLength ?? 512 }, { adapter });
       try {
         return { loss: await trainer.meanLoss('train'), examples: trainer.data.train.length };

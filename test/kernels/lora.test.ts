@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { loraForward } from '../../src/gpu/kernels/lora.js';
+import { loraForward, loraForwardKernel, loraVec4ForwardKernel } from '../../src/gpu/kernels/lora.js';
 import { linearBackward, linearForward } from '../../src/model/linear.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
@@ -63,8 +63,11 @@ describe('lora_forward', () => {
     [300, 5, 4],
     [9, 20, 64],
   ];
-  for (const [M, N, R] of SHAPES) {
-    it(`adds scale·u·Bᵀ in place at M=${M} N=${N} R=${R}`, async () => {
+  // Both kernels explicitly (the vec4 one only where R is a multiple of 4), and the launcher.
+  const kernels = [loraForwardKernel, loraVec4ForwardKernel, null];
+  for (const [M, N, R] of SHAPES)
+  for (const kernel of kernels.filter((k) => k !== loraVec4ForwardKernel || R % 4 === 0)) {
+    it(`${kernel?.name ?? 'loraForward'} adds scale·u·Bᵀ in place at M=${M} N=${N} R=${R}`, async () => {
       const ctx = await gpu();
       const scale = 1.75;
       const out0 = randomArray(M * N, 3 + M * N, -2, 2);
@@ -74,7 +77,10 @@ describe('lora_forward', () => {
       data.set(out0);
       const out = createTensor(ctx, [data.length], 'f32', data);
       const rec = new Recorder(ctx);
-      loraForward(rec, out, createTensor(ctx, [M, R], 'f32', u), createTensor(ctx, [N, R], 'f32', B), { M, N, R, scale });
+      const uT = createTensor(ctx, [M, R], 'f32', u);
+      const bT = createTensor(ctx, [N, R], 'f32', B);
+      if (kernel) rec.run(kernel, { M, N, R, scale }, [out, uT, bT]);
+      else loraForward(rec, out, uT, bT, { M, N, R, scale });
       rec.submit();
       const got = await readTensor(ctx, out);
       expectClose(got.subarray(0, M * N), loraForwardRef(out0, u, B, M, N, R, scale), 4e-6 * R + 1e-6, 1e-4, 'out');

@@ -1,6 +1,8 @@
 // Matrix multiply against a Linear layer's weight, register-tiled from storage with vec4 loads,
 // no workgroup memory and no barriers (the variant for CPU Vulkan drivers, where barriers are slow):
-//   out[m, n] = sum_k inp[m, k] * weight[n, k]  (+ bias[n] when HAS_BIAS)
+//   out[m, n] = scale * sum_k inp[m, k] * weight[n, k]  (+ bias[n] when HAS_BIAS)
+//   (+ the old out[m, n] when ACCUMULATE: with scale s, inp = u and weight = lora_B this is LoRA's
+//   low-rank update out += s·u·Bᵀ, which lora.ts launches here when the rank is a multiple of 4)
 // inp: [M, K]; weight: [N, K] (row-major, the Hugging Face nn.Linear layout); bias: [N]; out: [M, N].
 // K must be a multiple of 4: inp and weight are read as rows of K / 4 vec4 values.
 //
@@ -16,6 +18,7 @@ struct Params {
   M: u32,
   N: u32,
   K: u32,
+  scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -25,6 +28,7 @@ struct Params {
 @group(0) @binding(4) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;
 
 const WG: u32 = 64u;
 
@@ -74,8 +78,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + j;
       if (n >= N) { break; }
-      var y = acc[r][j];
+      var y = params.scale * acc[r][j];
       if (HAS_BIAS) { y += bias[n]; }
+      if (ACCUMULATE) { y += out[m * N + n]; }
       out[m * N + n] = y;
     }
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { loraForward, loraForwardKernel, loraVec4ForwardKernel } from '../../src/gpu/kernels/lora.js';
+import { loraForward, loraForwardKernel } from '../../src/gpu/kernels/lora.js';
+import { matmulRegtileForwardKernel } from '../../src/gpu/kernels/matmul.js';
 import { linearBackward, linearForward } from '../../src/model/linear.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
@@ -63,11 +64,12 @@ describe('lora_forward', () => {
     [300, 5, 4],
     [9, 20, 64],
   ];
-  // Both kernels explicitly (the vec4 one only where R is a multiple of 4), and the launcher.
-  const kernels = [loraForwardKernel, loraVec4ForwardKernel, null];
+  // Both kernels explicitly (matmul_regtile_forward, accumulating and scaled, only where R is a
+  // multiple of 4), and the launcher.
+  const kernels = ['lora_forward', 'matmul_regtile_forward', 'loraForward'] as const;
   for (const [M, N, R] of SHAPES)
-  for (const kernel of kernels.filter((k) => k !== loraVec4ForwardKernel || R % 4 === 0)) {
-    it(`${kernel?.name ?? 'loraForward'} adds scale·u·Bᵀ in place at M=${M} N=${N} R=${R}`, async () => {
+  for (const kernel of kernels.filter((k) => k !== 'matmul_regtile_forward' || R % 4 === 0)) {
+    it(`${kernel} adds scale·u·Bᵀ in place at M=${M} N=${N} R=${R}`, async () => {
       const ctx = await gpu();
       const scale = 1.75;
       const out0 = randomArray(M * N, 3 + M * N, -2, 2);
@@ -79,7 +81,8 @@ describe('lora_forward', () => {
       const rec = new Recorder(ctx);
       const uT = createTensor(ctx, [M, R], 'f32', u);
       const bT = createTensor(ctx, [N, R], 'f32', B);
-      if (kernel) rec.run(kernel, { M, N, R, scale }, [out, uT, bT]);
+      if (kernel === 'lora_forward') rec.run(loraForwardKernel, { M, N, R, scale }, [out, uT, bT]);
+      else if (kernel === 'matmul_regtile_forward') rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale }, [out, uT, bT, bT]);
       else loraForward(rec, out, uT, bT, { M, N, R, scale });
       rec.submit();
       const got = await readTensor(ctx, out);

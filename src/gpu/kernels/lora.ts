@@ -2,9 +2,9 @@
 // with u = x·Aᵀ computed by matmulForward. The whole layer, forward and backward, is composed in
 // src/model/linear.ts from this kernel, matmulForward, matmulBackward and matmulWeightGrad.
 import code from '../../../shaders/lora_forward.wgsl?raw';
-import vec4Code from '../../../shaders/lora_vec4_forward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
+import { matmulRegtileForwardKernel } from './matmul.js';
 
 export interface LoraForwardDims {
   M: number; // rows of u and out (B·T)
@@ -21,9 +21,6 @@ export const loraForwardKernel: KernelSpec<LoraForwardDims> = {
   dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
 };
 
-/** The same update with vec4 loads of u and loraB rows; R must be a positive multiple of 4. */
-export const loraVec4ForwardKernel: KernelSpec<LoraForwardDims> = { ...loraForwardKernel, name: 'lora_vec4_forward', code: vec4Code };
-
 function check(kernel: string, dims: object, tensors: Array<[Tensor, number, string]>): void {
   for (const [t, want, what] of tensors) {
     if (t.size < want) {
@@ -36,8 +33,9 @@ function check(kernel: string, dims: object, tensors: Array<[Tensor, number, str
 }
 
 /**
- * out: [M, N], updated in place; u: [M, R]; loraB: [N, R]. out += scale · u · loraBᵀ, with vec4
- * loads (lora_vec4_forward) when R is a multiple of 4, the usual case.
+ * out: [M, N], updated in place; u: [M, R]; loraB: [N, R]. out += scale · u · loraBᵀ. When R is a
+ * multiple of 4 (the usual ranks) this is matmul_regtile_forward with K = R, accumulating and
+ * scaled (vec4 loads); otherwise lora_forward.
  */
 export function loraForward(rec: Recorder, out: Tensor, u: Tensor, loraB: Tensor, dims: LoraForwardDims): void {
   const { M, N, R } = dims;
@@ -47,5 +45,6 @@ export function loraForward(rec: Recorder, out: Tensor, u: Tensor, loraB: Tensor
     [loraB, N * R, 'loraB'],
   ]);
   if (M === 0 || N === 0 || R === 0) return;
-  rec.run(R % 4 === 0 ? loraVec4ForwardKernel : loraForwardKernel, dims, [out, u, loraB]);
+  if (R % 4 === 0) rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale: dims.scale }, [out, u, loraB, loraB]);
+  else rec.run(loraForwardKernel, dims, [out, u, loraB]);
 }

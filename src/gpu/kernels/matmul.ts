@@ -8,7 +8,7 @@
 import code from '../../../shaders/matmul_forward.wgsl?raw';
 import regtileCode from '../../../shaders/matmul_regtile_forward.wgsl?raw';
 import skinnyCode from '../../../shaders/matmul_skinny_forward.wgsl?raw';
-import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import { preferBarrierFree } from './barrier-policy.js';
 
@@ -21,6 +21,10 @@ export interface MatmulDims {
 /** The launch dimensions plus whether a bias is bound (the HAS_BIAS override). */
 export interface MatmulLaunch extends MatmulDims {
   hasBias: boolean;
+  /** matmul_regtile_forward only: add to out instead of overwriting it (default false). */
+  accumulate?: boolean;
+  /** matmul_regtile_forward only: multiplies the product, before the bias (default 1). */
+  scale?: number;
 }
 
 /** Each workgroup computes a MATMUL_TILE × MATMUL_TILE block of out (see matmul_forward.wgsl). */
@@ -62,13 +66,16 @@ export const matmulSkinnyForwardKernel: KernelSpec<MatmulLaunch> = {
   dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
 };
 
-/** Any M; K must be a positive multiple of 4 (inp and weight are read as vec4 rows, never empty). */
+/**
+ * Any M; K must be a positive multiple of 4 (inp and weight are read as vec4 rows, never empty).
+ * Also serves LoRA's update out += s·u·Bᵀ (accumulate, scale; see lora.ts).
+ */
 export const matmulRegtileForwardKernel: KernelSpec<MatmulLaunch> = {
   name: 'matmul_regtile_forward',
   code: regtileCode,
   bindings: ['read_write', 'read', 'read', 'read'],
-  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0 }),
-  params: (d) => [u32(d.M), u32(d.N), u32(d.K)],
+  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, ACCUMULATE: d.accumulate ? 1 : 0 }),
+  params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1)],
   dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
 };
 

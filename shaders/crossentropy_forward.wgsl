@@ -49,19 +49,9 @@ fn main(
   let V = params.V;
   let base = row * V;
 
-  var m = LOWEST;
-  var s = 0.0;
-  for (var v = lid; v < V; v += WG) {
-    let x = logits[base + v];
-    if (x > m) {
-      s = s * exp(m - x) + 1.0;
-      m = x;
-    } else {
-      s += exp(x - m);
-    }
-  }
-  wmax[lid] = m;
-  wsum[lid] = s;
+  let ms = slice_lse(base, V, lid);
+  wmax[lid] = ms.x;
+  wsum[lid] = ms.y;
   workgroupBarrier();
   for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
     if (lid < stride) {
@@ -74,18 +64,24 @@ fn main(
     workgroupBarrier();
   }
 
-  if (lid == 0u) {
-    let g = params.row0 + row;
-    let mx = wmax[0];
-    let log_s = log(wsum[0]);
-    let t = targets[g];
-    var loss = 0.0;
-    if (t >= 0 && u32(t) < V) {
-      loss = (mx - logits[base + u32(t)]) + log_s;
+  if (lid == 0u) { write_row(row, base, wmax[0], wsum[0]); }
+}
+
+// The online log-sum-exp of one strided slice of a row, elements lane, lane + WG, ...: the
+// running maximum m and s = sum exp(x - m), rescaling s when a larger x arrives. Returns (m, s).
+fn slice_lse(base: u32, V: u32, lane: u32) -> vec2<f32> {
+  var m = LOWEST;
+  var s = 0.0;
+  for (var v = lane; v < V; v += WG) {
+    let x = logits[base + v];
+    if (x > m) {
+      s = s * exp(m - x) + 1.0;
+      m = x;
+    } else {
+      s += exp(x - m);
     }
-    losses[g] = loss;
-    lse[g] = mx + log_s;
   }
+  return vec2<f32>(m, s);
 }
 
 // The loss and lse of one row from its merged maximum mx and scaled sum s.
@@ -110,17 +106,9 @@ fn per_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   var mt = LOWEST;  // the running merged pair
   var st = 0.0;
   for (var lane = 0u; lane < min(WG, V); lane++) {
-    var m = LOWEST;
-    var s = 0.0;
-    for (var v = lane; v < V; v += WG) {
-      let x = logits[base + v];
-      if (x > m) {
-        s = s * exp(m - x) + 1.0;
-        m = x;
-      } else {
-        s += exp(x - m);
-      }
-    }
+    let ms = slice_lse(base, V, lane);
+    let m = ms.x;
+    let s = ms.y;
     let mm = max(mt, m);
     st = st * exp(mt - mm) + s * exp(m - mm);
     mt = mm;

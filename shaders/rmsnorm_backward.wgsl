@@ -55,14 +55,16 @@ fn main(
   let r = rstd[row];
   let k = partial[0] * r * r * r / f32(params.C);
 
-  for (var c = lid; c < params.C; c += WG) {
-    let i = base + c;
-    let d = r * weight[c] * dout[i] - inp[i] * k;
-    if (ACCUMULATE) {
-      dinp[i] += d;
-    } else {
-      dinp[i] = d;
-    }
+  for (var c = lid; c < params.C; c += WG) { store_dinp(base + c, c, r, k); }
+}
+
+// dinp[i] (= or +=) r * w[c] * dy[i] - x[i] * k, for element i = row * C + c.
+fn store_dinp(i: u32, c: u32, r: f32, k: f32) {
+  let d = r * weight[c] * dout[i] - inp[i] * k;
+  if (ACCUMULATE) {
+    dinp[i] += d;
+  } else {
+    dinp[i] = d;
   }
 }
 
@@ -77,13 +79,5 @@ fn per_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   }
   let r = rstd[row];
   let k = s * r * r * r / f32(params.C);
-  for (var c = 0u; c < params.C; c++) {
-    let i = base + c;
-    let d = r * weight[c] * dout[i] - inp[i] * k;
-    if (ACCUMULATE) {
-      dinp[i] += d;
-    } else {
-      dinp[i] = d;
-    }
-  }
+  for (var c = 0u; c < params.C; c++) { store_dinp(base + c, c, r, k); }
 }

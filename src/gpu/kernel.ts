@@ -109,7 +109,7 @@ export class Recorder {
     const { pipeline, layout } = pipelineFor(this.ctx, spec, spec.constants?.(dims) ?? {});
     const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({
       binding,
-      resource: 'buffer' in b ? { buffer: b.buffer, offset: b.offset * 4, size: Math.max(4, b.size * 4) } : { buffer: b },
+      resource: 'buffer' in b ? { buffer: b.buffer, offset: b.byteOffset, size: b.byteLength } : { buffer: b },
     }));
     if (spec.params) {
       const data = packParams(spec.params(dims));
@@ -134,6 +134,7 @@ export class Recorder {
 
   /** Copy `count` 4-byte elements between tensors (outside the compute pass). */
   copy(src: Tensor, srcElement: number, dst: Tensor, dstElement: number, count: number): void {
+    if (src.dtype === 'f16' || dst.dtype === 'f16') throw new Error(`copy: f16 tensors (${src.label}, ${dst.label}) are not copied element-wise`);
     this.pass?.end();
     this.pass = null;
     this.encoder.copyBufferToBuffer(src.buffer, (src.offset + srcElement) * 4, dst.buffer, (dst.offset + dstElement) * 4, count * 4);
@@ -141,9 +142,10 @@ export class Recorder {
 
   /** Zero `t` (outside the compute pass). */
   clear(t: Tensor): void {
+    if (t.size === 0) return;
     this.pass?.end();
     this.pass = null;
-    this.encoder.clearBuffer(t.buffer, t.offset * 4, t.size * 4);
+    this.encoder.clearBuffer(t.buffer, t.byteOffset, t.byteLength);
   }
 
   submit(): void {

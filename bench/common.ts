@@ -1,6 +1,7 @@
 // What both sides of the benchmark share: the LoRA and optimizer settings, the token batch, the
 // timing rule (warm-up steps, then the median of the timed ones) and the shape of a result.
 import { DEFAULT_LORA, type LoraConfig } from '../src/lora/config.js';
+import type { WeightStorage } from '../src/model/gpu-weights.js';
 import { mulberry32 } from '../src/train/batches.js';
 
 /** r 16, alpha 32, all seven projections of every layer (q, k, v, o, gate, up, down), no dropout. */
@@ -8,6 +9,14 @@ export const BENCH_LORA: LoraConfig = { ...DEFAULT_LORA, r: 16, alpha: 32, targe
 export const LEARNING_RATE = 1e-4;
 /** The seed of the LoRA A matrices (both sides draw the same ones) and of the random weights. */
 export const SEED = 0;
+
+/** How the engine side runs: its weight storage and whether it checkpoints (the tfjs peer is always f32, no checkpointing). */
+export interface EngineSettings {
+  weightStorage: WeightStorage;
+  gradientCheckpointing: boolean;
+}
+
+export const DEFAULT_ENGINE_SETTINGS: EngineSettings = { weightStorage: 'f32', gradientCheckpointing: false };
 
 export interface Shape {
   batch: number;

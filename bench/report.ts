@@ -1,6 +1,6 @@
 // The benchmark's output: a table for people, and one JSON object for programs.
 import { failed, type SideOutcome } from './common.js';
-import type { EngineOutcome } from './engine-step.js';
+import type { EngineOutcome, MemoryPlan } from './engine-step.js';
 
 export interface BenchResult {
   model: string;
@@ -23,6 +23,8 @@ export interface BenchReport {
   date: string;
   steps: number;
   warmup: number;
+  /** The engine's settings (--weights, --checkpoint). */
+  engine: { weights: string; gradient_checkpointing: boolean };
   results: BenchResult[];
 }
 
@@ -48,7 +50,8 @@ function side(o: SideOutcome): string[] {
 export function formatReport(r: BenchReport, topKernels = 8): string {
   const lines = [`adapter: ${r.adapter}${r.swiftshader ? ' (SwiftShader: a CPU driver, not a GPU)' : ''}`];
   if (r.tfjs_adapter) lines.push(`tfjs adapter: ${r.tfjs_adapter}`);
-  lines.push(`${r.warmup} warm-up step(s), then the median of ${r.steps}; LoRA r 16, alpha 32, all 7 projections, AdamW, fp32`, '');
+  lines.push(`${r.warmup} warm-up step(s), then the median of ${r.steps}; LoRA r 16, alpha 32, all 7 projections, AdamW, fp32 compute`);
+  lines.push(`${engineSettings(r)}; the tfjs peer: f32 weights, no checkpointing`, '');
   const rows = [['model', 'B x T', 'engine ms', 'tok/s', 'peak MiB', 'tfjs ms', 'tok/s', 'peak MiB', 'speed x', 'memory x']];
   for (const x of r.results) {
     rows.push([
@@ -70,6 +73,10 @@ export function formatReport(r: BenchReport, topKernels = 8): string {
       lines.push(`${head}: first loss engine ${x.engine.first_loss.toFixed(4)}, tfjs ${x.tfjs.first_loss.toFixed(4)}`);
     }
     if (failed(x.engine)) continue;
+    const e = x.engine;
+    lines.push(
+      `${head}: engine recording of one step: ${e.submits_per_step} submits, ${e.dispatches_per_step} dispatches, ${e.bind_groups_created_per_step} new bind groups, ${fixed(e.record_ms, 2)} ms of CPU`,
+    );
     if (x.engine.kernels) {
       const total = x.engine.kernels_total_ms ?? 0;
       lines.push(
@@ -82,5 +89,21 @@ export function formatReport(r: BenchReport, topKernels = 8): string {
       lines.push(pad(krows.map((row) => ['  ' + row[0], ...row.slice(1)]), 1));
     } else if (x.engine.kernels_reason) lines.push(`${head}: no kernel times: ${x.engine.kernels_reason}`);
   }
+  return lines.join('\n');
+}
+
+function engineSettings(r: BenchReport): string {
+  return `engine: ${r.engine.weights} weights${r.engine.gradient_checkpointing ? ', gradient checkpointing' : ''}`;
+}
+
+/** --memory-only: each shape's tracked training memory and the estimate for it. */
+export function formatMemoryPlans(r: BenchReport, plans: Array<MemoryPlan | { model: string; error: string }>): string {
+  const lines = [`adapter: ${r.adapter}`, `${engineSettings(r)}; memory allocated for one training step, no step run`, ''];
+  const rows = [['model', 'B x T', 'peak MiB', 'estimate MiB']];
+  for (const p of plans) {
+    if ('error' in p) lines.push(`${p.model}: error: ${p.error}`);
+    else rows.push([p.model, `${p.batch} x ${p.seq}`, mib(p.peak_bytes), mib(p.estimated_bytes)]);
+  }
+  lines.push(pad(rows));
   return lines.join('\n');
 }

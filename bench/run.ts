@@ -4,16 +4,19 @@
 // which runs with nothing but Node and Dawn (see BENCHMARKS.md).
 //
 //   node dist/bench/bench.mjs [--models a,b] [--shapes 1x256,8x256] [--steps N] [--warmup N]
-//                             [--no-tfjs] [--no-profile] [--json]
+//                             [--weights f32|f16] [--checkpoint] [--memory-only]
+//                             [--no-tfjs] [--no-profile] [--matmul [SIZES]] [--json]
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { deviceOrRerun, integerOption, UsageError } from '../src/cli/common.js';
 import type { GpuContext } from '../src/gpu/device.js';
 import { loadModelSpec, loadWeights } from '../src/model/weights.js';
-import { errorText, type Shape, type SideOutcome } from './common.js';
-import { benchEngine, loadEngineModel, type EngineOutcome } from './engine-step.js';
+import type { WeightStorage } from '../src/model/gpu-weights.js';
+import { errorText, type EngineSettings, type Shape, type SideOutcome } from './common.js';
+import { benchEngine, loadEngineModel, planEngineMemory, type EngineOutcome, type MemoryPlan } from './engine-step.js';
+import { benchMatmul, formatMatmul, matmulFailed, matmulSizes, withBareMatmul } from './matmul.js';
 import { benchModel, MODEL_NAMES, parameterCount } from './models.js';
-import { formatReport, ratioOf, type BenchReport, type BenchResult } from './report.js';
+import { formatMemoryPlans, formatReport, ratioOf, type BenchReport, type BenchResult } from './report.js';
 import { benchTfjs, tfjsAdapter } from './tfjs-step.js';
 
 const USAGE = `usage: node dist/bench/bench.mjs [options]
@@ -21,8 +24,13 @@ const USAGE = `usage: node dist/bench/bench.mjs [options]
   --shapes BxT,...  batch x sequence length (default: 1x256,8x256 on a GPU, 2x32 on SwiftShader)
   --steps N         timed steps, reported as their median (default: 10 on a GPU, 3 on SwiftShader)
   --warmup N        untimed steps first, which compile the pipelines (default: 2 on a GPU, 1 on SwiftShader)
+  --weights f32|f16 the engine's storage of the frozen weight matrices (default f32; compute is f32 either way)
+  --checkpoint      the engine trains with gradient checkpointing
+  --memory-only     allocate each shape's training buffers and report the engine's memory, without steps
   --no-tfjs         measure the engine only
   --no-profile      skip the profiled step that times each kernel
+  --matmul [SIZES]  time the matmul kernels alone at M = N = K = each size (comma-separated; default
+                    1024,2048,4096 on a GPU, 256 on SwiftShader); without --models, only that
   --json            print the results as one JSON object on the last line`;
 
 function parseShapes(text: string): Shape[] {
@@ -51,15 +59,19 @@ export async function main(argv: string[]): Promise<number> {
   let args;
   try {
     args = parseArgs({
-      args: argv,
+      args: withBareMatmul(argv),
       options: {
         models: { type: 'string' },
         shapes: { type: 'string' },
         steps: { type: 'string' },
         warmup: { type: 'string' },
+        weights: { type: 'string' },
+        checkpoint: { type: 'boolean' },
+        'memory-only': { type: 'boolean' },
         'no-tfjs': { type: 'boolean' },
         'no-profile': { type: 'boolean' },
         json: { type: 'boolean' },
+        matmul: { type: 'string' },
         'tfjs-child': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -69,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (args.shapes !== undefined) parseShapes(args.shapes);
+    if (args.weights !== undefined && args.weights !== 'f32' && args.weights !== 'f16') throw new UsageError(`--weights: '${args.weights}' is neither f32 nor f16`);
+    if (args.matmul !== undefined) matmulSizes(args.matmul, false);
     const unknown = (args.models ?? '').split(',').filter((m) => m.trim() && !MODEL_NAMES.some((n) => n.toLowerCase() === m.trim().toLowerCase()));
     if (unknown.length) throw new UsageError(`--models: unknown ${unknown.join(', ')}; the benchmark knows ${MODEL_NAMES.join(', ')}`);
     integerOption(args.steps, 'steps', 1, 1);
@@ -85,12 +99,28 @@ export async function main(argv: string[]): Promise<number> {
 
   const ctx = await deviceOrRerun();
   const swiftshader = isSwiftShader(ctx);
-  const models = (args.models ?? (swiftshader ? 'stories260K' : MODEL_NAMES.join(','))).split(',').map((s) => s.trim()).filter(Boolean);
+  const matmulOnly = args.matmul !== undefined && args.models === undefined;
+  const models = matmulOnly ? [] : (args.models ?? (swiftshader ? 'stories260K' : MODEL_NAMES.join(','))).split(',').map((s) => s.trim()).filter(Boolean);
   const shapes = parseShapes(args.shapes ?? (swiftshader ? '2x32' : '1x256,8x256'));
   const timing = { steps: integerOption(args.steps, 'steps', swiftshader ? 3 : 10, 1), warmup: integerOption(args.warmup, 'warmup', swiftshader ? 1 : 2, 0) };
-  const report: BenchReport = { adapter: adapterName(ctx), swiftshader, date: new Date().toISOString(), ...timing, results: [] };
-  log(`adapter: ${report.adapter}; models ${models.join(', ')}; shapes ${shapes.map((s) => `${s.batch}x${s.seq}`).join(', ')}`);
-  const plan: Plan = { shapes, timing, tfjs: !args['no-tfjs'], profile: !args['no-profile'] };
+  const engine: EngineSettings = { weightStorage: (args.weights ?? 'f32') as WeightStorage, gradientCheckpointing: !!args.checkpoint };
+  const report: BenchReport = {
+    adapter: adapterName(ctx),
+    swiftshader,
+    date: new Date().toISOString(),
+    ...timing,
+    engine: { weights: engine.weightStorage, gradient_checkpointing: engine.gradientCheckpointing },
+    results: [],
+  };
+  log(`adapter: ${report.adapter}; ${matmulOnly ? 'matmul only' : `models ${models.join(', ')}; shapes ${shapes.map((s) => `${s.batch}x${s.seq}`).join(', ')}`}`);
+  if (args['memory-only']) {
+    const memory: Array<MemoryPlan | { model: string; error: string }> = [];
+    for (const name of models) memory.push(...(await planOneModel(ctx, name, shapes, engine)));
+    console.log(formatMemoryPlans(report, memory));
+    if (args.json) console.log(JSON.stringify({ ...report, memory }));
+    return memory.every((m) => !('error' in m)) ? 0 : 1;
+  }
+  const plan: Plan = { shapes, timing, tfjs: !args['no-tfjs'], profile: !args['no-profile'], engine };
   for (const name of models) {
     for (const r of await benchOneModel(ctx, name, plan)) {
       report.results.push(r.result);
@@ -98,9 +128,12 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  console.log(formatReport(report));
-  if (args.json) console.log(JSON.stringify(report));
-  return report.results.every((r) => !('error' in r.engine)) ? 0 : 1;
+  const matmul = args.matmul === undefined ? undefined : await benchMatmul(ctx, matmulSizes(args.matmul, swiftshader), { swiftshader, steps: args.steps, warmup: args.warmup, log });
+
+  if (!matmulOnly) console.log(formatReport(report));
+  if (matmul) console.log(`${matmulOnly ? `adapter: ${report.adapter}\n` : ''}${formatMatmul(matmul)}`);
+  if (args.json) console.log(JSON.stringify(matmul ? { ...report, matmul } : report));
+  return report.results.every((r) => !('error' in r.engine)) && !matmulFailed(matmul ?? []) ? 0 : 1;
 }
 
 interface Plan {
@@ -108,6 +141,23 @@ interface Plan {
   timing: { steps: number; warmup: number };
   tfjs: boolean;
   profile: boolean;
+  engine: EngineSettings;
+}
+
+/** --memory-only: each shape's planned training memory (no steps), or the error that stopped it. */
+async function planOneModel(ctx: GpuContext, name: string, shapes: Shape[], settings: EngineSettings): Promise<Array<MemoryPlan | { model: string; error: string }>> {
+  try {
+    const bm = benchModel(name);
+    log(`${bm.name}: engine: loading the model (${settings.weightStorage} weights)`);
+    const loaded = await loadEngineModel(ctx, bm.source, settings);
+    try {
+      return shapes.map((s) => planEngineMemory(ctx, bm.name, loaded, s, settings));
+    } finally {
+      loaded.model.destroy();
+    }
+  } catch (e) {
+    return [{ model: name, error: errorText(e) }];
+  }
 }
 
 /**
@@ -136,11 +186,11 @@ async function benchOneModel(ctx: GpuContext, name: string, plan: Plan): Promise
   const engine = new Map<Shape, EngineOutcome>();
   log(`${bm.name}: engine: loading the model`);
   try {
-    const loaded = await loadEngineModel(ctx, bm.source);
+    const loaded = await loadEngineModel(ctx, bm.source, plan.engine);
     try {
       for (const s of shapes) {
         log(`${bm.name} ${s.batch}x${s.seq}: engine`);
-        engine.set(s, await benchEngine(ctx, loaded, s, timing, plan.profile));
+        engine.set(s, await benchEngine(ctx, loaded, s, timing, plan.profile, plan.engine));
       }
     } finally {
       loaded.model.destroy();

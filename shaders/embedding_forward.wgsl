@@ -5,6 +5,11 @@
 // global_invocation_id.x + global_invocation_id.y * (num_workgroups.x * WG) (see grid1d).
 // An id >= V is clamped to V - 1 so that it never reads past wte; the caller validates ids on the
 // CPU (assertTokenIds). When HAS_POSITIONS is false the launcher binds wte again in the wpe slot.
+//
+// wte and wpe may each be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the
+// low half): the launcher binds each buffer twice, as f32 (`wte`, `wpe`) and as packed halves
+// (`wte_f16`, `wpe_f16`), and sets WTE_F16 and WPE_F16; wte_at and wpe_at read whichever the
+// override names (the other binding is never read). The sum is f32.
 
 struct Params {
   B: u32,
@@ -18,11 +23,30 @@ struct Params {
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
 @group(0) @binding(2) var<storage, read> wte: array<f32>;
 @group(0) @binding(3) var<storage, read> wpe: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> wte_f16: array<u32>;
+@group(0) @binding(5) var<storage, read> wpe_f16: array<u32>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 override HAS_POSITIONS: bool = false;
+override WTE_F16: u32 = 0u;
+override WPE_F16: u32 = 0u;
 
 const WG: u32 = 256u;
+
+// Element i of a packed-halves array: half i & 1 of word i / 2.
+fn half_at(word: u32, i: u32) -> f32 {
+  return unpack2x16float(word)[i & 1u];
+}
+
+fn wte_at(i: u32) -> f32 {
+  if (WTE_F16 != 0u) { return half_at(wte_f16[i >> 1u], i); }
+  return wte[i];
+}
+
+fn wpe_at(i: u32) -> f32 {
+  if (WPE_F16 != 0u) { return half_at(wpe_f16[i >> 1u], i); }
+  return wpe[i];
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -32,10 +56,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let bt = i / C;  // the token's index in [B, T]
   let c = i % C;
   let id = min(ids[bt], params.V - 1u);
-  var v = wte[id * C + c];
+  var v = wte_at(id * C + c);
   if (HAS_POSITIONS) {
     let t = bt % params.T;
-    v += wpe[(params.pos0 + t) * C + c];
+    v += wpe_at((params.pos0 + t) * C + c);
   }
   out[i] = v;
 }

@@ -16,6 +16,11 @@
 //
 // Tiles of dinp are addressed as column tile workgroup_id.x and row tile
 // workgroup_id.y + workgroup_id.z * num_workgroups.y, so more than 65535 row tiles still fit.
+//
+// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
+// half): the launcher binds the same buffer as `weight` and as `weight_f16` and sets WEIGHT_F16;
+// weight_at reads whichever the override names (the other binding is never read). Either way the
+// products and sums are f32.
 
 struct Params {
   M: u32,
@@ -27,9 +32,11 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(3) var<storage, read> weight_f16: array<u32>;
+@group(0) @binding(4) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
+override WEIGHT_F16: u32 = 0u;
 
 const TILE: u32 = 64u;  // rows and columns of dinp per workgroup
 const TN: u32 = 32u;    // values of n per staged slice; the swizzle below needs exactly 32
@@ -38,6 +45,12 @@ const LOADS: u32 = TILE * TN / (SIDE * SIDE);  // values of each slice staged by
 
 var<workgroup> tile_dout: array<f32, TILE * TN>;  // [64 rows][32 n], swizzled
 var<workgroup> tile_w: array<f32, TN * TILE>;     // [32 n][64 columns]
+
+// Element i of the weight, row-major [N, K], from whichever storage it has.
+fn weight_at(i: u32) -> f32 {
+  if (WEIGHT_F16 != 0u) { return unpack2x16float(weight_f16[i >> 1u])[i & 1u]; }
+  return weight[i];
+}
 
 // Position of (row, n) inside the staged dout slice.
 fn slot(row: u32, n: u32) -> u32 {
@@ -79,7 +92,7 @@ fn main(
       tile_dout[slot(row, dn)] = d;
       let n = wn + l * (SIDE * SIDE / TILE);
       var w = 0.0;
-      if (n0 + n < N && k0 + wcol < K) { w = weight[(n0 + n) * K + k0 + wcol]; }
+      if (n0 + n < N && k0 + wcol < K) { w = weight_at((n0 + n) * K + k0 + wcol); }
       tile_w[n * TILE + wcol] = w;
     }
     workgroupBarrier();

@@ -15,6 +15,11 @@
 // Tiles of out are addressed as column tile workgroup_id.x and row tile
 // workgroup_id.y + workgroup_id.z * num_workgroups.y, so more than 65535 row tiles still fit.
 // When HAS_BIAS is false the launcher binds the weight buffer again in the bias slot; it is never read.
+//
+// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
+// half): the launcher binds the same buffer as `weight` and as `weight_f16` and sets WEIGHT_F16;
+// weight_at reads whichever the override names (the other binding is never read). Either way the
+// products and sums are f32.
 
 struct Params {
   M: u32,
@@ -26,9 +31,11 @@ struct Params {
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> weight_f16: array<u32>;
+@group(0) @binding(5) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
+override WEIGHT_F16: u32 = 0u;
 
 const TILE: u32 = 64u;  // rows and columns of out per workgroup
 const TK: u32 = 32u;    // K per staged slice; the swizzle below needs exactly 32
@@ -37,6 +44,12 @@ const LOADS: u32 = TILE * TK / (SIDE * SIDE);  // values of each slice staged by
 
 var<workgroup> tile_inp: array<f32, TILE * TK>;
 var<workgroup> tile_w: array<f32, TILE * TK>;
+
+// Element i of the weight, row-major [N, K], from whichever storage it has.
+fn weight_at(i: u32) -> f32 {
+  if (WEIGHT_F16 != 0u) { return unpack2x16float(weight_f16[i >> 1u])[i & 1u]; }
+  return weight[i];
+}
 
 // Position of (row, k) inside a staged 64 x 32 slice.
 fn slot(row: u32, k: u32) -> u32 {
@@ -75,7 +88,7 @@ fn main(
       if (m0 + row < M && gk < K) { a = inp[(m0 + row) * K + gk]; }
       tile_inp[slot(row, load_k)] = a;
       var w = 0.0;
-      if (n0 + row < N && gk < K) { w = weight[(n0 + row) * K + gk]; }
+      if (n0 + row < N && gk < K) { w = weight_at((n0 + row) * K + gk); }
       tile_w[slot(row, load_k)] = w;
     }
     workgroupBarrier();

@@ -10,6 +10,11 @@
 // writing, so the loop needs no bounds checks.
 // Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % (K / 4),
 // r = i / (K / 4).
+//
+// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
+// half; four consecutive halves are one vec2<u32>): the launcher binds the same buffer as `weight`
+// and as `weight_f16` and sets WEIGHT_F16; weight4 reads whichever the override names (the other
+// binding is never read). Either way the products and sums are f32.
 
 struct Params {
   M: u32,
@@ -21,11 +26,22 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> dinp: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
-@group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(3) var<storage, read> weight_f16: array<vec2<u32>>;
+@group(0) @binding(4) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
+override WEIGHT_F16: u32 = 0u;
 
 const WG: u32 = 64u;
+
+// Elements 4 i .. 4 i + 3 of the weight, row-major [N, K], from whichever storage it has.
+fn weight4(i: u32) -> vec4<f32> {
+  if (WEIGHT_F16 != 0u) {
+    let h = weight_f16[i];
+    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+  }
+  return weight[i];
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -47,7 +63,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
   for (var n = 0u; n < N; n++) {
-    let w = weight[n * K4 + c];
+    let w = weight4(n * K4 + c);
     a0 = fma(vec4<f32>(dout[d0 + n]), w, a0);
     a1 = fma(vec4<f32>(dout[d1 + n]), w, a1);
     a2 = fma(vec4<f32>(dout[d2 + n]), w, a2);

@@ -13,6 +13,11 @@
 // Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % ceil(N / 4),
 // r = i / ceil(N / 4). When HAS_BIAS is false the launcher binds the weight buffer again in the
 // bias slot; it is never read.
+//
+// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
+// half; four consecutive halves are one vec2<u32>): the launcher binds the same buffer as `weight`
+// and as `weight_f16` and sets WEIGHT_F16; weight4 reads whichever the override names (the other
+// binding is never read). Either way the products and sums are f32.
 
 struct Params {
   M: u32,
@@ -25,12 +30,23 @@ struct Params {
 @group(0) @binding(1) var<storage, read> inp: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> weight_f16: array<vec2<u32>>;
+@group(0) @binding(5) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
+override WEIGHT_F16: u32 = 0u;
 
 const WG: u32 = 64u;
+
+// Elements 4 i .. 4 i + 3 of the weight, row-major [N, K], from whichever storage it has.
+fn weight4(i: u32) -> vec4<f32> {
+  if (WEIGHT_F16 != 0u) {
+    let h = weight_f16[i];
+    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+  }
+  return weight[i];
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -57,10 +73,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
   for (var k = 0u; k < K4; k++) {
-    let b0 = weight[w0 + k];
-    let b1 = weight[w1 + k];
-    let b2 = weight[w2 + k];
-    let b3 = weight[w3 + k];
+    let b0 = weight4(w0 + k);
+    let b1 = weight4(w1 + k);
+    let b2 = weight4(w2 + k);
+    let b3 = weight4(w3 + k);
     let r0 = inp[x0 + k];
     let r1 = inp[x1 + k];
     let r2 = inp[x2 + k];

@@ -9,6 +9,11 @@
 // workgroup memory (matmul_forward.wgsl) would only add barriers.
 // Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % ceil(N / 4),
 // r = i / ceil(N / 4).
+//
+// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
+// half): the launcher binds the same buffer as `weight` and as `weight_f16` and sets WEIGHT_F16;
+// weight_at reads whichever the override names (the other binding is never read). Either way the
+// products and sums are f32.
 
 struct Params {
   M: u32,
@@ -20,11 +25,19 @@ struct Params {
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> weight_f16: array<u32>;
+@group(0) @binding(5) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
+override WEIGHT_F16: u32 = 0u;
 
 const WG: u32 = 64u;
+
+// Element i of the weight, row-major [N, K], from whichever storage it has.
+fn weight_at(i: u32) -> f32 {
+  if (WEIGHT_F16 != 0u) { return unpack2x16float(weight_f16[i >> 1u])[i & 1u]; }
+  return weight[i];
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -46,7 +59,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
   var acc: array<vec4<f32>, 4>;  // acc[row][column]
   for (var k = 0u; k < K; k++) {
-    let w = vec4<f32>(weight[w_row[0] + k], weight[w_row[1] + k], weight[w_row[2] + k], weight[w_row[3] + k]);
+    let w = vec4<f32>(weight_at(w_row[0] + k), weight_at(w_row[1] + k), weight_at(w_row[2] + k), weight_at(w_row[3] + k));
     for (var r = 0u; r < 4u; r++) {
       acc[r] += inp[x_row[r] + k] * w;
     }

@@ -12,14 +12,15 @@
 export { Engine, type EngineOptions } from './engine/engine.js';
 export { connectEngine, type WorkerEngine } from './engine/worker-client.js';
 export type * from './engine/types.js';
-export { estimateTrainingMemory, type MemoryEstimate } from './train/memory.js';
+export { estimateTrainingMemory, type MemoryEstimate, type MemoryEstimateOptions } from './train/memory.js';
 export { zipFiles, unzipFiles } from './io/zip.js';
 export { trlExportFiles } from './train/trl-export.js';
 export { cachedUrlSource, MODEL_CACHE } from './model/cached-source.js';
 export { gpuMemory, resetPeak, type GpuMemory } from './gpu/tensor.js';
 export { acquireDevice, describeGpu, WebGpuUnavailableError, type GpuContext, type GpuFeatures } from './gpu/device.js';
 export { parseModelConfig, SUPPORTED_MODEL_TYPES, type ModelSpec, type ModelType } from './model/config.js';
-export { LanguageModel, type LoadProgress } from './model/model.js';
+export { LanguageModel, type LoadOptions, type LoadProgress } from './model/model.js';
+export type { WeightStorage } from './model/gpu-weights.js';
 export { forward, createInferenceState, destroyInferenceState, type InferenceState } from './model/forward.js';
 export { SafetensorsError, readSafetensorsHeader, readTensorF32, writeSafetensors } from './model/safetensors.js';
 export { urlSource, fileListSource, directoryHandleSource, type ModelSource } from './model/source.js';

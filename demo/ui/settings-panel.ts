@@ -1,5 +1,6 @@
 // The hyperparameter panel: epochs, learning rate, LoRA rank / alpha / target modules, batch size,
-// maximum length, validation split and seed, defaulting to DEFAULT_TRAINING_CONFIG. Each field is
+// maximum length, validation split, seed and gradient checkpointing (a checkbox, which the memory
+// estimate follows like every other setting), defaulting to DEFAULT_TRAINING_CONFIG. Each field is
 // checked on its own with the trainer's validation, and a bad one gets an inline message naming it;
 // the store holds the resulting TrainingConfigInput (null while any field is bad).
 import { DEFAULT_TRAINING_CONFIG, resolveTrainingConfig, type TrainingConfigInput } from '../../src/train/config.js';
@@ -53,6 +54,8 @@ function merge(a: TrainingConfigInput, b: TrainingConfigInput): TrainingConfigIn
 
 export function initSettingsPanel(store: Store): void {
   const targets = $<HTMLSelectElement>('targets');
+  const checkpointing = $<HTMLInputElement>('gradient-checkpointing');
+  checkpointing.checked = D.gradientCheckpointing;
   const targetsHint = $('targets-hint');
   const maxLengthHint = $('max-length-hint');
   const inputs = FIELDS.map((f) => {
@@ -76,7 +79,10 @@ export function initSettingsPanel(store: Store): void {
       if ('error' in r) config = null;
       else if (config) config = merge(config, r.part);
     }
-    if (config) config.lora = { ...config.lora, targetModules: targets.value === 'attention' ? attentionNames() : 'all-linear' };
+    if (config) {
+      config.lora = { ...config.lora, targetModules: targets.value === 'attention' ? attentionNames() : 'all-linear' };
+      config.gradientCheckpointing = checkpointing.checked;
+    }
     store.set({ config });
   }
 
@@ -90,6 +96,7 @@ export function initSettingsPanel(store: Store): void {
 
   for (const { el } of inputs) el.addEventListener('input', () => (update(), showModelHints()));
   targets.addEventListener('change', () => (update(), showModelHints()));
+  checkpointing.addEventListener('change', update);
 
   let lastModel = store.state.model;
   store.subscribe((s) => {

@@ -1,6 +1,8 @@
 // The <lora-trainer> element's training attributes, read strictly into a TrainingConfigInput.
 // An attribute that is absent keeps DEFAULT_TRAINING_CONFIG's value; one that is present must be
 // a plain decimal number (no units, no trailing text) in range, else AttributeError names it.
+// Switches (gradient-checkpointing) are HTML boolean attributes: present means on, and their only
+// values are '', 'true' or their own name.
 import { DEFAULT_TRAINING_CONFIG, resolveTrainingConfig, type TrainingConfigInput } from '../../src/train/config.js';
 
 export class AttributeError extends Error {
@@ -36,6 +38,18 @@ export const TRAINING_ATTRIBUTES = {
 
 export type TrainingAttribute = keyof typeof TRAINING_ATTRIBUTES;
 
+/** The attributes that switch a training setting on. */
+export const SWITCH_ATTRIBUTES = ['gradient-checkpointing'] as const;
+export type SwitchAttribute = (typeof SWITCH_ATTRIBUTES)[number];
+
+/** Whether a switch attribute is on (present); throws AttributeError for a value such as "false". */
+export function switchAttribute(name: SwitchAttribute, raw: string | null): boolean {
+  if (raw === null) return false;
+  const text = raw.trim().toLowerCase();
+  if (text === '' || text === 'true' || text === name) return true;
+  throw new AttributeError(name, `is on when present (leave it out for off), got ${JSON.stringify(raw)}`);
+}
+
 /** A decimal number as people write one: 8, 0.02, .5, 2e-4. Not '', '0x10', '8px', 'Infinity'. */
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -61,6 +75,7 @@ export function trainingConfigFromAttributes(get: (name: string) => string | nul
     batchSize: n('batch-size'),
     learningRate: n('learning-rate'),
     valSplit: n('val-split'),
+    gradientCheckpointing: switchAttribute('gradient-checkpointing', get('gradient-checkpointing')),
     lora: { r: n('rank'), alpha: n('alpha') },
   };
   resolveTrainingConfig(config); // the engine's own checks, so a bad combination fails before any download

@@ -5,8 +5,8 @@
 //   <script type="module" src="lora-trainer.js"></script>
 //   <lora-trainer model="/models/stories260K/" dataset-src="data.jsonl" epochs="8" rank="8"></lora-trainer>
 //
-// Attributes: model, dataset-src, rank, alpha, epochs, learning-rate, batch-size, val-split
-// (./attributes.ts). Properties and methods: datasetText, engine, train(), exportAdapter(),
+// Attributes: model, dataset-src, rank, alpha, epochs, learning-rate, batch-size, val-split,
+// gradient-checkpointing (./attributes.ts). Properties and methods: datasetText, engine, train(), exportAdapter(),
 // generate(prompt). Events (bubbling, composed CustomEvents): progress (StepEvent), trained
 // (TrainSummary; also after Stop, with cancelled: true), exported ({ files, zip }), error ({ message }).
 import EngineWorker from '../../workers/engine.worker.ts?worker&inline';
@@ -14,7 +14,7 @@ import { connectEngine, type WorkerEngine } from '../../src/engine/worker-client
 import type { LoadModelProgress, LoraEngine, ModelInfo, TrainStartEvent, TrainSummary } from '../../src/engine/types.js';
 import { zipFiles } from '../../src/io/zip.js';
 import type { StepEvent } from '../../src/train/events.js';
-import { AttributeError, TRAINING_ATTRIBUTES, trainingConfigFromAttributes } from './attributes.js';
+import { AttributeError, SWITCH_ATTRIBUTES, TRAINING_ATTRIBUTES, trainingConfigFromAttributes } from './attributes.js';
 import { formatBytes, formatDuration, modelLabel, resolveModel } from './format.js';
 import { drawSparkline, TEMPLATE } from './template.js';
 
@@ -22,7 +22,7 @@ export type WidgetState = 'idle' | 'loading' | 'training' | 'done' | 'error';
 export interface ExportedDetail { files: Record<string, Uint8Array>; zip: Blob }
 
 export class LoraTrainerElement extends HTMLElement {
-  static readonly observedAttributes = ['model', 'dataset-src', ...Object.keys(TRAINING_ATTRIBUTES)];
+  static readonly observedAttributes = ['model', 'dataset-src', ...Object.keys(TRAINING_ATTRIBUTES), ...SWITCH_ATTRIBUTES];
 
   /**
    * The dataset's text (JSONL or CSV), used instead of dataset-src when set (null: use dataset-src).

@@ -21,6 +21,13 @@ export function integerOption(value: string | undefined, name: string, fallback:
   return n;
 }
 
+/** --weights: how the model's large frozen matrices are stored on the GPU (default f32). */
+export function weightsOption(value: string | undefined): 'f32' | 'f16' {
+  const w = (value ?? 'f32').toLowerCase();
+  if (w !== 'f32' && w !== 'f16') throw new UsageError(`--weights must be f32 or f16, got '${value}'`);
+  return w;
+}
+
 /**
  * The GPU; or, where there is no Vulkan loader or no adapter and chromium's SwiftShader driver is
  * installed, a re-run of this process on SwiftShader (the environment must be set at start-up).

@@ -7,15 +7,17 @@ import { LanguageModel } from '../model/model.js';
 import { TextTokenizer } from '../tokenize/tokenizer.js';
 import { formatPrompt } from '../train/format.js';
 import { readAdapter } from './adapter-source.js';
-import { deviceOrRerun, integerOption, numberOption, UsageError } from './common.js';
+import { deviceOrRerun, integerOption, numberOption, UsageError, weightsOption } from './common.js';
 import { resolveModelSource } from './model-source.js';
 
 export const GENERATE_USAGE = `  webgpu-lora generate --model <dir|url|hf-id> (--prompt <text> | --input <text>) [--adapter <dir>]
                        [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+                       [--weights f32|f16]
       Prints the model's continuation of the prompt (greedy when temperature is 0, the default).
       --input formats the text as a training input (the chat template, or the plain
       "### Input: ... ### Output:" template) and prints only the answer, up to EOS.
-      --adapter applies a PEFT LoRA adapter folder on top of the model.`;
+      --adapter applies a PEFT LoRA adapter folder on top of the model. --weights f16 stores the
+      model's frozen matrices as f16 on the GPU (half their memory; compute stays f32).`;
 
 export async function generateCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -30,6 +32,7 @@ export async function generateCommand(argv: string[]): Promise<void> {
       'top-k': { type: 'string' },
       'top-p': { type: 'string' },
       seed: { type: 'string' },
+      weights: { type: 'string' },
     },
   });
   if (!values.model) throw new UsageError('generate needs --model <dir|url|hf-id>');
@@ -42,10 +45,11 @@ export async function generateCommand(argv: string[]): Promise<void> {
     topP: numberOption(values['top-p'], 'top-p', 1),
     seed: integerOption(values.seed, 'seed', 0),
   };
+  const weightStorage = weightsOption(values.weights);
   const ctx = await deviceOrRerun();
   const source = resolveModelSource(values.model);
   const tokenizer = await TextTokenizer.load(source);
-  const model = await LanguageModel.load(ctx, source);
+  const model = await LanguageModel.load(ctx, source, undefined, { weightStorage });
   const lora = values.adapter !== undefined ? GpuLora.create(ctx, await readAdapter(values.adapter, model.spec, source)) : undefined;
 
   let promptIds: number[];

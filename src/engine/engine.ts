@@ -27,7 +27,7 @@ import { Trainer } from '../train/trainer.js';
 import { trlExportFiles } from '../train/trl-export.js';
 import type {
   AdapterInfo, DatasetInput, DatasetOptions, EvaluateResult, Files, GenerateReply, GenerateRequest, GpuInfo,
-  LoadModelProgress, LoraEngine, MemoryReport, ModelInfo, ModelInput, TrainCallbacks, TrainOptions, TrainSummary,
+  LoadModelOptions, LoadModelProgress, LoraEngine, MemoryReport, ModelInfo, ModelInput, TrainCallbacks, TrainOptions, TrainSummary,
 } from './types.js';
 
 export interface EngineOptions {
@@ -90,7 +90,9 @@ export class Engine implements LoraEngine {
     };
   }
 
-  async loadModel(input: ModelInput, onProgress?: (p: LoadModelProgress) => void): Promise<ModelInfo> {
+  async loadModel(input: ModelInput, onProgress?: (p: LoadModelProgress) => void, opts: LoadModelOptions = {}): Promise<ModelInfo> {
+    const storage = opts.weightStorage ?? 'f32';
+    if (storage !== 'f32' && storage !== 'f16') throw new Error(`weightStorage must be 'f32' or 'f16', not '${String(storage)}'`);
     return this.exclusive('loading a model', async () => {
       const ctx = await this.device();
       const download = (item: string, done: number, total: number) => onProgress?.({ phase: 'download', item, done, total });
@@ -98,7 +100,7 @@ export class Engine implements LoraEngine {
       const tokenizer = await TextTokenizer.load(source);
       this.unload();
       const before = gpuMemory(ctx).current;
-      const model = await LanguageModel.load(ctx, source, (p) => onProgress?.({ phase: 'upload', item: p.tensor, done: p.done, total: p.total }));
+      const model = await LanguageModel.load(ctx, source, (p) => onProgress?.({ phase: 'upload', item: p.tensor, done: p.done, total: p.total }), { weightStorage: storage });
       const name = typeof input === 'string' ? input.trim() : source.description;
       this.loaded = { model, tokenizer, name };
       const s = model.spec;
@@ -113,6 +115,7 @@ export class Engine implements LoraEngine {
         maxPositions: s.maxPositions,
         parameters: modelElements(s).total - (s.arch === 'gpt2' ? 0 : s.maxPositions * s.HS),
         gpuBytes: gpuMemory(ctx).current - before,
+        weightStorage: model.weightStorage,
         chatTemplate: tokenizer.chatTemplate !== null,
         targetModules: targetableNames(s),
       };
@@ -243,7 +246,10 @@ export class Engine implements LoraEngine {
     const maxLength = Math.min(c.maxLength, model.spec.maxPositions);
     // The buffers are planned for the longest formatted example; without data, for maxLength.
     const T = data === undefined ? maxLength : prepareExamples(this.examples(data, opts), tokenizer, { maxLength, trainOnInputs: c.trainOnInputs, valSplit: 0, seed: c.seed }).longest;
-    const estimate = estimateTrainingMemory(model.spec, c.lora, c.batchSize, T);
+    const estimate = estimateTrainingMemory(model.spec, c.lora, c.batchSize, T, {
+      gradientCheckpointing: c.gradientCheckpointing,
+      weightStorage: model.weightStorage,
+    });
     const limits = { maxBufferSize: ctx.limits.maxBufferSize, maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize };
     const fits = estimate.largestBufferBytes <= Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
     return { estimate, batchSize: c.batchSize, sequenceLength: T, limits, fits };

@@ -38,6 +38,14 @@ export interface LoadModelProgress {
   total: number;
 }
 
+export interface LoadModelOptions {
+  /**
+   * How the large frozen matrices are stored on the GPU: 'f32' (default) or 'f16', which halves
+   * their memory; compute stays f32, and results differ from f32 by the f16 rounding of those weights.
+   */
+  weightStorage?: 'f32' | 'f16';
+}
+
 export interface ModelInfo {
   description: string;
   modelType: string;
@@ -50,6 +58,8 @@ export interface ModelInfo {
   parameters: number;
   /** GPU memory the weights take. */
   gpuBytes: number;
+  /** How the large frozen matrices are stored on the GPU. */
+  weightStorage: 'f32' | 'f16';
   /** Whether training and `input` prompts use the tokenizer's chat template (else the plain template). */
   chatTemplate: boolean;
   /** The module names LoRA can target in this model. */
@@ -141,7 +151,7 @@ export type Files = Record<string, Uint8Array>;
 
 export interface LoraEngine {
   gpuInfo(): Promise<GpuInfo>;
-  loadModel(model: ModelInput, onProgress?: (p: LoadModelProgress) => void): Promise<ModelInfo>;
+  loadModel(model: ModelInput, onProgress?: (p: LoadModelProgress) => void, opts?: LoadModelOptions): Promise<ModelInfo>;
   /** Trains an adapter; it becomes the current adapter (also when cancelled: the steps done so far). */
   train(data: DatasetInput, config?: TrainingConfigInput, callbacks?: TrainCallbacks, opts?: TrainOptions): Promise<TrainSummary>;
   /** Between steps of a running train(); no effect when nothing is training. */

@@ -62,7 +62,7 @@ export function connectEngine(worker: Worker): WorkerEngine {
 
   return {
     gpuInfo: () => call(() => remote.gpuInfo()),
-    loadModel: (model, onProgress) => call(async () => remote.loadModel(forWorker(model), proxied(onProgress))),
+    loadModel: (model, onProgress, opts) => call(async () => remote.loadModel(forWorker(model), proxied(onProgress), opts)),
     train: (data, config, callbacks = {}, opts) =>
       call(() => remote.train(data, config, opts, proxied(callbacks.onStart), proxied(callbacks.onStep), proxied(callbacks.onEval))),
     pause: () => call(() => remote.pause()),

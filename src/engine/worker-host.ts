@@ -6,7 +6,7 @@ import type { TrainingConfigInput } from '../train/config.js';
 import type { EvalEvent, StepEvent } from '../train/events.js';
 import type { Engine } from './engine.js';
 import type {
-  DatasetInput, DatasetOptions, Files, GenerateRequest, LoadModelProgress, ModelInput, TrainOptions, TrainStartEvent,
+  DatasetInput, DatasetOptions, Files, GenerateRequest, LoadModelOptions, LoadModelProgress, ModelInput, TrainOptions, TrainStartEvent,
 } from './types.js';
 
 /**
@@ -43,9 +43,9 @@ function transferFiles(files: Files): Files {
 export function workerApi(engine: Engine) {
   return {
     gpuInfo: () => engine.gpuInfo(),
-    loadModel: (model: ModelInput, onProgress?: (p: LoadModelProgress) => void) => {
+    loadModel: (model: ModelInput, onProgress?: (p: LoadModelProgress) => void, opts?: LoadModelOptions) => {
       const progress = delivered(onProgress);
-      return thenSettle(() => engine.loadModel(model, progress.fn), progress);
+      return thenSettle(() => engine.loadModel(model, progress.fn, opts), progress);
     },
     train: (
       data: DatasetInput,

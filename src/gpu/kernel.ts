@@ -4,6 +4,11 @@
 // order (binding 0, 1, ...), an optional uniform `params` struct that always takes the next
 // binding, `override` constants (which select a pipeline variant and are part of the cache key),
 // and the dispatch size as a function of the launch dimensions.
+//
+// Pipelines are cached per device by (kernel, entry point, constants), bind groups and their
+// uniform buffers by what they bind (./bind-cache.ts): a step recorded again with the same shapes
+// creates neither. recordStats counts what the Recorders of a device did, for the benchmark.
+import { bindCacheOf, BindHolds, type BindCache } from './bind-cache.js';
 import type { GpuContext } from './device.js';
 import { passTimer, type PassTimer } from './profile.js';
 import type { Tensor } from './tensor.js';
@@ -43,7 +48,46 @@ export function grid1d(threads: number, workgroupSize: number): [number, number]
 interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /** Distinct per pipeline: part of the bind-group cache's key. */
+  id: number;
 }
+
+/** What the Recorders of one device have done since it was first used (recordStats). */
+export interface RecordStats {
+  /** Recorder.submit calls (readTensor's copies are not counted). */
+  submits: number;
+  /** Kernel launches (Recorder.run). */
+  dispatches: number;
+  bindGroupsCreated: number;
+  uniformBuffersCreated: number;
+  pipelinesCreated: number;
+  /** CPU milliseconds spent inside Recorder: creating it, run, copy, clear and submit (queue.submit included). */
+  recordMs: number;
+}
+
+type OwnCounts = Pick<RecordStats, 'submits' | 'dispatches' | 'pipelinesCreated' | 'recordMs'>;
+const counters = new WeakMap<GPUDevice, OwnCounts>();
+
+function countsOf(device: GPUDevice): OwnCounts {
+  let c = counters.get(device);
+  if (!c) counters.set(device, (c = { submits: 0, dispatches: 0, pipelinesCreated: 0, recordMs: 0 }));
+  return c;
+}
+
+/** A snapshot of ctx's device's counters; subtract two with diffRecordStats. */
+export function recordStats(ctx: GpuContext): RecordStats {
+  const cache = bindCacheOf(ctx.device);
+  return { ...countsOf(ctx.device), bindGroupsCreated: cache.bindGroupsCreated, uniformBuffersCreated: cache.uniformBuffersCreated };
+}
+
+/** What happened between two snapshots: `after − before`, field by field. */
+export function diffRecordStats(after: RecordStats, before: RecordStats): RecordStats {
+  const d = { ...after };
+  for (const k of Object.keys(d) as Array<keyof RecordStats>) d[k] -= before[k];
+  return d;
+}
+
+let nextPipelineId = 1;
 
 const pipelineCaches = new WeakMap<GPUDevice, Map<string, CachedPipeline>>();
 
@@ -68,11 +112,13 @@ function pipelineFor<D>(ctx: GpuContext, spec: KernelSpec<D>, constants: Record<
       layout: ctx.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: spec.entryPoint ?? 'main', constants },
     });
-    cache.set(key, (hit = { pipeline, layout }));
+    cache.set(key, (hit = { pipeline, layout, id: nextPipelineId++ }));
+    countsOf(ctx.device).pipelinesCreated += 1;
   }
   return hit;
 }
 
+/** The `params` struct's bytes: 4 per field, padded to a multiple of 16 (at least 16). */
 function packParams(params: Param[]): ArrayBuffer {
   const bytes = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
   const buf = new ArrayBuffer(bytes);
@@ -94,67 +140,68 @@ function packParams(params: Param[]): ArrayBuffer {
 export class Recorder {
   private encoder: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | null = null;
-  private uniforms: GPUBuffer[] = [];
+  /** The cached bind groups' uniform buffers this recording uses: kept until it is submitted. */
+  private readonly holds = new BindHolds();
+  private readonly cache: BindCache;
   private readonly timer: PassTimer | null;
+  private readonly counts: OwnCounts;
 
   constructor(readonly ctx: GpuContext, label = 'webgpu-lora') {
+    const start = performance.now();
+    this.counts = countsOf(ctx.device);
+    this.cache = bindCacheOf(ctx.device);
     this.encoder = ctx.device.createCommandEncoder({ label });
     this.timer = passTimer(ctx);
+    this.counts.recordMs += performance.now() - start;
   }
 
   run<D>(spec: KernelSpec<D>, dims: D, buffers: Array<Tensor | GPUBuffer>): void {
+    const start = performance.now();
     if (buffers.length !== spec.bindings.length) {
       throw new Error(`${spec.name}: ${buffers.length} buffers given, ${spec.bindings.length} bindings declared`);
     }
-    const { pipeline, layout } = pipelineFor(this.ctx, spec, spec.constants?.(dims) ?? {});
-    const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({
-      binding,
-      resource: 'buffer' in b ? { buffer: b.buffer, offset: b.byteOffset, size: b.byteLength } : { buffer: b },
-    }));
-    if (spec.params) {
-      const data = packParams(spec.params(dims));
-      const ub = this.ctx.device.createBuffer({
-        size: data.byteLength,
-        usage: GPUBufferUsage.UNIFORM,
-        mappedAtCreation: true,
-      });
-      new Uint8Array(ub.getMappedRange()).set(new Uint8Array(data));
-      ub.unmap();
-      this.uniforms.push(ub);
-      entries.push({ binding: entries.length, resource: { buffer: ub } });
-    }
-    const bindGroup = this.ctx.device.createBindGroup({ layout, entries, label: spec.name });
+    const { pipeline, layout, id } = pipelineFor(this.ctx, spec, spec.constants?.(dims) ?? {});
+    const params = spec.params ? packParams(spec.params(dims)) : null;
+    const bindGroup = this.cache.bind(id, layout, spec.name, buffers, params, this.holds);
     const [x, y = 1, z = 1] = spec.dispatch(dims);
     const pass = this.timer ? this.timer.beginPass(this.encoder, spec.name) : (this.pass ??= this.encoder.beginComputePass());
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     if (this.timer) pass.end();
+    this.counts.dispatches += 1;
+    this.counts.recordMs += performance.now() - start;
   }
 
   /** Copy `count` 4-byte elements between tensors (outside the compute pass). */
   copy(src: Tensor, srcElement: number, dst: Tensor, dstElement: number, count: number): void {
     if (src.dtype === 'f16' || dst.dtype === 'f16') throw new Error(`copy: f16 tensors (${src.label}, ${dst.label}) are not copied element-wise`);
+    const start = performance.now();
     this.pass?.end();
     this.pass = null;
     this.encoder.copyBufferToBuffer(src.buffer, (src.offset + srcElement) * 4, dst.buffer, (dst.offset + dstElement) * 4, count * 4);
+    this.counts.recordMs += performance.now() - start;
   }
 
   /** Zero `t` (outside the compute pass). */
   clear(t: Tensor): void {
     if (t.size === 0) return;
+    const start = performance.now();
     this.pass?.end();
     this.pass = null;
     this.encoder.clearBuffer(t.buffer, t.byteOffset, t.byteLength);
+    this.counts.recordMs += performance.now() - start;
   }
 
   submit(): void {
+    const start = performance.now();
     this.pass?.end();
     this.pass = null;
     const submitted = this.timer?.resolve(this.encoder);
     this.ctx.device.queue.submit([this.encoder.finish()]);
     submitted?.();
-    for (const ub of this.uniforms) ub.destroy();
-    this.uniforms = [];
+    this.holds.release(); // only now may retired uniform buffers it bound be destroyed (./bind-cache.ts)
+    this.counts.submits += 1;
+    this.counts.recordMs += performance.now() - start;
   }
 }

@@ -3,6 +3,7 @@
 // as WGSL's unpack2x16float reads them; kernels bind such a tensor as array<u32> or
 // array<vec2<u32>>), so frozen weights can be stored at half the memory without the shader-f16
 // feature. On the CPU an f16 tensor reads and writes as a Float32Array.
+import { forgetBuffer } from './bind-cache.js';
 import type { GpuContext } from './device.js';
 import { packF16, unpackF16 } from './f16.js';
 
@@ -77,7 +78,9 @@ export class Tensor<T extends DType = DType> {
     return storageBytes(this.dtype, this.size);
   }
 
+  /** Destroys the buffer (shared with every view of it) and drops the cached bind groups that bind it. */
   destroy(): void {
+    forgetBuffer(this.buffer);
     this.buffer.destroy();
     if (this.account) this.account.memory.current -= this.account.bytes;
     this.account = null;

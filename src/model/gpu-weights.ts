@@ -1,40 +1,60 @@
 // The frozen weights of a model, uploaded to GPU tensors once. Shapes follow ./weights.ts
 // (nn.Linear [out, in] everywhere; GPT-2's Conv1D weights were transposed on load).
+//
+// Storage: 'f32' keeps every weight as loaded. 'f16' stores the large matrices (the seven
+// projections of every layer, the embedding, an untied LM head and GPT-2's position table) as
+// f16, two halves per 32-bit word, which halves their memory; the kernels that read them
+// (matmul forward/backward, embedding) widen each value to f32 and compute in f32, so the results
+// are those of the f32 model with these weights rounded to f16. Norm weights and biases stay f32.
 import type { GpuContext } from '../gpu/device.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
 import type { CpuTensor, LayerWeights, ModelWeights } from './weights.js';
 
+/** How the large frozen matrices are stored on the GPU. */
+export type WeightStorage = 'f32' | 'f16';
+
+/** A frozen weight as the kernels read it: f32, or f16 where the storage says so. */
+export type WeightTensor = Tensor<WeightStorage>;
+
+/** The layer fields stored as f16 under 'f16' storage: the projections. */
+export const F16_LAYER_FIELDS: ReadonlySet<string> = new Set(['q', 'k', 'v', 'o', 'gate', 'up', 'down']);
+
 /** The same fields as LayerWeights (optional ones stay optional), as GPU tensors. */
-export type GpuLayerWeights = { [K in keyof LayerWeights]: Tensor<'f32'> };
+export type GpuLayerWeights = { [K in keyof LayerWeights]: WeightTensor };
 
 export interface GpuModelWeights {
-  embed: Tensor<'f32'>; // [V, C]
-  positions?: Tensor<'f32'>; // [P, C] (GPT-2)
+  /** How the matrices below are stored (norms and biases are f32 either way). */
+  storage: WeightStorage;
+  embed: WeightTensor; // [V, C]
+  positions?: WeightTensor; // [P, C] (GPT-2)
   layers: GpuLayerWeights[];
   finalNorm: Tensor<'f32'>; // [C]
   finalNormBias?: Tensor<'f32'>; // [C] (GPT-2)
-  lmHead: Tensor<'f32'>; // [V, C]; the embedding itself when tied
+  lmHead: WeightTensor; // [V, C]; the embedding itself when tied
 }
 
 /** Upload every weight; the CPU copies can be dropped afterwards. */
-export function uploadWeights(ctx: GpuContext, w: ModelWeights): GpuModelWeights {
-  const up = (t: CpuTensor, label: string) => createTensor(ctx, t.shape, 'f32', t.data, label);
-  const maybe = (t: CpuTensor | undefined, label: string) => (t ? up(t, label) : undefined);
-  const embed = up(w.embed, 'embed');
+export function uploadWeights(ctx: GpuContext, w: ModelWeights, storage: WeightStorage = 'f32'): GpuModelWeights {
+  if (storage !== 'f32' && storage !== 'f16') throw new Error(`weight storage must be 'f32' or 'f16', not '${String(storage)}'`);
+  const matrix = storage; // the dtype of the large matrices; everything else is f32
+  const up = (t: CpuTensor, label: string, dtype: WeightStorage = 'f32'): WeightTensor => createTensor(ctx, t.shape, dtype, t.data, label);
+  const maybe = (t: CpuTensor | undefined, label: string, dtype: WeightStorage = 'f32') => (t ? up(t, label, dtype) : undefined);
+  const embed = up(w.embed, 'embed', matrix);
   const layers = w.layers.map((layer, i) => {
-    const out: Record<string, Tensor<'f32'> | undefined> = {};
+    const out: Record<string, WeightTensor | undefined> = {};
     for (const [name, t] of Object.entries(layer) as Array<[string, CpuTensor | undefined]>) {
-      out[name] = maybe(t, `layers.${i}.${name}`);
+      out[name] = maybe(t, `layers.${i}.${name}`, F16_LAYER_FIELDS.has(name) ? matrix : 'f32');
     }
     return out as GpuLayerWeights;
   });
   return {
+    storage,
     embed,
-    positions: maybe(w.positions, 'positions'),
+    positions: maybe(w.positions, 'positions', matrix),
     layers,
-    finalNorm: up(w.finalNorm, 'finalNorm'),
-    finalNormBias: maybe(w.finalNormBias, 'finalNormBias'),
-    lmHead: w.lmHead ? up(w.lmHead, 'lmHead') : embed,
+    finalNorm: createTensor(ctx, w.finalNorm.shape, 'f32', w.finalNorm.data, 'finalNorm'),
+    finalNormBias: w.finalNormBias && createTensor(ctx, w.finalNormBias.shape, 'f32', w.finalNormBias.data, 'finalNormBias'),
+    lmHead: w.lmHead ? up(w.lmHead, 'lmHead', matrix) : embed,
   };
 }
 

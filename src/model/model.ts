@@ -5,7 +5,7 @@ import { ropeTables } from '../gpu/kernels/rope.js';
 import { createTensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import { createInferenceState, type ForwardWeights, type InferenceState } from './forward.js';
-import { destroyWeights, uploadWeights } from './gpu-weights.js';
+import { destroyWeights, uploadWeights, type WeightStorage } from './gpu-weights.js';
 import type { LowRankUpdates } from './linear.js';
 import type { ModelSource } from './source.js';
 import { loadModelSpec, loadWeights } from './weights.js';
@@ -15,6 +15,15 @@ export interface LoadProgress {
   tensor: string;
   done: number;
   total: number;
+}
+
+export interface LoadOptions {
+  /**
+   * How the large frozen matrices (projections, embedding, untied LM head, GPT-2 positions) are
+   * stored on the GPU: 'f32' (default, as loaded) or 'f16' (half their memory; compute stays f32,
+   * so results differ from f32 storage by the f16 rounding of those weights). See ./gpu-weights.ts.
+   */
+  weightStorage?: WeightStorage;
 }
 
 export class LanguageModel {
@@ -28,10 +37,12 @@ export class LanguageModel {
     readonly gpu: ForwardWeights,
   ) {}
 
-  static async load(ctx: GpuContext, source: ModelSource, onProgress?: (p: LoadProgress) => void): Promise<LanguageModel> {
+  static async load(ctx: GpuContext, source: ModelSource, onProgress?: (p: LoadProgress) => void, options: LoadOptions = {}): Promise<LanguageModel> {
+    const storage = options.weightStorage ?? 'f32';
+    if (storage !== 'f32' && storage !== 'f16') throw new Error(`weightStorage must be 'f32' or 'f16', not '${String(storage)}'`);
     const { spec, generationConfig } = await loadModelSpec(source);
     const cpu = await loadWeights(source, spec, (tensor, done, total) => onProgress?.({ tensor, done, total }));
-    const fw: ForwardWeights = { spec, weights: uploadWeights(ctx, cpu) };
+    const fw: ForwardWeights = { spec, weights: uploadWeights(ctx, cpu, storage) };
     if (spec.arch === 'llama') {
       const { cos, sin } = ropeTables(spec.ropeTheta, spec.HS, spec.maxPositions);
       fw.ropeCos = createTensor(ctx, [spec.maxPositions, spec.HS / 2], 'f32', cos, 'ropeCos');
@@ -39,6 +50,11 @@ export class LanguageModel {
     }
     const eos = generationConfig.eosTokenIds.length ? generationConfig.eosTokenIds : spec.eosTokenIds;
     return new LanguageModel(ctx, source, spec, eos, generationConfig.bosTokenId ?? spec.bosTokenId, fw);
+  }
+
+  /** How the large frozen matrices are stored on the GPU ('f32' or 'f16'). */
+  get weightStorage(): WeightStorage {
+    return this.gpu.weights.storage;
   }
 
   /** KV cache and activations for B rows of up to S positions (with u buffers for an adapter's projections). */

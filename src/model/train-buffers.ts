@@ -2,6 +2,9 @@
 // every step: the saved activations of each layer (llm.c's ActivationTensors), the gradient
 // scratch that backward passes from layer to layer, and the chunked loss buffers.
 // Steps with fewer rows (B·T below the planned maximum) use a prefix of each buffer.
+// With gradient checkpointing, one set of block activations serves every layer (the backward
+// pass recomputes each layer's into it from the saved residual stream, see ./train-pass.ts),
+// so the activation memory of the blocks is that of one layer instead of L.
 import type { GpuContext } from '../gpu/device.js';
 import { attentionBackwardScratchShape } from '../gpu/kernels/attention.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
@@ -17,7 +20,9 @@ export interface TrainBuffers {
   mask: Tensor<'u32'>; // [B, T]
   targets: Tensor<'i32'>; // [B·T] shifted labels (-1 = not counted)
   res: Tensor<'f32'>[]; // (L + 1) × [B·T, C]: the residual stream entering each layer, and the last one's output
-  layers: LayerBuffers[]; // L × saved block activations
+  /** Whether the blocks' activations are recomputed in backward (gradient checkpointing). */
+  checkpoint: boolean;
+  layers: LayerBuffers[]; // L × saved block activations; with checkpoint, 1 × shared by every layer (use blockBuffers)
   hF: Tensor<'f32'>; // [B·T, C] after the final norm
   meanF: Tensor<'f32'>; // [B·T]
   rstdF: Tensor<'f32'>; // [B·T]
@@ -62,7 +67,24 @@ export function dropoutWidth(spec: ModelSpec, lora: LowRankUpdates | undefined):
   return K;
 }
 
-export function createTrainBuffers(ctx: GpuContext, spec: ModelSpec, B: number, T: number, lora: LowRankUpdates | undefined): TrainBuffers {
+/** Where layer l's block activations live: its own buffers, or the shared ones when checkpointing. */
+export function blockBuffers(tb: TrainBuffers, l: number): LayerBuffers {
+  return tb.layers[tb.checkpoint ? 0 : l];
+}
+
+export interface TrainBufferOptions {
+  /** Gradient checkpointing: plan one LayerBuffers for all layers instead of one each. Default false. */
+  checkpoint?: boolean;
+}
+
+export function createTrainBuffers(
+  ctx: GpuContext,
+  spec: ModelSpec,
+  B: number,
+  T: number,
+  lora: LowRankUpdates | undefined,
+  { checkpoint = false }: TrainBufferOptions = {},
+): TrainBuffers {
   const { C, NH, KV, HS, F, V, L } = spec;
   const M = B * T;
   const f = (shape: number[], label: string) => createTensor(ctx, shape, 'f32', undefined, label);
@@ -76,7 +98,10 @@ export function createTrainBuffers(ctx: GpuContext, spec: ModelSpec, B: number, 
     mask: createTensor(ctx, [B, T], 'u32', undefined, 'mask'),
     targets: createTensor(ctx, [M], 'i32', undefined, 'targets'),
     res: Array.from({ length: L + 1 }, (_, l) => f([M, C], `res.${l}`)),
-    layers: Array.from({ length: L }, (_, l) => createLayerBuffers(ctx, spec, B, T, R, kinds, `layer.${l}`)),
+    checkpoint,
+    layers: checkpoint
+      ? [createLayerBuffers(ctx, spec, B, T, R, kinds, 'layer.shared')]
+      : Array.from({ length: L }, (_, l) => createLayerBuffers(ctx, spec, B, T, R, kinds, `layer.${l}`)),
     hF: f([M, C], 'hF'),
     meanF: f([M], 'meanF'),
     rstdF: f([M], 'rstdF'),
@@ -103,7 +128,7 @@ export function createTrainBuffers(ctx: GpuContext, spec: ModelSpec, B: number, 
 }
 
 export function destroyTrainBuffers(tb: TrainBuffers): void {
-  tb.layers.forEach(destroyLayerBuffers);
+  tb.layers.forEach(destroyLayerBuffers); // with checkpointing, the one shared set
   for (const [key, v] of Object.entries(tb)) {
     if (key === 'layers') continue;
     if (Array.isArray(v)) v.forEach((t: Tensor) => t.destroy());

@@ -7,6 +7,16 @@
 // per chunk, dlogits = (softmax − onehot)/count in place, dhF = dlogits·Head; then
 // dRes = d norm(res[L]); each block from the last: the MLP, then attention, each adding its input
 // gradient to dRes (the residual path carries dRes through unchanged).
+//
+// Gradient checkpointing (tb.checkpoint): the residual stream res[0..L] is saved as always, but
+// every block writes its intermediates (norms, q/k/v, attention, MLP, LoRA u) into one shared
+// set of buffers, which after the forward pass holds layer L−1's. Backward then runs, for
+// l = L−1 down to 0: recompute block l from res[l] into the shared buffers (not for l = L−1,
+// whose intermediates are still there), then block l's backward. The recomputation also writes
+// res[l+1] again, with the same values: nothing reads res[l+1] after block l+1's backward. Every
+// kernel is deterministic and LoRA dropout's masks are hashed from (seed, pass, stream, element),
+// so the recomputed intermediates equal the first ones bit for bit, and so do the gradients. The
+// cost is one more forward pass of L−1 blocks; the saving is L−1 sets of block activations.
 import { attentionBackward } from '../gpu/kernels/attention.js';
 import { crossentropyBackward, crossentropyForward, lossMean, shiftedTargets } from '../gpu/kernels/crossentropy.js';
 import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
@@ -22,7 +32,7 @@ import { writeTensor, type Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import { layerForward, normForward, uBuffer, type ForwardWeights } from './layer.js';
 import { linearBackward, type DropoutPass, type LowRankUpdates, type ProjectionKind } from './linear.js';
-import type { TrainBuffers } from './train-buffers.js';
+import { blockBuffers, type TrainBuffers } from './train-buffers.js';
 
 /** A padded batch: ids, labels (−100 = no loss) and attention mask, each [B, T] row-major. */
 export interface TokenBatch {
@@ -79,8 +89,10 @@ export function recordTrainPass(
   const dims = { B, T, S: T, pos0: 0 };
   let pass: DropoutPass | undefined;
   if (gradScale !== null && dropoutStep !== undefined && tb.dropScratch) pass = { step: dropoutStep, scratch: tb.dropScratch };
+  // res[l+1] = block_l(res[l]), its intermediates saved in blockBuffers(tb, l) (shared when checkpointing).
+  const block = (l: number) => layerForward(rec, m, lora, l, tb.res[l + 1], tb.res[l], tb.mask, blockBuffers(tb, l), dims, undefined, pass);
   embeddingForward(rec, tb.res[0], tb.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0: 0 });
-  for (let l = 0; l < L; l++) layerForward(rec, m, lora, l, tb.res[l + 1], tb.res[l], tb.mask, tb.layers[l], dims, undefined, pass);
+  for (let l = 0; l < L; l++) block(l);
   normForward(rec, spec, tb.hF, tb.meanF, tb.rstdF, tb.res[L], m.weights.finalNorm, m.weights.finalNormBias, M);
 
   for (let row0 = 0; row0 < M; row0 += tb.chunkRows) {
@@ -95,7 +107,12 @@ export function recordTrainPass(
   if (gradScale === null) return;
 
   normBackward(rec, spec, tb.dRes, tb.dH, tb.res[L], m.weights.finalNorm, tb.meanF, tb.rstdF, M, false);
-  for (let l = L - 1; l >= 0; l--) layerBackward(rec, m, lora, tb, l, B, T, pass);
+  for (let l = L - 1; l >= 0; l--) {
+    // Checkpointing: the shared buffers hold layer l+1's intermediates; recompute layer l's
+    // (the same pass, so the same dropout masks) before its backward reads them.
+    if (tb.checkpoint && l < L - 1) block(l);
+    layerBackward(rec, m, lora, tb, l, B, T, pass);
+  }
 }
 
 /** On entry tb.dRes = d loss / d res[l+1]; on exit d loss / d res[l]. */
@@ -104,7 +121,7 @@ function layerBackward(rec: Recorder, m: ForwardWeights, lora: LowRankUpdates | 
   const { C, NH, KV, HS, F } = spec;
   const M = B * T;
   const w = m.weights.layers[l];
-  const buf = tb.layers[l];
+  const buf = blockBuffers(tb, l);
   const lin = (kind: ProjectionKind, dx: Tensor, dy: Tensor, x: Tensor, weight: Tensor, N: number, K: number, accumulate: boolean) =>
     linearBackward(rec, dx, tb.dU, dy, x, uBuffer(buf, lora, l, kind), weight, lora?.slot(l, kind), { M, N, K }, accumulate, pass);
 

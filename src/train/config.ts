@@ -33,6 +33,13 @@ export interface TrainingConfig {
   evalEvery: number | null;
   /** Learn the prompt tokens too, not only the replies. Default false. */
   trainOnInputs: boolean;
+  /**
+   * Gradient checkpointing: save only each layer's input and recompute the layer's activations in
+   * the backward pass, so the saved activations are one layer's instead of all L layers' (less
+   * memory at long sequences, about a third more compute; the same losses and gradients, bit for
+   * bit). Default false.
+   */
+  gradientCheckpointing: boolean;
   /** The adapter: rank 16, alpha 32, every linear layer, no rsLoRA, no dropout. */
   lora: LoraConfig;
   /** AdamW: betas 0.9 / 0.999, eps 1e-8, weight decay 0 (transformers' Trainer default), clipping at norm 1. */
@@ -59,6 +66,7 @@ export const DEFAULT_TRAINING_CONFIG: TrainingConfig = {
   valSplit: 0.1,
   evalEvery: null,
   trainOnInputs: false,
+  gradientCheckpointing: false,
   lora: { ...DEFAULT_LORA },
   optimizer: { ...DEFAULT_OPTIMIZER, weightDecay: 0 },
 };
@@ -114,6 +122,7 @@ export function validateTrainingConfig(c: TrainingConfig): void {
   if (!isNum(c.valSplit) || c.valSplit < 0 || c.valSplit >= 1) fail('valSplit', 'must be in [0, 1) (0 = no validation set)', c.valSplit);
   if (c.evalEvery !== null && (!isInt(c.evalEvery) || c.evalEvery < 1)) fail('evalEvery', 'must be an integer ≥ 1 or null (once per epoch)', c.evalEvery);
   if (typeof c.trainOnInputs !== 'boolean') fail('trainOnInputs', 'must be true or false', c.trainOnInputs);
+  if (typeof c.gradientCheckpointing !== 'boolean') fail('gradientCheckpointing', 'must be true or false', c.gradientCheckpointing);
 
   const l = c.lora;
   if (typeof l !== 'object' || l === null) fail('lora', 'must be an object', l);

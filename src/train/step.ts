@@ -1,7 +1,8 @@
 // One optimizer step of LoRA training on the GPU: zero the gradients, run forward + loss +
 // backward over each micro-batch (gradient accumulation), clip the global gradient norm, and
-// apply AdamW to the flat parameter buffer. Buffers are planned once for (B, T); the CPU reads
-// back one number per micro-batch, the loss.
+// apply AdamW to the flat parameter buffer. Buffers are planned once for (B, T) (with gradient
+// checkpointing, one layer's activations recomputed per layer in backward); the CPU reads back
+// one number per micro-batch, the loss.
 import type { GpuContext } from '../gpu/device.js';
 import { Recorder } from '../gpu/kernel.js';
 import { adamwStep, gradNorm, gradNormScratchSize } from '../gpu/kernels/adamw.js';
@@ -27,6 +28,15 @@ export interface OptimizerConfig {
  */
 export const DEFAULT_OPTIMIZER: OptimizerConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1.0 };
 
+export interface TrainStepOptions {
+  /**
+   * Gradient checkpointing: keep only the residual stream between layers and recompute each
+   * layer's activations in the backward pass (less memory, one more forward pass of L − 1
+   * layers; the same losses and gradients, bit for bit). Default false.
+   */
+  gradientCheckpointing?: boolean;
+}
+
 export class TrainStep {
   private readonly buffers: TrainBuffers;
   private readonly m: Tensor<'f32'>;
@@ -43,8 +53,9 @@ export class TrainStep {
     maxBatch: number,
     maxLength: number,
     readonly optimizer: OptimizerConfig = DEFAULT_OPTIMIZER,
+    opts: TrainStepOptions = {},
   ) {
-    this.buffers = createTrainBuffers(ctx, model.spec, maxBatch, maxLength, lora);
+    this.buffers = createTrainBuffers(ctx, model.spec, maxBatch, maxLength, lora, { checkpoint: opts.gradientCheckpointing ?? false });
     const n = lora.params.size;
     this.m = createTensor(ctx, [n], 'f32', undefined, 'adam.m');
     this.v = createTensor(ctx, [n], 'f32', undefined, 'adam.v');

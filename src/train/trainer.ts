@@ -94,7 +94,7 @@ export class Trainer {
     // LoRA dropout's masks hash (seed, optimizer step, micro-batch, module, element), so a resumed
     // run draws the masks the uninterrupted run would have drawn.
     const lora = GpuLora.create(ctx, adapter, { dropoutSeed: config.seed >>> 0 });
-    const step = new TrainStep(ctx, model, lora, config.batchSize, data.longest, config.optimizer);
+    const step = new TrainStep(ctx, model, lora, config.batchSize, data.longest, config.optimizer, { gradientCheckpointing: config.gradientCheckpointing });
     const padId = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
     return new Trainer(ctx, model, config, data, lora, step, baseModel, padId);
   }

@@ -150,6 +150,8 @@ export function sftSettings(c: TrainingConfig): TrlSetting[] {
     { name: 'max_length', value: py(c.maxLength), what: 'tokens per example; longer ones are cut at the end (--max-length)' },
     { name: 'completion_only_loss', value: py(!c.trainOnInputs), what: c.trainOnInputs ? 'learn the prompts too (--train-on-inputs)' : 'learn only the replies' },
   ];
+  // TRL's SFTConfig checkpoints by default in recent versions; a run that asked for it says so.
+  if (c.gradientCheckpointing) s.push({ name: 'gradient_checkpointing', value: py(true), what: 'recompute activations in backward to save memory (--gradient-checkpointing)' });
   if (c.valSplit > 0) {
     s.push(
       c.evalEvery === null

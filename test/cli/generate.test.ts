@@ -26,6 +26,10 @@ describe('webgpu-lora CLI', () => {
     const b = cli(['generate', '--model', 'x', '--prompt', 'y', '--temperature', 'hot']);
     expect(b.status).toBe(2);
     expect(b.stderr).toMatch(/--temperature must be a number, got 'hot'/);
+    const c = cli(['generate', '--model', 'x', '--prompt', 'y', '--weights', 'bf16']);
+    expect(c.status).toBe(2);
+    expect(c.stderr).toMatch(/--weights must be f32 or f16, got 'bf16'/);
+    expect(c.stderr).toMatch(/\[--weights f32\|f16\]/); // the usage text names it
   });
 
   it('reports a model folder that does not exist', () => {
@@ -43,6 +47,13 @@ describe('webgpu-lora CLI', () => {
       const expected = tokenizer.decode(AFTER_ONCE_IDS.slice(0, 40));
       expect(expected.startsWith(', there was a little girl named Lily.')).toBe(true);
       expect(r.stdout).toBe(`${expected}\n`);
+    });
+
+    it('generate --weights f16 runs the model with f16 matrices', () => {
+      const dir = join(SHARED_DIR!, 'models', 'stories260K');
+      const r = cli(['generate', '--model', dir, '--prompt', 'Once upon a time', '--max-new-tokens', '8', '--weights', 'f16']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.trim().length).toBeGreaterThan(0);
     });
 
     /** A copy of stories260K in a temporary folder, with `edit` applied to it. */

@@ -15,6 +15,7 @@ import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { splitValidation } from '../../src/train/batches.js';
 import { parseDataset } from '../../src/train/dataset.js';
 import { formatPrompt } from '../../src/train/format.js';
+import { configFromOptions, parseOptions, SETTINGS, TRAIN_USAGE } from '../../src/cli/train.js';
 import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { storiesEndingWithBos } from '../stories-eos.js';
 import { cli } from './run-cli.js';
@@ -83,6 +84,7 @@ describe('webgpu-lora train: bad data files', () => {
       [['--schedule', 'step'], /--schedule: must be one of linear, cosine, constant/],
       [['--rank', '2.5'], /--rank: \(the rank\) must be an integer ≥ 1/],
       [['--checkpoint-every', '0'], /--checkpoint-every must be an integer ≥ 1/],
+      [['--weights', 'bf16'], /--weights must be f32 or f16, got 'bf16'/],
       [['--resume', 'x', '--epochs', '2'], /--resume continues with the checkpoint's own settings; leave out --epochs/],
     ];
     for (const [extra, message] of cases) {
@@ -93,6 +95,24 @@ describe('webgpu-lora train: bad data files', () => {
     const none = cli(['train', '--data', data]);
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/train needs --model/);
+  });
+});
+
+describe('webgpu-lora train: --gradient-checkpointing', () => {
+  it('is a switch that turns the setting on (off without it), and the help names it', () => {
+    const config = (argv: string[]) => configFromOptions(parseOptions(argv, SETTINGS));
+    expect(config(['--gradient-checkpointing']).gradientCheckpointing).toBe(true);
+    expect(config([]).gradientCheckpointing).toBeUndefined();
+    expect(() => parseOptions(['--gradient-checkpointing=yes'], SETTINGS)).toThrow();
+    expect(TRAIN_USAGE).toMatch(/\[--gradient-checkpointing\]/);
+    expect(TRAIN_USAGE).toMatch(/--gradient-checkpointing keeps one layer's activations/);
+  });
+});
+
+describe('webgpu-lora train: --weights', () => {
+  it('the help names it and what f16 storage changes', () => {
+    expect(TRAIN_USAGE).toMatch(/\[--weights f32\|f16\]/);
+    expect(TRAIN_USAGE).toMatch(/--weights f16 stores the model's frozen matrices\s+as f16/);
   });
 });
 

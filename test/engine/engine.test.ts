@@ -59,17 +59,25 @@ describe.skipIf(!SHARED_DIR)(`Engine on stories260K${SHARED_DIR ? '' : ` (skippe
     await expect(engine.exportAdapter()).rejects.toThrow(/no adapter yet/);
   });
 
-  it('estimates the training memory within 10% of what a training run allocates', async () => {
+  it('estimates the training memory within 10% of what a training run allocates, with and without gradient checkpointing', async () => {
     const ctx = await gpu();
+    const activations: number[] = [];
+    for (const gradientCheckpointing of [false, true]) {
+      const config = { ...CONFIG, gradientCheckpointing };
+      const report = await engine.estimateMemory(config, DATA);
+      expect(report.batchSize).toBe(2);
+      expect(report.fits).toBe(true);
+      const before = gpuMemory(ctx).current;
+      resetPeak(ctx);
+      await engine.train(DATA, { ...config, maxSteps: 1 });
+      const measured = gpuMemory(ctx).peak - before;
+      const estimated = report.estimate.adapterBytes + report.estimate.activationBytes;
+      expect(Math.abs(estimated - measured) / measured, `checkpointing ${gradientCheckpointing}: estimated ${estimated} B, allocated ${measured} B`).toBeLessThan(0.1);
+      activations.push(report.estimate.activationBytes);
+    }
+    // Checkpointing keeps one layer's block activations instead of five.
+    expect(activations[1]).toBeLessThan(activations[0]);
     const report = await engine.estimateMemory(CONFIG, DATA);
-    expect(report.batchSize).toBe(2);
-    expect(report.fits).toBe(true);
-    const before = gpuMemory(ctx).current;
-    resetPeak(ctx);
-    await engine.train(DATA, { ...CONFIG, maxSteps: 1 });
-    const measured = gpuMemory(ctx).peak - before;
-    const estimated = report.estimate.adapterBytes + report.estimate.activationBytes;
-    expect(Math.abs(estimated - measured) / measured, `estimated ${estimated} B, allocated ${measured} B`).toBeLessThan(0.1);
     expect(report.estimate.modelBytes).toBe(4 * modelElements((await import('../../src/model/config.js')).parseModelConfig(
       JSON.parse((await import('node:fs')).readFileSync(join(modelDir(), 'config.json'), 'utf8')), 'config.json')).total);
   });

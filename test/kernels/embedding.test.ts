@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
 import { assertTokenIds, embeddingForward } from '../../src/gpu/kernels/embedding.js';
+import { roundToF16 } from '../../src/gpu/f16.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { embeddingForwardRef } from '../ref/embedding.js';
@@ -10,18 +11,22 @@ function randomIds(n: number, V: number, seed: number): Uint32Array {
   return Uint32Array.from(randomArray(n, seed, 0, 1), (u) => Math.min(V - 1, Math.floor(u * V)));
 }
 
-async function run(ids: Uint32Array, B: number, T: number, C: number, V: number, P: number | null, pos0: number) {
+/** Storage of wte and wpe: f32, or f16 (the tables hold f16-rounded values then). */
+type Storage = { wte: 'f32' | 'f16'; wpe: 'f32' | 'f16' };
+
+async function run(ids: Uint32Array, B: number, T: number, C: number, V: number, P: number | null, pos0: number, storage: Storage = { wte: 'f32', wpe: 'f32' }) {
   const ctx = await gpu();
-  const wte = randomArray(V * C, 17 + V * C, -1, 1);
-  const wpe = P === null ? null : randomArray(P * C, 23 + P * C, -1, 1);
+  const round = (a: Float32Array, dtype: 'f32' | 'f16') => (dtype === 'f16' ? Float32Array.from(a, roundToF16) : a);
+  const wte = round(randomArray(V * C, 17 + V * C, -1, 1), storage.wte);
+  const wpe = P === null ? null : round(randomArray(P * C, 23 + P * C, -1, 1), storage.wpe);
   const out = createTensor(ctx, [B, T, C], 'f32');
   const rec = new Recorder(ctx);
   embeddingForward(
     rec,
     out,
     createTensor(ctx, [B, T], 'u32', ids),
-    createTensor(ctx, [V, C], 'f32', wte),
-    wpe && createTensor(ctx, [P!, C], 'f32', wpe),
+    createTensor(ctx, [V, C], storage.wte, wte),
+    wpe && createTensor(ctx, [P!, C], storage.wpe, wpe),
     { B, T, C, V, pos0 },
   );
   rec.submit();
@@ -47,6 +52,22 @@ describe('embedding_forward', () => {
     });
   }
 
+  // f16 tables: C odd, so rows start in the middle of a word; pos0 odd; each storage combination.
+  const f16Cases: Array<[number, number, number, number, number | null, number, Storage]> = [
+    [2, 5, 7, 11, null, 0, { wte: 'f16', wpe: 'f32' }],
+    [2, 5, 7, 11, 16, 9, { wte: 'f16', wpe: 'f16' }],
+    [1, 3, 5, 9, 6, 1, { wte: 'f32', wpe: 'f16' }],
+    [3, 33, 41, 50, 40, 3, { wte: 'f16', wpe: 'f16' }],
+  ];
+  for (const [B, T, C, V, P, pos0, storage] of f16Cases) {
+    it(`reads f16 tables (wte ${storage.wte}${P === null ? '' : `, wpe ${storage.wpe}, P=${P}, pos0=${pos0}`}) at B=${B} T=${T} C=${C} V=${V}`, async () => {
+      const ids = randomIds(B * T, V, 9 + B * T);
+      const { got, wte, wpe } = await run(ids, B, T, C, V, P, pos0, storage);
+      // wte and wpe hold f16-rounded values, which f16 storage keeps exactly: the sum is exact again.
+      expectClose(got, embeddingForwardRef(ids, wte, wpe, B, T, C, pos0), 0, 0, 'out');
+    });
+  }
+
   it('clamps an id past the vocabulary to the last row instead of reading out of bounds', async () => {
     const [B, T, C, V] = [1, 3, 4, 6];
     const ids = Uint32Array.from([2, V, 0xffffffff]);
@@ -63,6 +84,10 @@ describe('embedding_forward', () => {
       /wpe has 8 positions, needs pos0 \+ T = 9/,
     );
     expect(() => embeddingForward(rec, t([1, 4, 2]), t([1, 4], 'i32'), t([3, 2]), null, dims)).toThrow(/ids must be u32/);
+    expect(() => embeddingForward(rec, t([1, 4, 2]), t([1, 4], 'u32'), t([3, 2], 'i32'), null, dims)).toThrow(
+      'embedding_forward: wte must be stored as f32 or f16, not i32',
+    );
+    expect(() => embeddingForward(rec, t([1, 4, 2], 'i32'), t([1, 4], 'u32'), t([3, 2]), null, dims)).toThrow('embedding_forward: out must be f32, not i32');
     rec.submit();
   });
 });

@@ -85,7 +85,10 @@ async function runAndRead(
   const ctx = await gpu();
   const out = outputTensor(ctx, init);
   const rec = new Recorder(ctx);
-  rec.run(kernel, d, [out, createTensor(ctx, aShape, 'f32', a), createTensor(ctx, bShape, 'f32', b)]);
+  const bT = createTensor(ctx, bShape, 'f32', b);
+  // The activation-gradient kernels also bind the weight as packed halves (unread for f32 weights).
+  const buffers = [out, createTensor(ctx, aShape, 'f32', a), bT, bT].slice(0, kernel.bindings.length);
+  rec.run(kernel, d, buffers);
   rec.submit();
   const got = await readTensor(ctx, out);
   expect(Array.from(got.subarray(init.length)).every((v) => v === SENTINEL), 'elements past the output untouched').toBe(true);
@@ -175,6 +178,6 @@ describe('matmul backward launchers', () => {
     expect(() => matmulWeightGrad(rec, t(12), t(5), t(8), dims)).toThrow(/dout has 5 elements, needs 6/);
     expect(() => matmulWeightGrad(rec, t(12), t(6), t(7), dims)).toThrow(/inp has 7 elements, needs 8/);
     rec.submit();
-    expect(matmulBackwardKernel.constants?.({ M: 1, N: 1, K: 1, scale: 1, accumulate: true })).toEqual({ ACCUMULATE: 1 });
+    expect(matmulBackwardKernel.constants?.({ M: 1, N: 1, K: 1, scale: 1, accumulate: true })).toEqual({ ACCUMULATE: 1, WEIGHT_F16: 0 });
   });
 });

@@ -53,7 +53,7 @@ describe('matmul_forward', () => {
         const rec = new Recorder(ctx);
         const weight = createTensor(ctx, [N, K], 'f32', w);
         const bias = b ? createTensor(ctx, [N], 'f32', b) : weight;
-        rec.run(kernel, { M, N, K, hasBias: !!b }, [out, createTensor(ctx, [M, K], 'f32', x), weight, bias]);
+        rec.run(kernel, { M, N, K, hasBias: !!b }, [out, createTensor(ctx, [M, K], 'f32', x), weight, bias, weight]);
         rec.submit();
         const got = await readTensor(ctx, out);
         expectClose(got.subarray(0, M * N), matmulForwardRef(x, w, b, M, N, K), 2e-6 * K + 1e-6, 1e-4, 'out');
@@ -82,6 +82,6 @@ describe('matmul_forward', () => {
       expect(y * z).toBeGreaterThanOrEqual(rowTiles);
       expect(y * (z - 1)).toBeLessThan(rowTiles); // no whole z-slice of empty workgroups
     }
-    expect(matmulForwardKernel.constants?.({ M: 1, N: 1, K: 1, hasBias: true })).toEqual({ HAS_BIAS: 1 });
+    expect(matmulForwardKernel.constants?.({ M: 1, N: 1, K: 1, hasBias: true })).toEqual({ HAS_BIAS: 1, WEIGHT_F16: 0 });
   });
 });

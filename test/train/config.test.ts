@@ -9,6 +9,7 @@ describe('TrainingConfig', () => {
     expect(c).toMatchObject({
       epochs: 3, maxSteps: null, batchSize: 4, gradientAccumulationSteps: 1, maxLength: 512, learningRate: 2e-4,
       lrSchedule: 'linear', warmupSteps: 0, warmupRatio: 0, seed: 0, valSplit: 0.1, evalEvery: null, trainOnInputs: false,
+      gradientCheckpointing: false,
       lora: { r: 16, alpha: 32, targetModules: 'all-linear', useRslora: false, dropout: 0 },
       optimizer: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1 },
     });
@@ -40,6 +41,7 @@ describe('TrainingConfig', () => {
     ['valSplit', { valSplit: 1 }, /valSplit must be in \[0, 1\)/],
     ['evalEvery', { evalEvery: 0 }, /evalEvery must be an integer ≥ 1 or null/],
     ['trainOnInputs', { trainOnInputs: 'yes' }, /trainOnInputs must be true or false/],
+    ['gradientCheckpointing', { gradientCheckpointing: 1 }, /gradientCheckpointing must be true or false, got 1/],
     ['lora.r', { lora: { r: 0 } }, /lora.r \(the rank\) must be an integer ≥ 1, got 0/],
     ['lora.alpha', { lora: { alpha: -1 } }, /lora.alpha must be a positive number/],
     ['lora.dropout', { lora: { dropout: 1 } }, /lora.dropout must be in \[0, 1\)/],

@@ -31,6 +31,7 @@ const CUSTOM = resolveTrainingConfig({
   maxSteps: null,
   valSplit: 0.2,
   trainOnInputs: true,
+  gradientCheckpointing: true,
   optimizer: { maxGradNorm: null },
 });
 
@@ -109,6 +110,8 @@ describe('train.py', () => {
     ]) expect(py.split('\n'), line).toContain(line);
     expect(py).toMatch(/trainer = SFTTrainer\(\n    model=BASE_MODEL,/);
     expect(py).not.toMatch(/eos_token=/);
+    // Only a run that asks for gradient checkpointing writes it (TRL's own default applies otherwise).
+    expect(py).not.toMatch(/gradient_checkpointing/);
   });
 
   it('writes a non-default config exactly', () => {
@@ -117,7 +120,7 @@ describe('train.py', () => {
       '    r=8,', '    lora_alpha=16,', '    target_modules=["q_proj", "v_proj"],', '    lr_scheduler_type="cosine",', '    warmup_steps=3,',
       '    max_steps=-1,  # -1: train for num_train_epochs', 'VAL_SPLIT = 0.2', '    completion_only_loss=False,',
       '    max_grad_norm=0.0,  # 0: no clipping (transformers clips only when this is > 0)',
-      '    eval_strategy="epoch" if eval_dataset is not None else "no",',
+      '    eval_strategy="epoch" if eval_dataset is not None else "no",', '    gradient_checkpointing=True,',
     ]) expect(py, line).toContain(line);
   });
 
@@ -163,7 +166,7 @@ print(json.dumps(out))`;
       r: 8, lora_alpha: 16, lora_dropout: 0, use_rslora: false, target_modules: ['q_proj', 'v_proj'], bias: 'none', task_type: 'CAUSAL_LM',
       num_train_epochs: 3, max_steps: -1, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, learning_rate: 2e-4,
       lr_scheduler_type: 'cosine', warmup_steps: 3, weight_decay: 0, adam_beta1: 0.9, adam_beta2: 0.999, adam_epsilon: 1e-8,
-      max_grad_norm: 0, max_length: 512, completion_only_loss: false, fp16: false, logging_steps: 1, save_strategy: 'no', report_to: 'none',
+      max_grad_norm: 0, max_length: 512, completion_only_loss: false, gradient_checkpointing: true, fp16: false, logging_steps: 1, save_strategy: 'no', report_to: 'none',
     });
   });
 });
@@ -189,7 +192,8 @@ describe('trlExportFiles', () => {
       'pip install "trl>=0.24" peft accelerate datasets', 'accelerate launch train.py', 'accelerate launch --multi_gpu --num_processes <N> train.py',
       'accelerate config', "webgpu-lora generate --model 'my org/model' --adapter adapter --input \"...\"", '--adapter adapter', 'Import button',
       '| LoRA rank (--rank) | `8` | `r` |', '| modules LoRA wraps (--targets) | `["q_proj", "v_proj"]` | `target_modules` |',
-      '| held out for validation (--val-split) | `0.2` | `VAL_SPLIT` |', '| seeds the adapter, the validation split and the order (--seed) | `0` | `seed` |',
+      '| held out for validation (--val-split) | `0.2` | `VAL_SPLIT` |',
+      '| recompute activations in backward to save memory (--gradient-checkpointing) | `True` | `gradient_checkpointing` |', '| seeds the adapter, the validation split and the order (--seed) | `0` | `seed` |',
     ]) expect(readme, s).toContain(s);
   });
 

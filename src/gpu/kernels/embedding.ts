@@ -1,7 +1,10 @@
 // Token embeddings: out[b, t, c] = wte[ids[b, t], c] (+ wpe[pos0 + t, c], GPT-2's learned positions).
+// wte and wpe may each be stored as f32 or f16 (./weight-storage.ts): each is bound twice, as f32
+// and as packed halves, and the WTE_F16 / WPE_F16 overrides pick what the kernel reads.
 import code from '../../../shaders/embedding_forward.wgsl?raw';
 import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
+import { requireF32, weightIsF16 } from './weight-storage.js';
 
 export interface EmbeddingDims {
   B: number; // batch
@@ -14,6 +17,9 @@ export interface EmbeddingDims {
 /** The launch dimensions plus whether position embeddings are bound (the HAS_POSITIONS override). */
 export interface EmbeddingLaunch extends EmbeddingDims {
   hasPositions: boolean;
+  /** wte / wpe are stored as f16 (the WTE_F16 / WPE_F16 overrides; default false, f32). */
+  wteF16?: boolean;
+  wpeF16?: boolean;
 }
 
 const WG = 256;
@@ -21,8 +27,9 @@ const WG = 256;
 export const embeddingForwardKernel: KernelSpec<EmbeddingLaunch> = {
   name: 'embedding_forward',
   code,
-  bindings: ['read_write', 'read', 'read', 'read'],
-  constants: (d) => ({ HAS_POSITIONS: d.hasPositions ? 1 : 0 }),
+  // out, ids, wte, wpe, wte as packed halves, wpe as packed halves
+  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ HAS_POSITIONS: d.hasPositions ? 1 : 0, WTE_F16: d.wteF16 ? 1 : 0, WPE_F16: d.wpeF16 ? 1 : 0 }),
   params: (d) => [u32(d.B), u32(d.T), u32(d.C), u32(d.V), u32(d.pos0)],
   dispatch: (d) => grid1d(d.B * d.T * d.C, WG),
 };
@@ -42,7 +49,8 @@ export function assertTokenIds(ids: ArrayLike<number>, V: number): void {
 
 /**
  * out: [B, T, C]; ids: [B, T] (u32); wte: [V, C]; wpe: [P, C] with pos0 + T <= P, or null (Llama,
- * Qwen: positions come from RoPE instead). Without wpe, wte is bound again in its slot, unread.
+ * Qwen: positions come from RoPE instead); wte and wpe f32 or f16. Each is bound both as f32 and as
+ * packed halves; without wpe, wte is bound again in its slots, unread.
  */
 export function embeddingForward(
   rec: Recorder,
@@ -57,11 +65,15 @@ export function embeddingForward(
     throw new Error(`embedding_forward: ${msg} (B=${B} T=${T} C=${C} V=${V} pos0=${pos0})`);
   };
   if (ids.dtype !== 'u32') fail(`ids must be u32, not ${ids.dtype}`);
+  requireF32('embedding_forward', [[out, 'out']]);
+  const wteF16 = weightIsF16('embedding_forward', wte, 'wte');
+  const wpeF16 = wpe ? weightIsF16('embedding_forward', wpe, 'wpe') : false;
   if (V < 1) fail('the vocabulary is empty');
   if (out.size < B * T * C) fail(`out has ${out.size} elements, needs ${B * T * C}`);
   if (ids.size < B * T) fail(`ids has ${ids.size} elements, needs ${B * T}`);
   if (wte.size < V * C) fail(`wte has ${wte.size} elements, needs ${V * C}`);
   if (wpe && wpe.size < (pos0 + T) * C) fail(`wpe has ${wpe.size / C} positions, needs pos0 + T = ${pos0 + T}`);
   if (B * T * C === 0) return;
-  rec.run(embeddingForwardKernel, { ...dims, hasPositions: wpe !== null }, [out, ids, wte, wpe ?? wte]);
+  const pos = wpe ?? wte;
+  rec.run(embeddingForwardKernel, { ...dims, hasPositions: wpe !== null, wteF16, wpeF16 }, [out, ids, wte, pos, wte, pos]);
 }

@@ -5,6 +5,7 @@ import code from '../../../shaders/lora_forward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import { matmulRegtileForwardKernel } from './matmul.js';
+import { requireF32 } from './weight-storage.js';
 
 export interface LoraForwardDims {
   M: number; // rows of u and out (B·T)
@@ -39,12 +40,14 @@ function check(kernel: string, dims: object, tensors: Array<[Tensor, number, str
  */
 export function loraForward(rec: Recorder, out: Tensor, u: Tensor, loraB: Tensor, dims: LoraForwardDims): void {
   const { M, N, R } = dims;
+  requireF32('lora_forward', [[out, 'out'], [u, 'u'], [loraB, 'loraB']]);
   check('lora_forward', { M, N, R }, [
     [out, M * N, 'out'],
     [u, M * R, 'u'],
     [loraB, N * R, 'loraB'],
   ]);
   if (M === 0 || N === 0 || R === 0) return;
-  if (R % 4 === 0) rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale: dims.scale }, [out, u, loraB, loraB]);
+  // loraB (f32) fills the bias and packed-halves slots too, unread (WEIGHT_F16 off, no bias).
+  if (R % 4 === 0) rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale: dims.scale }, [out, u, loraB, loraB, loraB]);
   else rec.run(loraForwardKernel, dims, [out, u, loraB]);
 }

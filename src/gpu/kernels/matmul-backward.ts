@@ -13,6 +13,9 @@
 // an empty operand).
 // With `accumulate` the result is added to what the output already holds (gradient accumulation
 // over micro-batches, or a second term of the same gradient); without it the output is overwritten.
+// The activation-gradient kernels read the weight, which may be stored as f32 or f16
+// (./weight-storage.ts): they bind it twice, as `weight` (f32) and `weight_f16` (packed halves),
+// and the WEIGHT_F16 override picks one. The weight-gradient kernels read f32 activations only.
 import code from '../../../shaders/matmul_backward.wgsl?raw';
 import regtileCode from '../../../shaders/matmul_regtile_backward.wgsl?raw';
 import regtileWeightGradCode from '../../../shaders/matmul_regtile_weight_grad.wgsl?raw';
@@ -22,6 +25,8 @@ import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import { SKINNY_MAX_ROWS, matmulGrid } from './matmul.js';
 import { preferBarrierFree } from './barrier-policy.js';
+import { matmulTile128Backward, useTile128Backward } from './matmul-tile128.js';
+import { requireF32, vec4SlotFillable, weightBindings, weightIsF16 } from './weight-storage.js';
 
 export interface MatmulBackwardDims {
   M: number; // rows of dout and of dinp / inp (B·T, or fewer)
@@ -40,6 +45,12 @@ export interface MatmulBackwardLaunch {
   accumulate: boolean;
 }
 
+/** The activation-gradient launches also say how the weight is stored. */
+export interface MatmulBackwardWeightLaunch extends MatmulBackwardLaunch {
+  /** The weight is stored as f16 (the WEIGHT_F16 override; default false, f32). */
+  weightF16?: boolean;
+}
+
 const launch = (d: MatmulBackwardDims): MatmulBackwardLaunch => ({
   M: d.M,
   N: d.N,
@@ -49,24 +60,25 @@ const launch = (d: MatmulBackwardDims): MatmulBackwardLaunch => ({
 });
 
 const constants = (d: MatmulBackwardLaunch) => ({ ACCUMULATE: d.accumulate ? 1 : 0 });
+const weightConstants = (d: MatmulBackwardWeightLaunch) => ({ ACCUMULATE: d.accumulate ? 1 : 0, WEIGHT_F16: d.weightF16 ? 1 : 0 });
 const params = (d: MatmulBackwardLaunch) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale)];
 
 /** dinp [M, K] tiled 64 × 64: column tiles along x, row tiles along y (and z past 65535). */
-export const matmulBackwardKernel: KernelSpec<MatmulBackwardLaunch> = {
+export const matmulBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
   name: 'matmul_backward',
   code,
-  bindings: ['read_write', 'read', 'read'],
-  constants,
+  bindings: ['read_write', 'read', 'read', 'read'],
+  constants: weightConstants,
   params,
   dispatch: (d) => matmulGrid(d.M, d.K),
 };
 
 /** dinp [M, K] in 4 × 4 blocks, one per invocation, 64 invocations per workgroup. */
-export const matmulSkinnyBackwardKernel: KernelSpec<MatmulBackwardLaunch> = {
+export const matmulSkinnyBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
   name: 'matmul_skinny_backward',
   code: skinnyCode,
-  bindings: ['read_write', 'read', 'read'],
-  constants,
+  bindings: ['read_write', 'read', 'read', 'read'],
+  constants: weightConstants,
   params,
   dispatch: (d) => grid1d(Math.ceil(d.K / 4) * Math.ceil(d.M / 4), 64),
 };
@@ -81,12 +93,12 @@ export const matmulWeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
   dispatch: (d) => matmulGrid(d.N, d.K),
 };
 
-/** dinp [M, K] in 4 × 4 blocks, vec4 loads; K must be a multiple of 4 and N > 0. */
-export const matmulRegtileBackwardKernel: KernelSpec<MatmulBackwardLaunch> = {
+/** dinp [M, K] in 4 × 4 blocks, vec4 loads; K must be a multiple of 4, N > 0, an f16 weight at least 8 elements. */
+export const matmulRegtileBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
   name: 'matmul_regtile_backward',
   code: regtileCode,
-  bindings: ['read_write', 'read', 'read'],
-  constants,
+  bindings: ['read_write', 'read', 'read', 'read'],
+  constants: weightConstants,
   params,
   dispatch: (d) => grid1d((d.K / 4) * Math.ceil(d.M / 4), 64),
 };
@@ -110,7 +122,8 @@ function checkSizes(kernel: string, d: MatmulBackwardLaunch, tensors: Array<[Ten
 }
 
 /**
- * dinp: [M, K]; dout: [M, N]; weight: [N, K]. dinp = (accumulate ? dinp : 0) + scale · dout · weight.
+ * dinp: [M, K]; dout: [M, N]; weight: [N, K], f32 or f16 (bound both as f32 and as packed halves).
+ * dinp = (accumulate ? dinp : 0) + scale · dout · weight.
  * dinp must be a different buffer from dout and weight. N = 0 gives zeros (or leaves dinp as it is).
  */
 export function matmulBackward(
@@ -120,16 +133,20 @@ export function matmulBackward(
   weight: Tensor,
   dims: MatmulBackwardDims,
 ): void {
-  const d = launch(dims);
+  const d: MatmulBackwardWeightLaunch = { ...launch(dims), weightF16: weightIsF16('matmul_backward', weight) };
+  requireF32('matmul_backward', [[dinp, 'dinp'], [dout, 'dout']]);
   checkSizes('matmul_backward', d, [
     [dinp, d.M * d.K, 'dinp'],
     [dout, d.M * d.N, 'dout'],
     [weight, d.N * d.K, 'weight'],
   ]);
   if (d.M === 0 || d.K === 0) return;
+  const barrierFree = preferBarrierFree(rec.ctx);
+  if (!barrierFree && useTile128Backward(d)) return matmulTile128Backward(rec, dinp, dout, weight, d);
   let kernel = d.M <= SKINNY_MAX_ROWS ? matmulSkinnyBackwardKernel : matmulBackwardKernel;
-  if (preferBarrierFree(rec.ctx)) kernel = d.K % 4 === 0 && d.N > 0 ? matmulRegtileBackwardKernel : matmulSkinnyBackwardKernel;
-  rec.run(kernel, d, [dinp, dout, weight]);
+  if (barrierFree) kernel = d.K % 4 === 0 && d.N > 0 && vec4SlotFillable(weight, dout) ? matmulRegtileBackwardKernel : matmulSkinnyBackwardKernel;
+  const [w32, w16] = weightBindings(weight, dout);
+  rec.run(kernel, d, [dinp, dout, w32, w16]);
 }
 
 /**
@@ -145,6 +162,7 @@ export function matmulWeightGrad(
   dims: MatmulBackwardDims,
 ): void {
   const d = launch(dims);
+  requireF32('matmul_weight_grad', [[dweight, 'dweight'], [dout, 'dout'], [inp, 'inp']]);
   checkSizes('matmul_weight_grad', d, [
     [dweight, d.N * d.K, 'dweight'],
     [dout, d.M * d.N, 'dout'],

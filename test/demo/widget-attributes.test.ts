@@ -1,0 +1,15 @@
+// The <lora-trainer> element's training attributes (demo/widget/attributes.ts), read without a
+// DOM: the gradient-checkpointing switch is on when present and refuses values that read as off.
+import { describe, expect, it } from 'vitest';
+import { AttributeError, trainingConfigFromAttributes } from '../../demo/widget/attributes.js';
+
+const read = (attrs: Record<string, string>) => trainingConfigFromAttributes((n) => attrs[n] ?? null);
+
+describe('<lora-trainer> attributes', () => {
+  it('turns gradient checkpointing on when the attribute is present, off when absent', () => {
+    expect(read({}).gradientCheckpointing).toBe(false);
+    for (const value of ['', 'true', 'gradient-checkpointing']) expect(read({ 'gradient-checkpointing': value }).gradientCheckpointing).toBe(true);
+    expect(() => read({ 'gradient-checkpointing': 'false' })).toThrow(AttributeError);
+    expect(() => read({ 'gradient-checkpointing': 'no' })).toThrow(/attribute gradient-checkpointing: is on when present \(leave it out for off\), got "no"/);
+  });
+});

@@ -11,7 +11,7 @@ type DirectoryPicker = () => Promise<FileSystemDirectoryHandle>;
 export function describeModel(m: ModelInfo): string {
   return (
     `${m.modelType}: ${m.layers} layers, width ${m.width}, ${m.heads} heads (${m.kvHeads} kv), vocabulary ${m.vocabulary}` +
-    ` · ${count(m.parameters)} parameters · ${mib(m.gpuBytes)} MiB on the GPU` +
+    ` · ${count(m.parameters)} parameters · ${mib(m.gpuBytes)} MiB on the GPU${m.weightStorage === 'f16' ? ' (f16 weights)' : ''}` +
     (m.chatTemplate ? ' · chat template' : ' · no chat template (plain prompt format)')
   );
 }
@@ -28,6 +28,7 @@ export function initModelPanel(engine: LoraEngine, store: Store): void {
   const source = $<HTMLInputElement>('model-source');
   const suggestions = $<HTMLSelectElement>('model-suggestions');
   const loadButton = $<HTMLButtonElement>('load-model');
+  const f16 = $<HTMLInputElement>('model-f16');
   const folderInput = $<HTMLInputElement>('model-folder');
   const folderLabel = $<HTMLLabelElement>('model-folder-label');
   const pickButton = $<HTMLButtonElement>('pick-folder');
@@ -54,11 +55,15 @@ export function initModelPanel(engine: LoraEngine, store: Store): void {
     try {
       // The engine delivers every progress report before its reply.
       const info = await store.run('loading', () =>
-        engine.loadModel(input, (p) => {
-          progress.max = Math.max(p.total, 1);
-          progress.value = p.done;
-          progressText.textContent = describeProgress(p);
-        }),
+        engine.loadModel(
+          input,
+          (p) => {
+            progress.max = Math.max(p.total, 1);
+            progress.value = p.done;
+            progressText.textContent = describeProgress(p);
+          },
+          { weightStorage: f16.checked ? 'f16' : 'f32' },
+        ),
       );
       progress.value = progress.max;
       progressText.textContent = `Loaded ${info.description}.`;
@@ -104,6 +109,7 @@ export function initModelPanel(engine: LoraEngine, store: Store): void {
   store.subscribe((s) => {
     const blocked = s.gpuOk === false || s.job !== null;
     loadButton.disabled = blocked;
+    f16.disabled = blocked;
     pickButton.disabled = blocked;
     folderInput.disabled = blocked;
     folderLabel.classList.toggle('disabled', blocked);

@@ -2,7 +2,8 @@
 // An attribute that is absent keeps DEFAULT_TRAINING_CONFIG's value; one that is present must be
 // a plain decimal number (no units, no trailing text) in range, else AttributeError names it.
 // Switches (gradient-checkpointing) are HTML boolean attributes: present means on, and their only
-// values are '', 'true' or their own name.
+// values are '', 'true' or their own name. `weights` (f32 or f16) is how the model is loaded.
+import type { WeightStorage } from '../../src/model/gpu-weights.js';
 import { DEFAULT_TRAINING_CONFIG, resolveTrainingConfig, type TrainingConfigInput } from '../../src/train/config.js';
 
 export class AttributeError extends Error {
@@ -48,6 +49,14 @@ export function switchAttribute(name: SwitchAttribute, raw: string | null): bool
   const text = raw.trim().toLowerCase();
   if (text === '' || text === 'true' || text === name) return true;
   throw new AttributeError(name, `is on when present (leave it out for off), got ${JSON.stringify(raw)}`);
+}
+
+/** The `weights` attribute: how the model's weight matrices are stored, 'f32' (absent) or 'f16'. */
+export function weightsAttribute(raw: string | null): WeightStorage {
+  if (raw === null) return 'f32';
+  const text = raw.trim().toLowerCase();
+  if (text === 'f32' || text === 'f16') return text;
+  throw new AttributeError('weights', `must be f32 or f16, got ${JSON.stringify(raw)}`);
 }
 
 /** A decimal number as people write one: 8, 0.02, .5, 2e-4. Not '', '0x10', '8px', 'Infinity'. */

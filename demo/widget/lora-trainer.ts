@@ -14,7 +14,7 @@ import { connectEngine, type WorkerEngine } from '../../src/engine/worker-client
 import type { LoadModelProgress, LoraEngine, ModelInfo, TrainStartEvent, TrainSummary } from '../../src/engine/types.js';
 import { zipFiles } from '../../src/io/zip.js';
 import type { StepEvent } from '../../src/train/events.js';
-import { AttributeError, SWITCH_ATTRIBUTES, TRAINING_ATTRIBUTES, trainingConfigFromAttributes } from './attributes.js';
+import { AttributeError, SWITCH_ATTRIBUTES, TRAINING_ATTRIBUTES, trainingConfigFromAttributes, weightsAttribute } from './attributes.js';
 import { formatBytes, formatDuration, modelLabel, resolveModel } from './format.js';
 import { drawSparkline, TEMPLATE } from './template.js';
 
@@ -22,7 +22,7 @@ export type WidgetState = 'idle' | 'loading' | 'training' | 'done' | 'error';
 export interface ExportedDetail { files: Record<string, Uint8Array>; zip: Blob }
 
 export class LoraTrainerElement extends HTMLElement {
-  static readonly observedAttributes = ['model', 'dataset-src', ...Object.keys(TRAINING_ATTRIBUTES), ...SWITCH_ATTRIBUTES];
+  static readonly observedAttributes = ['model', 'weights', 'dataset-src', ...Object.keys(TRAINING_ATTRIBUTES), ...SWITCH_ATTRIBUTES];
 
   /**
    * The dataset's text (JSONL or CSV), used instead of dataset-src when set (null: use dataset-src).
@@ -212,6 +212,7 @@ export class LoraTrainerElement extends HTMLElement {
   private checkAttributes(): void {
     try {
       trainingConfigFromAttributes((n) => this.getAttribute(n));
+      weightsAttribute(this.getAttribute('weights'));
       if (this.state === 'error' && this.el.status.dataset.cause === 'attribute') this.settle('ready');
       else if (this.state === 'idle' && !this.el.status.textContent) this.settle('ready');
     } catch (e) {
@@ -260,13 +261,15 @@ export class LoraTrainerElement extends HTMLElement {
   private async ensureModel(): Promise<ModelInfo> {
     const model = this.getAttribute('model');
     if (!model?.trim()) throw new Error('no model: set the model attribute (a Hugging Face id or the URL of a model folder)');
-    const key = resolveModel(model, document.baseURI);
+    const url = resolveModel(model, document.baseURI);
+    const weightStorage = weightsAttribute(this.getAttribute('weights'));
+    const key = `${url} (${weightStorage} weights)`;
     if (this.loaded?.key === key) return this.loaded.info;
     this.loaded = null;
     this.hasAdapter = false; // loading a model drops the adapter of the previous one
     this.setState('loading', 'loading the model…');
     this.setProgress(0);
-    const info = await this.call(this.engine.loadModel(key, (p) => this.onLoadProgress(p)));
+    const info = await this.call(this.engine.loadModel(url, (p) => this.onLoadProgress(p), { weightStorage }));
     this.loaded = { key, info };
     this.setProgress(1);
     return info;

@@ -132,10 +132,19 @@ function packParams(params: Param[]): ArrayBuffer {
 }
 
 /**
- * Records kernel launches into one compute pass of one command encoder; `submit()` sends them to
- * the queue. Dispatches in a pass run in order, each seeing the writes of the ones before.
+ * Dispatches per command buffer: a recorder hands its work to the queue every this many, so that
+ * the GPU starts on the first part of a long recording (a training step of a 30-layer model is
+ * about 2,000 dispatches) while the CPU records the rest. Queue order keeps the semantics.
+ */
+export const DISPATCHES_PER_COMMAND_BUFFER = 512;
+
+/**
+ * Records kernel launches into one compute pass of a command encoder; `submit()` sends them to
+ * the queue. Dispatches in a pass run in order, each seeing the writes of the ones before. Long
+ * recordings go to the queue in pieces of DISPATCHES_PER_COMMAND_BUFFER dispatches (the queue runs
+ * them in order, so this changes nothing but when the GPU starts).
  * When profiling was on for the device as the recorder was created (./profile.ts), each dispatch
- * gets a timed pass of its own instead.
+ * gets a timed pass of its own instead, and the recording is submitted whole.
  */
 export class Recorder {
   private encoder: GPUCommandEncoder;
@@ -145,8 +154,9 @@ export class Recorder {
   private readonly cache: BindCache;
   private readonly timer: PassTimer | null;
   private readonly counts: OwnCounts;
+  private dispatchesInEncoder = 0;
 
-  constructor(readonly ctx: GpuContext, label = 'webgpu-lora') {
+  constructor(readonly ctx: GpuContext, private readonly label = 'webgpu-lora') {
     const start = performance.now();
     this.counts = countsOf(ctx.device);
     this.cache = bindCacheOf(ctx.device);
@@ -170,7 +180,18 @@ export class Recorder {
     pass.dispatchWorkgroups(x, y, z);
     if (this.timer) pass.end();
     this.counts.dispatches += 1;
+    if (++this.dispatchesInEncoder >= DISPATCHES_PER_COMMAND_BUFFER && !this.timer) this.flush();
     this.counts.recordMs += performance.now() - start;
+  }
+
+  /** Submits what is recorded so far and goes on in a new encoder (the bind holds stay until submit()). */
+  private flush(): void {
+    this.pass?.end();
+    this.pass = null;
+    this.ctx.device.queue.submit([this.encoder.finish()]);
+    this.counts.submits += 1;
+    this.encoder = this.ctx.device.createCommandEncoder({ label: this.label });
+    this.dispatchesInEncoder = 0;
   }
 
   /** Copy `count` 4-byte elements between tensors (outside the compute pass). */

@@ -1,7 +1,8 @@
 // The <lora-trainer> element's training attributes (demo/widget/attributes.ts), read without a
-// DOM: the gradient-checkpointing switch is on when present and refuses values that read as off.
+// DOM: the gradient-checkpointing switch is on when present and refuses values that read as off;
+// `weights` is f32 when absent, f16 or f32 when given, and an error naming it otherwise.
 import { describe, expect, it } from 'vitest';
-import { AttributeError, trainingConfigFromAttributes } from '../../demo/widget/attributes.js';
+import { AttributeError, trainingConfigFromAttributes, weightsAttribute } from '../../demo/widget/attributes.js';
 
 const read = (attrs: Record<string, string>) => trainingConfigFromAttributes((n) => attrs[n] ?? null);
 
@@ -11,5 +12,12 @@ describe('<lora-trainer> attributes', () => {
     for (const value of ['', 'true', 'gradient-checkpointing']) expect(read({ 'gradient-checkpointing': value }).gradientCheckpointing).toBe(true);
     expect(() => read({ 'gradient-checkpointing': 'false' })).toThrow(AttributeError);
     expect(() => read({ 'gradient-checkpointing': 'no' })).toThrow(/attribute gradient-checkpointing: is on when present \(leave it out for off\), got "no"/);
+  });
+
+  it('reads weights as f32 (absent), f32 or f16, and names the attribute for anything else', () => {
+    expect(weightsAttribute(null)).toBe('f32');
+    expect(weightsAttribute(' F16 ')).toBe('f16');
+    expect(weightsAttribute('f32')).toBe('f32');
+    expect(() => weightsAttribute('bf16')).toThrow(/attribute weights: must be f32 or f16, got "bf16"/);
   });
 });

@@ -1,5 +1,6 @@
 // The built demo page in headless Chromium: WebGPU found, stories260K loaded from a local URL, and
-// the base model's greedy continuation streamed into the page, identical to the Node run.
+// the base model's greedy continuation streamed into the page, identical to the Node run; then the
+// same model loaded with f16 weights (about half the GPU memory) generating again.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +26,7 @@ describe.skipIf(!SHARED_DIR)(`demo page in Chromium${SHARED_DIR ? '' : ` (skippe
     await server?.close();
   });
 
-  it('loads stories260K from a URL and generates the reference continuation', async () => {
+  it('loads stories260K from a URL, generates the reference continuation, and reloads it with f16 weights', async () => {
     const dir = join(SHARED_DIR!, 'models', 'stories260K');
     const expected = (await TextTokenizer.load(folderSource(dir))).decode(AFTER_ONCE_IDS.slice(0, 40));
 
@@ -55,6 +56,18 @@ describe.skipIf(!SHARED_DIR)(`demo page in Chromium${SHARED_DIR ? '' : ` (skippe
     expect(await page.getByTestId('base-output').textContent()).toBe(expected);
     // No adapter yet: the fine-tuned column says how to get one.
     expect(await page.getByTestId('output').textContent()).toMatch(/train or import an adapter/i);
+
+    // Loaded again with f16 weights: about half the GPU memory, and it still generates.
+    const gpuMiB = async () => Number(/([\d.]+) MiB on the GPU/.exec((await page.getByTestId('model-status').textContent()) ?? '')?.[1]);
+    const f32MiB = await gpuMiB();
+    await page.getByTestId('model-f16').check();
+    await page.getByTestId('load-model').click();
+    await page.locator('[data-testid="model-status"][data-state="ready"]').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('model-status').textContent()).toMatch(/\(f16 weights\)/);
+    expect(await gpuMiB()).toBeLessThan(0.6 * f32MiB);
+    await page.getByTestId('generate').click();
+    await page.locator('[data-testid="output"][data-state="done"]').waitFor({ timeout: 60_000 });
+    expect((await page.getByTestId('base-output').textContent())?.length).toBeGreaterThan(20);
     expect(errors).toEqual([]);
     expect(notFound.filter((u) => !optional.test(u))).toEqual([]);
     await context.close();

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindCacheOf } from '../../src/gpu/bind-cache.js';
-import { diffRecordStats, Recorder, recordStats } from '../../src/gpu/kernel.js';
+import { diffRecordStats, DISPATCHES_PER_COMMAND_BUFFER, Recorder, recordStats } from '../../src/gpu/kernel.js';
 import { residualForwardKernel } from '../../src/gpu/kernels/residual.js';
 import { disableProfiling, enableProfiling, takeProfile } from '../../src/gpu/profile.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
@@ -54,6 +54,23 @@ describe('bind-group cache', () => {
     expect(second.out).toEqual(first.out);
     expect(Array.from(second.out)).toEqual(Array.from(av, (x, i) => Math.fround(x + bv[i])));
     for (const t of [a, b, out]) t.destroy();
+  });
+
+  it('hands a long recording to the queue in pieces of DISPATCHES_PER_COMMAND_BUFFER, in order', async () => {
+    const ctx = await gpu();
+    const n = 2 * DISPATCHES_PER_COMMAND_BUFFER + 3;
+    const ones = createTensor(ctx, [N], 'f32', new Float32Array(N).fill(1), 'ones');
+    const [x, y] = [createTensor(ctx, [N], 'f32', undefined, 'x'), createTensor(ctx, [N], 'f32', undefined, 'y')];
+    const before = recordStats(ctx);
+    const rec = new Recorder(ctx);
+    // x, y ping-pong: after dispatch i (from 1) the buffer it wrote holds i, which only comes out
+    // right if every piece ran after the one before.
+    for (let i = 0; i < n; i++) rec.run(residualForwardKernel, { n: N }, i % 2 ? [x, y, ones] : [y, x, ones]);
+    rec.submit();
+    const stats = diffRecordStats(recordStats(ctx), before);
+    expect(stats).toMatchObject({ dispatches: n, submits: 3 });
+    expect(Array.from(await readTensor(ctx, n % 2 ? y : x))).toEqual(new Array(N).fill(n));
+    for (const t of [ones, x, y]) t.destroy();
   });
 
   it('reuses the cached bind groups in profiled recordings (a timed pass per dispatch)', async () => {

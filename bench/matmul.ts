@@ -67,11 +67,14 @@ interface Variant {
 const NOT_RUN = 'not run: ';
 const needsK4 = (K: number) => (K % 4 === 0 ? null : `K = ${K} is not a multiple of 4`);
 
-/** The existing kernels' bindings (out, inp, weight, bias slot, and the packed-weight slot where they have one). */
+/**
+ * The existing kernels' bindings (out, inp, weight, bias slot, the packed-weight slot where they
+ * have one, and matmul_regtile_forward's unread fused-update slots).
+ */
 function existing(spec: typeof matmulForwardKernel): Variant['launch'] {
   return (rec, out, x, w, M, N, K) => {
     const d: MatmulLaunch = { M, N, K, hasBias: false };
-    rec.run(spec, d, [out, x, w, w, w].slice(0, spec.bindings.length));
+    rec.run(spec, d, [out, x, w, w, w, x, x].slice(0, spec.bindings.length));
   };
 }
 

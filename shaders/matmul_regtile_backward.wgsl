@@ -1,36 +1,53 @@
 // The activation gradient of a Linear layer, register-tiled from storage with vec4 loads, no
 // workgroup memory and no barriers (the variant for CPU Vulkan drivers, where barriers are slow):
 //   dinp[m, k] = (ACCUMULATE ? dinp[m, k] : 0) + scale * sum_n dout[m, n] * weight[n, k]
-// dout: [M, N]; weight: [N, K] (row-major, the nn.Linear layout, used as stored: "NN"); dinp: [M, K].
-// K must be a multiple of 4: weight is read as rows of K / 4 vec4 values.
+//                (+ lora_scale * sum_r du[m, r] * lora_a[r, k] when HAS_LORA)
+// dout: [M, N]; weight: [N, K] (row-major, the nn.Linear layout, used as stored: "NN"); dinp: [M, K];
+// du: [M, R]; lora_a: [R, K]. With HAS_LORA this is a LoRA projection's whole input gradient,
+// dx (+)= dy·W + du·A (lora_scale = 1), in one dispatch once du is computed.
+// K must be a multiple of 4: weight and lora_a are read as rows of K / 4 vec4 values.
 //
 // Each invocation owns a 4 x 4 block of dinp: rows 4 r .. 4 r + 3 and columns 4 c .. 4 c + 3. Per
 // n it loads one vec4 of the weight row (columns 4 c .. 4 c + 3) and four dout values, and adds
 // their 16 products. Rows past M are clamped to the last valid one while reading and skipped when
 // writing, so the loop needs no bounds checks.
 // Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % (K / 4),
-// r = i / (K / 4).
+// r = i / (K / 4). When HAS_LORA is false the launcher binds operands already bound in the du and
+// lora_a slots (lora_a's at least one vec4); they are never read.
+//
+// HAS_LORA gives the same bits as the two launches it replaces: this kernel without HAS_LORA
+// (v = fl(scale * acc), then fl(v + the old dinp) when ACCUMULATE), then this kernel again with
+// N = R, dout = du, weight = lora_a, scale = lora_scale and ACCUMULATE (t = fl(lora_scale * acc_da),
+// then fl(t + v)). The R loop below is the N loop over the other operands (same clamping, same
+// fused multiply-adds in the same order), and the epilogue rounds in the same order; lora_scale is
+// a uniform, not the constant 1, so that its multiply is not folded away where the separate
+// launch's is not.
 //
 // The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
 // half; four consecutive halves are one vec2<u32>): the launcher binds the same buffer as `weight`
 // and as `weight_f16` and sets WEIGHT_F16; weight4 reads whichever the override names (the other
-// binding is never read). Either way the products and sums are f32.
+// binding is never read). Either way the products and sums are f32. du and lora_a are f32.
 
 struct Params {
   M: u32,
   N: u32,
   K: u32,
   scale: f32,
+  R: u32,
+  lora_scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> weight_f16: array<vec2<u32>>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> du: array<f32>;
+@group(0) @binding(5) var<storage, read> lora_a: array<vec4<f32>>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
 override WEIGHT_F16: u32 = 0u;
+override HAS_LORA: bool = false;
 
 const WG: u32 = 64u;
 
@@ -70,12 +87,39 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     a3 = fma(vec4<f32>(dout[d3 + n]), w, a3);
   }
 
+  // HAS_LORA: l<i> = sum_j du[m0 + i, j] * lora_a[j, 4 c .. 4 c + 3], the loop above with N = R.
+  var l0 = vec4<f32>(0.0);
+  var l1 = vec4<f32>(0.0);
+  var l2 = vec4<f32>(0.0);
+  var l3 = vec4<f32>(0.0);
+  if (HAS_LORA) {
+    let R = params.R;
+    let e0 = min(m0, M - 1u) * R;
+    let e1 = min(m0 + 1u, M - 1u) * R;
+    let e2 = min(m0 + 2u, M - 1u) * R;
+    let e3 = min(m0 + 3u, M - 1u) * R;
+    for (var n = 0u; n < R; n++) {
+      let w = lora_a[n * K4 + c];
+      l0 = fma(vec4<f32>(du[e0 + n]), w, l0);
+      l1 = fma(vec4<f32>(du[e1 + n]), w, l1);
+      l2 = fma(vec4<f32>(du[e2 + n]), w, l2);
+      l3 = fma(vec4<f32>(du[e3 + n]), w, l3);
+    }
+  }
+
   let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
+  let lacc = array<vec4<f32>, 4>(l0, l1, l2, l3);
   for (var r = 0u; r < 4u; r++) {
     let m = m0 + r;
     if (m >= M) { break; }
     var v = params.scale * acc[r];
     if (ACCUMULATE) { v += dinp[m * K4 + c]; }
+    if (HAS_LORA) {
+      // As the separate launch would: t = lora_scale * acc, then t += the stored v.
+      var t = params.lora_scale * lacc[r];
+      t += v;
+      v = t;
+    }
     dinp[m * K4 + c] = v;
   }
 }

@@ -3,8 +3,12 @@
 //   out[m, n] = scale * sum_k inp[m, k] * weight[n, k]  (+ bias[n] when HAS_BIAS)
 //   (+ the old out[m, n] when ACCUMULATE: with scale s, inp = u and weight = lora_B this is LoRA's
 //   low-rank update out += s·u·Bᵀ, which lora.ts launches here when the rank is a multiple of 4)
-// inp: [M, K]; weight: [N, K] (row-major, the Hugging Face nn.Linear layout); bias: [N]; out: [M, N].
-// K must be a multiple of 4: inp and weight are read as rows of K / 4 vec4 values.
+//   (+ lora_scale * sum_r lora_u[m, r] * lora_b[n, r] when HAS_LORA: a LoRA projection's base
+//   product and low-rank update in one dispatch, once u = x·Aᵀ is computed; see below)
+// inp: [M, K]; weight: [N, K] (row-major, the Hugging Face nn.Linear layout); bias: [N]; out: [M, N];
+// lora_u: [M, R]; lora_b: [N, R].
+// K (and R, with HAS_LORA) must be a multiple of 4: inp, weight, lora_u and lora_b are read as rows
+// of vec4 values.
 //
 // Each invocation owns a 4 x 4 block of out: rows 4 r .. 4 r + 3 and columns 4 c .. 4 c + 3. Per
 // step of four k it loads one vec4 of each of its four inp rows and four weight rows (8 loads) and
@@ -12,18 +16,27 @@
 // while reading and skipped when writing, so the loop needs no bounds checks.
 // Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % ceil(N / 4),
 // r = i / ceil(N / 4). When HAS_BIAS is false the launcher binds the weight buffer again in the
-// bias slot; it is never read.
+// bias slot, and when HAS_LORA is false an operand already bound (at least one vec4) in the lora_u
+// and lora_b slots; they are never read.
+//
+// HAS_LORA gives the same bits as the two launches it replaces: this kernel without HAS_LORA
+// (y = fl(scale * acc), then fl(y + bias)), then this kernel again with K = R, inp = u,
+// weight = lora_b, scale = lora_scale and ACCUMULATE (t = fl(lora_scale * acc_ub), then
+// fl(t + y)). The R loop below is the K loop over the other operands (same clamping, same vec4
+// dot products added in the same order), and the epilogue rounds in the same order.
 //
 // The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
 // half; four consecutive halves are one vec2<u32>): the launcher binds the same buffer as `weight`
 // and as `weight_f16` and sets WEIGHT_F16; weight4 reads whichever the override names (the other
-// binding is never read). Either way the products and sums are f32.
+// binding is never read). Either way the products and sums are f32. lora_u and lora_b are f32.
 
 struct Params {
   M: u32,
   N: u32,
   K: u32,
   scale: f32,
+  R: u32,
+  lora_scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -31,11 +44,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> weight_f16: array<vec2<u32>>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read> lora_u: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> lora_b: array<vec4<f32>>;
+@group(0) @binding(7) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
 override WEIGHT_F16: u32 = 0u;
+override HAS_LORA: bool = false;
 
 const WG: u32 = 64u;
 
@@ -46,6 +62,11 @@ fn weight4(i: u32) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
   }
   return weight[i];
+}
+
+// One step of a 4 x 4 block product: row vec4 r against the vec4s b0 .. b3 of four columns.
+fn dots4(r: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+  return vec4<f32>(dot(r, b0), dot(r, b1), dot(r, b2), dot(r, b3));
 }
 
 @compute @workgroup_size(WG)
@@ -81,13 +102,45 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let r1 = inp[x1 + k];
     let r2 = inp[x2 + k];
     let r3 = inp[x3 + k];
-    a0 += vec4<f32>(dot(r0, b0), dot(r0, b1), dot(r0, b2), dot(r0, b3));
-    a1 += vec4<f32>(dot(r1, b0), dot(r1, b1), dot(r1, b2), dot(r1, b3));
-    a2 += vec4<f32>(dot(r2, b0), dot(r2, b1), dot(r2, b2), dot(r2, b3));
-    a3 += vec4<f32>(dot(r3, b0), dot(r3, b1), dot(r3, b2), dot(r3, b3));
+    a0 += dots4(r0, b0, b1, b2, b3);
+    a1 += dots4(r1, b0, b1, b2, b3);
+    a2 += dots4(r2, b0, b1, b2, b3);
+    a3 += dots4(r3, b0, b1, b2, b3);
+  }
+
+  // HAS_LORA: l<i>[j] = dot(lora_u[m0 + i, :], lora_b[n0 + j, :]), the loop above with K = R.
+  var l0 = vec4<f32>(0.0);
+  var l1 = vec4<f32>(0.0);
+  var l2 = vec4<f32>(0.0);
+  var l3 = vec4<f32>(0.0);
+  if (HAS_LORA) {
+    let R4 = params.R / 4u;
+    let v0 = min(n0, N - 1u) * R4;
+    let v1 = min(n0 + 1u, N - 1u) * R4;
+    let v2 = min(n0 + 2u, N - 1u) * R4;
+    let v3 = min(n0 + 3u, N - 1u) * R4;
+    let u0 = min(m0, M - 1u) * R4;
+    let u1 = min(m0 + 1u, M - 1u) * R4;
+    let u2 = min(m0 + 2u, M - 1u) * R4;
+    let u3 = min(m0 + 3u, M - 1u) * R4;
+    for (var k = 0u; k < R4; k++) {
+      let b0 = lora_b[v0 + k];
+      let b1 = lora_b[v1 + k];
+      let b2 = lora_b[v2 + k];
+      let b3 = lora_b[v3 + k];
+      let r0 = lora_u[u0 + k];
+      let r1 = lora_u[u1 + k];
+      let r2 = lora_u[u2 + k];
+      let r3 = lora_u[u3 + k];
+      l0 += dots4(r0, b0, b1, b2, b3);
+      l1 += dots4(r1, b0, b1, b2, b3);
+      l2 += dots4(r2, b0, b1, b2, b3);
+      l3 += dots4(r3, b0, b1, b2, b3);
+    }
   }
 
   let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
+  let lacc = array<vec4<f32>, 4>(l0, l1, l2, l3);
   for (var r = 0u; r < 4u; r++) {
     let m = m0 + r;
     if (m >= M) { break; }
@@ -97,6 +150,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       var y = params.scale * acc[r][j];
       if (HAS_BIAS) { y += bias[n]; }
       if (ACCUMULATE) { y += out[m * N + n]; }
+      if (HAS_LORA) {
+        // As the separate update would: t = lora_scale * acc, then t += the stored y.
+        var t = params.lora_scale * lacc[r][j];
+        t += y;
+        y = t;
+      }
       out[m * N + n] = y;
     }
   }

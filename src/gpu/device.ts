@@ -8,11 +8,27 @@ export interface GpuFeatures {
   shaderF16: boolean;
   subgroups: boolean;
   timestampQuery: boolean;
+  /**
+   * The WGSL `subgroup_id` and `num_subgroups` builtins: the device has 'subgroups' and the WGSL
+   * implementation lists the `subgroup_id` language feature (gpu.wgslLanguageFeatures).
+   */
+  subgroupId: boolean;
 }
 
 export interface GpuContext {
   device: GPUDevice;
-  adapterInfo: { vendor: string; architecture: string; device: string; description: string };
+  /**
+   * subgroupMinSize / subgroupMaxSize: the range of subgroup sizes the adapter may use (WebGPU:
+   * 4 to 128, powers of two), or 0 where adapter.info does not say.
+   */
+  adapterInfo: {
+    vendor: string;
+    architecture: string;
+    device: string;
+    description: string;
+    subgroupMinSize: number;
+    subgroupMaxSize: number;
+  };
   features: GpuFeatures;
   limits: GPUSupportedLimits;
 }
@@ -69,6 +85,7 @@ export async function acquireDevice(
 
   const features = {} as GpuFeatures;
   for (const [f, key] of OPTIONAL_FEATURES) features[key] = device.features.has(f);
+  features.subgroupId = features.subgroups && (gpu.wgslLanguageFeatures?.has('subgroup_id') ?? false);
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   return {
     device,
@@ -77,6 +94,8 @@ export async function acquireDevice(
       architecture: info.architecture ?? '',
       device: info.device ?? '',
       description: info.description ?? '',
+      subgroupMinSize: info.subgroupMinSize ?? 0,
+      subgroupMaxSize: info.subgroupMaxSize ?? 0,
     },
     features,
     limits: device.limits,
@@ -91,6 +110,9 @@ export function describeGpu(ctx: GpuContext): string {
   return [
     `adapter: ${name}`,
     `features: shader-f16 ${f.shaderF16 ? 'yes' : 'no'}, subgroups ${f.subgroups ? 'yes' : 'no'}, timestamp-query ${f.timestampQuery ? 'yes' : 'no'}`,
+    ...(f.subgroups
+      ? [`subgroups: sizes ${a.subgroupMinSize || '?'}..${a.subgroupMaxSize || '?'}, subgroup_id builtins ${f.subgroupId ? 'yes' : 'no'}`]
+      : []),
     `maxBufferSize: ${mib(l.maxBufferSize)}`,
     `maxStorageBufferBindingSize: ${mib(l.maxStorageBufferBindingSize)}`,
     `maxComputeWorkgroupStorageSize: ${l.maxComputeWorkgroupStorageSize} bytes`,

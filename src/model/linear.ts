@@ -12,11 +12,22 @@
 // The A/B gradients always accumulate: the trainer zeroes them at the start of each optimizer
 // step, which also lets several projections share one A (GPT-2's fused q/k/v) and lets
 // micro-batches accumulate.
+//
+// Launches. On a GPU (and wherever the fused kernels do not fit the shapes) the forward pass is
+// three matmuls: x·Wᵀ (+ b), u = x̃·Aᵀ, out += s·u·Bᵀ; the backward pass five: dx (+)= dy·W,
+// dB += s·dyᵀ·u, du = s·dy·B, dA += duᵀ·x̃, dx += du·A (or its dropout form). Where barriers are
+// slow (SwiftShader, see barrier-policy.ts) every launch has a fixed cost on top of its work
+// (about 0.1 ms saved per launch in a stories260K step at 2 × 32), so two are fused there:
+// forward, u = x̃·Aᵀ first, then out = x·Wᵀ (+ b) + s·u·Bᵀ in one launch (matmulLoraForward);
+// backward without dropout, dB, du and dA first, then dx (+)= dy·W + du·A in one launch
+// (matmulLoraBackward). The fused kernels round exactly as the separate launches do, so both
+// compositions give the same bits (test/model/lora-fusion.test.ts compares them, switching the
+// fusion off with `loraFusion`).
 import type { Recorder } from '../gpu/kernel.js';
 import { dropoutForward } from '../gpu/kernels/dropout.js';
 import { loraForward } from '../gpu/kernels/lora.js';
-import { matmulForward } from '../gpu/kernels/matmul.js';
-import { matmulBackward, matmulWeightGrad } from '../gpu/kernels/matmul-backward.js';
+import { canFuseLoraForward, matmulForward, matmulLoraForward } from '../gpu/kernels/matmul.js';
+import { canFuseLoraBackward, matmulBackward, matmulLoraBackward, matmulWeightGrad } from '../gpu/kernels/matmul-backward.js';
 import type { Tensor } from '../gpu/tensor.js';
 
 /** The low-rank update of one projection (the model knows nothing else about LoRA). */
@@ -58,6 +69,12 @@ export interface LinearDims {
   K: number;
 }
 
+/**
+ * Whether linearForward and linearBackward fuse launches where the device and shapes allow (see
+ * the header). On by default; a test turns it off to compare against the separate launches.
+ */
+export const loraFusion = { enabled: true };
+
 /** Whether this projection drops its LoRA input in this pass. */
 const drops = (lora: LowRankUpdate, pass: DropoutPass | undefined): pass is DropoutPass => !!pass && !!lora.dropout && lora.dropout.p > 0;
 
@@ -80,14 +97,17 @@ export function linearForward(
   { M, N, K }: LinearDims,
   pass?: DropoutPass,
 ): void {
-  matmulForward(rec, out, x, weight, bias ?? null, { M, N, K });
-  if (!lora) return;
+  if (!lora) return matmulForward(rec, out, x, weight, bias ?? null, { M, N, K });
   if (!u) throw new Error('linearForward: a LoRA projection needs a buffer for u = x·Aᵀ');
+  const { R, scale } = lora;
+  const fused = loraFusion.enabled && canFuseLoraForward(rec, { K, R });
+  if (!fused) matmulForward(rec, out, x, weight, bias ?? null, { M, N, K });
   if (lora.computesU) {
     const xin = drops(lora, pass) ? droppedInput(rec, x, lora, pass, M, K) : x;
-    matmulForward(rec, u, xin, lora.A, null, { M, N: lora.R, K });
+    matmulForward(rec, u, xin, lora.A, null, { M, N: R, K });
   }
-  loraForward(rec, out, u, lora.B, { M, N, R: lora.R, scale: lora.scale });
+  if (fused) matmulLoraForward(rec, out, x, weight, bias ?? null, u, lora.B, { M, N, K, R, scale });
+  else loraForward(rec, out, u, lora.B, { M, N, R, scale });
 }
 
 /**
@@ -107,15 +127,18 @@ export function linearBackward(
   accumulateDx: boolean,
   pass?: DropoutPass,
 ): void {
-  matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate: accumulateDx });
-  if (!lora) return;
+  if (!lora) return matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate: accumulateDx });
   if (!u || !du) throw new Error('linearBackward: a LoRA projection needs u and a du buffer');
   const { R, scale } = lora;
+  // Fused: dx is written once, last (nothing before reads it).
+  const fused = !drops(lora, pass) && loraFusion.enabled && canFuseLoraBackward(rec, { N, K, R }, weight, dy);
+  if (!fused) matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate: accumulateDx });
   matmulWeightGrad(rec, lora.dB, dy, u, { M, N, K: R, scale, accumulate: true });
   matmulBackward(rec, du, dy, lora.B, { M, N, K: R, scale });
   if (!drops(lora, pass)) {
     matmulWeightGrad(rec, lora.dA, du, x, { M, N: R, K, accumulate: true });
-    matmulBackward(rec, dx, du, lora.A, { M, N: R, K, accumulate: true });
+    if (fused) matmulLoraBackward(rec, dx, dy, weight, du, lora.A, { M, N, K, R, accumulate: accumulateDx });
+    else matmulBackward(rec, dx, du, lora.A, { M, N: R, K, accumulate: true });
     return;
   }
   // dA += duᵀ·x̃ with x̃ regenerated; then the scratch holds du·A, and dx += (du·A) ⊙ mask/(1 − p).

@@ -82,7 +82,7 @@ describe('lora_forward', () => {
       const uT = createTensor(ctx, [M, R], 'f32', u);
       const bT = createTensor(ctx, [N, R], 'f32', B);
       if (kernel === 'lora_forward') rec.run(loraForwardKernel, { M, N, R, scale }, [out, uT, bT]);
-      else if (kernel === 'matmul_regtile_forward') rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale }, [out, uT, bT, bT, bT]);
+      else if (kernel === 'matmul_regtile_forward') rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale }, [out, uT, bT, bT, bT, bT, bT]);
       else loraForward(rec, out, uT, bT, { M, N, R, scale });
       rec.submit();
       const got = await readTensor(ctx, out);

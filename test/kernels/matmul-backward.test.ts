@@ -86,8 +86,10 @@ async function runAndRead(
   const out = outputTensor(ctx, init);
   const rec = new Recorder(ctx);
   const bT = createTensor(ctx, bShape, 'f32', b);
-  // The activation-gradient kernels also bind the weight as packed halves (unread for f32 weights).
-  const buffers = [out, createTensor(ctx, aShape, 'f32', a), bT, bT].slice(0, kernel.bindings.length);
+  // The activation-gradient kernels also bind the weight as packed halves (unread for f32 weights),
+  // and matmul_regtile_backward dout and the weight again in its fused-update slots (du, loraA), unread.
+  const aT = createTensor(ctx, aShape, 'f32', a);
+  const buffers = [out, aT, bT, bT, aT, bT].slice(0, kernel.bindings.length);
   rec.run(kernel, d, buffers);
   rec.submit();
   const got = await readTensor(ctx, out);

@@ -63,7 +63,8 @@ describe('matmul forward kernels with an f16 weight', () => {
       const out = output(ctx, M * N);
       const rec = new Recorder(ctx);
       const bias = b ? createTensor(ctx, [N], 'f32', b) : weight;
-      rec.run(kernel, { M, N, K, hasBias: !!b, weightF16: true }, [out, createTensor(ctx, [M, K], 'f32', x), weight, bias, weight]);
+      const inp = createTensor(ctx, [M, K], 'f32', x);
+      rec.run(kernel, { M, N, K, hasBias: !!b, weightF16: true }, [out, inp, weight, bias, weight, inp, inp].slice(0, kernel.bindings.length));
       rec.submit();
       const want = matmulForwardRef(x, rounded(w), b, M, N, K);
       expectClose(await readOutput(ctx, out, M * N), want, 2e-6 * K + 1e-6, 1e-4, 'out');
@@ -88,7 +89,8 @@ describe('matmul backward kernels with an f16 weight', () => {
       const weight = createTensor(ctx, [N, K], 'f16', w);
       const dinp = output(ctx, M * K, init);
       const rec = new Recorder(ctx);
-      rec.run(kernel, { M, N, K, scale, accumulate, weightF16: true }, [dinp, createTensor(ctx, [M, N], 'f32', dout), weight, weight]);
+      const doutT = createTensor(ctx, [M, N], 'f32', dout);
+      rec.run(kernel, { M, N, K, scale, accumulate, weightF16: true }, [dinp, doutT, weight, weight, doutT, weight].slice(0, kernel.bindings.length));
       rec.submit();
       const want = matmulBackwardRef(dout, rounded(w), M, N, K, scale, accumulate ? init : null);
       expectClose(await readOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');
@@ -130,6 +132,6 @@ describe('matmul launchers and weight storage', () => {
     expect(() => matmulBackward(rec, t(8), t(6), t(12, 'u32'), dims)).toThrow('matmul_backward: weight must be stored as f32 or f16, not u32');
     expect(() => matmulBackward(rec, t(8, 'f16', 'dx'), t(6), t(12), dims)).toThrow('matmul_backward: dinp (dx) must be f32, not f16');
     rec.submit();
-    expect(matmulRegtileForwardKernel.constants?.({ M: 1, N: 1, K: 4, hasBias: false, weightF16: true })).toEqual({ HAS_BIAS: 0, ACCUMULATE: 0, WEIGHT_F16: 1 });
+    expect(matmulRegtileForwardKernel.constants?.({ M: 1, N: 1, K: 4, hasBias: false, weightF16: true })).toEqual({ HAS_BIAS: 0, ACCUMULATE: 0, WEIGHT_F16: 1, HAS_LORA: 0 });
   });
 });

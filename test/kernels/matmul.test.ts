@@ -53,7 +53,9 @@ describe('matmul_forward', () => {
         const rec = new Recorder(ctx);
         const weight = createTensor(ctx, [N, K], 'f32', w);
         const bias = b ? createTensor(ctx, [N], 'f32', b) : weight;
-        rec.run(kernel, { M, N, K, hasBias: !!b }, [out, createTensor(ctx, [M, K], 'f32', x), weight, bias, weight]);
+        const inp = createTensor(ctx, [M, K], 'f32', x);
+        // matmul_regtile_forward's fused-update slots (u, loraB) get inp, unread.
+        rec.run(kernel, { M, N, K, hasBias: !!b }, [out, inp, weight, bias, weight, inp, inp].slice(0, kernel.bindings.length));
         rec.submit();
         const got = await readTensor(ctx, out);
         expectClose(got.subarray(0, M * N), matmulForwardRef(x, w, b, M, N, K), 2e-6 * K + 1e-6, 1e-4, 'out');

@@ -1,11 +1,20 @@
 // Causal scaled-dot-product attention with grouped-query heads and a key padding mask, reading
 // keys and values from a KV-cache layout [B, S, KV, HS]; flash-style online softmax, O(T) memory.
+// Each of the forward, dq and dk/dv kernels comes in two variants with the same results: one
+// invocation per row (attention_*.wgsl), and one subgroup per row with the lanes splitting the head
+// dimension (attention_subgroup_*.wgsl); the launchers choose per device (preferSubgroupAttention
+// in barrier-policy.ts: subgroups on real GPUs that have them, the per-row kernels on SwiftShader).
 import code from '../../../shaders/attention_forward.wgsl?raw';
 import backwardKeyCode from '../../../shaders/attention_backward_key.wgsl?raw';
 import backwardPrepCode from '../../../shaders/attention_backward_prep.wgsl?raw';
 import backwardQueryCode from '../../../shaders/attention_backward_query.wgsl?raw';
+import subgroupKeyCode from '../../../shaders/attention_subgroup_backward_key.wgsl?raw';
+import subgroupQueryCode from '../../../shaders/attention_subgroup_backward_query.wgsl?raw';
+import subgroupForwardCode from '../../../shaders/attention_subgroup_forward.wgsl?raw';
+import type { GpuContext } from '../device.js';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
+import { preferSubgroupAttention } from './barrier-policy.js';
 
 export interface AttentionDims {
   B: number;
@@ -32,6 +41,46 @@ export const attentionForwardKernel: KernelSpec<AttentionDims> = {
   dispatch: (d) => grid1d(d.B * d.T * d.NH, 64),
 };
 
+// The subgroup variants (attention_subgroup_*.wgsl): one subgroup per row, its lanes splitting the
+// head dimension, for devices with subgroups and the subgroup_id builtins. Same bindings, params
+// and results as the per-row kernels; the launch dimensions add the adapter's smallest subgroup
+// size, which sets how many rows a workgroup takes and how many dimensions a lane may hold.
+
+/** Invocations per workgroup of the subgroup kernels (WG in their .wgsl files). */
+const SUBGROUP_WG = 128;
+/** The most head dimensions one lane holds (MAX_DIMS_PER_LANE in the .wgsl files). */
+export const ATTENTION_MAX_DIMS_PER_LANE = 64;
+
+/** A launch of a subgroup kernel: the per-row kernel's dimensions and the adapter's subgroupMinSize. */
+export type WithSubgroupSize<D> = D & { subgroupMinSize: number };
+
+function subgroupConstants(HS: number, subgroupMinSize: number): Record<string, number> {
+  return { HS, DIMS_PER_LANE: Math.ceil(HS / subgroupMinSize), ROWS_PER_WG: SUBGROUP_WG / subgroupMinSize };
+}
+
+const subgroupGrid = (rows: number, subgroupMinSize: number) => grid1d(rows, SUBGROUP_WG / subgroupMinSize);
+
+/**
+ * The smallest subgroup size the device may run with, when the subgroup attention kernels can
+ * run on it with head size HS (subgroups, the subgroup_id builtins, and ceil(HS / size) within
+ * ATTENTION_MAX_DIMS_PER_LANE); null otherwise. An adapter that does not report its sizes is
+ * taken at WebGPU's smallest, 4.
+ */
+export function attentionSubgroupSize(ctx: GpuContext, HS: number): number | null {
+  if (!ctx.features.subgroupId) return null;
+  const size = ctx.adapterInfo.subgroupMinSize || 4;
+  return SUBGROUP_WG % size === 0 && Math.ceil(HS / size) <= ATTENTION_MAX_DIMS_PER_LANE ? size : null;
+}
+
+export const attentionSubgroupForwardKernel: KernelSpec<WithSubgroupSize<AttentionDims>> = {
+  name: 'attention_subgroup_forward',
+  code: subgroupForwardCode,
+  bindings: attentionForwardKernel.bindings,
+  constants: (d) => subgroupConstants(d.HS, d.subgroupMinSize),
+  params: attentionForwardKernel.params,
+  dispatch: (d) => subgroupGrid(d.B * d.T * d.NH, d.subgroupMinSize),
+};
+
 /**
  * out, q: [B, T, NH, HS]; k, v: [B, S, KV, HS]; mask: u32 [B, S] (1 real token, 0 padding);
  * lse: [B, NH, T], log-sum-exp of each row's scores, or ATTENTION_NO_KEY_LSE (with out = 0) for a
@@ -52,7 +101,9 @@ export function attentionForward(
   if (KV < 1 || NH % KV !== 0) throw new Error(`attention_forward: ${NH} query heads are not a multiple of ${KV} kv heads`);
   if (pos0 + T > S) throw new Error(`attention_forward: positions up to ${pos0 + T} do not fit a cache of ${S}`);
   if (mask.dtype !== 'u32') throw new Error(`attention_forward: the mask is ${mask.dtype}, u32 expected`);
-  rec.run(attentionForwardKernel, dims, [out, lse, q, k, v, mask]);
+  const subgroupMinSize = preferSubgroupAttention(rec.ctx) ? attentionSubgroupSize(rec.ctx, HS) : null;
+  if (subgroupMinSize) rec.run(attentionSubgroupForwardKernel, { ...dims, subgroupMinSize }, [out, lse, q, k, v, mask]);
+  else rec.run(attentionForwardKernel, dims, [out, lse, q, k, v, mask]);
 }
 
 // Backward, for training: no cache offset (pos0 = 0, S = T), same tensor layouts as the forward so
@@ -99,6 +150,24 @@ export const attentionBackwardKeyKernel: KernelSpec<AttentionBackwardDims> = {
   dispatch: (d) => grid1d(d.B * d.T * d.KV, 64),
 };
 
+export const attentionSubgroupBackwardQueryKernel: KernelSpec<WithSubgroupSize<AttentionBackwardDims>> = {
+  name: 'attention_subgroup_backward_query',
+  code: subgroupQueryCode,
+  bindings: attentionBackwardQueryKernel.bindings,
+  constants: (d) => subgroupConstants(d.HS, d.subgroupMinSize),
+  params: attentionBackwardQueryKernel.params,
+  dispatch: (d) => subgroupGrid(d.B * d.T * d.NH, d.subgroupMinSize),
+};
+
+export const attentionSubgroupBackwardKeyKernel: KernelSpec<WithSubgroupSize<AttentionBackwardDims>> = {
+  name: 'attention_subgroup_backward_key',
+  code: subgroupKeyCode,
+  bindings: attentionBackwardKeyKernel.bindings,
+  constants: (d) => subgroupConstants(d.HS, d.subgroupMinSize),
+  params: attentionBackwardKeyKernel.params,
+  dispatch: (d) => subgroupGrid(d.B * d.T * d.KV, d.subgroupMinSize),
+};
+
 /** The shape of attentionBackward's scratch: a (lse, D) pair per query row, [B, NH, T, 2]. */
 export function attentionBackwardScratchShape(dims: AttentionBackwardDims): number[] {
   return [dims.B, dims.NH, dims.T, 2];
@@ -139,6 +208,12 @@ export function attentionBackward(
     throw new Error(`attention_backward: the scratch holds ${dscratch.size} elements, ${2 * B * NH * T} ([B, NH, T, 2]) needed`);
   }
   rec.run(attentionBackwardPrepKernel, dims, [dscratch, dout, out, lse]);
-  rec.run(attentionBackwardQueryKernel, dims, [dq, dout, q, k, v, dscratch, mask]);
-  rec.run(attentionBackwardKeyKernel, dims, [dk, dv, dout, q, k, v, dscratch, mask]);
+  const subgroupMinSize = preferSubgroupAttention(rec.ctx) ? attentionSubgroupSize(rec.ctx, HS) : null;
+  if (subgroupMinSize) {
+    rec.run(attentionSubgroupBackwardQueryKernel, { ...dims, subgroupMinSize }, [dq, dout, q, k, v, dscratch, mask]);
+    rec.run(attentionSubgroupBackwardKeyKernel, { ...dims, subgroupMinSize }, [dk, dv, dout, q, k, v, dscratch, mask]);
+  } else {
+    rec.run(attentionBackwardQueryKernel, dims, [dq, dout, q, k, v, dscratch, mask]);
+    rec.run(attentionBackwardKeyKernel, dims, [dk, dv, dout, q, k, v, dscratch, mask]);
+  }
 }

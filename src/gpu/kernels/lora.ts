@@ -1,6 +1,8 @@
 // The low-rank update of a LoRA-wrapped linear layer: out[M, N] += s · u[M, R] · loraB[N, R]ᵀ,
 // with u = x·Aᵀ computed by matmulForward. The whole layer, forward and backward, is composed in
-// src/model/linear.ts from this kernel, matmulForward, matmulBackward and matmulWeightGrad.
+// src/model/linear.ts from this kernel, matmulForward, matmulBackward and matmulWeightGrad, or,
+// where barriers are slow, from matmulLoraForward and matmulLoraBackward, which fuse this update
+// into the base product and du·A into dy·W.
 import code from '../../../shaders/lora_forward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
@@ -47,7 +49,9 @@ export function loraForward(rec: Recorder, out: Tensor, u: Tensor, loraB: Tensor
     [loraB, N * R, 'loraB'],
   ]);
   if (M === 0 || N === 0 || R === 0) return;
-  // loraB (f32) fills the bias and packed-halves slots too, unread (WEIGHT_F16 off, no bias).
-  if (R % 4 === 0) rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale: dims.scale }, [out, u, loraB, loraB, loraB]);
+  // loraB (f32, N·R ≥ 4 elements) fills the bias, packed-halves and fused-update slots too,
+  // unread (WEIGHT_F16 off, no bias, no HAS_LORA).
+  const unread = [loraB, loraB, loraB, loraB];
+  if (R % 4 === 0) rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale: dims.scale }, [out, u, loraB, ...unread]);
   else rec.run(loraForwardKernel, dims, [out, u, loraB]);
 }

@@ -16,6 +16,9 @@
 // The activation-gradient kernels read the weight, which may be stored as f32 or f16
 // (./weight-storage.ts): they bind it twice, as `weight` (f32) and `weight_f16` (packed halves),
 // and the WEIGHT_F16 override picks one. The weight-gradient kernels read f32 activations only.
+// matmulLoraBackward is a LoRA projection's input gradient in one launch where barriers are slow:
+// dinp (+)= dout·weight + du·loraA, once du is computed (matmul_regtile_backward with its HAS_LORA
+// override; the same bits as matmulBackward, then matmulBackward(du, loraA) accumulating).
 import code from '../../../shaders/matmul_backward.wgsl?raw';
 import regtileCode from '../../../shaders/matmul_regtile_backward.wgsl?raw';
 import regtileWeightGradCode from '../../../shaders/matmul_regtile_weight_grad.wgsl?raw';
@@ -49,6 +52,11 @@ export interface MatmulBackwardLaunch {
 export interface MatmulBackwardWeightLaunch extends MatmulBackwardLaunch {
   /** The weight is stored as f16 (the WEIGHT_F16 override; default false, f32). */
   weightF16?: boolean;
+  /**
+   * matmul_regtile_backward only: the LoRA rank R > 0 to add du·loraA, with du [M, R] and loraA
+   * [R, K] in the last two slots (the HAS_LORA override). Default none.
+   */
+  loraR?: number;
 }
 
 const launch = (d: MatmulBackwardDims): MatmulBackwardLaunch => ({
@@ -93,13 +101,18 @@ export const matmulWeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
   dispatch: (d) => matmulGrid(d.N, d.K),
 };
 
-/** dinp [M, K] in 4 × 4 blocks, vec4 loads; K must be a multiple of 4, N > 0, an f16 weight at least 8 elements. */
+/**
+ * dinp [M, K] in 4 × 4 blocks, vec4 loads; K must be a multiple of 4, N > 0, an f16 weight at least
+ * 8 elements. Bindings: dinp, dout, weight, weight_f16, du, loraA; without `loraR` the last two
+ * get operands already bound (loraA's of at least 16 bytes), unread. The uniform's lora_scale is 1:
+ * a multiply by a uniform, as in the separate launch it replaces (see the shader).
+ */
 export const matmulRegtileBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
   name: 'matmul_regtile_backward',
   code: regtileCode,
-  bindings: ['read_write', 'read', 'read', 'read'],
-  constants: weightConstants,
-  params,
+  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ ...weightConstants(d), HAS_LORA: d.loraR ? 1 : 0 }),
+  params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1)],
   dispatch: (d) => grid1d((d.K / 4) * Math.ceil(d.M / 4), 64),
 };
 
@@ -146,7 +159,52 @@ export function matmulBackward(
   let kernel = d.M <= SKINNY_MAX_ROWS ? matmulSkinnyBackwardKernel : matmulBackwardKernel;
   if (barrierFree) kernel = d.K % 4 === 0 && d.N > 0 && vec4SlotFillable(weight, dout) ? matmulRegtileBackwardKernel : matmulSkinnyBackwardKernel;
   const [w32, w16] = weightBindings(weight, dout);
-  rec.run(kernel, d, [dinp, dout, w32, w16]);
+  // matmul_regtile_backward's du and loraA slots get dout and the f32 weight slot, unread.
+  const loraSlots = kernel === matmulRegtileBackwardKernel ? [dout, w32] : [];
+  rec.run(kernel, d, [dinp, dout, w32, w16, ...loraSlots]);
+}
+
+/**
+ * Whether matmulLoraBackward runs these dimensions on this device: where barriers are slow and
+ * matmulBackward would take matmul_regtile_backward (K a positive multiple of 4, N > 0, the weight
+ * bindable as vec4 values; see matmulBackward), with R > 0. Elsewhere a LoRA projection's input
+ * gradient stays two matmulBackward launches.
+ */
+export function canFuseLoraBackward(rec: Recorder, { N, K, R }: { N: number; K: number; R: number }, weight: Tensor, dout: Tensor): boolean {
+  return preferBarrierFree(rec.ctx) && K > 0 && K % 4 === 0 && N > 0 && R > 0 && vec4SlotFillable(weight, dout);
+}
+
+/**
+ * dinp: [M, K]; dout: [M, N]; weight: [N, K], f32 or f16; du: [M, R]; loraA: [R, K], f32.
+ * dinp = (accumulate ? dinp : 0) + scale · dout · weight + du · loraA, in one launch. Only where
+ * canFuseLoraBackward: there it gives the same bits as matmulBackward(dinp, dout, weight, {scale,
+ * accumulate}) followed by matmulBackward(dinp, du, loraA, {accumulate: true}).
+ */
+export function matmulLoraBackward(
+  rec: Recorder,
+  dinp: Tensor,
+  dout: Tensor,
+  weight: Tensor,
+  du: Tensor,
+  loraA: Tensor,
+  dims: MatmulBackwardDims & { R: number },
+): void {
+  const { R } = dims;
+  const d: MatmulBackwardWeightLaunch = { ...launch(dims), weightF16: weightIsF16('matmul_lora_backward', weight), loraR: R };
+  requireF32('matmul_lora_backward', [[dinp, 'dinp'], [dout, 'dout'], [du, 'du'], [loraA, 'loraA']]);
+  checkSizes('matmul_lora_backward', d, [
+    [dinp, d.M * d.K, 'dinp'],
+    [dout, d.M * d.N, 'dout'],
+    [weight, d.N * d.K, 'weight'],
+    [du, d.M * R, 'du'],
+    [loraA, R * d.K, 'loraA'],
+  ]);
+  if (!canFuseLoraBackward(rec, { N: d.N, K: d.K, R }, weight, dout)) {
+    throw new Error(`matmul_lora_backward: not on this device or at N=${d.N} K=${d.K} R=${R} (see canFuseLoraBackward)`);
+  }
+  if (d.M === 0) return;
+  const [w32, w16] = weightBindings(weight, dout);
+  rec.run(matmulRegtileBackwardKernel, d, [dinp, dout, w32, w16, du, loraA]);
 }
 
 /**

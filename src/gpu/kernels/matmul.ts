@@ -8,6 +8,9 @@
 // The weight may be stored as f32 or f16 (./weight-storage.ts): each kernel binds it twice, as
 // `weight` (f32) and as `weight_f16` (packed halves, the binding after the bias), and the
 // WEIGHT_F16 override picks the one it reads. Products and sums are f32 either way.
+// matmulLoraForward is a LoRA projection's forward in one launch where barriers are slow:
+// out = inp·weightᵀ (+ bias) + s·u·Bᵀ, once u = x·Aᵀ is computed (matmul_regtile_forward with its
+// HAS_LORA override; the same bits as matmulForward followed by loraForward, see the shader).
 import code from '../../../shaders/matmul_forward.wgsl?raw';
 import regtileCode from '../../../shaders/matmul_regtile_forward.wgsl?raw';
 import skinnyCode from '../../../shaders/matmul_skinny_forward.wgsl?raw';
@@ -32,6 +35,11 @@ export interface MatmulLaunch extends MatmulDims {
   scale?: number;
   /** The weight is stored as f16 (the WEIGHT_F16 override; default false, f32). */
   weightF16?: boolean;
+  /**
+   * matmul_regtile_forward only: add scale·u·loraBᵀ with u [M, R] and loraB [N, R] in the last
+   * two slots (the HAS_LORA override; R a positive multiple of 4). Default none.
+   */
+  lora?: { R: number; scale: number };
 }
 
 const weightF16 = (d: MatmulLaunch) => (d.weightF16 ? 1 : 0);
@@ -77,14 +85,16 @@ export const matmulSkinnyForwardKernel: KernelSpec<MatmulLaunch> = {
 
 /**
  * Any M; K must be a positive multiple of 4 (inp and weight are read as vec4 rows, never empty),
- * Also serves LoRA's update out += s·u·Bᵀ (accumulate, scale; see lora.ts).
+ * Also serves LoRA's update out += s·u·Bᵀ (accumulate, scale; see lora.ts), and with `lora` a
+ * whole LoRA projection (matmulLoraForward). Bindings: out, inp, weight, bias, weight_f16, u,
+ * loraB; without `lora` the last two get operands already bound, of at least 16 bytes (unread).
  */
 export const matmulRegtileForwardKernel: KernelSpec<MatmulLaunch> = {
   name: 'matmul_regtile_forward',
   code: regtileCode,
-  bindings: ['read_write', 'read', 'read', 'read', 'read'],
-  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, ACCUMULATE: d.accumulate ? 1 : 0, WEIGHT_F16: weightF16(d) }),
-  params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1)],
+  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, ACCUMULATE: d.accumulate ? 1 : 0, WEIGHT_F16: weightF16(d), HAS_LORA: d.lora ? 1 : 0 }),
+  params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1), u32(d.lora?.R ?? 0), f32(d.lora?.scale ?? 0)],
   dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
 };
 
@@ -92,6 +102,20 @@ export const matmulRegtileForwardKernel: KernelSpec<MatmulLaunch> = {
 function forwardKernel(rec: Recorder, M: number, K: number): KernelSpec<MatmulLaunch> {
   if (preferBarrierFree(rec.ctx)) return K % 4 === 0 && K > 0 ? matmulRegtileForwardKernel : matmulSkinnyForwardKernel;
   return M <= SKINNY_MAX_ROWS ? matmulSkinnyForwardKernel : matmulForwardKernel;
+}
+
+/** Checks what matmulForward and matmulLoraForward share; returns whether the weight is f16. */
+function checkForward(kernel: string, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, dims: MatmulDims, more: Array<[Tensor, number, string]> = []): boolean {
+  const { M, N, K } = dims;
+  const f16 = weightIsF16(kernel, weight);
+  const acts: Array<[Tensor, string]> = [[out, 'out'], [inp, 'inp'], ...more.map(([t, , what]): [Tensor, string] => [t, what])];
+  requireF32(kernel, bias ? [...acts, [bias, 'bias']] : acts);
+  const sizes: Array<[Tensor, number, string]> = [[out, M * N, 'out'], [inp, M * K, 'inp'], [weight, N * K, 'weight'], ...more];
+  if (bias) sizes.push([bias, N, 'bias']);
+  for (const [t, want, what] of sizes) {
+    if (t.size < want) throw new Error(`${kernel}: ${what} has ${t.size} elements, needs ${want} (${Object.entries(dims).map(([k, v]) => `${k}=${v}`).join(' ')})`);
+  }
+  return f16;
 }
 
 /**
@@ -108,17 +132,50 @@ export function matmulForward(
   dims: MatmulDims,
 ): void {
   const { M, N, K } = dims;
-  const f16 = weightIsF16('matmul_forward', weight);
-  requireF32('matmul_forward', bias ? [[out, 'out'], [inp, 'inp'], [bias, 'bias']] : [[out, 'out'], [inp, 'inp']]);
-  const check = (t: Tensor, want: number, what: string) => {
-    if (t.size < want) throw new Error(`matmul_forward: ${what} has ${t.size} elements, needs ${want} (M=${M} N=${N} K=${K})`);
-  };
-  check(out, M * N, 'out');
-  check(inp, M * K, 'inp');
-  check(weight, N * K, 'weight');
-  if (bias) check(bias, N, 'bias');
+  const f16 = checkForward('matmul_forward', out, inp, weight, bias, { M, N, K });
   if (M === 0 || N === 0) return;
   if (!preferBarrierFree(rec.ctx) && useTile128Forward(dims)) return matmulTile128Forward(rec, out, inp, weight, bias, dims);
   const [w32, w16] = weightBindings(weight, inp);
-  rec.run(forwardKernel(rec, M, K), { M, N, K, hasBias: bias !== null, weightF16: f16 }, [out, inp, w32, bias ?? w32, w16]);
+  const kernel = forwardKernel(rec, M, K);
+  // matmul_regtile_forward's u and loraB slots get inp (M·K ≥ 4 elements there), unread.
+  const loraSlots = kernel === matmulRegtileForwardKernel ? [inp, inp] : [];
+  rec.run(kernel, { M, N, K, hasBias: bias !== null, weightF16: f16 }, [out, inp, w32, bias ?? w32, w16, ...loraSlots]);
+}
+
+export interface MatmulLoraDims extends MatmulDims {
+  R: number; // LoRA rank: columns of u and loraB
+  scale: number; // s
+}
+
+/**
+ * Whether matmulLoraForward runs these dimensions on this device: where barriers are slow
+ * (matmulForward would take matmul_regtile_forward, and loraForward would too), with K and R
+ * positive multiples of 4. Elsewhere a LoRA projection stays matmulForward + loraForward.
+ */
+export function canFuseLoraForward(rec: Recorder, { K, R }: { K: number; R: number }): boolean {
+  return preferBarrierFree(rec.ctx) && K > 0 && K % 4 === 0 && R > 0 && R % 4 === 0;
+}
+
+/**
+ * out = inp·weightᵀ (+ bias) + scale·u·loraBᵀ in one launch. out: [M, N]; inp: [M, K]; weight:
+ * [N, K], f32 or f16; bias: [N] or null; u: [M, R]; loraB: [N, R]. Only where canFuseLoraForward:
+ * there it gives the same bits as matmulForward(out, inp, weight, bias) followed by
+ * loraForward(out, u, loraB).
+ */
+export function matmulLoraForward(
+  rec: Recorder,
+  out: Tensor,
+  inp: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  u: Tensor,
+  loraB: Tensor,
+  dims: MatmulLoraDims,
+): void {
+  const { M, N, K, R, scale } = dims;
+  const f16 = checkForward('matmul_lora_forward', out, inp, weight, bias, dims, [[u, M * R, 'u'], [loraB, N * R, 'loraB']]);
+  if (!canFuseLoraForward(rec, dims)) throw new Error(`matmul_lora_forward: not on this device or at K=${K} R=${R} (see canFuseLoraForward)`);
+  if (M === 0 || N === 0) return;
+  const [w32, w16] = weightBindings(weight, inp);
+  rec.run(matmulRegtileForwardKernel, { M, N, K, hasBias: bias !== null, weightF16: f16, lora: { R, scale } }, [out, inp, w32, bias ?? w32, w16, u, loraB]);
 }

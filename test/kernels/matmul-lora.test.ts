@@ -1,0 +1,202 @@
+// The fused LoRA launches of the barrier-free path (SwiftShader): matmulLoraForward,
+// out = x·Wᵀ (+ b) + s·u·Bᵀ in one matmul_regtile_forward launch (HAS_LORA), and
+// matmulLoraBackward, dx (+)= dy·W + du·A in one matmul_regtile_backward launch. Each must give
+// exactly the bits of the separate launches it replaces (matmulForward then loraForward;
+// matmulBackward then matmulBackward(du, A) accumulating), so the fused and the separate results
+// are compared with toEqual, and both against the CPU reference with the usual tolerance. Shapes
+// are small and awkward: M and N not multiples of the 4 × 4 blocks, one row, R = 4 and 16 (and 2
+// and 1 backward, where R is read as scalars), with and without a bias, f32 and f16 weights,
+// overwriting and accumulating. Then linearForward / linearBackward, fused and not (loraFusion),
+// give the same bits with one launch less each.
+// Elsewhere (a GPU) the fused launches are not used (canFuseLora* is false): those tests skip, saying so.
+import { afterEach, describe, expect, it } from 'vitest';
+import { roundToF16 } from '../../src/gpu/f16.js';
+import { diffRecordStats, Recorder, recordStats } from '../../src/gpu/kernel.js';
+import { preferBarrierFree } from '../../src/gpu/kernels/barrier-policy.js';
+import { loraForward } from '../../src/gpu/kernels/lora.js';
+import { canFuseLoraBackward, matmulBackward, matmulLoraBackward } from '../../src/gpu/kernels/matmul-backward.js';
+import { canFuseLoraForward, matmulForward, matmulLoraForward } from '../../src/gpu/kernels/matmul.js';
+import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
+import { linearBackward, linearForward, loraFusion } from '../../src/model/linear.js';
+import { expectClose, gpu, randomArray } from '../helpers.js';
+import { loraForwardRef } from '../ref/lora.js';
+import { matmulBackwardRef } from '../ref/matmul-backward.js';
+import { matmulForwardRef } from '../ref/matmul.js';
+
+const SENTINEL = 12345;
+const PAD = 8; // elements past the output, which must stay untouched
+const NOT_HERE = 'the fused LoRA launches run only where barriers are slow (SwiftShader; barrier-policy.ts)';
+
+type Ctx = Awaited<ReturnType<typeof gpu>>;
+
+/** An output tensor holding `init` (or zeros), then PAD sentinels. */
+function output(ctx: Ctx, n: number, init?: Float32Array): Tensor<'f32'> {
+  const data = new Float32Array(n + PAD).fill(SENTINEL);
+  data.set(init ?? new Float32Array(n));
+  return createTensor(ctx, [n + PAD], 'f32', data);
+}
+
+/** The first n elements, after checking that the sentinels past them are untouched. */
+async function readOutput(ctx: Ctx, t: Tensor<'f32'>, n: number): Promise<Float32Array> {
+  const got = await readTensor(ctx, t);
+  expect(Array.from(got.subarray(n)).every((v) => v === SENTINEL), 'elements past the output untouched').toBe(true);
+  return got.slice(0, n);
+}
+
+const weightOf = (w: Float32Array, f16: boolean) => (f16 ? Float32Array.from(w, roundToF16) : w);
+
+describe('matmulLoraForward', () => {
+  const SHAPES: Array<[M: number, N: number, K: number, R: number]> = [
+    [1, 1, 4, 4],
+    [5, 7, 8, 4],
+    [13, 10, 12, 16],
+    [66, 17, 36, 16],
+  ];
+  for (const [M, N, K, R] of SHAPES)
+  for (const withBias of [false, true])
+  for (const f16 of [false, true]) {
+    it(`equals matmulForward + loraForward bit for bit at M=${M} N=${N} K=${K} R=${R}${withBias ? ', bias' : ''}${f16 ? ', f16 weight' : ''}`, async ({ skip }) => {
+      const ctx = await gpu();
+      if (!preferBarrierFree(ctx)) skip(NOT_HERE);
+      const seed = M * 1000 + N * 10 + K + R;
+      const scale = 1.75;
+      const x = randomArray(M * K, seed + 1, -1, 1);
+      const w = randomArray(N * K, seed + 2, -1, 1);
+      const b = withBias ? randomArray(N, seed + 3, -1, 1) : null;
+      const u = randomArray(M * R, seed + 4, -1, 1);
+      const B = randomArray(N * R, seed + 5, -1, 1);
+      const [xT, uT, BT] = [createTensor(ctx, [M, K], 'f32', x), createTensor(ctx, [M, R], 'f32', u), createTensor(ctx, [N, R], 'f32', B)];
+      const W = createTensor(ctx, [N, K], f16 ? 'f16' : 'f32', w);
+      const bias = b ? createTensor(ctx, [N], 'f32', b) : null;
+      const fused = output(ctx, M * N);
+      const separate = output(ctx, M * N);
+      const rec = new Recorder(ctx);
+      expect(canFuseLoraForward(rec, { K, R })).toBe(true);
+      matmulLoraForward(rec, fused, xT, W, bias, uT, BT, { M, N, K, R, scale });
+      matmulForward(rec, separate, xT, W, bias, { M, N, K });
+      loraForward(rec, separate, uT, BT, { M, N, R, scale });
+      rec.submit();
+      const got = await readOutput(ctx, fused, M * N);
+      expect(got).toEqual(await readOutput(ctx, separate, M * N));
+      const want = loraForwardRef(matmulForwardRef(x, weightOf(w, f16), b, M, N, K), u, B, M, N, R, scale);
+      expectClose(got, want, 4e-6 * (K + R) + 1e-6, 1e-4, 'out');
+    });
+  }
+});
+
+describe('matmulLoraBackward', () => {
+  const SHAPES: Array<[M: number, N: number, K: number, R: number]> = [
+    [1, 2, 4, 4],
+    [5, 7, 8, 1],
+    [13, 10, 12, 16],
+    [66, 17, 36, 16],
+    [9, 33, 20, 2],
+  ];
+  const VARIANTS = [
+    { accumulate: false, scale: 1 },
+    { accumulate: true, scale: 1 },
+    { accumulate: true, scale: -0.75 },
+  ];
+  for (const [M, N, K, R] of SHAPES)
+  for (const { accumulate, scale } of VARIANTS)
+  for (const f16 of [false, true]) {
+    it(`equals matmulBackward twice bit for bit at M=${M} N=${N} K=${K} R=${R} scale=${scale}${accumulate ? ', accumulating' : ''}${f16 ? ', f16 weight' : ''}`, async ({ skip }) => {
+      const ctx = await gpu();
+      if (!preferBarrierFree(ctx)) skip(NOT_HERE);
+      const seed = M * 1000 + N * 10 + K + R;
+      const dy = randomArray(M * N, seed + 1, -1, 1);
+      const w = randomArray(N * K, seed + 2, -1, 1);
+      const du = randomArray(M * R, seed + 3, -1, 1);
+      const A = randomArray(R * K, seed + 4, -1, 1);
+      const init = randomArray(M * K, seed + 5, -2, 2);
+      const [dyT, duT, AT] = [createTensor(ctx, [M, N], 'f32', dy), createTensor(ctx, [M, R], 'f32', du), createTensor(ctx, [R, K], 'f32', A)];
+      const W = createTensor(ctx, [N, K], f16 ? 'f16' : 'f32', w);
+      const fused = output(ctx, M * K, init);
+      const separate = output(ctx, M * K, init);
+      const rec = new Recorder(ctx);
+      expect(canFuseLoraBackward(rec, { N, K, R }, W, dyT)).toBe(true);
+      matmulLoraBackward(rec, fused, dyT, W, duT, AT, { M, N, K, R, scale, accumulate });
+      matmulBackward(rec, separate, dyT, W, { M, N, K, scale, accumulate });
+      matmulBackward(rec, separate, duT, AT, { M, N: R, K, accumulate: true });
+      rec.submit();
+      const got = await readOutput(ctx, fused, M * K);
+      expect(got).toEqual(await readOutput(ctx, separate, M * K));
+      const base = matmulBackwardRef(dy, weightOf(w, f16), M, N, K, scale, accumulate ? init : null);
+      expectClose(got, matmulBackwardRef(du, A, M, R, K, 1, base), 4e-6 * (N + R) + 1e-6, 1e-4, 'dinp');
+    });
+  }
+});
+
+describe('the fused launchers', () => {
+  it('fit only the shapes their separate launches would run on the barrier-free kernels', async ({ skip }) => {
+    const ctx = await gpu();
+    if (!preferBarrierFree(ctx)) skip(NOT_HERE);
+    const rec = new Recorder(ctx);
+    const t = (n: number, dtype: 'f32' | 'f16' = 'f32') => createTensor(ctx, [n], dtype);
+    expect(canFuseLoraForward(rec, { K: 8, R: 4 })).toBe(true);
+    expect(canFuseLoraForward(rec, { K: 6, R: 4 })).toBe(false); // x·Wᵀ on matmul_skinny_forward
+    expect(canFuseLoraForward(rec, { K: 8, R: 2 })).toBe(false); // the update on lora_forward
+    expect(canFuseLoraBackward(rec, { N: 3, K: 8, R: 2 }, t(24), t(6))).toBe(true);
+    expect(canFuseLoraBackward(rec, { N: 3, K: 6, R: 2 }, t(18), t(6))).toBe(false); // K not a multiple of 4
+    expect(canFuseLoraBackward(rec, { N: 0, K: 8, R: 2 }, t(1), t(1))).toBe(false); // dy·W of no terms
+    // An f16 weight of 4 halves (8 bytes) and a dy of one element cannot fill a vec4<f32> slot.
+    expect(canFuseLoraBackward(rec, { N: 1, K: 4, R: 4 }, t(4, 'f16'), t(1))).toBe(false);
+    expect(() => matmulLoraForward(rec, t(6), t(12), t(18), null, t(8), t(12), { M: 2, N: 3, K: 6, R: 4, scale: 1 })).toThrow(/matmul_lora_forward: not on this device or at K=6 R=4/);
+    expect(() => matmulLoraForward(rec, t(6), t(16), t(24), null, t(7), t(12), { M: 2, N: 3, K: 8, R: 4, scale: 1 })).toThrow(/matmul_lora_forward: u has 7 elements, needs 8/);
+    expect(() => matmulLoraBackward(rec, t(16), t(6), t(24), t(4), t(15), { M: 2, N: 3, K: 8, R: 2 })).toThrow(/matmul_lora_backward: loraA has 15 elements, needs 16/);
+    expect(() => matmulLoraBackward(rec, t(16), t(6), t(24), t(3), t(16), { M: 2, N: 3, K: 8, R: 2 })).toThrow(/matmul_lora_backward: du has 3 elements, needs 4/);
+    expect(() => matmulLoraBackward(rec, t(12), t(6), t(18), t(4), t(12), { M: 2, N: 3, K: 6, R: 2 })).toThrow(/matmul_lora_backward: not on this device or at N=3 K=6 R=2/);
+    rec.submit();
+  });
+});
+
+describe('linearForward + linearBackward, fused and not', () => {
+  afterEach(() => {
+    loraFusion.enabled = true;
+  });
+  // [M, N, K, R, scale]; R = 2 fuses the backward pass only. The accumulating runs have a bias,
+  // an f16 weight, and dx, dA, dB pre-filled.
+  const CASES: Array<[number, number, number, number, number]> = [
+    [7, 33, 20, 4, 0.5],
+    [70, 65, 68, 16, 4],
+    [5, 6, 8, 2, 2],
+  ];
+  for (const [M, N, K, R, scale] of CASES)
+  for (const accumulate of [false, true]) {
+    it(`give the same bits with ${R % 4 ? 1 : 2} launches less at M=${M} N=${N} K=${K} R=${R}${accumulate ? ' (bias, f16 weight, accumulating)' : ''}`, async ({ skip }) => {
+      const ctx = await gpu();
+      if (!preferBarrierFree(ctx)) skip(NOT_HERE);
+      const seed = M * 1000 + N * 10 + K + R;
+      const T = (shape: number[], data?: Float32Array) => createTensor(ctx, shape, 'f32', data);
+      const x = T([M, K], randomArray(M * K, seed + 1, -1, 1));
+      const W = createTensor(ctx, [N, K], accumulate ? 'f16' : 'f32', randomArray(N * K, seed + 2, -1, 1));
+      const bias = accumulate ? T([N], randomArray(N, seed + 3, -1, 1)) : undefined;
+      const A = T([R, K], randomArray(R * K, seed + 4, -0.5, 0.5));
+      const B = T([N, R], randomArray(N * R, seed + 5, -0.5, 0.5));
+      const dy = T([M, N], randomArray(M * N, seed + 6, -1, 1));
+      const init = (n: number, s: number) => (accumulate ? randomArray(n, seed + s, -2, 2) : new Float32Array(n));
+
+      async function run(fuse: boolean) {
+        loraFusion.enabled = fuse;
+        const [dA, dB] = [T([R, K], init(R * K, 7)), T([N, R], init(N * R, 8))];
+        const [out, u, du, dx] = [T([M, N]), T([M, R]), T([M, R]), T([M, K], init(M * K, 9))];
+        const lora = { R, scale, A, B, dA, dB, computesU: true };
+        const rec = new Recorder(ctx);
+        const before = recordStats(ctx);
+        linearForward(rec, out, u, x, W, bias, lora, { M, N, K });
+        const forward = diffRecordStats(recordStats(ctx), before).dispatches;
+        linearBackward(rec, dx, du, dy, x, u, W, lora, { M, N, K }, accumulate);
+        const backward = diffRecordStats(recordStats(ctx), before).dispatches - forward;
+        rec.submit();
+        const read = async (t: Tensor<'f32'>) => readTensor(ctx, t);
+        return { forward, backward, out: await read(out), u: await read(u), du: await read(du), dx: await read(dx), dA: await read(dA), dB: await read(dB) };
+      }
+      const separate = await run(false);
+      const fused = await run(true);
+      expect([separate.forward, separate.backward]).toEqual([3, 5]);
+      expect([fused.forward, fused.backward]).toEqual([R % 4 ? 3 : 2, 4]);
+      for (const k of ['out', 'u', 'du', 'dx', 'dA', 'dB'] as const) expect(fused[k], k).toEqual(separate[k]);
+      expect(fused.dx.some((v, i) => v !== init(M * K, 9)[i])).toBe(true);
+    });
+  }
+});

@@ -2,33 +2,19 @@
 // checked once against central finite differences of the CPU forward reference.
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import {
-  attentionBackward,
-  attentionBackwardScratchShape,
-  attentionForward,
-  type AttentionBackwardDims,
-} from '../../src/gpu/kernels/attention.js';
+import { attentionBackward, attentionForward, type AttentionBackwardDims } from '../../src/gpu/kernels/attention.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { attentionBackwardRef, attentionForwardRef } from '../ref/attention.js';
+import { backwardTensors, expectBackwardMatches, flatMask, poisonUnreadKeys, randomQkv, type BackwardCase } from './attention-checks.js';
 
-type Dims = Required<Pick<AttentionBackwardDims, 'B' | 'T' | 'NH' | 'KV' | 'HS'>>;
-
-interface Case {
-  name: string;
-  dims: Dims;
-  /** [B, T] key mask; all ones when omitted. */
-  mask?: number[][];
-  /** Multiplies q, to push the scores far from 0. */
-  qScale?: number;
+interface Case extends BackwardCase {
   /**
    * dout at padding query rows (mask[b, t] = 0): 'zero' as the trainer gives (the loss ignores
    * them), or 'random' to show that rows with no allowed key still give dq = 0 and no NaN.
    */
   padDout?: 'zero' | 'random';
 }
-
-const ones = (n: number) => Array<number>(n).fill(1);
 
 const cases: Case[] = [
   { name: 'T=1', dims: { B: 1, T: 1, NH: 1, KV: 1, HS: 8 } },
@@ -114,12 +100,10 @@ describe('attention_backward', () => {
   for (const c of cases) {
     it(`matches the CPU reference: ${c.name}`, async () => {
       const ctx = await gpu();
-      const { B, T, NH, KV, HS } = c.dims;
-      const mask = (c.mask ?? Array.from({ length: B }, () => ones(T))).flat();
+      const { B, T, NH, HS } = c.dims;
+      const mask = flatMask(c.mask, B, T);
       const n = B * T * NH * HS;
-      const q = randomArray(n, 11 + n, -1, 1).map((x) => x * (c.qScale ?? 1));
-      const k = randomArray(B * T * KV * HS, 29 + T * HS, -1, 1);
-      const v = randomArray(B * T * KV * HS, 43 + T * KV, -2, 2);
+      const { q, k, v } = randomQkv({ ...c.dims, S: T }, [11, 29, 43], c.qScale);
       const dout = randomArray(n, 61 + n, -1, 1);
       for (let b = 0; b < B; b++) {
         for (let t = 0; t < T; t++) {
@@ -128,29 +112,9 @@ describe('attention_backward', () => {
         }
       }
       // Padding keys hold NaN: they must never be read, by the forward or the backward.
-      for (let b = 0; b < B; b++) {
-        for (let j = 0; j < T; j++) {
-          if (mask[b * T + j]) continue;
-          const at = (b * T + j) * KV * HS;
-          k.fill(NaN, at, at + KV * HS);
-          v.fill(NaN, at, at + KV * HS);
-        }
-      }
+      poisonUnreadKeys(k, v, mask, { ...c.dims, S: T, pos0: 0 });
 
-      const t = {
-        q: createTensor(ctx, [B, T, NH, HS], 'f32', q),
-        k: createTensor(ctx, [B, T, KV, HS], 'f32', k),
-        v: createTensor(ctx, [B, T, KV, HS], 'f32', v),
-        mask: createTensor(ctx, [B, T], 'u32', mask),
-        out: createTensor(ctx, [B, T, NH, HS], 'f32'),
-        lse: createTensor(ctx, [B, NH, T], 'f32'),
-        dout: createTensor(ctx, [B, T, NH, HS], 'f32', dout),
-        // Filled with NaN: the backward writes its outputs rather than accumulating into them.
-        dq: createTensor(ctx, [B, T, NH, HS], 'f32', new Float32Array(n).fill(NaN)),
-        dk: createTensor(ctx, [B, T, KV, HS], 'f32', new Float32Array(B * T * KV * HS).fill(NaN)),
-        dv: createTensor(ctx, [B, T, KV, HS], 'f32', new Float32Array(B * T * KV * HS).fill(NaN)),
-        scratch: createTensor(ctx, attentionBackwardScratchShape(c.dims), 'f32'),
-      };
+      const t = backwardTensors(ctx, c.dims, { q, k, v, mask, dout });
       const rec = new Recorder(ctx);
       attentionForward(rec, t.out, t.lse, t.q, t.k, t.v, t.mask, { ...c.dims, S: T, pos0: 0 });
       attentionBackward(rec, t.dq, t.dk, t.dv, t.scratch, t.dout, t.q, t.k, t.v, t.out, t.lse, t.mask, c.dims);
@@ -158,29 +122,7 @@ describe('attention_backward', () => {
       const got = { dq: await readTensor(ctx, t.dq), dk: await readTensor(ctx, t.dk), dv: await readTensor(ctx, t.dv) };
       const ref = attentionBackwardRef(dout, q, k, v, mask, c.dims);
 
-      for (const name of ['dq', 'dk', 'dv'] as const) {
-        expect(got[name].every(Number.isFinite), `${name} is finite everywhere`).toBe(true);
-      }
-      const [atol, rtol] = c.qScale ? [1e-4, 1e-3] : [3e-5, 3e-4];
-      expectClose(got.dq, ref.dq, atol, rtol, 'dq');
-      expectClose(got.dk, ref.dk, atol, rtol, 'dk');
-      expectClose(got.dv, ref.dv, atol, rtol, 'dv');
-      for (let b = 0; b < B; b++) {
-        let seenKey = false;
-        for (let p = 0; p < T; p++) {
-          seenKey ||= mask[b * T + p] !== 0;
-          if (!mask[b * T + p]) {
-            const at = (b * T + p) * KV * HS;
-            const zeros = Array(KV * HS).fill(0);
-            expect(Array.from(got.dk.subarray(at, at + KV * HS)), `dk of padding key b=${b} j=${p}`).toEqual(zeros);
-            expect(Array.from(got.dv.subarray(at, at + KV * HS)), `dv of padding key b=${b} j=${p}`).toEqual(zeros);
-          }
-          if (!seenKey) {
-            const at = (b * T + p) * NH * HS;
-            expect(Array.from(got.dq.subarray(at, at + NH * HS)), `dq of fully-masked query b=${b} t=${p}`).toEqual(Array(NH * HS).fill(0));
-          }
-        }
-      }
+      expectBackwardMatches(got, ref, mask, c.dims, c.qScale);
     });
   }
 

@@ -1,22 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { attentionForward, type AttentionDims } from '../../src/gpu/kernels/attention.js';
+import { attentionForward } from '../../src/gpu/kernels/attention.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
-import { expectClose, gpu, randomArray } from '../helpers.js';
+import { gpu } from '../helpers.js';
 import { attentionForwardRef } from '../ref/attention.js';
+import { expectForwardMatches, flatMask, ones, poisonUnreadKeys, randomQkv, type ForwardCase } from './attention-checks.js';
 
-interface Case {
-  name: string;
-  dims: AttentionDims;
-  /** [B, S] key mask; all ones when omitted. */
-  mask?: number[][];
-  /** Multiplies q, to push the scores far from 0 (softmax stability). */
-  qScale?: number;
+interface Case extends ForwardCase {
   /** Put NaN in k and v wherever a key must never be read: masked or not yet filled (j >= pos0 + T). */
   poison?: boolean;
 }
-
-const ones = (n: number) => Array<number>(n).fill(1);
 
 const cases: Case[] = [
   { name: 'T=1 S=1', dims: { B: 1, T: 1, S: 1, NH: 1, KV: 1, HS: 8, pos0: 0 } },
@@ -53,21 +46,10 @@ describe('attention_forward', () => {
   for (const c of cases) {
     it(`matches the CPU reference: ${c.name}`, async () => {
       const ctx = await gpu();
-      const { B, T, S, NH, KV, HS, pos0 } = c.dims;
-      const mask = (c.mask ?? Array.from({ length: B }, () => ones(S))).flat();
-      const q = randomArray(B * T * NH * HS, 11 + B * T * NH * HS, -1, 1).map((x) => x * (c.qScale ?? 1));
-      const k = randomArray(B * S * KV * HS, 29 + S * HS, -1, 1);
-      const v = randomArray(B * S * KV * HS, 43 + S * KV, -2, 2);
-      if (c.poison) {
-        for (let b = 0; b < B; b++) {
-          for (let j = 0; j < S; j++) {
-            if (mask[b * S + j] && j < pos0 + T) continue;
-            const at = (b * S + j) * KV * HS;
-            k.fill(NaN, at, at + KV * HS);
-            v.fill(NaN, at, at + KV * HS);
-          }
-        }
-      }
+      const { B, T, S, NH, KV, HS } = c.dims;
+      const mask = flatMask(c.mask, B, S);
+      const { q, k, v } = randomQkv(c.dims, [11, 29, 43], c.qScale);
+      if (c.poison) poisonUnreadKeys(k, v, mask, c.dims);
       const out = createTensor(ctx, [B, T, NH, HS], 'f32');
       const lse = createTensor(ctx, [B, NH, T], 'f32');
       const rec = new Recorder(ctx);
@@ -85,28 +67,7 @@ describe('attention_forward', () => {
       const got = { out: await readTensor(ctx, out), lse: await readTensor(ctx, lse) };
       const ref = attentionForwardRef(q, k, v, mask, c.dims);
 
-      expect(got.out.every(Number.isFinite), 'out is finite everywhere').toBe(true);
-      expect(got.lse.every(Number.isFinite), 'lse is finite everywhere').toBe(true);
-      // Compare the query rows that are real tokens; padding queries only have to be finite, and a
-      // query with no allowed key (left padding) must give out = 0 and lse = -1e30.
-      for (let b = 0; b < B; b++) {
-        for (let t = 0; t < T; t++) {
-          const p = pos0 + t;
-          const anyKey = mask.slice(b * S, b * S + p + 1).some((m) => m !== 0);
-          if (!mask[b * S + p] && anyKey) continue;
-          for (let h = 0; h < NH; h++) {
-            const o = ((b * T + t) * NH + h) * HS;
-            const l = (b * NH + h) * T + t;
-            const where = `b=${b} t=${t} h=${h}`;
-            expectClose(got.out.subarray(o, o + HS), ref.out.subarray(o, o + HS), 2e-5, 1e-4, `out ${where}`);
-            expectClose([got.lse[l]], [ref.lse[l]], 2e-5, 1e-5, `lse ${where}`);
-            if (!anyKey) {
-              expect(Array.from(got.out.subarray(o, o + HS)), `out ${where} (no allowed key)`).toEqual(Array(HS).fill(0));
-              expect(got.lse[l], `lse ${where} (no allowed key)`).toBe(Math.fround(-1e30));
-            }
-          }
-        }
-      }
+      expectForwardMatches(got, ref, mask, c.dims);
     });
   }
 

@@ -9,7 +9,10 @@
 //
 // Each invocation owns a 4 x 4 block of dinp: rows 4 r .. 4 r + 3 and columns 4 c .. 4 c + 3. Per
 // n it loads one vec4 of the weight row (columns 4 c .. 4 c + 3) and four dout values, and adds
-// their 16 products. Rows past M are clamped to the last valid one while reading and skipped when
+// their 16 products. When N is a multiple of 4 (DOUT_VEC4), dout's rows are read four values at a
+// time through `dout4`, the same buffer bound as vec4 values (the launcher binds it twice; otherwise
+// dout4 holds any other operand and is never read): per four n, four vec4 loads of dout and four
+// of the weight for 64 products, the same fused multiply-adds in the same order as the scalar loop. Rows past M are clamped to the last valid one while reading and skipped when
 // writing, so the loop needs no bounds checks.
 // Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % (K / 4),
 // r = i / (K / 4). When HAS_LORA is false the launcher binds operands already bound in the du and
@@ -43,11 +46,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read> weight_f16: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read> du: array<f32>;
 @group(0) @binding(5) var<storage, read> lora_a: array<vec4<f32>>;
-@group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(6) var<storage, read> dout4: array<vec4<f32>>;
+@group(0) @binding(7) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
 override WEIGHT_F16: u32 = 0u;
 override HAS_LORA: bool = false;
+override DOUT_VEC4: bool = false;
 
 const WG: u32 = 64u;
 
@@ -79,12 +84,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
-  for (var n = 0u; n < N; n++) {
-    let w = weight4(n * K4 + c);
-    a0 = fma(vec4<f32>(dout[d0 + n]), w, a0);
-    a1 = fma(vec4<f32>(dout[d1 + n]), w, a1);
-    a2 = fma(vec4<f32>(dout[d2 + n]), w, a2);
-    a3 = fma(vec4<f32>(dout[d3 + n]), w, a3);
+  if (DOUT_VEC4) {
+    // Rows start at multiples of N, so at whole vec4s of dout4.
+    let q0 = d0 / 4u;
+    let q1 = d1 / 4u;
+    let q2 = d2 / 4u;
+    let q3 = d3 / 4u;
+    for (var n4 = 0u; n4 < N / 4u; n4++) {
+      let n = 4u * n4;
+      let w0 = weight4(n * K4 + c);
+      let w1 = weight4((n + 1u) * K4 + c);
+      let w2 = weight4((n + 2u) * K4 + c);
+      let w3 = weight4((n + 3u) * K4 + c);
+      let x0 = dout4[q0 + n4];
+      let x1 = dout4[q1 + n4];
+      let x2 = dout4[q2 + n4];
+      let x3 = dout4[q3 + n4];
+      a0 = fma(vec4<f32>(x0.w), w3, fma(vec4<f32>(x0.z), w2, fma(vec4<f32>(x0.y), w1, fma(vec4<f32>(x0.x), w0, a0))));
+      a1 = fma(vec4<f32>(x1.w), w3, fma(vec4<f32>(x1.z), w2, fma(vec4<f32>(x1.y), w1, fma(vec4<f32>(x1.x), w0, a1))));
+      a2 = fma(vec4<f32>(x2.w), w3, fma(vec4<f32>(x2.z), w2, fma(vec4<f32>(x2.y), w1, fma(vec4<f32>(x2.x), w0, a2))));
+      a3 = fma(vec4<f32>(x3.w), w3, fma(vec4<f32>(x3.z), w2, fma(vec4<f32>(x3.y), w1, fma(vec4<f32>(x3.x), w0, a3))));
+    }
+  } else {
+    for (var n = 0u; n < N; n++) {
+      let w = weight4(n * K4 + c);
+      a0 = fma(vec4<f32>(dout[d0 + n]), w, a0);
+      a1 = fma(vec4<f32>(dout[d1 + n]), w, a1);
+      a2 = fma(vec4<f32>(dout[d2 + n]), w, a2);
+      a3 = fma(vec4<f32>(dout[d3 + n]), w, a3);
+    }
   }
 
   // HAS_LORA: l<i> = sum_j du[m0 + i, j] * lora_a[j, 4 c .. 4 c + 3], the loop above with N = R.

@@ -4,6 +4,7 @@ import {
   matmulBackward,
   matmulBackwardKernel,
   matmulRegtileBackwardKernel,
+  regtileDout4,
   matmulRegtileWeightGradKernel,
   matmulSkinnyBackwardKernel,
   matmulWeightGrad,
@@ -87,9 +88,10 @@ async function runAndRead(
   const rec = new Recorder(ctx);
   const bT = createTensor(ctx, bShape, 'f32', b);
   // The activation-gradient kernels also bind the weight as packed halves (unread for f32 weights),
-  // and matmul_regtile_backward dout and the weight again in its fused-update slots (du, loraA), unread.
+  // and matmul_regtile_backward dout and the weight again in its fused-update slots (du, loraA),
+  // unread, and dout as vec4 values (dout4, read when N is a multiple of 4).
   const aT = createTensor(ctx, aShape, 'f32', a);
-  const buffers = [out, aT, bT, bT, aT, bT].slice(0, kernel.bindings.length);
+  const buffers = [out, aT, bT, bT, aT, bT, regtileDout4(d.N, aT, bT)].slice(0, kernel.bindings.length);
   rec.run(kernel, d, buffers);
   rec.submit();
   const got = await readTensor(ctx, out);

@@ -12,6 +12,7 @@ import {
   matmulBackward,
   matmulBackwardKernel,
   matmulRegtileBackwardKernel,
+  regtileDout4,
   matmulSkinnyBackwardKernel,
   type MatmulBackwardWeightLaunch,
 } from '../../src/gpu/kernels/matmul-backward.js';
@@ -90,7 +91,9 @@ describe('matmul backward kernels with an f16 weight', () => {
       const dinp = output(ctx, M * K, init);
       const rec = new Recorder(ctx);
       const doutT = createTensor(ctx, [M, N], 'f32', dout);
-      rec.run(kernel, { M, N, K, scale, accumulate, weightF16: true }, [dinp, doutT, weight, weight, doutT, weight].slice(0, kernel.bindings.length));
+      const filler = weight.byteLength >= 16 ? weight : doutT; // the unread dout4 slot: at least one vec4
+      const bindings = [dinp, doutT, weight, weight, doutT, weight, regtileDout4(N, doutT, filler)];
+      rec.run(kernel, { M, N, K, scale, accumulate, weightF16: true }, bindings.slice(0, kernel.bindings.length));
       rec.submit();
       const want = matmulBackwardRef(dout, rounded(w), M, N, K, scale, accumulate ? init : null);
       expectClose(await readOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');

@@ -110,11 +110,19 @@ export const matmulWeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
 export const matmulRegtileBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
   name: 'matmul_regtile_backward',
   code: regtileCode,
-  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
-  constants: (d) => ({ ...weightConstants(d), HAS_LORA: d.loraR ? 1 : 0 }),
+  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ ...weightConstants(d), HAS_LORA: d.loraR ? 1 : 0, DOUT_VEC4: d.N % 4 === 0 ? 1 : 0 }),
   params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1)],
   dispatch: (d) => grid1d((d.K / 4) * Math.ceil(d.M / 4), 64),
 };
+
+/**
+ * What matmul_regtile_backward binds as `dout4`: dout itself when N is a multiple of 4 (it reads
+ * dout's rows as vec4 values), else `filler`, an operand of at least one vec4 that it never reads.
+ */
+export function regtileDout4(N: number, dout: Tensor, filler: Tensor): Tensor {
+  return N % 4 === 0 ? dout : filler;
+}
 
 /** dweight [N, K] in 4 × 4 blocks, vec4 loads; N and K must be multiples of 4 and M > 0. */
 export const matmulRegtileWeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
@@ -160,8 +168,8 @@ export function matmulBackward(
   if (barrierFree) kernel = d.K % 4 === 0 && d.N > 0 && vec4SlotFillable(weight, dout) ? matmulRegtileBackwardKernel : matmulSkinnyBackwardKernel;
   const [w32, w16] = weightBindings(weight, dout);
   // matmul_regtile_backward's du and loraA slots get dout and the f32 weight slot, unread.
-  const loraSlots = kernel === matmulRegtileBackwardKernel ? [dout, w32] : [];
-  rec.run(kernel, d, [dinp, dout, w32, w16, ...loraSlots]);
+  const regtileSlots = kernel === matmulRegtileBackwardKernel ? [dout, w32, regtileDout4(d.N, dout, w32)] : [];
+  rec.run(kernel, d, [dinp, dout, w32, w16, ...regtileSlots]);
 }
 
 /**
@@ -204,7 +212,7 @@ export function matmulLoraBackward(
   }
   if (d.M === 0) return;
   const [w32, w16] = weightBindings(weight, dout);
-  rec.run(matmulRegtileBackwardKernel, d, [dinp, dout, w32, w16, du, loraA]);
+  rec.run(matmulRegtileBackwardKernel, d, [dinp, dout, w32, w16, du, loraA, regtileDout4(d.N, dout, w32)]);
 }
 
 /**

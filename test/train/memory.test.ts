@@ -1,0 +1,42 @@
+// The training-memory estimate (src/train/memory.ts) at SmolLM2-135M's real shape, without a GPU:
+// attention keeps O(T) per query row (the log-sum-exp, never a T × T score matrix), so the
+// activation memory grows linearly with the sequence length; gradient checkpointing keeps one
+// layer's block activations instead of L; f16 weight storage halves the weight matrices.
+// (test/train/checkpointing.test.ts checks the estimate against the bytes a TrainStep allocates.)
+import { describe, expect, it } from 'vitest';
+import { SMOLLM2_135M } from '../../bench/models.js';
+import { BENCH_LORA } from '../../bench/common.js';
+import { parseModelConfig } from '../../src/model/config.js';
+import { estimateTrainingMemory, modelBytes, modelElements } from '../../src/train/memory.js';
+
+const spec = parseModelConfig(SMOLLM2_135M, 'SmolLM2-135M config');
+const activations = (T: number, gradientCheckpointing = false) =>
+  estimateTrainingMemory(spec, BENCH_LORA, 1, T, { gradientCheckpointing }).activationBytes;
+
+describe('training memory at SmolLM2-135M shape', () => {
+  it('grows linearly with the sequence length (attention saves O(T), not T × T)', () => {
+    for (const ckpt of [false, true]) {
+      const [a128, a256, a512, a1024] = [128, 256, 512, 1024].map((T) => activations(T, ckpt));
+      expect(a512 - a256).toBe(2 * (a256 - a128));
+      expect(a1024 - a512).toBe(2 * (a512 - a256));
+    }
+    // A T × T score matrix per head and layer would be 30 · 9 · 1024² · 4 bytes = 1.1 GB at T = 1024.
+    expect(activations(1024)).toBeLessThan(1.3e9);
+  });
+
+  it('with gradient checkpointing keeps one layer of block activations instead of L', () => {
+    const perLayer = (T: number) => (activations(T) - activations(T, true)) / (spec.L - 1);
+    expect(Number.isInteger(perLayer(256))).toBe(true);
+    expect(perLayer(1024) - perLayer(512)).toBe(2 * (perLayer(512) - perLayer(256))); // linear in T too
+    expect(activations(256, true)).toBeLessThan(0.25 * activations(256));
+  });
+
+  it('with f16 weights stores the matrices in half the bytes', () => {
+    const f32 = modelBytes(spec, 'f32');
+    expect(f32).toBe(4 * modelElements(spec).total);
+    const f16 = modelBytes(spec, 'f16');
+    expect(f16 / f32).toBeGreaterThan(0.5);
+    expect(f16 / f32).toBeLessThan(0.51); // only norms and RoPE tables stay f32
+    expect(estimateTrainingMemory(spec, BENCH_LORA, 8, 256, { weightStorage: 'f16' }).modelBytes).toBe(f16);
+  });
+});

@@ -1,0 +1,112 @@
+// The kernels real GPUs take, run here: SwiftShader's adapter normally selects the barrier-free
+// variants (src/gpu/kernels/barrier-policy.ts), so the GPU path of a whole training step (128 × 128
+// and 64 × 64 tiled matmuls, subgroup attention, workgroup-tree norms, cross-entropy and gradient
+// norm) is exercised by giving the same device a context that names an NVIDIA adapter. The model
+// is a random qwen2 (q/k/v biases) wide enough that the 128 × 128 tiles take the big products
+// (M = B·T = 256, C = 256, F = 512); its loss and every LoRA gradient must agree with the
+// SwiftShader path's, and so must the GPU path with f16 weights and gradient checkpointing with
+// the SwiftShader path on the same f16 weights.
+import { describe, expect, it } from 'vitest';
+import { randomModelSource } from '../../bench/models.js';
+import type { GpuContext } from '../../src/gpu/device.js';
+import { Recorder } from '../../src/gpu/kernel.js';
+import { preferBarrierFree, preferSubgroupAttention } from '../../src/gpu/kernels/barrier-policy.js';
+import { useTile128Backward, useTile128Forward } from '../../src/gpu/kernels/matmul-tile128.js';
+import { disableProfiling, enableProfiling, takeProfile } from '../../src/gpu/profile.js';
+import { readTensor } from '../../src/gpu/tensor.js';
+import { initLoraAdapter } from '../../src/lora/adapter.js';
+import { DEFAULT_LORA } from '../../src/lora/config.js';
+import { GpuLora } from '../../src/lora/gpu-lora.js';
+import type { WeightStorage } from '../../src/model/gpu-weights.js';
+import { LanguageModel } from '../../src/model/model.js';
+import type { TokenBatch } from '../../src/model/train-pass.js';
+import { DEFAULT_OPTIMIZER, TrainStep } from '../../src/train/step.js';
+import { gpu, randomArray } from '../helpers.js';
+
+const CONFIG = {
+  model_type: 'qwen2',
+  hidden_size: 256,
+  intermediate_size: 512,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  max_position_embeddings: 256,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  tie_word_embeddings: true,
+  vocab_size: 320,
+};
+const [B, T] = [2, 128];
+
+/** The same device, presented as an NVIDIA GPU: the launchers then pick the GPU kernels. */
+const asGpu = (ctx: GpuContext): GpuContext => ({ ...ctx, adapterInfo: { ...ctx.adapterInfo, vendor: 'nvidia', architecture: 'hopper', device: '', description: 'H200 (this device posing as one)' } });
+
+function batch(V: number): TokenBatch {
+  const ids = Array.from({ length: B * T }, (_, i) => (i * 97 + 13) % V);
+  const labels = Int32Array.from(ids, (id, i) => (i % T < 2 ? -100 : id));
+  return { B, T, ids, labels, attentionMask: Array.from({ length: B * T }, (_, i) => (i >= T && i % T >= 100 ? 0 : 1)) };
+}
+
+/**
+ * Loss and LoRA gradients of one batch, on `ctx`'s kernels (B nonzero so every gradient is), and
+ * the names of the kernels that ran.
+ */
+async function gradients(ctx: GpuContext, weightStorage: WeightStorage, gradientCheckpointing: boolean) {
+  const model = await LanguageModel.load(ctx, randomModelSource(CONFIG, 3, 'random qwen2'), undefined, { weightStorage });
+  const adapter = initLoraAdapter(model.spec, { ...DEFAULT_LORA, r: 16, alpha: 32, targetModules: 'all-linear' }, 0, 'test');
+  for (const [i, f] of [...adapter.weights.values()].entries()) f.B.set(randomArray(f.B.length, 100 + i, -0.05, 0.05));
+  const lora = GpuLora.create(ctx, adapter);
+  const step = new TrainStep(ctx, model, lora, B, T, DEFAULT_OPTIMIZER, { gradientCheckpointing });
+  expect(enableProfiling(ctx)).toBeNull();
+  try {
+    const loss = await step.gradients([batch(model.spec.V)]);
+    disableProfiling(ctx);
+    const kernels = new Set((await takeProfile(ctx)).times.keys());
+    return { loss, grads: await readTensor(ctx, lora.grads), kernels };
+  } finally {
+    disableProfiling(ctx);
+    step.destroy();
+    lora.destroy();
+    model.destroy();
+  }
+}
+
+function expectSameGradients(got: { loss: number; grads: Float32Array }, want: { loss: number; grads: Float32Array }) {
+  expect(Math.abs(got.loss - want.loss) / want.loss).toBeLessThan(1e-5);
+  const largest = want.grads.reduce((m, g) => Math.max(m, Math.abs(g)), 0);
+  expect(largest).toBeGreaterThan(0);
+  let worst = 0;
+  for (let i = 0; i < want.grads.length; i++) worst = Math.max(worst, Math.abs(got.grads[i] - want.grads[i]));
+  expect(worst / largest, 'largest gradient difference, relative to the largest gradient').toBeLessThan(1e-4);
+}
+
+describe('the real-GPU kernel path, on SwiftShader', () => {
+  it('is what the launchers pick for this model once the device names a GPU', async () => {
+    const ctx = await gpu();
+    const posed = asGpu(ctx);
+    expect(preferBarrierFree(ctx)).toBe(true);
+    expect(preferBarrierFree(posed)).toBe(false);
+    expect(preferSubgroupAttention(posed)).toBe(ctx.features.subgroupId);
+    const M = B * T;
+    expect(useTile128Forward({ M, N: 512, K: 256 }) && useTile128Backward({ M, N: 512, K: 256 })).toBe(true);
+    expect(new Recorder(posed).ctx).toBe(posed);
+  });
+
+  it('gives the loss and LoRA gradients of the SwiftShader path', async () => {
+    const ctx = await gpu();
+    const onGpuPath = await gradients(asGpu(ctx), 'f32', false);
+    const onSwiftShaderPath = await gradients(ctx, 'f32', false);
+    expectSameGradients(onGpuPath, onSwiftShaderPath);
+    const gpuKernels = ['matmul_tile128_forward', 'matmul_tile128_backward', 'matmul_forward', 'matmul_weight_grad', 'attention_subgroup_forward', 'attention_subgroup_backward_key'];
+    for (const k of gpuKernels) expect(onGpuPath.kernels, `the GPU path runs ${k}`).toContain(k);
+    // matmul_regtile_forward serves LoRA's update out += s·u·Bᵀ on every device (lora.ts); no other
+    // barrier-free variant runs on the GPU path.
+    for (const k of onGpuPath.kernels) if (k !== 'matmul_regtile_forward') expect(k, 'no barrier-free variant on the GPU path').not.toMatch(/regtile/);
+    for (const k of gpuKernels) expect(onSwiftShaderPath.kernels).not.toContain(k);
+  });
+
+  it('with f16 weights and gradient checkpointing, too', async () => {
+    const ctx = await gpu();
+    expectSameGradients(await gradients(asGpu(ctx), 'f16', true), await gradients(ctx, 'f16', false));
+  });
+});

@@ -14,9 +14,12 @@
 // and NaN in the keys and values a kernel must never read, and the backward's tensors.
 import { expect } from 'vitest';
 import type { GpuContext } from '../../src/gpu/device.js';
-import { attentionBackwardScratchShape, type AttentionDims } from '../../src/gpu/kernels/attention.js';
-import { createTensor } from '../../src/gpu/tensor.js';
+import { Recorder } from '../../src/gpu/kernel.js';
+import { attentionBackward, attentionBackwardPrepKernel, attentionBackwardScratchShape, attentionForward, type AttentionDims } from '../../src/gpu/kernels/attention.js';
+import { disableProfiling, enableProfiling, takeProfile } from '../../src/gpu/profile.js';
+import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { expectClose, randomArray } from '../helpers.js';
+import { attentionBackwardRef, attentionForwardRef } from '../ref/attention.js';
 
 /** The backward's dims: training, so S = T and pos0 = 0 are implied. */
 export interface BackwardDims {
@@ -182,4 +185,83 @@ export function expectBackwardMatches(
       }
     }
   }
+}
+
+/** The tensors a forward attention kernel binds, in its binding order. */
+export type ForwardBindings = [out: Tensor, lse: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor];
+
+/**
+ * Runs one forward kernel variant (`launch` records it with the given bindings) on a case's
+ * random inputs, outputs pre-filled with NaN and unread keys poisoned, and checks it against the
+ * CPU reference (expectForwardMatches with `written`).
+ */
+export async function checkForwardKernel(ctx: GpuContext, c: ForwardCase, launch: (rec: Recorder, bindings: ForwardBindings) => void): Promise<void> {
+  const { B, T, S, NH, KV, HS } = c.dims;
+  const mask = flatMask(c.mask, B, S);
+  const { q, k, v } = randomQkv(c.dims, [7, 31, 47], c.qScale);
+  poisonUnreadKeys(k, v, mask, c.dims);
+  const out = createTensor(ctx, [B, T, NH, HS], 'f32', new Float32Array(B * T * NH * HS).fill(NaN));
+  const lse = createTensor(ctx, [B, NH, T], 'f32', new Float32Array(B * NH * T).fill(NaN));
+  const rec = new Recorder(ctx);
+  launch(rec, [
+    out,
+    lse,
+    createTensor(ctx, [B, T, NH, HS], 'f32', q),
+    createTensor(ctx, [B, S, KV, HS], 'f32', k),
+    createTensor(ctx, [B, S, KV, HS], 'f32', v),
+    createTensor(ctx, [B, S], 'u32', mask),
+  ]);
+  rec.submit();
+  const got = { out: await readTensor(ctx, out), lse: await readTensor(ctx, lse) };
+  expectForwardMatches(got, attentionForwardRef(q, k, v, mask, c.dims), mask, c.dims, { written: true });
+}
+
+/**
+ * Runs attention_backward_prep and then one variant's query and key kernels (`launch` records
+ * those two with the tensors of backwardTensors) on a case's random inputs, the forward's out and
+ * lse taken from the CPU reference so that only the backward kernels are checked, and compares
+ * dq, dk, dv with the CPU reference (expectBackwardMatches with `written`).
+ */
+export async function checkBackwardKernels(
+  ctx: GpuContext,
+  c: BackwardCase,
+  launch: (rec: Recorder, t: ReturnType<typeof backwardTensors>) => void,
+): Promise<void> {
+  const { B, T, NH, HS } = c.dims;
+  const mask = flatMask(c.mask, B, T);
+  const n = B * T * NH * HS;
+  const { q, k, v } = randomQkv({ ...c.dims, S: T }, [13, 23, 41], c.qScale);
+  // dout is random at padding queries too: a query with no allowed key must still give dq = 0.
+  const dout = randomArray(n, 67 + n, -1, 1);
+  poisonUnreadKeys(k, v, mask, { ...c.dims, S: T, pos0: 0 });
+  const fwd = attentionForwardRef(q, k, v, mask, { ...c.dims, S: T, pos0: 0 });
+  const t = backwardTensors(ctx, c.dims, { q, k, v, mask, dout }, fwd);
+  const rec = new Recorder(ctx);
+  rec.run(attentionBackwardPrepKernel, c.dims, [t.scratch, t.dout, t.out, t.lse]);
+  launch(rec, t);
+  rec.submit();
+  const got = { dq: await readTensor(ctx, t.dq), dk: await readTensor(ctx, t.dk), dv: await readTensor(ctx, t.dv) };
+  expectBackwardMatches(got, attentionBackwardRef(dout, q, k, v, mask, c.dims), mask, c.dims, c.qScale, { written: true });
+}
+
+/**
+ * The kernel names the attention launchers dispatch on `ctx` for one forward and one backward pass
+ * (B 1, T 3, NH 2, KV 1, head size HS), with every launch valid (no validation error).
+ */
+export async function dispatchedAttentionKernels(ctx: GpuContext, HS: number): Promise<string[]> {
+  const [B, T, NH, KV] = [1, 3, 2, 1];
+  const t = (n: number, fill = 0.1) => createTensor(ctx, [n], 'f32', new Float32Array(n).fill(fill));
+  const [q, k, v, dout] = [t(B * T * NH * HS), t(B * T * KV * HS), t(B * T * KV * HS), t(B * T * NH * HS)];
+  const [out, lse] = [t(B * T * NH * HS, 0), t(B * NH * T, 0)];
+  const m = createTensor(ctx, [B, T], 'u32', new Uint32Array(B * T).fill(1));
+  ctx.device.pushErrorScope('validation');
+  expect(enableProfiling(ctx)).toBeNull();
+  const rec = new Recorder(ctx);
+  attentionForward(rec, out, lse, q, k, v, m, { B, T, S: T, NH, KV, HS, pos0: 0 });
+  const grads = [t(B * T * NH * HS, 0), t(B * T * KV * HS, 0), t(B * T * KV * HS, 0), t(2 * B * NH * T, 0)] as const;
+  attentionBackward(rec, ...grads, dout, q, k, v, out, lse, m, { B, T, NH, KV, HS });
+  rec.submit();
+  disableProfiling(ctx);
+  expect(await ctx.device.popErrorScope(), 'the launches are valid').toBeNull();
+  return [...(await takeProfile(ctx)).times.keys()].sort();
 }

@@ -5,33 +5,17 @@
 // offsets. The checks and tolerances are those of attention.test.ts and attention-backward.test.ts,
 // shared through attention-checks.ts.
 import { describe, expect, it } from 'vitest';
-import { Recorder } from '../../src/gpu/kernel.js';
 import {
   ATTENTION_MAX_DIMS_PER_LANE,
   ATTENTION_MAX_HS,
-  attentionBackwardPrepKernel,
   attentionSubgroupBackwardKeyKernel,
   attentionSubgroupBackwardQueryKernel,
   attentionSubgroupForwardKernel,
-  attentionBackward,
-  attentionForward,
   attentionSubgroupSize,
 } from '../../src/gpu/kernels/attention.js';
 import { preferSubgroupAttention } from '../../src/gpu/kernels/barrier-policy.js';
-import { disableProfiling, enableProfiling, takeProfile } from '../../src/gpu/profile.js';
-import { createTensor, readTensor } from '../../src/gpu/tensor.js';
-import { gpu, randomArray } from '../helpers.js';
-import { attentionBackwardRef, attentionForwardRef } from '../ref/attention.js';
-import {
-  backwardTensors,
-  expectBackwardMatches,
-  expectForwardMatches,
-  flatMask,
-  poisonUnreadKeys,
-  randomQkv,
-  type BackwardCase,
-  type ForwardCase,
-} from './attention-checks.js';
+import { gpu } from '../helpers.js';
+import { checkBackwardKernels, checkForwardKernel, dispatchedAttentionKernels, type BackwardCase, type ForwardCase } from './attention-checks.js';
 
 const ctx = await gpu();
 const subgroupMinSize = attentionSubgroupSize(ctx, 8);
@@ -65,28 +49,8 @@ const forwardCases: ForwardCase[] = [
 
 describe.skipIf(!subgroupMinSize)('attention_subgroup_forward', () => {
   for (const c of forwardCases) {
-    it(`matches the CPU reference: ${c.name}`, async () => {
-      const { B, T, S, NH, KV, HS } = c.dims;
-      const mask = flatMask(c.mask, B, S);
-      const { q, k, v } = randomQkv(c.dims, [7, 31, 47], c.qScale);
-      poisonUnreadKeys(k, v, mask, c.dims);
-      const out = createTensor(ctx, [B, T, NH, HS], 'f32', new Float32Array(B * T * NH * HS).fill(NaN));
-      const lse = createTensor(ctx, [B, NH, T], 'f32', new Float32Array(B * NH * T).fill(NaN));
-      const rec = new Recorder(ctx);
-      rec.run(attentionSubgroupForwardKernel, { ...c.dims, subgroupMinSize: subgroupMinSize! }, [
-        out,
-        lse,
-        createTensor(ctx, [B, T, NH, HS], 'f32', q),
-        createTensor(ctx, [B, S, KV, HS], 'f32', k),
-        createTensor(ctx, [B, S, KV, HS], 'f32', v),
-        createTensor(ctx, [B, S], 'u32', mask),
-      ]);
-      rec.submit();
-      const got = { out: await readTensor(ctx, out), lse: await readTensor(ctx, lse) };
-      const ref = attentionForwardRef(q, k, v, mask, c.dims);
-
-      expectForwardMatches(got, ref, mask, c.dims, { written: true });
-    });
+    it(`matches the CPU reference: ${c.name}`, () =>
+      checkForwardKernel(ctx, c, (rec, bindings) => rec.run(attentionSubgroupForwardKernel, { ...c.dims, subgroupMinSize: subgroupMinSize! }, bindings)));
   }
 });
 
@@ -111,29 +75,12 @@ const backwardCases: BackwardCase[] = [
 
 describe.skipIf(!subgroupMinSize)('attention_subgroup_backward_query and _key', () => {
   for (const c of backwardCases) {
-    it(`match the CPU reference: ${c.name}`, async () => {
-      const { B, T, NH, HS } = c.dims;
-      const mask = flatMask(c.mask, B, T);
-      const n = B * T * NH * HS;
-      const { q, k, v } = randomQkv({ ...c.dims, S: T }, [13, 23, 41], c.qScale);
-      // dout is random at padding queries too: a query with no allowed key must still give dq = 0.
-      const dout = randomArray(n, 67 + n, -1, 1);
-      poisonUnreadKeys(k, v, mask, { ...c.dims, S: T, pos0: 0 });
-      // The forward's saved out and lse come from the CPU reference, so that this checks the
-      // backward kernels alone.
-      const fwd = attentionForwardRef(q, k, v, mask, { ...c.dims, S: T, pos0: 0 });
-      const t = backwardTensors(ctx, c.dims, { q, k, v, mask, dout }, fwd);
-      const dims = { ...c.dims, subgroupMinSize: subgroupMinSize! };
-      const rec = new Recorder(ctx);
-      rec.run(attentionBackwardPrepKernel, c.dims, [t.scratch, t.dout, t.out, t.lse]);
-      rec.run(attentionSubgroupBackwardQueryKernel, dims, [t.dq, t.dout, t.q, t.k, t.v, t.scratch, t.mask]);
-      rec.run(attentionSubgroupBackwardKeyKernel, dims, [t.dk, t.dv, t.dout, t.q, t.k, t.v, t.scratch, t.mask]);
-      rec.submit();
-      const got = { dq: await readTensor(ctx, t.dq), dk: await readTensor(ctx, t.dk), dv: await readTensor(ctx, t.dv) };
-      const ref = attentionBackwardRef(dout, q, k, v, mask, c.dims);
-
-      expectBackwardMatches(got, ref, mask, c.dims, c.qScale, { written: true });
-    });
+    it(`match the CPU reference: ${c.name}`, () =>
+      checkBackwardKernels(ctx, c, (rec, t) => {
+        const dims = { ...c.dims, subgroupMinSize: subgroupMinSize! };
+        rec.run(attentionSubgroupBackwardQueryKernel, dims, [t.dq, t.dout, t.q, t.k, t.v, t.scratch, t.mask]);
+        rec.run(attentionSubgroupBackwardKeyKernel, dims, [t.dk, t.dv, t.dout, t.q, t.k, t.v, t.scratch, t.mask]);
+      }));
   }
 });
 
@@ -163,25 +110,10 @@ describe('the attention launchers', () => {
   });
 
   it.skipIf(!subgroupMinSize)('dispatch the kernels that the policy names (this device posing as a real GPU)', async () => {
-    const [B, T, NH, KV] = [1, 3, 2, 1];
-    const dispatched = async (c: typeof ctx, HS: number) => {
-      const t = (n: number, fill = 0.1) => createTensor(c, [n], 'f32', new Float32Array(n).fill(fill));
-      const [q, k, v, dout] = [t(B * T * NH * HS), t(B * T * KV * HS), t(B * T * KV * HS), t(B * T * NH * HS)];
-      const [out, lse] = [t(B * T * NH * HS, 0), t(B * NH * T, 0)];
-      const m = createTensor(c, [B, T], 'u32', new Uint32Array(B * T).fill(1));
-      c.device.pushErrorScope('validation');
-      enableProfiling(c);
-      const rec = new Recorder(c);
-      attentionForward(rec, out, lse, q, k, v, m, { B, T, S: T, NH, KV, HS, pos0: 0 });
-      const grads = [t(B * T * NH * HS, 0), t(B * T * KV * HS, 0), t(B * T * KV * HS, 0), t(2 * B * NH * T, 0)] as const;
-      attentionBackward(rec, ...grads, dout, q, k, v, out, lse, m, { B, T, NH, KV, HS });
-      rec.submit();
-      disableProfiling(c);
-      expect(await c.device.popErrorScope(), 'the launches are valid').toBeNull();
-      return [...(await takeProfile(c)).times.keys()].sort();
-    };
+    const dispatched = dispatchedAttentionKernels;
     const subgroup = ['attention_backward_prep', 'attention_subgroup_backward_key', 'attention_subgroup_backward_query', 'attention_subgroup_forward'];
-    const perRow = ['attention_backward_key', 'attention_backward_prep', 'attention_backward_query', 'attention_forward'];
+    // HS = 8 is a multiple of 4: the per-row launches take the vec4 kernels (attention-vec4.test.ts).
+    const perRow = ['attention_backward_prep', 'attention_vec4_backward_key', 'attention_vec4_backward_query', 'attention_vec4_forward'];
     expect(await dispatched(real, 8)).toEqual(subgroup);
     expect(await dispatched({ ...real, features: { ...real.features, subgroupId: false } }, 8)).toEqual(perRow);
     expect(await dispatched(ctx, 8)).toEqual(preferSubgroupAttention(ctx) ? subgroup : perRow);

@@ -1,9 +1,11 @@
 // Causal scaled-dot-product attention with grouped-query heads and a key padding mask, reading
 // keys and values from a KV-cache layout [B, S, KV, HS]; flash-style online softmax, O(T) memory.
-// Each of the forward, dq and dk/dv kernels comes in two variants with the same results: one
-// invocation per row (attention_*.wgsl), and one subgroup per row with the lanes splitting the head
-// dimension (attention_subgroup_*.wgsl); the launchers choose per device (preferSubgroupAttention
-// in barrier-policy.ts: subgroups on real GPUs that have them, the per-row kernels on SwiftShader).
+// Each of the forward, dq and dk/dv kernels comes in three variants with the same results: one
+// invocation per row (attention_*.wgsl), the same reading four dimensions at a time for head sizes
+// that are a multiple of 4 up to ATTENTION_VEC4_MAX_HS (attention_vec4_*.wgsl), and one subgroup per
+// row with the lanes splitting the head dimension (attention_subgroup_*.wgsl). The launchers choose
+// per device (preferSubgroupAttention in barrier-policy.ts: subgroups on real GPUs that have them,
+// the per-row kernels on SwiftShader), and among the per-row kernels by head size (attentionVec4).
 import code from '../../../shaders/attention_forward.wgsl?raw';
 import backwardKeyCode from '../../../shaders/attention_backward_key.wgsl?raw';
 import backwardPrepCode from '../../../shaders/attention_backward_prep.wgsl?raw';
@@ -11,6 +13,9 @@ import backwardQueryCode from '../../../shaders/attention_backward_query.wgsl?ra
 import subgroupKeyCode from '../../../shaders/attention_subgroup_backward_key.wgsl?raw';
 import subgroupQueryCode from '../../../shaders/attention_subgroup_backward_query.wgsl?raw';
 import subgroupForwardCode from '../../../shaders/attention_subgroup_forward.wgsl?raw';
+import vec4KeyCode from '../../../shaders/attention_vec4_backward_key.wgsl?raw';
+import vec4QueryCode from '../../../shaders/attention_vec4_backward_query.wgsl?raw';
+import vec4ForwardCode from '../../../shaders/attention_vec4_forward.wgsl?raw';
 import type { GpuContext } from '../device.js';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
@@ -39,6 +44,23 @@ export const attentionForwardKernel: KernelSpec<AttentionDims> = {
   constants: (d) => ({ HS: d.HS }),
   params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.S), u32(d.NH), u32(d.KV), u32(d.pos0), f32(1 / Math.sqrt(d.HS))],
   dispatch: (d) => grid1d(d.B * d.T * d.NH, 64),
+};
+
+/** The largest head size of the vec4 kernels (MAX_HS4 * 4 in attention_vec4_*.wgsl). */
+export const ATTENTION_VEC4_MAX_HS = 128;
+
+/** Whether the per-row launches take the vec4 kernels: HS a multiple of 4, at most ATTENTION_VEC4_MAX_HS. */
+export function attentionVec4(HS: number): boolean {
+  return HS % 4 === 0 && HS <= ATTENTION_VEC4_MAX_HS;
+}
+
+// The vec4 variants (attention_vec4_*.wgsl): the per-row kernels with q, k, v, dout, out and the
+// gradients read and written as vec4 and private vec4 arrays of 128 / 4; same bindings, params,
+// dispatch and results.
+export const attentionVec4ForwardKernel: KernelSpec<AttentionDims> = {
+  ...attentionForwardKernel,
+  name: 'attention_vec4_forward',
+  code: vec4ForwardCode,
 };
 
 // The subgroup variants (attention_subgroup_*.wgsl): one subgroup per row, its lanes splitting the
@@ -103,7 +125,7 @@ export function attentionForward(
   if (mask.dtype !== 'u32') throw new Error(`attention_forward: the mask is ${mask.dtype}, u32 expected`);
   const subgroupMinSize = preferSubgroupAttention(rec.ctx) ? attentionSubgroupSize(rec.ctx, HS) : null;
   if (subgroupMinSize) rec.run(attentionSubgroupForwardKernel, { ...dims, subgroupMinSize }, [out, lse, q, k, v, mask]);
-  else rec.run(attentionForwardKernel, dims, [out, lse, q, k, v, mask]);
+  else rec.run(attentionVec4(HS) ? attentionVec4ForwardKernel : attentionForwardKernel, dims, [out, lse, q, k, v, mask]);
 }
 
 // Backward, for training: no cache offset (pos0 = 0, S = T), same tensor layouts as the forward so
@@ -148,6 +170,18 @@ export const attentionBackwardKeyKernel: KernelSpec<AttentionBackwardDims> = {
   constants: (d) => ({ HS: d.HS }),
   params: (d) => [u32(d.B * d.T * d.KV), u32(d.T), u32(d.NH), u32(d.KV), f32(1 / Math.sqrt(d.HS))],
   dispatch: (d) => grid1d(d.B * d.T * d.KV, 64),
+};
+
+export const attentionVec4BackwardQueryKernel: KernelSpec<AttentionBackwardDims> = {
+  ...attentionBackwardQueryKernel,
+  name: 'attention_vec4_backward_query',
+  code: vec4QueryCode,
+};
+
+export const attentionVec4BackwardKeyKernel: KernelSpec<AttentionBackwardDims> = {
+  ...attentionBackwardKeyKernel,
+  name: 'attention_vec4_backward_key',
+  code: vec4KeyCode,
 };
 
 export const attentionSubgroupBackwardQueryKernel: KernelSpec<WithSubgroupSize<AttentionBackwardDims>> = {
@@ -213,7 +247,8 @@ export function attentionBackward(
     rec.run(attentionSubgroupBackwardQueryKernel, { ...dims, subgroupMinSize }, [dq, dout, q, k, v, dscratch, mask]);
     rec.run(attentionSubgroupBackwardKeyKernel, { ...dims, subgroupMinSize }, [dk, dv, dout, q, k, v, dscratch, mask]);
   } else {
-    rec.run(attentionBackwardQueryKernel, dims, [dq, dout, q, k, v, dscratch, mask]);
-    rec.run(attentionBackwardKeyKernel, dims, [dk, dv, dout, q, k, v, dscratch, mask]);
+    const vec4 = attentionVec4(HS);
+    rec.run(vec4 ? attentionVec4BackwardQueryKernel : attentionBackwardQueryKernel, dims, [dq, dout, q, k, v, dscratch, mask]);
+    rec.run(vec4 ? attentionVec4BackwardKeyKernel : attentionBackwardKeyKernel, dims, [dk, dv, dout, q, k, v, dscratch, mask]);
   }
 }

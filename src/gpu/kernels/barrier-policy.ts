@@ -35,6 +35,11 @@ export function preferBarrierFree(ctx: GpuContext): boolean {
  *   HS 64 (NH 4, KV 2), 1 x 64: forward 13.6 vs 15.5, dq 17.5 vs 18.9, dk/dv 29.6 vs 26.0
  *     (61 vs 60); 2 x 32: forward 9.0 vs 8.3, dq 9.9 vs 10.3, dk/dv 13.2 vs 13.6 (32 vs 32).
  * The subgroup kernels lose by 1.6x at stories260K's head size and draw at HS 64.
+ * Among the per-row kernels, heads that are a multiple of 4 up to 128 take the vec4 variants
+ * (attention_vec4_*.wgsl, attentionVec4 in attention.ts), ms per call on SwiftShader, scalar vs
+ * vec4 (one run of 20 launches each; runs vary): stories260K 2 x 32: forward 2.7 vs 0.9, dq 2.6
+ * vs 0.6, dk/dv 3.8 vs 1.2; 8 x 64: forward 22.8 vs 9.0, dq 28.4 vs 8.2, dk/dv 40.9 vs 13.7;
+ * HS 64 (NH 4, KV 2), 2 x 32: forward 5.0 vs 3.3, dq 6.1 vs 4.5, dk/dv 12.1 vs 6.2.
  */
 export function preferSubgroupAttention(ctx: GpuContext): boolean {
   return ctx.features.subgroupId && !preferBarrierFree(ctx);

@@ -1,0 +1,127 @@
+// Causal grouped-query attention, backward, step 2 of 3 (the gradient with respect to the queries):
+// the vec4 variant of attention_backward_query.wgsl for head sizes that are a multiple of 4
+// (HS <= MAX_HS = 128), with the same math, masks and results, reading and writing four dimensions
+// at a time. Training layout: no cache offset, so the keys are the T positions of the same sequence.
+//
+// q, dout, dq: [B, T, NH, HS]; k, v: [B, T, KV, HS] (HS / 4 vec4 per row); mask: u32 [B, T].
+// stats: [B, NH, T] pairs (lse_i, D_i) from attention_backward_prep.wgsl.
+// Head h reads kv head h / (NH / KV).
+//
+// For the query row i = (b, t, h), the allowed keys are j <= t with mask[b, j] != 0. With
+// scale = 1 / sqrt(HS), s_ij = scale * (q_i . k_j), p_ij = exp(s_ij - lse_i), dp_ij = dout_i . v_j
+// and ds_ij = p_ij * (dp_ij - D_i):   dq_i = scale * sum_j ds_ij * k_j.
+// A row with no allowed key (lse_i = -1e30) gets dq_i = 0 and visits no key. dq is written, not
+// accumulated.
+//
+// One invocation per query row, row index = (b * T + t) * NH + h, on a 2D grid of 64-wide
+// workgroups (see grid1d); no workgroup barriers. HS is an override constant; the private copies
+// of q_i, dout_i and the dq accumulator hold MAX_HS / 4 vec4, of which the first HS / 4 are used.
+//
+// Heads of at most 16 (HS / 4 <= 4, stories260K's 8 among them) take a path with the row in vec4
+// registers and the loops over the head written out, guarded by branches on HS / 4, a constant
+// once the pipeline is built: on SwiftShader every access to a dynamically indexed
+// private array is a per-lane gather or scatter, and this path is ~3x faster than the array one
+// there at HS = 8. Larger heads loop over private arrays of MAX_HS / 4 vec4.
+
+struct Params {
+  rows: u32,  // B * T * NH, the number of query rows
+  T: u32,
+  NH: u32,
+  KV: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> dq: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> dout: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
+@group(0) @binding(6) var<storage, read> mask: array<u32>;
+@group(0) @binding(7) var<uniform> params: Params;
+
+override HS: u32 = 64u;
+const MAX_HS4: u32 = 32u;  // MAX_HS / 4 with MAX_HS = 128
+const WG: u32 = 64u;
+// The forward writes lse = -1e30 for a row with no allowed key; anything below half of it is that.
+const NO_KEY_BELOW: f32 = -5e29;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (row >= params.rows) { return; }
+  let H4 = HS / 4u;
+  let h = row % params.NH;
+  let bt = row / params.NH;  // b * T + t
+  let t = bt % params.T;
+  let b = bt / params.T;
+  let kvh = h / (params.NH / params.KV);
+  let st = stats[(b * params.NH + h) * params.T + t];
+  let rowLse = st.x;
+  let rowD = st.y;
+
+  // With no allowed key, no key is visited and dq stays 0.
+  let last = select(t + 1u, 0u, rowLse < NO_KEY_BELOW);
+  let kvStride = params.KV * H4;
+  var kvbase = (b * params.T * params.KV + kvh) * H4;
+  let mbase = b * params.T;
+  let base = row * H4;
+  if (H4 <= 4u) {
+    // Small heads (HS <= 16): q_i, dout_i and dq_i in registers, the loops over the head written
+    // out (the branches on the constant H4 fold away), no dynamically indexed arrays.
+    let q0 = q[base] * params.scale;
+    let g0 = dout[base];
+    var q1 = vec4<f32>(0.0); var q2 = vec4<f32>(0.0); var q3 = vec4<f32>(0.0);
+    var g1 = vec4<f32>(0.0); var g2 = vec4<f32>(0.0); var g3 = vec4<f32>(0.0);
+    if (H4 > 1u) { q1 = q[base + 1u] * params.scale; g1 = dout[base + 1u]; }
+    if (H4 > 2u) { q2 = q[base + 2u] * params.scale; g2 = dout[base + 2u]; }
+    if (H4 > 3u) { q3 = q[base + 3u] * params.scale; g3 = dout[base + 3u]; }
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    for (var j = 0u; j < last; j++) {
+      if (mask[mbase + j] != 0u) {
+        let k0 = k[kvbase];
+        var s = dot(q0, k0);
+        var dp = dot(g0, v[kvbase]);
+        var k1 = vec4<f32>(0.0); var k2 = vec4<f32>(0.0); var k3 = vec4<f32>(0.0);
+        if (H4 > 1u) { k1 = k[kvbase + 1u]; s += dot(q1, k1); dp += dot(g1, v[kvbase + 1u]); }
+        if (H4 > 2u) { k2 = k[kvbase + 2u]; s += dot(q2, k2); dp += dot(g2, v[kvbase + 2u]); }
+        if (H4 > 3u) { k3 = k[kvbase + 3u]; s += dot(q3, k3); dp += dot(g3, v[kvbase + 3u]); }
+        let ds = exp(s - rowLse) * (dp - rowD);
+        a0 += ds * k0;
+        a1 += ds * k1;
+        a2 += ds * k2;
+        a3 += ds * k3;
+      }
+      kvbase += kvStride;
+    }
+    dq[base] = a0 * params.scale;
+    if (H4 > 1u) { dq[base + 1u] = a1 * params.scale; }
+    if (H4 > 2u) { dq[base + 2u] = a2 * params.scale; }
+    if (H4 > 3u) { dq[base + 3u] = a3 * params.scale; }
+    return;
+  }
+
+  var qr: array<vec4<f32>, MAX_HS4>;
+  var g: array<vec4<f32>, MAX_HS4>;
+  var acc: array<vec4<f32>, MAX_HS4>;
+  for (var d = 0u; d < H4; d++) {
+    qr[d] = q[base + d] * params.scale;
+    g[d] = dout[base + d];
+  }
+  for (var j = 0u; j < last; j++) {
+    if (mask[mbase + j] != 0u) {
+      var s = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < H4; d++) {
+        s += dot(qr[d], k[kvbase + d]);
+        dp += dot(g[d], v[kvbase + d]);
+      }
+      let ds = exp(s - rowLse) * (dp - rowD);
+      for (var d = 0u; d < H4; d++) { acc[d] += ds * k[kvbase + d]; }
+    }
+    kvbase += kvStride;
+  }
+
+  for (var d = 0u; d < H4; d++) { dq[base + d] = acc[d] * params.scale; }
+}

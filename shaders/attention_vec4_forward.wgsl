@@ -1,0 +1,129 @@
+// Causal scaled-dot-product attention, forward, the vec4 variant of attention_forward.wgsl for head
+// sizes that are a multiple of 4 (HS <= MAX_HS = 128): same math, masks, grouped-query heads,
+// KV-cache layout, pos0 and results, with q, k, v and out read and written four dimensions at a
+// time. It exists for SwiftShader (and GPUs without subgroups), where the scalar kernel spends its
+// time on one robustness-clamped load per dimension and on dynamically indexed MAX_HS = 256 arrays.
+//
+// q, out: [B, T, NH, HS], queries at absolute positions pos0 .. pos0 + T - 1, as HS / 4 vec4 each.
+// k, v:   [B, S, KV, HS], cache positions 0 .. S - 1 (only 0 .. pos0 + T - 1 need be filled).
+// mask:   u32 [B, S], 1 where the key position holds a real token, 0 for padding.
+// lse:    [B, NH, T], the log-sum-exp of each query row's scaled scores, saved for the backward pass.
+// Head h reads kv head h / (NH / KV) (grouped-query attention; NH is a multiple of KV).
+//
+// For the query (b, t, h) at position p = pos0 + t, the allowed keys are j in [0, p] with
+// mask[b, j] != 0; score_j = (q . k_j) * scale with scale = 1 / sqrt(HS);
+//   out[b, t, h] = sum_j softmax(score)_j * v_j,   lse[b, h, t] = log(sum_j exp(score_j)).
+// A query with no allowed key (a padding position in a left-padded row) gets out = 0 and
+// lse = -1e30, never NaN; keys that are masked or not yet filled are never read.
+//
+// One invocation per query row (b, t, h), row index = (b * T + t) * NH + h, on a 2D grid of
+// 64-wide workgroups (see grid1d); no workgroup barriers. HS is an override constant; the private
+// query copy and output accumulator hold MAX_HS / 4 vec4, of which the first HS / 4 are used.
+//
+// Heads of at most 16 (HS / 4 <= 4, stories260K's 8 among them) take a path with the row in vec4
+// registers and the loops over the head written out, guarded by branches on HS / 4, a constant
+// once the pipeline is built: on SwiftShader every access to a dynamically indexed
+// private array is a per-lane gather or scatter, and this path is ~3x faster than the array one
+// there at HS = 8. Larger heads loop over private arrays of MAX_HS / 4 vec4.
+
+struct Params {
+  rows: u32,  // B * T * NH, the number of query rows
+  T: u32,
+  S: u32,
+  NH: u32,
+  KV: u32,
+  pos0: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> mask: array<u32>;
+@group(0) @binding(6) var<uniform> params: Params;
+
+override HS: u32 = 64u;
+const MAX_HS4: u32 = 32u;  // MAX_HS / 4 with MAX_HS = 128
+const WG: u32 = 64u;
+const NO_KEY_LSE: f32 = -1e30;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (row >= params.rows) { return; }
+  let H4 = HS / 4u;
+  let h = row % params.NH;
+  let bt = row / params.NH;  // b * T + t
+  let t = bt % params.T;
+  let b = bt / params.T;
+  let kvh = h / (params.NH / params.KV);
+  let last = min(params.pos0 + t + 1u, params.S);  // keys 0 .. last - 1; the clamp only guards a caller's mistake
+
+  var m = NO_KEY_LSE;
+  var l = 0.0;
+  let kvStride = params.KV * H4;
+  var kvbase = (b * params.S * params.KV + kvh) * H4;
+  let mbase = b * params.S;
+  let qbase = row * H4;
+  var acc: array<vec4<f32>, MAX_HS4>;
+  if (H4 <= 4u) {
+    // Small heads (HS <= 16): the query and accumulator in registers, the loops over the head
+    // written out (the branches on the constant H4 fold away), no dynamically indexed arrays.
+    let q0 = q[qbase] * params.scale;
+    var q1 = vec4<f32>(0.0); var q2 = vec4<f32>(0.0); var q3 = vec4<f32>(0.0);
+    if (H4 > 1u) { q1 = q[qbase + 1u] * params.scale; }
+    if (H4 > 2u) { q2 = q[qbase + 2u] * params.scale; }
+    if (H4 > 3u) { q3 = q[qbase + 3u] * params.scale; }
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    for (var j = 0u; j < last; j++) {
+      if (mask[mbase + j] != 0u) {
+        var s = dot(q0, k[kvbase]);
+        if (H4 > 1u) { s += dot(q1, k[kvbase + 1u]); }
+        if (H4 > 2u) { s += dot(q2, k[kvbase + 2u]); }
+        if (H4 > 3u) { s += dot(q3, k[kvbase + 3u]); }
+        let mNew = max(m, s);
+        let c = exp(m - mNew);
+        let w = exp(s - mNew);
+        l = l * c + w;
+        m = mNew;
+        a0 = a0 * c + w * v[kvbase];
+        if (H4 > 1u) { a1 = a1 * c + w * v[kvbase + 1u]; }
+        if (H4 > 2u) { a2 = a2 * c + w * v[kvbase + 2u]; }
+        if (H4 > 3u) { a3 = a3 * c + w * v[kvbase + 3u]; }
+      }
+      kvbase += kvStride;
+    }
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+  } else {
+    var qr: array<vec4<f32>, MAX_HS4>;
+    for (var d = 0u; d < H4; d++) { qr[d] = q[qbase + d] * params.scale; }
+    // Online softmax: m is the largest score seen, l = sum_j exp(score_j - m), acc = sum_j exp(score_j - m) v_j.
+    for (var j = 0u; j < last; j++) {
+      if (mask[mbase + j] != 0u) {
+        var s = 0.0;
+        for (var d = 0u; d < H4; d++) { s += dot(qr[d], k[kvbase + d]); }
+        // exp(m - s) is 0 at the first key (m = -1e30), so acc and l start from their zeros.
+        let mNew = max(m, s);
+        let c = exp(m - mNew);
+        let w = exp(s - mNew);
+        l = l * c + w;
+        for (var d = 0u; d < H4; d++) { acc[d] = acc[d] * c + w * v[kvbase + d]; }
+        m = mNew;
+      }
+      kvbase += kvStride;
+    }
+  }
+
+  let si = (b * params.NH + h) * params.T + t;
+  if (l > 0.0) {
+    let inv = 1.0 / l;
+    for (var d = 0u; d < H4; d++) { out[qbase + d] = acc[d] * inv; }
+    lse[si] = m + log(l);
+  } else {
+    for (var d = 0u; d < H4; d++) { out[qbase + d] = vec4<f32>(0.0); }
+    lse[si] = NO_KEY_LSE;
+  }
+}

@@ -76,11 +76,25 @@ export const ATTENTION_MAX_DIMS_PER_LANE = 64;
 /** A launch of a subgroup kernel: the per-row kernel's dimensions and the adapter's subgroupMinSize. */
 export type WithSubgroupSize<D> = D & { subgroupMinSize: number };
 
-function subgroupConstants(HS: number, subgroupMinSize: number): Record<string, number> {
-  return { HS, DIMS_PER_LANE: Math.ceil(HS / subgroupMinSize), ROWS_PER_WG: SUBGROUP_WG / subgroupMinSize };
+/**
+ * The subgroup variant of a per-row kernel: its bindings and params, with `rows` rows (one
+ * subgroup each) in workgroups of SUBGROUP_WG / subgroupMinSize rows.
+ */
+function subgroupVariant<D extends { HS: number }>(
+  perRow: KernelSpec<D>,
+  name: string,
+  code: string,
+  rows: (d: D) => number,
+): KernelSpec<WithSubgroupSize<D>> {
+  return {
+    name,
+    code,
+    bindings: perRow.bindings,
+    params: perRow.params,
+    constants: (d) => ({ HS: d.HS, DIMS_PER_LANE: Math.ceil(d.HS / d.subgroupMinSize), ROWS_PER_WG: SUBGROUP_WG / d.subgroupMinSize }),
+    dispatch: (d) => grid1d(rows(d), SUBGROUP_WG / d.subgroupMinSize),
+  };
 }
-
-const subgroupGrid = (rows: number, subgroupMinSize: number) => grid1d(rows, SUBGROUP_WG / subgroupMinSize);
 
 /**
  * The smallest subgroup size the device may run with, when the subgroup attention kernels can
@@ -94,14 +108,7 @@ export function attentionSubgroupSize(ctx: GpuContext, HS: number): number | nul
   return SUBGROUP_WG % size === 0 && Math.ceil(HS / size) <= ATTENTION_MAX_DIMS_PER_LANE ? size : null;
 }
 
-export const attentionSubgroupForwardKernel: KernelSpec<WithSubgroupSize<AttentionDims>> = {
-  name: 'attention_subgroup_forward',
-  code: subgroupForwardCode,
-  bindings: attentionForwardKernel.bindings,
-  constants: (d) => subgroupConstants(d.HS, d.subgroupMinSize),
-  params: attentionForwardKernel.params,
-  dispatch: (d) => subgroupGrid(d.B * d.T * d.NH, d.subgroupMinSize),
-};
+export const attentionSubgroupForwardKernel = subgroupVariant(attentionForwardKernel, 'attention_subgroup_forward', subgroupForwardCode, (d) => d.B * d.T * d.NH);
 
 /**
  * out, q: [B, T, NH, HS]; k, v: [B, S, KV, HS]; mask: u32 [B, S] (1 real token, 0 padding);
@@ -184,23 +191,19 @@ export const attentionVec4BackwardKeyKernel: KernelSpec<AttentionBackwardDims> =
   code: vec4KeyCode,
 };
 
-export const attentionSubgroupBackwardQueryKernel: KernelSpec<WithSubgroupSize<AttentionBackwardDims>> = {
-  name: 'attention_subgroup_backward_query',
-  code: subgroupQueryCode,
-  bindings: attentionBackwardQueryKernel.bindings,
-  constants: (d) => subgroupConstants(d.HS, d.subgroupMinSize),
-  params: attentionBackwardQueryKernel.params,
-  dispatch: (d) => subgroupGrid(d.B * d.T * d.NH, d.subgroupMinSize),
-};
+export const attentionSubgroupBackwardQueryKernel = subgroupVariant(
+  attentionBackwardQueryKernel,
+  'attention_subgroup_backward_query',
+  subgroupQueryCode,
+  (d) => d.B * d.T * d.NH,
+);
 
-export const attentionSubgroupBackwardKeyKernel: KernelSpec<WithSubgroupSize<AttentionBackwardDims>> = {
-  name: 'attention_subgroup_backward_key',
-  code: subgroupKeyCode,
-  bindings: attentionBackwardKeyKernel.bindings,
-  constants: (d) => subgroupConstants(d.HS, d.subgroupMinSize),
-  params: attentionBackwardKeyKernel.params,
-  dispatch: (d) => subgroupGrid(d.B * d.T * d.KV, d.subgroupMinSize),
-};
+export const attentionSubgroupBackwardKeyKernel = subgroupVariant(
+  attentionBackwardKeyKernel,
+  'attention_subgroup_backward_key',
+  subgroupKeyCode,
+  (d) => d.B * d.T * d.KV,
+);
 
 /** The shape of attentionBackward's scratch: a (lse, D) pair per query row, [B, NH, T, 2]. */
 export function attentionBackwardScratchShape(dims: AttentionBackwardDims): number[] {

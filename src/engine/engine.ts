@@ -15,6 +15,7 @@ import { GpuLora } from '../lora/gpu-lora.js';
 import { mergedModelFiles } from '../lora/merge.js';
 import { exportPeft, importPeft } from '../lora/peft.js';
 import { cachedUrlSource, hasCacheStorage } from '../model/cached-source.js';
+import { assertWeightStorage } from '../model/gpu-weights.js';
 import { LanguageModel } from '../model/model.js';
 import { directoryHandleSource, fileListSource, memorySource, urlSource, type ModelSource } from '../model/source.js';
 import { TextTokenizer } from '../tokenize/tokenizer.js';
@@ -91,8 +92,7 @@ export class Engine implements LoraEngine {
   }
 
   async loadModel(input: ModelInput, onProgress?: (p: LoadModelProgress) => void, opts: LoadModelOptions = {}): Promise<ModelInfo> {
-    const storage = opts.weightStorage ?? 'f32';
-    if (storage !== 'f32' && storage !== 'f16') throw new Error(`weightStorage must be 'f32' or 'f16', not '${String(storage)}'`);
+    const storage = assertWeightStorage(opts.weightStorage ?? 'f32'); // before the current model is unloaded
     return this.exclusive('loading a model', async () => {
       const ctx = await this.device();
       const download = (item: string, done: number, total: number) => onProgress?.({ phase: 'download', item, done, total });

@@ -13,6 +13,12 @@ import type { CpuTensor, LayerWeights, ModelWeights } from './weights.js';
 /** How the large frozen matrices are stored on the GPU. */
 export type WeightStorage = 'f32' | 'f16';
 
+/** `value` as a WeightStorage; throws a message naming the option otherwise (an option from a page or a file). */
+export function assertWeightStorage(value: unknown): WeightStorage {
+  if (value !== 'f32' && value !== 'f16') throw new Error(`weightStorage must be 'f32' or 'f16', not '${String(value)}'`);
+  return value;
+}
+
 /** A frozen weight as the kernels read it: f32, or f16 where the storage says so. */
 export type WeightTensor = Tensor<WeightStorage>;
 
@@ -35,8 +41,7 @@ export interface GpuModelWeights {
 
 /** Upload every weight; the CPU copies can be dropped afterwards. */
 export function uploadWeights(ctx: GpuContext, w: ModelWeights, storage: WeightStorage = 'f32'): GpuModelWeights {
-  if (storage !== 'f32' && storage !== 'f16') throw new Error(`weight storage must be 'f32' or 'f16', not '${String(storage)}'`);
-  const matrix = storage; // the dtype of the large matrices; everything else is f32
+  const matrix = assertWeightStorage(storage); // the dtype of the large matrices; everything else is f32
   const up = (t: CpuTensor, label: string, dtype: WeightStorage = 'f32'): WeightTensor => createTensor(ctx, t.shape, dtype, t.data, label);
   const maybe = (t: CpuTensor | undefined, label: string, dtype: WeightStorage = 'f32') => (t ? up(t, label, dtype) : undefined);
   const embed = up(w.embed, 'embed', matrix);

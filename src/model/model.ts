@@ -5,7 +5,7 @@ import { ropeTables } from '../gpu/kernels/rope.js';
 import { createTensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import { createInferenceState, type ForwardWeights, type InferenceState } from './forward.js';
-import { destroyWeights, uploadWeights, type WeightStorage } from './gpu-weights.js';
+import { assertWeightStorage, destroyWeights, uploadWeights, type WeightStorage } from './gpu-weights.js';
 import type { LowRankUpdates } from './linear.js';
 import type { ModelSource } from './source.js';
 import { loadModelSpec, loadWeights } from './weights.js';
@@ -38,8 +38,7 @@ export class LanguageModel {
   ) {}
 
   static async load(ctx: GpuContext, source: ModelSource, onProgress?: (p: LoadProgress) => void, options: LoadOptions = {}): Promise<LanguageModel> {
-    const storage = options.weightStorage ?? 'f32';
-    if (storage !== 'f32' && storage !== 'f16') throw new Error(`weightStorage must be 'f32' or 'f16', not '${String(storage)}'`);
+    const storage = assertWeightStorage(options.weightStorage ?? 'f32');
     const { spec, generationConfig } = await loadModelSpec(source);
     const cpu = await loadWeights(source, spec, (tensor, done, total) => onProgress?.({ tensor, done, total }));
     const fw: ForwardWeights = { spec, weights: uploadWeights(ctx, cpu, storage) };

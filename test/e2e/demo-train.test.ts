@@ -45,6 +45,12 @@ describe.skipIf(!SHARED_DIR)(`demo page trains in Chromium${SHARED_DIR ? '' : ` 
     await expect.poll(() => page.getByTestId('dataset-count').textContent()).toMatch(/^2 examples/);
     await fillSettings(page);
     await expect.poll(() => page.getByTestId('memory-estimate').textContent(), { timeout: 30_000 }).toMatch(/fits/);
+    // Checkpointing is off: the estimate also says what turning it on would take, and that is less.
+    const estimate = (await page.getByTestId('memory-estimate').textContent()) ?? '';
+    const total = Number(/total ([\d.]+) MiB/.exec(estimate)?.[1]);
+    const checkpointed = Number(/with gradient checkpointing: ([\d.]+) MiB/.exec(estimate)?.[1]);
+    expect(checkpointed, estimate).toBeGreaterThan(0);
+    expect(checkpointed).toBeLessThan(total);
 
     // The main thread is watched from the click on Train to the end of the run, except while
     // Playwright captures the screenshot (capturing a page blocks its renderer by itself).

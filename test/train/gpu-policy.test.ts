@@ -88,7 +88,9 @@ describe('the real-GPU kernel path, on SwiftShader', () => {
     expect(preferBarrierFree(posed)).toBe(false);
     expect(preferSubgroupAttention(posed)).toBe(ctx.features.subgroupId);
     const M = B * T;
-    expect(useTile128Forward({ M, N: 512, K: 256 }) && useTile128Backward({ M, N: 512, K: 256 })).toBe(true);
+    expect(useTile128Forward(posed, { M, N: 512, K: 256 }) && useTile128Backward(posed, { M, N: 512, K: 256 })).toBe(true);
+    const small = { ...posed, limits: { ...posed.limits, maxComputeWorkgroupStorageSize: 16384 } } as GpuContext;
+    expect(useTile128Forward(small, { M, N: 512, K: 256 }), 'not with 16 KiB of workgroup memory').toBe(false);
     expect(new Recorder(posed).ctx).toBe(posed);
   });
 

@@ -163,7 +163,7 @@ export function matmulBackward(
   ]);
   if (d.M === 0 || d.K === 0) return;
   const barrierFree = preferBarrierFree(rec.ctx);
-  if (!barrierFree && useTile128Backward(d)) return matmulTile128Backward(rec, dinp, dout, weight, d);
+  if (!barrierFree && useTile128Backward(rec.ctx, d)) return matmulTile128Backward(rec, dinp, dout, weight, d);
   let kernel = d.M <= SKINNY_MAX_ROWS ? matmulSkinnyBackwardKernel : matmulBackwardKernel;
   if (barrierFree) kernel = d.K % 4 === 0 && d.N > 0 && vec4SlotFillable(weight, dout) ? matmulRegtileBackwardKernel : matmulSkinnyBackwardKernel;
   const [w32, w16] = weightBindings(weight, dout);

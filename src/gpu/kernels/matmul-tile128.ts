@@ -14,6 +14,7 @@
 import backwardCode from '../../../shaders/matmul_tile128_backward.wgsl?raw';
 import forwardCode from '../../../shaders/matmul_tile128_forward.wgsl?raw';
 import { f32, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import type { GpuContext } from '../device.js';
 import type { Tensor } from '../tensor.js';
 import { weightBindings } from './weight-storage.js';
 
@@ -88,13 +89,24 @@ export function tile128BackwardSupports(d: { N: number; K: number }): boolean {
 /** Products at least this large on both output sides go to the 128 × 128 tiles on real GPUs. */
 export const TILE128_MIN_SIDE = 256;
 
+/** Workgroup memory of either tile128 kernel: two copies of two 16 × 128 slices of f32 (32 KiB). */
+export const TILE128_WORKGROUP_BYTES = 2 * 2 * 16 * 128 * 4;
+
+/**
+ * Whether the device can run the tile128 kernels: 256 invocations and 32 KiB of workgroup memory
+ * per workgroup (WebGPU guarantees only 16 KiB; most GPUs offer 32 KiB or more, and acquireDevice
+ * asks for the adapter's maximum).
+ */
+export const tile128Fits = (ctx: GpuContext): boolean =>
+  ctx.limits.maxComputeWorkgroupStorageSize >= TILE128_WORKGROUP_BYTES && ctx.limits.maxComputeInvocationsPerWorkgroup >= 256;
+
 /** Whether a real GPU's forward x·Wᵀ of these dimensions goes to matmul_tile128_forward. */
-export const useTile128Forward = (d: { M: number; N: number; K: number }): boolean =>
-  tile128ForwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.N >= TILE128_MIN_SIDE;
+export const useTile128Forward = (ctx: GpuContext, d: { M: number; N: number; K: number }): boolean =>
+  tile128Fits(ctx) && tile128ForwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.N >= TILE128_MIN_SIDE;
 
 /** Whether a real GPU's activation gradient dy·W of these dimensions goes to matmul_tile128_backward. */
-export const useTile128Backward = (d: { M: number; N: number; K: number }): boolean =>
-  tile128BackwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.K >= TILE128_MIN_SIDE;
+export const useTile128Backward = (ctx: GpuContext, d: { M: number; N: number; K: number }): boolean =>
+  tile128Fits(ctx) && tile128BackwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.K >= TILE128_MIN_SIDE;
 
 function checkSizes(kernel: string, dims: { M: number; N: number; K: number }, tensors: Array<[Tensor, number, string]>): void {
   for (const [t, want, what] of tensors) {

@@ -134,7 +134,7 @@ export function matmulForward(
   const { M, N, K } = dims;
   const f16 = checkForward('matmul_forward', out, inp, weight, bias, { M, N, K });
   if (M === 0 || N === 0) return;
-  if (!preferBarrierFree(rec.ctx) && useTile128Forward(dims)) return matmulTile128Forward(rec, out, inp, weight, bias, dims);
+  if (!preferBarrierFree(rec.ctx) && useTile128Forward(rec.ctx, dims)) return matmulTile128Forward(rec, out, inp, weight, bias, dims);
   const [w32, w16] = weightBindings(weight, inp);
   const kernel = forwardKernel(rec, M, K);
   // matmul_regtile_forward's u and loraB slots get inp (M·K ≥ 4 elements there), unread.

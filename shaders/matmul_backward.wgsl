@@ -21,22 +21,37 @@
 // half): the launcher binds the same buffer as `weight` and as `weight_f16` and sets WEIGHT_F16;
 // weight_at reads whichever the override names (the other binding is never read). Either way the
 // products and sums are f32.
+//
+// HAS_LORA adds a LoRA projection's second input-gradient term in the same launch, once du is
+// computed:
+//   dinp[m, k] += lora_scale * sum_r du[m, r] * lora_a[r, k]
+// du: [M, R]; lora_a: [R, K]; any R > 0. Each invocation adds it to its 16 outputs in the
+// epilogue, straight from storage, with the bits of the launch it replaces (this kernel or
+// matmul_tile128_backward with N = R, dout = du, weight = lora_a, scale = lora_scale and
+// ACCUMULATE): FMAs in r order from zero, t = lora_scale * l, then t + the value stored before.
+// Without HAS_LORA the launcher binds operands already bound in the du and lora_a slots; they are
+// never read.
 
 struct Params {
   M: u32,
   N: u32,
   K: u32,
   scale: f32,
+  R: u32,
+  lora_scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> weight_f16: array<u32>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> du: array<f32>;
+@group(0) @binding(5) var<storage, read> lora_a: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
 override WEIGHT_F16: u32 = 0u;
+override HAS_LORA: bool = false;
 
 const TILE: u32 = 64u;  // rows and columns of dinp per workgroup
 const TN: u32 = 32u;    // values of n per staged slice; the swizzle below needs exactly 32
@@ -119,6 +134,14 @@ fn main(
       if (k < K) {
         var v = params.scale * acc[i][j];
         if (ACCUMULATE) { v += dinp[m * K + k]; }
+        if (HAS_LORA) {
+          var l = 0.0;
+          for (var r = 0u; r < params.R; r++) { l = fma(du[m * params.R + r], lora_a[r * K + k], l); }
+          // As the separate launch would: t = lora_scale * l, then t += the stored v.
+          var t = params.lora_scale * l;
+          t += v;
+          v = t;
+        }
         dinp[m * K + k] = v;
       }
     }

@@ -20,11 +20,21 @@
 // half): the launcher binds the same buffer as `weight` and as `weight_f16` and sets WEIGHT_F16;
 // weight_at reads whichever the override names (the other binding is never read). Either way the
 // products and sums are f32.
+//
+// HAS_LORA adds a LoRA projection's low-rank update in the same launch, once u = x·Aᵀ is computed:
+//   out[m, n] += lora_scale * sum_r lora_u[m, r] * lora_b[n, r]
+// lora_u: [M, R]; lora_b: [N, R]; R a positive multiple of 4. Each invocation adds it to its 16
+// outputs in the epilogue, straight from storage, with the bits of the launch it replaces
+// (matmul_regtile_forward with K = R, ACCUMULATE and scale = lora_scale, see lora.ts): four-term
+// dot products added in r order, t = lora_scale * l, then t + the stored value. Without HAS_LORA
+// the launcher binds an operand already bound in the lora_u and lora_b slots; they are never read.
 
 struct Params {
   M: u32,
   N: u32,
   K: u32,
+  R: u32,
+  lora_scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -32,10 +42,13 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> weight_f16: array<u32>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read> lora_u: array<f32>;
+@group(0) @binding(6) var<storage, read> lora_b: array<f32>;
+@group(0) @binding(7) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
 override WEIGHT_F16: u32 = 0u;
+override HAS_LORA: bool = false;
 
 const TILE: u32 = 64u;  // rows and columns of out per workgroup
 const TK: u32 = 32u;    // K per staged slice; the swizzle below needs exactly 32
@@ -49,6 +62,18 @@ var<workgroup> tile_w: array<f32, TILE * TK>;
 fn weight_at(i: u32) -> f32 {
   if (WEIGHT_F16 != 0u) { return unpack2x16float(weight_f16[i >> 1u])[i & 1u]; }
   return weight[i];
+}
+
+// HAS_LORA: sum_r lora_u[m, r] * lora_b[n, r], as four-term dot products added in r order.
+fn lora_dot(m: u32, n: u32) -> f32 {
+  let R = params.R;
+  var l = 0.0;
+  for (var r = 0u; r < R; r += 4u) {
+    let u = vec4<f32>(lora_u[m * R + r], lora_u[m * R + r + 1u], lora_u[m * R + r + 2u], lora_u[m * R + r + 3u]);
+    let b = vec4<f32>(lora_b[n * R + r], lora_b[n * R + r + 1u], lora_b[n * R + r + 2u], lora_b[n * R + r + 3u]);
+    l += dot(u, b);
+  }
+  return l;
 }
 
 // Position of (row, k) inside a staged 64 x 32 slice.
@@ -115,6 +140,12 @@ fn main(
       if (n < N) {
         var v = acc[i][j];
         if (HAS_BIAS) { v += bias[n]; }
+        if (HAS_LORA) {
+          // As the separate update would: t = lora_scale * l, then t += the stored v.
+          var t = params.lora_scale * lora_dot(m, n);
+          t += v;
+          v = t;
+        }
         out[m * N + n] = v;
       }
     }

@@ -28,22 +28,37 @@
 //
 // Tiles of dinp are addressed as column tile workgroup_id.x and row tile
 // workgroup_id.y + workgroup_id.z * num_workgroups.y, so more than 65535 row tiles still fit.
+//
+// HAS_LORA adds a LoRA projection's second input-gradient term in the same launch, once du is
+// computed:
+//   dinp[m, k] += lora_scale * sum_r du[m, r] * lora_a[r, k]
+// du: [M, R]; lora_a: [R, K] (any R > 0; rows of lora_a read as vec4). Each invocation adds it to
+// its 64 outputs in the epilogue, straight from storage (R is 8 to 64, lora_a is shared by the
+// whole grid). It gives the bits of the launch it replaces, this kernel (or matmul_backward) with
+// N = R, dout = du, weight = lora_a, scale = lora_scale and ACCUMULATE: FMAs in r order from
+// zero, t = lora_scale * l, then t + the value stored before. Without HAS_LORA the launcher binds
+// operands already bound (at least one vec4) in the du and lora_a slots; they are never read.
 
 struct Params {
   M: u32,
   N: u32,
   K: u32,
   scale: f32,
+  R: u32,
+  lora_scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> dout: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> weight_f16: array<vec2<u32>>;
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> du: array<f32>;
+@group(0) @binding(5) var<storage, read> lora_a: array<vec4<f32>>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
 override WEIGHT_F16: u32 = 0u;
+override HAS_LORA: bool = false;
 
 const TILE: u32 = 128u;           // rows and columns of dinp per workgroup
 const BN: u32 = 16u;              // n per staged slice
@@ -81,12 +96,20 @@ fn stage_dout(base: u32, row: u32, c: u32, v: vec4<f32>) {
   for (var e = 0u; e < 4u; e++) { tile_dout[base + slot(4u * c + e, row / 4u)][row % 4u] = v[e]; }
 }
 
-// dinp[m, 4 kv .. 4 kv + 3] = scale * v (+ the old value), when m < M and kv < K / 4.
+// dinp[m, 4 kv .. 4 kv + 3] = scale * v (+ the old value) (+ the LoRA term), when m < M and kv < K / 4.
 fn store4(m: u32, kv: u32, v: vec4<f32>) {
   let K4 = params.K / 4u;
   if (m >= params.M || kv >= K4) { return; }
   var y = params.scale * v;
   if (ACCUMULATE) { y += dinp[m * K4 + kv]; }
+  if (HAS_LORA) {
+    var l = vec4<f32>(0.0);
+    for (var r = 0u; r < params.R; r++) { l = fma(vec4<f32>(du[m * params.R + r]), lora_a[r * K4 + kv], l); }
+    // As the separate launch would: t = lora_scale * l, then t += the stored y.
+    var t = params.lora_scale * l;
+    t += y;
+    y = t;
+  }
   dinp[m * K4 + kv] = y;
 }
 

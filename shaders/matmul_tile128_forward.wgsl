@@ -36,12 +36,24 @@
 // Tiles of out are addressed as column tile workgroup_id.x and row tile
 // workgroup_id.y + workgroup_id.z * num_workgroups.y, so more than 65535 row tiles still fit.
 // When HAS_BIAS is false the launcher binds the weight buffer again in the bias slot; it is never read.
+//
+// HAS_LORA adds a LoRA projection's low-rank update in the same launch, once u = x·Aᵀ is computed:
+//   out[m, n] += lora_scale * sum_r lora_u[m, r] * lora_b[n, r]
+// lora_u: [M, R]; lora_b: [N, R]; R a positive multiple of 4 (rows read as vec4). Each invocation
+// adds it to its 64 outputs in the epilogue, straight from storage (R is 8 to 64: at most 2 % of
+// the FMAs of the tile's main loop at K >= 576, and the rows of lora_b are shared by the whole
+// grid). It gives the bits of the launch it replaces, matmul_regtile_forward with K = R,
+// ACCUMULATE and scale = lora_scale (lora.ts): the same vec4 dot products added in the same
+// order, t = lora_scale * l, then t + the stored value. Without HAS_LORA the launcher binds an
+// operand already bound (at least one vec4) in the lora_u and lora_b slots; they are never read.
 
 struct Params {
   M: u32,
   N: u32,
   K: u32,
   scale: f32,
+  R: u32,
+  lora_scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -49,10 +61,13 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> weight_f16: array<vec2<u32>>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read> lora_u: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> lora_b: array<vec4<f32>>;
+@group(0) @binding(7) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
 override WEIGHT_F16: u32 = 0u;
+override HAS_LORA: bool = false;
 
 const TILE: u32 = 128u;           // rows and columns of out per workgroup
 const BK: u32 = 16u;              // k per staged slice
@@ -93,13 +108,38 @@ fn stage_w(base: u32, row: u32, c: u32, v: vec4<f32>) {
   for (var e = 0u; e < 4u; e++) { tile_w[base + slot(4u * c + e, row / 4u)][row % 4u] = v[e]; }
 }
 
-// out[m, n .. n + 3] = scale * v (+ bias), for the columns below N, when m < M.
+// HAS_LORA: l[j] = sum_r lora_u[m, r] * lora_b[n + j, r] (columns past N clamped to the last),
+// as vec4 dot products added in r order.
+fn lora4(m: u32, n: u32) -> vec4<f32> {
+  let R4 = params.R / 4u;
+  let last = params.N - 1u;
+  let b0 = min(n, last) * R4;
+  let b1 = min(n + 1u, last) * R4;
+  let b2 = min(n + 2u, last) * R4;
+  let b3 = min(n + 3u, last) * R4;
+  var l = vec4<f32>(0.0);
+  for (var k = 0u; k < R4; k++) {
+    let u = lora_u[m * R4 + k];
+    l += vec4<f32>(dot(u, lora_b[b0 + k]), dot(u, lora_b[b1 + k]), dot(u, lora_b[b2 + k]), dot(u, lora_b[b3 + k]));
+  }
+  return l;
+}
+
+// out[m, n .. n + 3] = scale * v (+ bias) (+ the low-rank update), for the columns below N, when m < M.
 fn store4(m: u32, n: u32, v: vec4<f32>) {
   if (m >= params.M) { return; }
+  var l = vec4<f32>(0.0);
+  if (HAS_LORA) { l = lora4(m, n); }
   for (var j = 0u; j < 4u; j++) {
     if (n + j < params.N) {
       var y = params.scale * v[j];
       if (HAS_BIAS) { y += bias[n + j]; }
+      if (HAS_LORA) {
+        // As the separate update would: t = lora_scale * l, then t += the stored y.
+        var t = params.lora_scale * l[j];
+        t += y;
+        y = t;
+      }
       out[m * params.N + n + j] = y;
     }
   }

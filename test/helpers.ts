@@ -18,6 +18,22 @@ export function gpu(): Promise<GpuContext> {
   return ctxPromise;
 }
 
+/**
+ * The same device presented as an NVIDIA GPU: the launchers then pick the real-GPU kernels (tiled
+ * matmuls, subgroup attention, tree reductions; see src/gpu/kernels/barrier-policy.ts), which run
+ * on SwiftShader too, only slower.
+ */
+export const asGpu = (ctx: GpuContext): GpuContext => ({
+  ...ctx,
+  adapterInfo: { ...ctx.adapterInfo, vendor: 'nvidia', architecture: 'hopper', device: '', description: 'H200 (this device posing as one)' },
+});
+
+/** The same device presented as SwiftShader: the launchers pick the barrier-free kernels (which run anywhere). */
+export const asSwiftShader = (ctx: GpuContext): GpuContext => ({
+  ...ctx,
+  adapterInfo: { ...ctx.adapterInfo, description: `SwiftShader (this device posing as it: ${ctx.adapterInfo.description})` },
+});
+
 /** Deterministic uniform values in [lo, hi) from a 32-bit xorshift generator. */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   let s = seed >>> 0 || 1;

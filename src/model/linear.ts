@@ -13,16 +13,16 @@
 // step, which also lets several projections share one A (GPT-2's fused q/k/v) and lets
 // micro-batches accumulate.
 //
-// Launches. On a GPU (and wherever the fused kernels do not fit the shapes) the forward pass is
-// three matmuls: x·Wᵀ (+ b), u = x̃·Aᵀ, out += s·u·Bᵀ; the backward pass five: dx (+)= dy·W,
-// dB += s·dyᵀ·u, du = s·dy·B, dA += duᵀ·x̃, dx += du·A (or its dropout form). Where barriers are
-// slow (SwiftShader, see barrier-policy.ts) every launch has a fixed cost on top of its work
-// (about 0.1 ms saved per launch in a stories260K step at 2 × 32), so two are fused there:
-// forward, u = x̃·Aᵀ first, then out = x·Wᵀ (+ b) + s·u·Bᵀ in one launch (matmulLoraForward);
-// backward without dropout, dB, du and dA first, then dx (+)= dy·W + du·A in one launch
-// (matmulLoraBackward). The fused kernels round exactly as the separate launches do, so both
-// compositions give the same bits (test/model/lora-fusion.test.ts compares them, switching the
-// fusion off with `loraFusion`).
+// Launches. Forward: u = x̃·Aᵀ, then out = x·Wᵀ (+ b) + s·u·Bᵀ in one launch (matmulLoraForward);
+// backward without dropout: dB += s·dyᵀ·u, du = s·dy·B, dA += duᵀ·x̃, then dx (+)= dy·W + du·A in
+// one launch (matmulLoraBackward). The fused launches add the low-rank term in the epilogue of
+// whichever matmul kernel the device and shape take (matmul.ts, matmul-backward.ts), and round
+// exactly as the separate launches do (out = x·Wᵀ (+ b), then out += s·u·Bᵀ; dx (+)= dy·W, then
+// dx += du·A), so both compositions give the same bits (test/model/lora-fusion.test.ts compares
+// them, switching the fusion off with `loraFusion`, on the SwiftShader and on the GPU kernels).
+// Where a fused form does not exist (decoding's few rows, a rank that is not a multiple of 4, and
+// on the barrier-free kernels a K that is not one) the separate launches run. With dropout the
+// backward's second term is (du·A) ⊙ mask / (1 − p): a launch of its own.
 import type { Recorder } from '../gpu/kernel.js';
 import { dropoutForward } from '../gpu/kernels/dropout.js';
 import { loraForward } from '../gpu/kernels/lora.js';
@@ -100,7 +100,7 @@ export function linearForward(
   if (!lora) return matmulForward(rec, out, x, weight, bias ?? null, { M, N, K });
   if (!u) throw new Error('linearForward: a LoRA projection needs a buffer for u = x·Aᵀ');
   const { R, scale } = lora;
-  const fused = loraFusion.enabled && canFuseLoraForward(rec, { K, R });
+  const fused = loraFusion.enabled && canFuseLoraForward(rec, { M, K, R });
   if (!fused) matmulForward(rec, out, x, weight, bias ?? null, { M, N, K });
   if (lora.computesU) {
     const xin = drops(lora, pass) ? droppedInput(rec, x, lora, pass, M, K) : x;
@@ -112,7 +112,9 @@ export function linearForward(
 
 /**
  * dx (+)= dy·W (+ the LoRA term), and the LoRA gradients dA, dB accumulated. `du` is [M, R]
- * scratch; `pass` must be the one the forward pass was given (the same masks).
+ * scratch; `pass` must be the one the forward pass was given (the same masks). `partials`, scratch
+ * free during the call, lets dA and dB split their sum over the M rows across more workgroups
+ * (matmulWeightGrad); without it they do not split.
  */
 export function linearBackward(
   rec: Recorder,
@@ -126,24 +128,25 @@ export function linearBackward(
   { M, N, K }: LinearDims,
   accumulateDx: boolean,
   pass?: DropoutPass,
+  partials?: Tensor,
 ): void {
   if (!lora) return matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate: accumulateDx });
   if (!u || !du) throw new Error('linearBackward: a LoRA projection needs u and a du buffer');
   const { R, scale } = lora;
   // Fused: dx is written once, last (nothing before reads it).
-  const fused = !drops(lora, pass) && loraFusion.enabled && canFuseLoraBackward(rec, { N, K, R }, weight, dy);
+  const fused = !drops(lora, pass) && loraFusion.enabled && canFuseLoraBackward(rec, { M, N, K, R }, weight, dy);
   if (!fused) matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate: accumulateDx });
-  matmulWeightGrad(rec, lora.dB, dy, u, { M, N, K: R, scale, accumulate: true });
+  matmulWeightGrad(rec, lora.dB, dy, u, { M, N, K: R, scale, accumulate: true }, partials);
   matmulBackward(rec, du, dy, lora.B, { M, N, K: R, scale });
   if (!drops(lora, pass)) {
-    matmulWeightGrad(rec, lora.dA, du, x, { M, N: R, K, accumulate: true });
+    matmulWeightGrad(rec, lora.dA, du, x, { M, N: R, K, accumulate: true }, partials);
     if (fused) matmulLoraBackward(rec, dx, dy, weight, du, lora.A, { M, N, K, R, accumulate: accumulateDx });
     else matmulBackward(rec, dx, du, lora.A, { M, N: R, K, accumulate: true });
     return;
   }
   // dA += duᵀ·x̃ with x̃ regenerated; then the scratch holds du·A, and dx += (du·A) ⊙ mask/(1 − p).
   const xd = droppedInput(rec, x, lora, pass, M, K);
-  matmulWeightGrad(rec, lora.dA, du, xd, { M, N: R, K, accumulate: true });
+  matmulWeightGrad(rec, lora.dA, du, xd, { M, N: R, K, accumulate: true }, partials);
   matmulBackward(rec, xd, du, lora.A, { M, N: R, K });
   dropoutForward(rec, dx, xd, { n: M * K, ...lora.dropout!, step: pass.step, accumulate: true });
 }

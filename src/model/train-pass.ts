@@ -115,7 +115,10 @@ export function recordTrainPass(
   }
 }
 
-/** On entry tb.dRes = d loss / d res[l+1]; on exit d loss / d res[l]. */
+/**
+ * On entry tb.dRes = d loss / d res[l+1]; on exit d loss / d res[l]. The logits chunk, done with
+ * by now, is the LoRA weight gradients' scratch for partial sums (linearBackward).
+ */
 function layerBackward(rec: Recorder, m: ForwardWeights, lora: LowRankUpdates | undefined, tb: TrainBuffers, l: number, B: number, T: number, pass?: DropoutPass) {
   const { spec } = m;
   const { C, NH, KV, HS, F } = spec;
@@ -123,7 +126,7 @@ function layerBackward(rec: Recorder, m: ForwardWeights, lora: LowRankUpdates | 
   const w = m.weights.layers[l];
   const buf = blockBuffers(tb, l);
   const lin = (kind: ProjectionKind, dx: Tensor, dy: Tensor, x: Tensor, weight: Tensor, N: number, K: number, accumulate: boolean) =>
-    linearBackward(rec, dx, tb.dU, dy, x, uBuffer(buf, lora, l, kind), weight, lora?.slot(l, kind), { M, N, K }, accumulate, pass);
+    linearBackward(rec, dx, tb.dU, dy, x, uBuffer(buf, lora, l, kind), weight, lora?.slot(l, kind), { M, N, K }, accumulate, pass, tb.logitsChunk);
 
   // MLP block: res[l+1] = xMid + down(act(h2)), h2 = norm(xMid).
   lin('down', tb.dAct, tb.dRes, buf.act, w.down, C, F, false);

@@ -22,8 +22,8 @@ async function runKernels(repeat = 1) {
   const out2 = createTensor(ctx, [4, N], 'f32');
   const rec = new Recorder(ctx);
   for (let i = 0; i < repeat; i++) {
-    rec.run(matmulForwardKernel, { M, N, K, hasBias: false }, [out1, x, w, w, w]);
-    rec.run(matmulForwardKernel, { M, N, K, hasBias: false }, [out1, x, w, w, w]);
+    rec.run(matmulForwardKernel, { M, N, K, hasBias: false }, [out1, x, w, w, w, x, x]);
+    rec.run(matmulForwardKernel, { M, N, K, hasBias: false }, [out1, x, w, w, w, x, x]);
     rec.run(matmulSkinnyForwardKernel, { M: 4, N, K, hasBias: false }, [out2, x.view(0, [4, K]), w, w, w]);
   }
   rec.submit();

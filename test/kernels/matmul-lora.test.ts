@@ -1,33 +1,49 @@
-// The fused LoRA launches of the barrier-free path (SwiftShader): matmulLoraForward,
-// out = x·Wᵀ (+ b) + s·u·Bᵀ in one matmul_regtile_forward launch (HAS_LORA), and
-// matmulLoraBackward, dx (+)= dy·W + du·A in one matmul_regtile_backward launch. Each must give
-// exactly the bits of the separate launches it replaces (matmulForward then loraForward;
-// matmulBackward then matmulBackward(du, A) accumulating), so the fused and the separate results
-// are compared with toEqual, and both against the CPU reference with the usual tolerance. Shapes
-// are small and awkward: M and N not multiples of the 4 × 4 blocks, one row, R = 4 and 16 (and 2
-// and 1 backward, where R is read as scalars), with and without a bias, f32 and f16 weights,
-// overwriting and accumulating. Then linearForward / linearBackward, fused and not (loraFusion),
-// give the same bits with one launch less each.
-// Elsewhere (a GPU) the fused launches are not used (canFuseLora* is false): those tests skip, saying so.
+// The fused LoRA launches: matmulLoraForward, out = x·Wᵀ (+ b) + s·u·Bᵀ in one launch, and
+// matmulLoraBackward, dx (+)= dy·W + du·A in one launch, on both kernel paths: the barrier-free
+// kernels (matmul_regtile_*, SwiftShader's) and the real-GPU kernels (matmul_forward /
+// matmul_backward with 64 × 64 tiles, matmul_tile128_* from 256 × 256), each device posing as the
+// other (test/helpers.ts asGpu, asSwiftShader). Each must give exactly the bits of the separate
+// launches it replaces (matmulForward then loraForward; matmulBackward then matmulBackward(du, A)
+// accumulating), so the fused and the separate results are compared with toEqual, and both against
+// the CPU reference with the usual tolerance. Shapes are small and awkward: M and N not multiples
+// of the blocks or tiles, one row (barrier-free; on the GPU path a few rows take the skinny kernels,
+// which have no fused form), R = 4 and 16 (and 2 and 1 backward, where R is read as scalars), with
+// and without a bias, f32 and f16 weights, overwriting and accumulating. Then linearForward /
+// linearBackward, fused and not (loraFusion), give the same bits with one launch less each.
 import { afterEach, describe, expect, it } from 'vitest';
 import { roundToF16 } from '../../src/gpu/f16.js';
 import { diffRecordStats, Recorder, recordStats } from '../../src/gpu/kernel.js';
-import { preferBarrierFree } from '../../src/gpu/kernels/barrier-policy.js';
 import { loraForward } from '../../src/gpu/kernels/lora.js';
 import { canFuseLoraBackward, matmulBackward, matmulLoraBackward } from '../../src/gpu/kernels/matmul-backward.js';
-import { canFuseLoraForward, matmulForward, matmulLoraForward } from '../../src/gpu/kernels/matmul.js';
+import { canFuseLoraForward, matmulForward, matmulLoraForward, SKINNY_MAX_ROWS } from '../../src/gpu/kernels/matmul.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { linearBackward, linearForward, loraFusion } from '../../src/model/linear.js';
-import { expectClose, gpu, randomArray } from '../helpers.js';
+import { asGpu, asSwiftShader, expectClose, gpu, randomArray } from '../helpers.js';
 import { loraForwardRef } from '../ref/lora.js';
 import { matmulBackwardRef } from '../ref/matmul-backward.js';
 import { matmulForwardRef } from '../ref/matmul.js';
 
 const SENTINEL = 12345;
 const PAD = 8; // elements past the output, which must stay untouched
-const NOT_HERE = 'the fused LoRA launches run only where barriers are slow (SwiftShader; barrier-policy.ts)';
 
 type Ctx = Awaited<ReturnType<typeof gpu>>;
+
+/** The two kernel paths, and the shapes each is tested at: [M, N, K, R] forward and backward. */
+const PATHS: Array<{ name: string; pose: (ctx: Ctx) => Ctx; forward: number[][]; backward: number[][] }> = [
+  {
+    name: 'barrier-free kernels',
+    pose: asSwiftShader,
+    forward: [[1, 1, 4, 4], [5, 7, 8, 4], [13, 10, 12, 16], [66, 17, 36, 16]],
+    backward: [[1, 2, 4, 4], [5, 7, 8, 1], [13, 10, 12, 16], [66, 17, 36, 16], [9, 33, 20, 2]],
+  },
+  {
+    // 64 × 64 tiles (any K), and the 128 × 128 tiles at the last shape.
+    name: 'GPU kernels',
+    pose: asGpu,
+    forward: [[9, 7, 6, 4], [13, 10, 12, 16], [66, 17, 36, 16], [260, 264, 256, 16]],
+    backward: [[9, 7, 6, 1], [13, 10, 12, 16], [66, 17, 36, 16], [9, 33, 20, 2], [258, 260, 256, 16]],
+  },
+];
 
 /** An output tensor holding `init` (or zeros), then PAD sentinels. */
 function output(ctx: Ctx, n: number, init?: Float32Array): Tensor<'f32'> {
@@ -45,19 +61,14 @@ async function readOutput(ctx: Ctx, t: Tensor<'f32'>, n: number): Promise<Float3
 
 const weightOf = (w: Float32Array, f16: boolean) => (f16 ? Float32Array.from(w, roundToF16) : w);
 
-describe('matmulLoraForward', () => {
-  const SHAPES: Array<[M: number, N: number, K: number, R: number]> = [
-    [1, 1, 4, 4],
-    [5, 7, 8, 4],
-    [13, 10, 12, 16],
-    [66, 17, 36, 16],
-  ];
-  for (const [M, N, K, R] of SHAPES)
+for (const path of PATHS)
+describe(`matmulLoraForward, ${path.name}`, () => {
+  for (const [M, N, K, R] of path.forward)
   for (const withBias of [false, true])
   for (const f16 of [false, true]) {
-    it(`equals matmulForward + loraForward bit for bit at M=${M} N=${N} K=${K} R=${R}${withBias ? ', bias' : ''}${f16 ? ', f16 weight' : ''}`, async ({ skip }) => {
-      const ctx = await gpu();
-      if (!preferBarrierFree(ctx)) skip(NOT_HERE);
+    if (M >= 256 && withBias !== f16) continue; // the 128 × 128 tiles are slow here: two variants
+    it(`equals matmulForward + loraForward bit for bit at M=${M} N=${N} K=${K} R=${R}${withBias ? ', bias' : ''}${f16 ? ', f16 weight' : ''}`, async () => {
+      const ctx = path.pose(await gpu());
       const seed = M * 1000 + N * 10 + K + R;
       const scale = 1.75;
       const x = randomArray(M * K, seed + 1, -1, 1);
@@ -71,7 +82,7 @@ describe('matmulLoraForward', () => {
       const fused = output(ctx, M * N);
       const separate = output(ctx, M * N);
       const rec = new Recorder(ctx);
-      expect(canFuseLoraForward(rec, { K, R })).toBe(true);
+      expect(canFuseLoraForward(rec, { M, K, R })).toBe(true);
       matmulLoraForward(rec, fused, xT, W, bias, uT, BT, { M, N, K, R, scale });
       matmulForward(rec, separate, xT, W, bias, { M, N, K });
       loraForward(rec, separate, uT, BT, { M, N, R, scale });
@@ -84,25 +95,19 @@ describe('matmulLoraForward', () => {
   }
 });
 
-describe('matmulLoraBackward', () => {
-  const SHAPES: Array<[M: number, N: number, K: number, R: number]> = [
-    [1, 2, 4, 4],
-    [5, 7, 8, 1],
-    [13, 10, 12, 16],
-    [66, 17, 36, 16],
-    [9, 33, 20, 2],
-  ];
+for (const path of PATHS)
+describe(`matmulLoraBackward, ${path.name}`, () => {
   const VARIANTS = [
     { accumulate: false, scale: 1 },
     { accumulate: true, scale: 1 },
     { accumulate: true, scale: -0.75 },
   ];
-  for (const [M, N, K, R] of SHAPES)
+  for (const [M, N, K, R] of path.backward)
   for (const { accumulate, scale } of VARIANTS)
   for (const f16 of [false, true]) {
-    it(`equals matmulBackward twice bit for bit at M=${M} N=${N} K=${K} R=${R} scale=${scale}${accumulate ? ', accumulating' : ''}${f16 ? ', f16 weight' : ''}`, async ({ skip }) => {
-      const ctx = await gpu();
-      if (!preferBarrierFree(ctx)) skip(NOT_HERE);
+    if (M >= 256 && accumulate !== f16) continue; // the 128 × 128 tiles are slow here: three variants
+    it(`equals matmulBackward twice bit for bit at M=${M} N=${N} K=${K} R=${R} scale=${scale}${accumulate ? ', accumulating' : ''}${f16 ? ', f16 weight' : ''}`, async () => {
+      const ctx = path.pose(await gpu());
       const seed = M * 1000 + N * 10 + K + R;
       const dy = randomArray(M * N, seed + 1, -1, 1);
       const w = randomArray(N * K, seed + 2, -1, 1);
@@ -114,7 +119,7 @@ describe('matmulLoraBackward', () => {
       const fused = output(ctx, M * K, init);
       const separate = output(ctx, M * K, init);
       const rec = new Recorder(ctx);
-      expect(canFuseLoraBackward(rec, { N, K, R }, W, dyT)).toBe(true);
+      expect(canFuseLoraBackward(rec, { M, N, K, R }, W, dyT)).toBe(true);
       matmulLoraBackward(rec, fused, dyT, W, duT, AT, { M, N, K, R, scale, accumulate });
       matmulBackward(rec, separate, dyT, W, { M, N, K, scale, accumulate });
       matmulBackward(rec, separate, duT, AT, { M, N: R, K, accumulate: true });
@@ -128,44 +133,57 @@ describe('matmulLoraBackward', () => {
 });
 
 describe('the fused launchers', () => {
-  it('fit only the shapes their separate launches would run on the barrier-free kernels', async ({ skip }) => {
-    const ctx = await gpu();
-    if (!preferBarrierFree(ctx)) skip(NOT_HERE);
+  it('fit only the shapes their separate launches would run on the barrier-free kernels', async () => {
+    const ctx = asSwiftShader(await gpu());
     const rec = new Recorder(ctx);
     const t = (n: number, dtype: 'f32' | 'f16' = 'f32') => createTensor(ctx, [n], dtype);
-    expect(canFuseLoraForward(rec, { K: 8, R: 4 })).toBe(true);
-    expect(canFuseLoraForward(rec, { K: 6, R: 4 })).toBe(false); // x·Wᵀ on matmul_skinny_forward
-    expect(canFuseLoraForward(rec, { K: 8, R: 2 })).toBe(false); // the update on lora_forward
-    expect(canFuseLoraBackward(rec, { N: 3, K: 8, R: 2 }, t(24), t(6))).toBe(true);
-    expect(canFuseLoraBackward(rec, { N: 3, K: 6, R: 2 }, t(18), t(6))).toBe(false); // K not a multiple of 4
-    expect(canFuseLoraBackward(rec, { N: 0, K: 8, R: 2 }, t(1), t(1))).toBe(false); // dy·W of no terms
+    expect(canFuseLoraForward(rec, { M: 2, K: 8, R: 4 })).toBe(true);
+    expect(canFuseLoraForward(rec, { M: 2, K: 6, R: 4 })).toBe(false); // x·Wᵀ on matmul_skinny_forward
+    expect(canFuseLoraForward(rec, { M: 2, K: 8, R: 2 })).toBe(false); // the update on lora_forward
+    expect(canFuseLoraBackward(rec, { M: 2, N: 3, K: 8, R: 2 }, t(24), t(6))).toBe(true);
+    expect(canFuseLoraBackward(rec, { M: 2, N: 3, K: 6, R: 2 }, t(18), t(6))).toBe(false); // K not a multiple of 4
+    expect(canFuseLoraBackward(rec, { M: 2, N: 0, K: 8, R: 2 }, t(1), t(1))).toBe(false); // dy·W of no terms
     // An f16 weight of 4 halves (8 bytes) and a dy of one element cannot fill a vec4<f32> slot.
-    expect(canFuseLoraBackward(rec, { N: 1, K: 4, R: 4 }, t(4, 'f16'), t(1))).toBe(false);
-    expect(() => matmulLoraForward(rec, t(6), t(12), t(18), null, t(8), t(12), { M: 2, N: 3, K: 6, R: 4, scale: 1 })).toThrow(/matmul_lora_forward: not on this device or at K=6 R=4/);
+    expect(canFuseLoraBackward(rec, { M: 1, N: 1, K: 4, R: 4 }, t(4, 'f16'), t(1))).toBe(false);
+    expect(() => matmulLoraForward(rec, t(6), t(12), t(18), null, t(8), t(12), { M: 2, N: 3, K: 6, R: 4, scale: 1 })).toThrow(/matmul_lora_forward: not on this device or at M=2 K=6 R=4/);
     expect(() => matmulLoraForward(rec, t(6), t(16), t(24), null, t(7), t(12), { M: 2, N: 3, K: 8, R: 4, scale: 1 })).toThrow(/matmul_lora_forward: u has 7 elements, needs 8/);
     expect(() => matmulLoraBackward(rec, t(16), t(6), t(24), t(4), t(15), { M: 2, N: 3, K: 8, R: 2 })).toThrow(/matmul_lora_backward: loraA has 15 elements, needs 16/);
     expect(() => matmulLoraBackward(rec, t(16), t(6), t(24), t(3), t(16), { M: 2, N: 3, K: 8, R: 2 })).toThrow(/matmul_lora_backward: du has 3 elements, needs 4/);
-    expect(() => matmulLoraBackward(rec, t(12), t(6), t(18), t(4), t(12), { M: 2, N: 3, K: 6, R: 2 })).toThrow(/matmul_lora_backward: not on this device or at N=3 K=6 R=2/);
+    expect(() => matmulLoraBackward(rec, t(12), t(6), t(18), t(4), t(12), { M: 2, N: 3, K: 6, R: 2 })).toThrow(/matmul_lora_backward: not on this device or at M=2 N=3 K=6 R=2/);
+    rec.submit();
+  });
+
+  it('fit more than SKINNY_MAX_ROWS rows on the GPU kernels (any K; R a multiple of 4 forward)', async () => {
+    const ctx = asGpu(await gpu());
+    const rec = new Recorder(ctx);
+    const t = (n: number) => createTensor(ctx, [n], 'f32');
+    expect(canFuseLoraForward(rec, { M: SKINNY_MAX_ROWS + 1, K: 6, R: 4 })).toBe(true);
+    expect(canFuseLoraForward(rec, { M: SKINNY_MAX_ROWS, K: 8, R: 4 })).toBe(false); // x·Wᵀ on matmul_skinny_forward
+    expect(canFuseLoraForward(rec, { M: 64, K: 8, R: 2 })).toBe(false); // the update on lora_forward
+    expect(canFuseLoraBackward(rec, { M: SKINNY_MAX_ROWS + 1, N: 3, K: 6, R: 2 }, t(18), t(27))).toBe(true);
+    expect(canFuseLoraBackward(rec, { M: SKINNY_MAX_ROWS, N: 3, K: 8, R: 2 }, t(24), t(24))).toBe(false);
+    expect(canFuseLoraBackward(rec, { M: 64, N: 0, K: 8, R: 2 }, t(1), t(1))).toBe(false);
+    expect(() => matmulLoraForward(rec, t(24), t(64), t(24), null, t(32), t(12), { M: 8, N: 3, K: 8, R: 4, scale: 1 })).toThrow(/matmul_lora_forward: not on this device or at M=8 K=8 R=4/);
     rec.submit();
   });
 });
 
-describe('linearForward + linearBackward, fused and not', () => {
+for (const path of PATHS)
+describe(`linearForward + linearBackward, fused and not, ${path.name}`, () => {
   afterEach(() => {
     loraFusion.enabled = true;
   });
   // [M, N, K, R, scale]; R = 2 fuses the backward pass only. The accumulating runs have a bias,
-  // an f16 weight, and dx, dA, dB pre-filled.
+  // an f16 weight, and dx, dA, dB pre-filled. (More than SKINNY_MAX_ROWS rows: the GPU path fuses.)
   const CASES: Array<[number, number, number, number, number]> = [
-    [7, 33, 20, 4, 0.5],
+    [11, 33, 20, 4, 0.5],
     [70, 65, 68, 16, 4],
-    [5, 6, 8, 2, 2],
+    [9, 6, 8, 2, 2],
   ];
   for (const [M, N, K, R, scale] of CASES)
   for (const accumulate of [false, true]) {
-    it(`give the same bits with ${R % 4 ? 1 : 2} launches less at M=${M} N=${N} K=${K} R=${R}${accumulate ? ' (bias, f16 weight, accumulating)' : ''}`, async ({ skip }) => {
-      const ctx = await gpu();
-      if (!preferBarrierFree(ctx)) skip(NOT_HERE);
+    it(`give the same bits with ${R % 4 ? 1 : 2} launches less at M=${M} N=${N} K=${K} R=${R}${accumulate ? ' (bias, f16 weight, accumulating)' : ''}`, async () => {
+      const ctx = path.pose(await gpu());
       const seed = M * 1000 + N * 10 + K + R;
       const T = (shape: number[], data?: Float32Array) => createTensor(ctx, shape, 'f32', data);
       const x = T([M, K], randomArray(M * K, seed + 1, -1, 1));

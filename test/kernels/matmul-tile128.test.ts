@@ -78,7 +78,8 @@ describe('matmul_tile128_forward', () => {
       const inp = createTensor(ctx, [M, K], 'f32', x);
       const bias = b ? createTensor(ctx, [N], 'f32', b) : weight;
       const rec = new Recorder(ctx);
-      rec.run(matmulTile128ForwardKernel, { M, N, K, hasBias: !!b, weightF16: f16, scale }, [out, inp, weight, bias, weight]);
+      // inp fills the fused LoRA term's slots (u, loraB), unread without it.
+      rec.run(matmulTile128ForwardKernel, { M, N, K, hasBias: !!b, weightF16: f16, scale }, [out, inp, weight, bias, weight, inp, inp]);
       rec.submit();
       const want = matmulForwardRef(x, f16 ? rounded(w) : w, null, M, N, K).map((v, i) => scale * v + (b ? b[i % N] : 0));
       expectClose(await readOutput(ctx, out, M * N), want, 2e-6 * K + 1e-6, 1e-4, 'out');
@@ -131,7 +132,9 @@ describe('matmul_tile128_backward', () => {
       const weight = createTensor(ctx, [N, K], f16 ? 'f16' : 'f32', w);
       const dinp = output(ctx, M * K, init);
       const rec = new Recorder(ctx);
-      rec.run(matmulTile128BackwardKernel, { M, N, K, scale, accumulate, weightF16: f16 }, [dinp, createTensor(ctx, [M, N], 'f32', dy), weight, weight]);
+      const dout = createTensor(ctx, [M, N], 'f32', dy);
+      // dout fills the fused LoRA term's slots (du, loraA), unread without it.
+      rec.run(matmulTile128BackwardKernel, { M, N, K, scale, accumulate, weightF16: f16 }, [dinp, dout, weight, weight, dout, dout]);
       rec.submit();
       const want = matmulBackwardRef(dy, f16 ? rounded(w) : w, M, N, K, scale, accumulate ? init : null);
       expectClose(await readOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');

@@ -84,6 +84,6 @@ describe('matmul_forward', () => {
       expect(y * z).toBeGreaterThanOrEqual(rowTiles);
       expect(y * (z - 1)).toBeLessThan(rowTiles); // no whole z-slice of empty workgroups
     }
-    expect(matmulForwardKernel.constants?.({ M: 1, N: 1, K: 1, hasBias: true })).toEqual({ HAS_BIAS: 1, WEIGHT_F16: 0 });
+    expect(matmulForwardKernel.constants?.({ M: 1, N: 1, K: 1, hasBias: true })).toEqual({ HAS_BIAS: 1, WEIGHT_F16: 0, HAS_LORA: 0 });
   });
 });

@@ -1,8 +1,8 @@
 // The low-rank update of a LoRA-wrapped linear layer: out[M, N] += s · u[M, R] · loraB[N, R]ᵀ,
 // with u = x·Aᵀ computed by matmulForward. The whole layer, forward and backward, is composed in
-// src/model/linear.ts from this kernel, matmulForward, matmulBackward and matmulWeightGrad, or,
-// where barriers are slow, from matmulLoraForward and matmulLoraBackward, which fuse this update
-// into the base product and du·A into dy·W.
+// src/model/linear.ts from matmulForward, matmulLoraForward (which fuses this update into the
+// base product), matmulBackward, matmulLoraBackward (du·A fused into dy·W) and matmulWeightGrad;
+// this launch serves where no fused form fits (decoding's few rows, a rank not a multiple of 4).
 import code from '../../../shaders/lora_forward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';

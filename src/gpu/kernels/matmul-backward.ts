@@ -5,7 +5,9 @@
 //    SKINNY_MAX_ROWS rows.
 //  - matmulWeightGrad, the weight gradient: dweight[N, K] (+)= scale · dout[M, N]ᵀ · inp[M, K]
 //    ("TN", a reduction over the M rows), with matmul_weight_grad (64 × 64 tiles of dweight, M
-//    walked in chunks of 32 rows staged through workgroup memory; deterministic, no atomics).
+//    walked in chunks of 32 rows staged through workgroup memory; deterministic, no atomics), or,
+//    for thin gradients with many rows on a GPU when the caller lends scratch, with the rows split
+//    over workgroups (matmul-weight-grad-split.ts).
 // Where barriers are slow (CPU Vulkan drivers, see barrier-policy.ts) the launchers take the
 // barrier-free kernels instead: matmul_regtile_backward (4 × 4 register blocks, vec4 loads) for
 // any M when K is a multiple of 4 and N > 0, else matmul_skinny_backward; matmul_regtile_weight_grad
@@ -16,9 +18,10 @@
 // The activation-gradient kernels read the weight, which may be stored as f32 or f16
 // (./weight-storage.ts): they bind it twice, as `weight` (f32) and `weight_f16` (packed halves),
 // and the WEIGHT_F16 override picks one. The weight-gradient kernels read f32 activations only.
-// matmulLoraBackward is a LoRA projection's input gradient in one launch where barriers are slow:
-// dinp (+)= dout·weight + du·loraA, once du is computed (matmul_regtile_backward with its HAS_LORA
-// override; the same bits as matmulBackward, then matmulBackward(du, loraA) accumulating).
+// matmulLoraBackward is a LoRA projection's input gradient in one launch, once du is computed:
+// dinp (+)= dout·weight + du·loraA, with the HAS_LORA override of whichever kernel matmulBackward
+// takes (matmul_regtile_backward, matmul_backward or matmul_tile128_backward; not the skinny
+// kernel). It gives the same bits as matmulBackward, then matmulBackward(du, loraA) accumulating.
 import code from '../../../shaders/matmul_backward.wgsl?raw';
 import regtileCode from '../../../shaders/matmul_regtile_backward.wgsl?raw';
 import regtileWeightGradCode from '../../../shaders/matmul_regtile_weight_grad.wgsl?raw';
@@ -29,6 +32,7 @@ import type { Tensor } from '../tensor.js';
 import { SKINNY_MAX_ROWS, matmulGrid } from './matmul.js';
 import { preferBarrierFree } from './barrier-policy.js';
 import { matmulTile128Backward, useTile128Backward } from './matmul-tile128.js';
+import { matmulWeightGradSplit, weightGradSplits } from './matmul-weight-grad-split.js';
 import { requireF32, vec4SlotFillable, weightBindings, weightIsF16 } from './weight-storage.js';
 
 export interface MatmulBackwardDims {
@@ -53,8 +57,8 @@ export interface MatmulBackwardWeightLaunch extends MatmulBackwardLaunch {
   /** The weight is stored as f16 (the WEIGHT_F16 override; default false, f32). */
   weightF16?: boolean;
   /**
-   * matmul_regtile_backward only: the LoRA rank R > 0 to add du·loraA, with du [M, R] and loraA
-   * [R, K] in the last two slots (the HAS_LORA override). Default none.
+   * matmul_regtile_backward and matmul_backward: the LoRA rank R > 0 to add du·loraA, with du
+   * [M, R] and loraA [R, K] in two more slots (the HAS_LORA override). Default none.
    */
   loraR?: number;
 }
@@ -71,13 +75,16 @@ const constants = (d: MatmulBackwardLaunch) => ({ ACCUMULATE: d.accumulate ? 1 :
 const weightConstants = (d: MatmulBackwardWeightLaunch) => ({ ACCUMULATE: d.accumulate ? 1 : 0, WEIGHT_F16: d.weightF16 ? 1 : 0 });
 const params = (d: MatmulBackwardLaunch) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale)];
 
-/** dinp [M, K] tiled 64 × 64: column tiles along x, row tiles along y (and z past 65535). */
+/**
+ * dinp [M, K] tiled 64 × 64: column tiles along x, row tiles along y (and z past 65535).
+ * Bindings: dinp, dout, weight, weight_f16, du, loraA (the last two unread without `loraR`).
+ */
 export const matmulBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
   name: 'matmul_backward',
   code,
-  bindings: ['read_write', 'read', 'read', 'read'],
-  constants: weightConstants,
-  params,
+  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ ...weightConstants(d), HAS_LORA: d.loraR ? 1 : 0 }),
+  params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1)],
   dispatch: (d) => matmulGrid(d.M, d.K),
 };
 
@@ -143,6 +150,27 @@ function checkSizes(kernel: string, d: MatmulBackwardLaunch, tensors: Array<[Ten
 }
 
 /**
+ * Records dinp (+)= scale·dout·weight (+ du·loraA) with the kernel for this device and these
+ * dimensions; the checks are done. The weight is bound both as f32 and as packed halves; without
+ * `lora` already bound operands fill the du and loraA slots (unread).
+ */
+function recordBackward(rec: Recorder, dinp: Tensor, dout: Tensor, weight: Tensor, d: MatmulBackwardWeightLaunch, lora?: { du: Tensor; loraA: Tensor }): void {
+  if (d.M === 0 || d.K === 0) return;
+  const barrierFree = preferBarrierFree(rec.ctx);
+  if (!barrierFree && useTile128Backward(rec.ctx, d)) {
+    const fused = lora && { u: lora.du, factor: lora.loraA, R: d.loraR!, scale: 1 };
+    return matmulTile128Backward(rec, dinp, dout, weight, d, fused);
+  }
+  let kernel = d.M <= SKINNY_MAX_ROWS ? matmulSkinnyBackwardKernel : matmulBackwardKernel;
+  if (barrierFree) kernel = d.K % 4 === 0 && d.N > 0 && vec4SlotFillable(weight, dout) ? matmulRegtileBackwardKernel : matmulSkinnyBackwardKernel;
+  const [w32, w16] = weightBindings(weight, dout);
+  const loraSlots = kernel === matmulSkinnyBackwardKernel ? [] : lora ? [lora.du, lora.loraA] : kernel === matmulRegtileBackwardKernel ? [dout, w32] : [dout, dout];
+  // matmul_regtile_backward also binds dout as vec4 rows when N is a multiple of 4.
+  const dout4 = kernel === matmulRegtileBackwardKernel ? [regtileDout4(d.N, dout, w32)] : [];
+  rec.run(kernel, d, [dinp, dout, w32, w16, ...loraSlots, ...dout4]);
+}
+
+/**
  * dinp: [M, K]; dout: [M, N]; weight: [N, K], f32 or f16 (bound both as f32 and as packed halves).
  * dinp = (accumulate ? dinp : 0) + scale · dout · weight.
  * dinp must be a different buffer from dout and weight. N = 0 gives zeros (or leaves dinp as it is).
@@ -161,25 +189,19 @@ export function matmulBackward(
     [dout, d.M * d.N, 'dout'],
     [weight, d.N * d.K, 'weight'],
   ]);
-  if (d.M === 0 || d.K === 0) return;
-  const barrierFree = preferBarrierFree(rec.ctx);
-  if (!barrierFree && useTile128Backward(rec.ctx, d)) return matmulTile128Backward(rec, dinp, dout, weight, d);
-  let kernel = d.M <= SKINNY_MAX_ROWS ? matmulSkinnyBackwardKernel : matmulBackwardKernel;
-  if (barrierFree) kernel = d.K % 4 === 0 && d.N > 0 && vec4SlotFillable(weight, dout) ? matmulRegtileBackwardKernel : matmulSkinnyBackwardKernel;
-  const [w32, w16] = weightBindings(weight, dout);
-  // matmul_regtile_backward's du and loraA slots get dout and the f32 weight slot, unread.
-  const regtileSlots = kernel === matmulRegtileBackwardKernel ? [dout, w32, regtileDout4(d.N, dout, w32)] : [];
-  rec.run(kernel, d, [dinp, dout, w32, w16, ...regtileSlots]);
+  recordBackward(rec, dinp, dout, weight, d);
 }
 
 /**
- * Whether matmulLoraBackward runs these dimensions on this device: where barriers are slow and
- * matmulBackward would take matmul_regtile_backward (K a positive multiple of 4, N > 0, the weight
- * bindable as vec4 values; see matmulBackward), with R > 0. Elsewhere a LoRA projection's input
- * gradient stays two matmulBackward launches.
+ * Whether matmulLoraBackward runs these dimensions on this device: R > 0, N > 0 and K > 0, and
+ * where barriers are slow the conditions of matmul_regtile_backward (K a multiple of 4, the
+ * weight bindable as vec4 values; see matmulBackward), elsewhere more than SKINNY_MAX_ROWS rows
+ * (the skinny kernel has no fused form). Otherwise a LoRA projection's input gradient stays two
+ * matmulBackward launches.
  */
-export function canFuseLoraBackward(rec: Recorder, { N, K, R }: { N: number; K: number; R: number }, weight: Tensor, dout: Tensor): boolean {
-  return preferBarrierFree(rec.ctx) && K > 0 && K % 4 === 0 && N > 0 && R > 0 && vec4SlotFillable(weight, dout);
+export function canFuseLoraBackward(rec: Recorder, { M, N, K, R }: { M: number; N: number; K: number; R: number }, weight: Tensor, dout: Tensor): boolean {
+  if (!(R > 0 && N > 0 && K > 0)) return false;
+  return preferBarrierFree(rec.ctx) ? K % 4 === 0 && vec4SlotFillable(weight, dout) : M > SKINNY_MAX_ROWS;
 }
 
 /**
@@ -207,18 +229,19 @@ export function matmulLoraBackward(
     [du, d.M * R, 'du'],
     [loraA, R * d.K, 'loraA'],
   ]);
-  if (!canFuseLoraBackward(rec, { N: d.N, K: d.K, R }, weight, dout)) {
-    throw new Error(`matmul_lora_backward: not on this device or at N=${d.N} K=${d.K} R=${R} (see canFuseLoraBackward)`);
+  if (!canFuseLoraBackward(rec, { M: d.M, N: d.N, K: d.K, R }, weight, dout)) {
+    throw new Error(`matmul_lora_backward: not on this device or at M=${d.M} N=${d.N} K=${d.K} R=${R} (see canFuseLoraBackward)`);
   }
-  if (d.M === 0) return;
-  const [w32, w16] = weightBindings(weight, dout);
-  rec.run(matmulRegtileBackwardKernel, d, [dinp, dout, w32, w16, du, loraA, regtileDout4(d.N, dout, w32)]);
+  recordBackward(rec, dinp, dout, weight, d, { du, loraA });
 }
 
 /**
  * dweight: [N, K]; dout: [M, N]; inp: [M, K].
  * dweight = (accumulate ? dweight : 0) + scale · Σ_m dout[m, :]ᵀ · inp[m, :].
  * dweight must be a different buffer from dout and inp. M = 0 gives zeros (or leaves dweight as it is).
+ * `partials`, scratch the caller does not need during the call (a buffer of its own), lets a
+ * thin gradient with many rows (LoRA's dA and dB on a GPU) split its rows over more workgroups:
+ * matmulWeightGradSplit, where weightGradSplits says it pays (matmul-weight-grad-split.ts).
  */
 export function matmulWeightGrad(
   rec: Recorder,
@@ -226,6 +249,7 @@ export function matmulWeightGrad(
   dout: Tensor,
   inp: Tensor,
   dims: MatmulBackwardDims,
+  partials?: Tensor,
 ): void {
   const d = launch(dims);
   requireF32('matmul_weight_grad', [[dweight, 'dweight'], [dout, 'dout'], [inp, 'inp']]);
@@ -235,6 +259,8 @@ export function matmulWeightGrad(
     [inp, d.M * d.K, 'inp'],
   ]);
   if (d.N === 0 || d.K === 0) return;
+  const splits = partials ? weightGradSplits(rec.ctx, d, partials.size) : 1;
+  if (splits > 1) return matmulWeightGradSplit(rec, dweight, dout, inp, partials!, { ...d, splits });
   const barrierFree = preferBarrierFree(rec.ctx) && d.N % 4 === 0 && d.K % 4 === 0 && d.M > 0;
   rec.run(barrierFree ? matmulRegtileWeightGradKernel : matmulWeightGradKernel, d, [dweight, dout, inp]);
 }

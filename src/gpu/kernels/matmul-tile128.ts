@@ -5,6 +5,9 @@
 //  - matmul_tile128_backward: dinp[M, K] (+)= scale · dout[M, N] · weight[N, K], the activation
 //    gradient (the same semantics as matmul_backward, see matmul-backward.ts). N and K must be
 //    positive multiples of 4.
+// Both can add a LoRA projection's second term in the same launch (`lora`, the HAS_LORA override):
+// forward + lora_scale·u·loraBᵀ (u [M, R], loraB [N, R], R a positive multiple of 4), backward
+// + lora_scale·du·loraA (du [M, R], loraA [R, K]); see the shaders.
 // Both read the weight either as f32 or as packed f16 (tensor dtype 'f16'): the tensor is bound to
 // the f32 binding and to the packed `weight_f16` binding alike, and the WEIGHT_F16 override picks
 // the one that is read. Shapes these kernels do not take (tile128*Supports false) go to the
@@ -45,6 +48,8 @@ export interface Tile128ForwardLaunch {
   weightF16: boolean;
   /** Multiplies the product, before the bias (default 1). */
   scale?: number;
+  /** Adds scale·u·loraBᵀ (u [M, R], loraB [N, R] in the last two slots; the HAS_LORA override). */
+  lora?: { R: number; scale: number };
 }
 
 export interface Tile128BackwardLaunch {
@@ -54,23 +59,37 @@ export interface Tile128BackwardLaunch {
   scale: number;
   accumulate: boolean;
   weightF16: boolean;
+  /** Adds scale·du·loraA (du [M, R], loraA [R, K] in the last two slots; the HAS_LORA override). */
+  lora?: { R: number; scale: number };
 }
+
+/** A LoRA projection's second term, fused into the launch: its operands and rank and scale. */
+export interface FusedLora {
+  /** u [M, R] forward; du [M, R] backward. */
+  u: Tensor;
+  /** loraB [N, R] forward; loraA [R, K] backward. */
+  factor: Tensor;
+  R: number;
+  scale: number;
+}
+
+const loraParams = (lora: { R: number; scale: number } | undefined) => [u32(lora?.R ?? 0), f32(lora?.scale ?? 0)];
 
 export const matmulTile128ForwardKernel: KernelSpec<Tile128ForwardLaunch> = {
   name: 'matmul_tile128_forward',
   code: forwardCode,
-  bindings: ['read_write', 'read', 'read', 'read', 'read'],
-  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, WEIGHT_F16: d.weightF16 ? 1 : 0 }),
-  params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1)],
+  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, WEIGHT_F16: d.weightF16 ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
+  params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1), ...loraParams(d.lora)],
   dispatch: (d) => tile128Grid(d.M, d.N),
 };
 
 export const matmulTile128BackwardKernel: KernelSpec<Tile128BackwardLaunch> = {
   name: 'matmul_tile128_backward',
   code: backwardCode,
-  bindings: ['read_write', 'read', 'read', 'read'],
-  constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0, WEIGHT_F16: d.weightF16 ? 1 : 0 }),
-  params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale)],
+  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0, WEIGHT_F16: d.weightF16 ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
+  params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale), ...loraParams(d.lora)],
   dispatch: (d) => tile128Grid(d.M, d.K),
 };
 
@@ -115,8 +134,10 @@ function checkSizes(kernel: string, dims: { M: number; N: number; K: number }, t
 }
 
 /**
- * out: [M, N]; inp: [M, K]; weight: [N, K] (f32 or f16); bias: [N] or null.
- * out = scale · inp · weightᵀ (+ bias). Throws unless tile128ForwardSupports(dims).
+ * out: [M, N]; inp: [M, K]; weight: [N, K] (f32 or f16); bias: [N] or null; with `lora`, u [M, R]
+ * and loraB [N, R] (R a positive multiple of 4).
+ * out = scale · inp · weightᵀ (+ bias) (+ lora.scale · u · loraBᵀ). Throws unless
+ * tile128ForwardSupports(dims).
  */
 export function matmulTile128Forward(
   rec: Recorder,
@@ -125,25 +146,29 @@ export function matmulTile128Forward(
   weight: Tensor,
   bias: Tensor | null,
   dims: { M: number; N: number; K: number; scale?: number },
+  lora?: FusedLora,
 ): void {
   const { M, N, K } = dims;
   if (!tile128ForwardSupports(dims)) throw new Error(`matmul_tile128_forward: K = ${K} is not a positive multiple of 4`);
+  if (lora && !multipleOf4(lora.R)) throw new Error(`matmul_tile128_forward: the LoRA rank R = ${lora.R} is not a positive multiple of 4`);
   checkSizes('matmul_tile128_forward', dims, [
     [out, M * N, 'out'],
     [inp, M * K, 'inp'],
     [weight, N * K, 'weight'],
     ...(bias ? [[bias, N, 'bias'] as [Tensor, number, string]] : []),
+    ...(lora ? ([[lora.u, M * lora.R, 'u'], [lora.factor, N * lora.R, 'loraB']] as Array<[Tensor, number, string]>) : []),
   ]);
   if (M === 0 || N === 0) return;
   const [w32, w16] = weightBindings(weight, inp);
-  const launch = { M, N, K, hasBias: bias !== null, weightF16: weight.dtype === 'f16', scale: dims.scale };
-  rec.run(matmulTile128ForwardKernel, launch, [out, inp, w32, bias ?? w32, w16]);
+  const launch = { M, N, K, hasBias: bias !== null, weightF16: weight.dtype === 'f16', scale: dims.scale, lora: lora && { R: lora.R, scale: lora.scale } };
+  // Without lora, inp (M·K ≥ 4 elements) fills the u and loraB slots, unread.
+  rec.run(matmulTile128ForwardKernel, launch, [out, inp, w32, bias ?? w32, w16, lora?.u ?? inp, lora?.factor ?? inp]);
 }
 
 /**
- * dinp: [M, K]; dout: [M, N]; weight: [N, K] (f32 or f16).
- * dinp = (accumulate ? dinp : 0) + scale · dout · weight. dinp must be a different buffer from
- * dout and weight. Throws unless tile128BackwardSupports(dims).
+ * dinp: [M, K]; dout: [M, N]; weight: [N, K] (f32 or f16); with `lora`, du [M, R] and loraA [R, K].
+ * dinp = (accumulate ? dinp : 0) + scale · dout · weight (+ lora.scale · du · loraA). dinp must
+ * be a different buffer from the operands. Throws unless tile128BackwardSupports(dims).
  */
 export function matmulTile128Backward(
   rec: Recorder,
@@ -151,16 +176,20 @@ export function matmulTile128Backward(
   dout: Tensor,
   weight: Tensor,
   dims: { M: number; N: number; K: number; scale?: number; accumulate?: boolean },
+  lora?: FusedLora,
 ): void {
   const { M, N, K } = dims;
   if (!tile128BackwardSupports(dims)) throw new Error(`matmul_tile128_backward: N = ${N} and K = ${K} must be positive multiples of 4`);
+  if (lora && !(lora.R > 0)) throw new Error(`matmul_tile128_backward: the LoRA rank R = ${lora.R} must be positive`);
   checkSizes('matmul_tile128_backward', dims, [
     [dinp, M * K, 'dinp'],
     [dout, M * N, 'dout'],
     [weight, N * K, 'weight'],
+    ...(lora ? ([[lora.u, M * lora.R, 'du'], [lora.factor, lora.R * K, 'loraA']] as Array<[Tensor, number, string]>) : []),
   ]);
   if (M === 0) return;
   const [w32, w16] = weightBindings(weight, dout);
-  const launch = { M, N, K, scale: dims.scale ?? 1, accumulate: dims.accumulate ?? false, weightF16: weight.dtype === 'f16' };
-  rec.run(matmulTile128BackwardKernel, launch, [dinp, dout, w32, w16]);
+  const launch = { M, N, K, scale: dims.scale ?? 1, accumulate: dims.accumulate ?? false, weightF16: weight.dtype === 'f16', lora: lora && { R: lora.R, scale: lora.scale } };
+  // Without lora, dout (M·N ≥ 4 elements) fills the du and loraA slots, unread.
+  rec.run(matmulTile128BackwardKernel, launch, [dinp, dout, w32, w16, lora?.u ?? dout, lora?.factor ?? dout]);
 }

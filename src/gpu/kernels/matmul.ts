@@ -8,16 +8,18 @@
 // The weight may be stored as f32 or f16 (./weight-storage.ts): each kernel binds it twice, as
 // `weight` (f32) and as `weight_f16` (packed halves, the binding after the bias), and the
 // WEIGHT_F16 override picks the one it reads. Products and sums are f32 either way.
-// matmulLoraForward is a LoRA projection's forward in one launch where barriers are slow:
-// out = inp·weightᵀ (+ bias) + s·u·Bᵀ, once u = x·Aᵀ is computed (matmul_regtile_forward with its
-// HAS_LORA override; the same bits as matmulForward followed by loraForward, see the shader).
+// matmulLoraForward is a LoRA projection's forward in one launch, once u = x·Aᵀ is computed:
+// out = inp·weightᵀ (+ bias) + s·u·Bᵀ, with the HAS_LORA override of whichever kernel
+// matmulForward takes (matmul_regtile_forward, matmul_forward or matmul_tile128_forward; not the
+// skinny kernel, whose few rows are decoding's, without LoRA training). It gives the same bits as
+// matmulForward followed by loraForward (see the shaders).
 import code from '../../../shaders/matmul_forward.wgsl?raw';
 import regtileCode from '../../../shaders/matmul_regtile_forward.wgsl?raw';
 import skinnyCode from '../../../shaders/matmul_skinny_forward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import { preferBarrierFree } from './barrier-policy.js';
-import { matmulTile128Forward, useTile128Forward } from './matmul-tile128.js';
+import { matmulTile128Forward, useTile128Forward, type FusedLora } from './matmul-tile128.js';
 import { requireF32, weightBindings, weightIsF16 } from './weight-storage.js';
 
 export interface MatmulDims {
@@ -36,8 +38,8 @@ export interface MatmulLaunch extends MatmulDims {
   /** The weight is stored as f16 (the WEIGHT_F16 override; default false, f32). */
   weightF16?: boolean;
   /**
-   * matmul_regtile_forward only: add scale·u·loraBᵀ with u [M, R] and loraB [N, R] in the last
-   * two slots (the HAS_LORA override; R a positive multiple of 4). Default none.
+   * matmul_regtile_forward and matmul_forward: add scale·u·loraBᵀ with u [M, R] and loraB [N, R]
+   * in the last two slots (the HAS_LORA override; R a positive multiple of 4). Default none.
    */
   lora?: { R: number; scale: number };
 }
@@ -62,12 +64,13 @@ export function matmulGrid(M: number, N: number): [number, number, number] {
   return [colTiles, Math.ceil(rowTiles / z), z];
 }
 
+/** Bindings: out, inp, weight, bias, weight_f16, u, loraB (the last two unread without `lora`). */
 export const matmulForwardKernel: KernelSpec<MatmulLaunch> = {
   name: 'matmul_forward',
   code,
-  bindings: ['read_write', 'read', 'read', 'read', 'read'],
-  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, WEIGHT_F16: weightF16(d) }),
-  params: (d) => [u32(d.M), u32(d.N), u32(d.K)],
+  bindings: ['read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
+  constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, WEIGHT_F16: weightF16(d), HAS_LORA: d.lora ? 1 : 0 }),
+  params: (d) => [u32(d.M), u32(d.N), u32(d.K), u32(d.lora?.R ?? 0), f32(d.lora?.scale ?? 0)],
   dispatch: (d) => matmulGrid(d.M, d.N),
 };
 
@@ -119,10 +122,24 @@ function checkForward(kernel: string, out: Tensor, inp: Tensor, weight: Tensor, 
 }
 
 /**
- * out: [M, N]; inp: [M, K]; weight: [N, K], f32 or f16; bias: [N] or null. The weight buffer is
- * bound both as f32 and as packed halves (two read-only bindings of one buffer are legal), and,
- * without a bias, again in the bias slot; the kernel reads only the slots it needs.
+ * Records out = inp·weightᵀ (+ bias) (+ lora.scale·u·loraBᵀ) with the kernel for this device and
+ * these dimensions; the checks are done. The weight buffer is bound both as f32 and as packed
+ * halves (two read-only bindings of one buffer are legal), and, without a bias, again in the bias
+ * slot; without `lora`, inp (M·K ≥ 4 elements wherever the slots are vec4) fills the u and loraB
+ * slots. The kernels read only the slots they need.
  */
+function recordForward(rec: Recorder, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, dims: MatmulDims, f16: boolean, lora?: FusedLora): void {
+  const { M, N, K } = dims;
+  if (M === 0 || N === 0) return;
+  if (!preferBarrierFree(rec.ctx) && useTile128Forward(rec.ctx, dims)) return matmulTile128Forward(rec, out, inp, weight, bias, dims, lora);
+  const [w32, w16] = weightBindings(weight, inp);
+  const kernel = forwardKernel(rec, M, K);
+  const loraSlots = kernel === matmulSkinnyForwardKernel ? [] : [lora?.u ?? inp, lora?.factor ?? inp];
+  const launch = { M, N, K, hasBias: bias !== null, weightF16: f16, lora: lora && { R: lora.R, scale: lora.scale } };
+  rec.run(kernel, launch, [out, inp, w32, bias ?? w32, w16, ...loraSlots]);
+}
+
+/** out: [M, N]; inp: [M, K]; weight: [N, K], f32 or f16; bias: [N] or null. out = inp·weightᵀ (+ bias). */
 export function matmulForward(
   rec: Recorder,
   out: Tensor,
@@ -131,15 +148,8 @@ export function matmulForward(
   bias: Tensor | null,
   dims: MatmulDims,
 ): void {
-  const { M, N, K } = dims;
-  const f16 = checkForward('matmul_forward', out, inp, weight, bias, { M, N, K });
-  if (M === 0 || N === 0) return;
-  if (!preferBarrierFree(rec.ctx) && useTile128Forward(rec.ctx, dims)) return matmulTile128Forward(rec, out, inp, weight, bias, dims);
-  const [w32, w16] = weightBindings(weight, inp);
-  const kernel = forwardKernel(rec, M, K);
-  // matmul_regtile_forward's u and loraB slots get inp (M·K ≥ 4 elements there), unread.
-  const loraSlots = kernel === matmulRegtileForwardKernel ? [inp, inp] : [];
-  rec.run(kernel, { M, N, K, hasBias: bias !== null, weightF16: f16 }, [out, inp, w32, bias ?? w32, w16, ...loraSlots]);
+  const f16 = checkForward('matmul_forward', out, inp, weight, bias, dims);
+  recordForward(rec, out, inp, weight, bias, dims, f16);
 }
 
 export interface MatmulLoraDims extends MatmulDims {
@@ -148,12 +158,14 @@ export interface MatmulLoraDims extends MatmulDims {
 }
 
 /**
- * Whether matmulLoraForward runs these dimensions on this device: where barriers are slow
- * (matmulForward would take matmul_regtile_forward, and loraForward would too), with K and R
- * positive multiples of 4. Elsewhere a LoRA projection stays matmulForward + loraForward.
+ * Whether matmulLoraForward runs these dimensions on this device: R a positive multiple of 4, and
+ * where barriers are slow K too (matmul_regtile_forward's vec4 rows), elsewhere more than
+ * SKINNY_MAX_ROWS rows (the skinny kernel has no fused form). Otherwise a LoRA projection stays
+ * matmulForward + loraForward.
  */
-export function canFuseLoraForward(rec: Recorder, { K, R }: { K: number; R: number }): boolean {
-  return preferBarrierFree(rec.ctx) && K > 0 && K % 4 === 0 && R > 0 && R % 4 === 0;
+export function canFuseLoraForward(rec: Recorder, { M, K, R }: { M: number; K: number; R: number }): boolean {
+  if (!(R > 0 && R % 4 === 0)) return false;
+  return preferBarrierFree(rec.ctx) ? K > 0 && K % 4 === 0 : M > SKINNY_MAX_ROWS;
 }
 
 /**
@@ -174,8 +186,6 @@ export function matmulLoraForward(
 ): void {
   const { M, N, K, R, scale } = dims;
   const f16 = checkForward('matmul_lora_forward', out, inp, weight, bias, dims, [[u, M * R, 'u'], [loraB, N * R, 'loraB']]);
-  if (!canFuseLoraForward(rec, dims)) throw new Error(`matmul_lora_forward: not on this device or at K=${K} R=${R} (see canFuseLoraForward)`);
-  if (M === 0 || N === 0) return;
-  const [w32, w16] = weightBindings(weight, inp);
-  rec.run(matmulRegtileForwardKernel, { M, N, K, hasBias: bias !== null, weightF16: f16, lora: { R, scale } }, [out, inp, w32, bias ?? w32, w16, u, loraB]);
+  if (!canFuseLoraForward(rec, dims)) throw new Error(`matmul_lora_forward: not on this device or at M=${M} K=${K} R=${R} (see canFuseLoraForward)`);
+  recordForward(rec, out, inp, weight, bias, { M, N, K }, f16, { u, factor: loraB, R, scale });
 }

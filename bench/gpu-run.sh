@@ -2,9 +2,12 @@
 # The benchmark on the GPU machine in one device run (BENCHMARKS.md, "GPU machine"), within the
 # device tool's 10 minutes a command: in the project's root there, with `.gpu` and `dist/bench`
 # carried, as `source .gpu/setup.sh && bash bench/gpu-run.sh`. Each part writes its report and its
-# log under $OUT and has a time limit of its own, so a slow part cannot take the others' time:
+# log under $OUT and has a time limit of its own, so a slow part cannot take the others' time (a
+# part stopped by its limit has no report, but its log holds a `result:` line per finished row):
 #   matmul    x·Wᵀ TFLOP/s at MATMUL_SIZES (default 1024,2048,4096)                 90 s
 #   f16-ckpt  MODELS at SHAPES, the engine with f16 weights and checkpointing, and tfjs 300 s
+#             (each tfjs model and shape stopped after TFJS_TIMEOUT s, default 50: a peer that
+#             is too slow or out of memory becomes an error in its row, not a lost part)
 #   f32       MODELS at SHAPES, the engine alone, f32 weights, no checkpointing       150 s
 # MODELS defaults to smollm2-135m,qwen2.5-0.5b and SHAPES to 1x256,8x256 (smaller ones try the
 # script on SwiftShader: MODELS=stories260K SHAPES=1x8 MATMUL_SIZES=64 bash bench/gpu-run.sh).
@@ -20,5 +23,5 @@ part() {
   echo "$name: exit $? ($out/$name.txt)"
 }
 part matmul 90 --matmul "${MATMUL_SIZES:-1024,2048,4096}"
-part f16-ckpt 300 --models "$models" --shapes "$shapes" --weights f16 --checkpoint
+part f16-ckpt 300 --models "$models" --shapes "$shapes" --weights f16 --checkpoint --tfjs-timeout "${TFJS_TIMEOUT:-50}"
 part f32 150 --models "$models" --shapes "$shapes" --no-tfjs --no-profile

@@ -5,7 +5,7 @@
 //
 //   node dist/bench/bench.mjs [--models a,b] [--shapes 1x256,8x256] [--steps N] [--warmup N]
 //                             [--weights f32|f16] [--checkpoint] [--memory-only]
-//                             [--no-tfjs] [--no-profile] [--matmul [SIZES]] [--json]
+//                             [--no-tfjs] [--tfjs-timeout S] [--no-profile] [--matmul [SIZES]] [--json]
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { deviceOrRerun, integerOption, UsageError } from '../src/cli/common.js';
@@ -28,6 +28,8 @@ const USAGE = `usage: node dist/bench/bench.mjs [options]
   --checkpoint      the engine trains with gradient checkpointing
   --memory-only     allocate each shape's training buffers and report the engine's memory, without steps
   --no-tfjs         measure the engine only
+  --tfjs-timeout S  stop a tfjs measurement (one model and shape) after S seconds and report that
+                    as its error (default: none)
   --no-profile      skip the profiled step that times each kernel
   --matmul [SIZES]  time the matmul kernels alone at M = N = K = each size (comma-separated; default
                     1024,2048,4096 on a GPU, 256 on SwiftShader); without --models, only that
@@ -69,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
         checkpoint: { type: 'boolean' },
         'memory-only': { type: 'boolean' },
         'no-tfjs': { type: 'boolean' },
+        'tfjs-timeout': { type: 'string' },
         'no-profile': { type: 'boolean' },
         json: { type: 'boolean' },
         matmul: { type: 'string' },
@@ -87,6 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     if (unknown.length) throw new UsageError(`--models: unknown ${unknown.join(', ')}; the benchmark knows ${MODEL_NAMES.join(', ')}`);
     integerOption(args.steps, 'steps', 1, 1);
     integerOption(args.warmup, 'warmup', 0, 0);
+    integerOption(args['tfjs-timeout'], 'tfjs-timeout', 0, 0);
   } catch (e) {
     console.error(`${(e as Error).message}\n${USAGE}`);
     return 2;
@@ -120,11 +124,14 @@ export async function main(argv: string[]): Promise<number> {
     if (args.json) console.log(JSON.stringify({ ...report, memory }));
     return memory.every((m) => !('error' in m)) ? 0 : 1;
   }
-  const plan: Plan = { shapes, timing, tfjs: !args['no-tfjs'], profile: !args['no-profile'], engine };
+  const tfjsTimeoutMs = 1000 * integerOption(args['tfjs-timeout'], 'tfjs-timeout', 0, 0);
+  const plan: Plan = { shapes, timing, tfjs: !args['no-tfjs'], tfjsTimeoutMs, profile: !args['no-profile'], engine };
   for (const name of models) {
     for (const r of await benchOneModel(ctx, name, plan)) {
       report.results.push(r.result);
       report.tfjs_adapter ??= r.tfjsAdapter;
+      // Each row as it is done, so a run stopped from outside still leaves what it measured.
+      log(`result: ${JSON.stringify(r.result)}`);
     }
   }
 
@@ -140,6 +147,8 @@ interface Plan {
   shapes: Shape[];
   timing: { steps: number; warmup: number };
   tfjs: boolean;
+  /** Milliseconds one tfjs child may run; 0: no limit. */
+  tfjsTimeoutMs: number;
   profile: boolean;
   engine: EngineSettings;
 }
@@ -202,7 +211,7 @@ async function benchOneModel(ctx: GpuContext, name: string, plan: Plan): Promise
   const tfjs = (s: Shape) => {
     if (!plan.tfjs) return { outcome: { error: 'not run (--no-tfjs)' } };
     log(`${bm.name} ${s.batch}x${s.seq}: tfjs (in a process of its own)`);
-    return runTfjsChild(bm.name, s, timing);
+    return runTfjsChild(bm.name, s, timing, plan.tfjsTimeoutMs);
   };
   return rows(bm.weights, spec.arch === 'llama' ? parameterCount(spec) : 0, (s) => engine.get(s)!, tfjs);
 }
@@ -212,14 +221,21 @@ async function benchOneModel(ctx: GpuContext, name: string, plan: Plan): Promise
  * buffer it ever allocated pooled for the life of the process, so a second peer in one process
  * would count the first one's buffers (and a peer that runs out of memory cannot harm the rest).
  */
-function runTfjsChild(model: string, s: Shape, timing: { steps: number; warmup: number }): { outcome: SideOutcome; adapter?: string } {
+function runTfjsChild(model: string, s: Shape, timing: { steps: number; warmup: number }, timeoutMs: number): { outcome: SideOutcome; adapter?: string } {
   const argv = [process.argv[1], '--tfjs-child', '--models', model, '--shapes', `${s.batch}x${s.seq}`, '--steps', String(timing.steps), '--warmup', String(timing.warmup)];
-  const child = spawnSync(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26 });
+  const child = spawnSync(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26, timeout: timeoutMs || undefined, killSignal: 'SIGKILL' });
   const last = (child.stdout ?? '').trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(last) as { outcome: SideOutcome; adapter?: string };
   } catch {
-    const how = child.error ? child.error.message : child.signal ? `was killed by ${child.signal}` : `exited with code ${child.status}`;
+    const timedOut = timeoutMs > 0 && child.signal === 'SIGKILL';
+    const how = timedOut
+      ? `was stopped after the ${timeoutMs / 1000} s of --tfjs-timeout`
+      : child.error
+        ? child.error.message
+        : child.signal
+          ? `was killed by ${child.signal}`
+          : `exited with code ${child.status}`;
     return { outcome: { error: `the tfjs process ${how} without a result${last ? `; its last output: ${last.slice(0, 300)}` : ''}` } };
   }
 }

@@ -31,6 +31,13 @@
 // ACCUMULATE): FMAs in r order from zero, t = lora_scale * l, then t + the value stored before.
 // Without HAS_LORA the launcher binds operands already bound in the du and lora_a slots; they are
 // never read.
+//
+// SPLIT_N splits the reduction over n across workgroups, for products with few output tiles and a
+// long reduction (the LM head's dh = dlogits·E: 64 rows, n over the whole vocabulary): workgroup
+// z = s sums n in [s * n_per_split, min(N, (s + 1) * n_per_split)) and writes the plain sum into
+// slice s of `dinp`, which is then a [S, M, K] partials buffer (no scale, no ACCUMULATE, no
+// HAS_LORA); matmul_split_reduce adds the slices in order into the real output. Row tiles are
+// then workgroup_id.y alone.
 
 struct Params {
   M: u32,
@@ -39,6 +46,7 @@ struct Params {
   scale: f32,
   R: u32,
   lora_scale: f32,
+  n_per_split: u32,  // SPLIT_N: a positive multiple of TN
 }
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
@@ -52,6 +60,7 @@ struct Params {
 override ACCUMULATE: bool = false;
 override WEIGHT_F16: u32 = 0u;
 override HAS_LORA: bool = false;
+override SPLIT_N: bool = false;
 
 const TILE: u32 = 64u;  // rows and columns of dinp per workgroup
 const TN: u32 = 32u;    // values of n per staged slice; the swizzle below needs exactly 32
@@ -79,7 +88,14 @@ fn main(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(local_invocation_index) lidx: u32,
 ) {
-  let m0 = (wid.y + wid.z * nwg.y) * TILE;
+  var m0 = (wid.y + wid.z * nwg.y) * TILE;
+  var n_begin = 0u;
+  var n_end = params.N;
+  if (SPLIT_N) {
+    m0 = wid.y * TILE;
+    n_begin = wid.z * params.n_per_split;
+    n_end = min(params.N, n_begin + params.n_per_split);
+  }
   let k0 = wid.x * TILE;
   // Uniform per workgroup (workgroup_id, num_workgroups and params only), so barriers stay uniform.
   if (m0 >= params.M) { return; }
@@ -99,15 +115,15 @@ fn main(
   var acc: array<vec4<f32>, 4>;  // acc[i][j]: dinp row m0 + ty + 16 i, column k0 + tx + 16 j
   for (var i = 0u; i < 4u; i++) { acc[i] = vec4<f32>(0.0); }
 
-  for (var n0 = 0u; n0 < N; n0 += TN) {
+  for (var n0 = n_begin; n0 < n_end; n0 += TN) {
     for (var l = 0u; l < LOADS; l++) {
       let row = drow + l * (SIDE * SIDE / TN);
       var d = 0.0;
-      if (m0 + row < M && n0 + dn < N) { d = dout[(m0 + row) * N + n0 + dn]; }
+      if (m0 + row < M && n0 + dn < n_end) { d = dout[(m0 + row) * N + n0 + dn]; }
       tile_dout[slot(row, dn)] = d;
       let n = wn + l * (SIDE * SIDE / TILE);
       var w = 0.0;
-      if (n0 + n < N && k0 + wcol < K) { w = weight_at((n0 + n) * K + k0 + wcol); }
+      if (n0 + n < n_end && k0 + wcol < K) { w = weight_at((n0 + n) * K + k0 + wcol); }
       tile_w[n * TILE + wcol] = w;
     }
     workgroupBarrier();
@@ -131,7 +147,9 @@ fn main(
     if (m >= M) { break; }
     for (var j = 0u; j < 4u; j++) {
       let k = k0 + tx + 16u * j;
-      if (k < K) {
+      if (k < K && SPLIT_N) {
+        dinp[wid.z * M * K + m * K + k] = acc[i][j];
+      } else if (k < K) {
         var v = params.scale * acc[i][j];
         if (ACCUMULATE) { v += dinp[m * K + k]; }
         if (HAS_LORA) {

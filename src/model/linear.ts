@@ -113,8 +113,9 @@ export function linearForward(
 /**
  * dx (+)= dy·W (+ the LoRA term), and the LoRA gradients dA, dB accumulated. `du` is [M, R]
  * scratch; `pass` must be the one the forward pass was given (the same masks). `partials`, scratch
- * free during the call, lets dA and dB split their sum over the M rows across more workgroups
- * (matmulWeightGrad); without it they do not split.
+ * free during the call, lets dA and dB split their sums over the M rows, and du its sum over the N
+ * outputs, across more workgroups on GPUs (matmulWeightGrad, matmulBackward); without it nothing
+ * splits.
  */
 export function linearBackward(
   rec: Recorder,
@@ -137,7 +138,7 @@ export function linearBackward(
   const fused = !drops(lora, pass) && loraFusion.enabled && canFuseLoraBackward(rec, { M, N, K, R }, weight, dy);
   if (!fused) matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate: accumulateDx });
   matmulWeightGrad(rec, lora.dB, dy, u, { M, N, K: R, scale, accumulate: true }, partials);
-  matmulBackward(rec, du, dy, lora.B, { M, N, K: R, scale });
+  matmulBackward(rec, du, dy, lora.B, { M, N, K: R, scale }, partials);
   if (!drops(lora, pass)) {
     matmulWeightGrad(rec, lora.dA, du, x, { M, N: R, K, accumulate: true }, partials);
     if (fused) matmulLoraBackward(rec, dx, dy, weight, du, lora.A, { M, N, K, R, accumulate: accumulateDx });

@@ -101,7 +101,8 @@ export function recordTrainPass(
     crossentropyForward(rec, tb.losses, tb.lseCE, tb.logitsChunk, tb.targets, { rows, V, row0 });
     if (gradScale === null) continue;
     crossentropyBackward(rec, tb.logitsChunk, tb.lseCE, tb.targets, { rows, V, row0, dscale: gradScale });
-    matmulBackward(rec, tb.dH.view(row0 * C, [rows, C]), tb.logitsChunk, m.weights.lmHead, { M: rows, N: V, K: C });
+    // dAct is free until the layers' backward: scratch for splitting the long sum over the vocabulary.
+    matmulBackward(rec, tb.dH.view(row0 * C, [rows, C]), tb.logitsChunk, m.weights.lmHead, { M: rows, N: V, K: C }, tb.dAct);
   }
   lossMean(rec, tb.loss, tb.losses, { n: M, scale: count > 0 ? 1 / count : 0 });
   if (gradScale === null) return;

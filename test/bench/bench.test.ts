@@ -81,5 +81,19 @@ describe.skipIf(!SHARED_DIR)(`the built benchmark${SHARED_DIR ? '' : ` (skipped:
     expect(kernels.map((k) => k.name).some((n) => /^matmul_(regtile_)?forward$/.test(n))).toBe(true);
     for (const k of kernels) expect(k.calls > 0 && k.ms >= 0).toBe(true);
     expect(kernels.every((k, i) => i === 0 || kernels[i - 1].ms >= k.ms)).toBe(true);
+    // Each row is also logged as it is done (what a run stopped from outside leaves behind).
+    const logged = run.stderr.split('\n').filter((l) => l.startsWith('bench: result: '));
+    expect(logged.map((l) => JSON.parse(l.slice('bench: result: '.length)))).toEqual(report.results);
+  }, 300_000);
+
+  it('stops a tfjs measurement at --tfjs-timeout and reports it as the error of its row', () => {
+    const args = ['--models', 'stories260K', '--shapes', '1x16', '--steps', '1', '--warmup', '0', '--no-profile', '--tfjs-timeout', '1', '--json'];
+    const run = spawnSync(process.execPath, ['dist/bench/bench.mjs', ...args], { cwd: root, encoding: 'utf8', timeout: 280_000 });
+    // Loading tfjs and compiling its shaders on SwiftShader alone take longer than a second.
+    expect(run.status, run.stderr).toBe(0);
+    const r = JSON.parse(run.stdout.trim().split('\n').pop()!).results[0];
+    expect(r.engine.error).toBeUndefined();
+    expect(r.engine.step_ms).toBeGreaterThan(0);
+    expect(r.tfjs.error).toMatch(/the tfjs process was stopped after the 1 s of --tfjs-timeout/);
   }, 300_000);
 });

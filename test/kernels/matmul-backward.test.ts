@@ -182,6 +182,6 @@ describe('matmul backward launchers', () => {
     expect(() => matmulWeightGrad(rec, t(12), t(5), t(8), dims)).toThrow(/dout has 5 elements, needs 6/);
     expect(() => matmulWeightGrad(rec, t(12), t(6), t(7), dims)).toThrow(/inp has 7 elements, needs 8/);
     rec.submit();
-    expect(matmulBackwardKernel.constants?.({ M: 1, N: 1, K: 1, scale: 1, accumulate: true })).toEqual({ ACCUMULATE: 1, WEIGHT_F16: 0, HAS_LORA: 0 });
+    expect(matmulBackwardKernel.constants?.({ M: 1, N: 1, K: 1, scale: 1, accumulate: true })).toEqual({ ACCUMULATE: 1, WEIGHT_F16: 0, HAS_LORA: 0, SPLIT_N: 0 });
   });
 });

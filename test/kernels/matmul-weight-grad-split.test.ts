@@ -1,4 +1,4 @@
-// The split weight gradient (matmul_weight_grad_split + matmul_weight_grad_reduce) against the CPU
+// The split weight gradient (matmul_weight_grad_split + matmul_split_reduce) against the CPU
 // f64 reference: the thin shapes of LoRA's dA (N = R = 16, K = 200) and dB (N = 72, K = R = 8),
 // with row counts that leave the last chunk short (M = 300 in 3 chunks of 112, 112, 76 rows;
 // M = 130 in 80 + 50), in both tile orientations (the launcher picks one, rec.run forces the
@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/device.js';
 import { Recorder } from '../../src/gpu/kernel.js';
 import {
-  matmulWeightGradReduceKernel,
   matmulWeightGradSplit,
   matmulWeightGradSplitKernel,
   splitPartialsElements,
@@ -20,6 +19,7 @@ import {
   weightGradSplitLaunch,
   weightGradSplits,
 } from '../../src/gpu/kernels/matmul-weight-grad-split.js';
+import { reducePartials } from '../../src/gpu/kernels/split-reduce.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { asGpu, expectClose, gpu, randomArray } from '../helpers.js';
 import { matmulWeightGradRef } from '../ref/matmul-backward.js';
@@ -83,7 +83,7 @@ async function runCase(ctx: GpuContext, c: Case) {
   } else {
     const d = weightGradSplitLaunch(dims, c.kThin);
     rec.run(matmulWeightGradSplitKernel, d, [partials, dout, inp]);
-    rec.run(matmulWeightGradReduceKernel, d, [dweight, partials]);
+    reducePartials(rec, dweight, partials, { count: d.N * d.K, splits: d.splits, scale: d.scale, accumulate: d.accumulate });
   }
   rec.submit();
   const got = await readPadded(ctx, dweight, N * K, 'dweight');
@@ -92,7 +92,7 @@ async function runCase(ctx: GpuContext, c: Case) {
   return { got, want: matmulWeightGradRef(dy, x, M, N, K, c.scale, c.accumulate ? init : null) };
 }
 
-describe('matmul_weight_grad_split + matmul_weight_grad_reduce', () => {
+describe('matmul_weight_grad_split + matmul_split_reduce', () => {
   for (const c of CASES) {
     const [M, N, K] = c.shape;
     const orientation = c.kThin === undefined ? `launcher (${weightGradSplitKThin(N, K) ? 'thin along k' : 'thin along n'})` : `forced thin along ${c.kThin ? 'k' : 'n'}`;

@@ -38,7 +38,14 @@ const CONFIG = {
 };
 const [B, T] = [2, 128];
 
-function batch(V: number): TokenBatch {
+/**
+ * A vocabulary above 32,768 makes the logits chunks 64 rows (train-buffers.ts), as at SmolLM2's and
+ * Qwen2.5's shapes, so the LM head's dh = dlogits·E takes the 64 × 64 kernel with its sum over the
+ * vocabulary split (matmul-backward.ts backwardSplits). Narrow and short, to stay quick here.
+ */
+const WIDE_VOCAB = { ...CONFIG, hidden_size: 64, intermediate_size: 128, vocab_size: 33024 };
+
+function batch(V: number, B: number, T: number): TokenBatch {
   const ids = Array.from({ length: B * T }, (_, i) => (i * 97 + 13) % V);
   const labels = Int32Array.from(ids, (id, i) => (i % T < 2 ? -100 : id));
   return { B, T, ids, labels, attentionMask: Array.from({ length: B * T }, (_, i) => (i >= T && i % T >= 100 ? 0 : 1)) };
@@ -48,15 +55,15 @@ function batch(V: number): TokenBatch {
  * Loss and LoRA gradients of one batch, on `ctx`'s kernels (B nonzero so every gradient is), and
  * the names of the kernels that ran.
  */
-async function gradients(ctx: GpuContext, weightStorage: WeightStorage, gradientCheckpointing: boolean) {
-  const model = await LanguageModel.load(ctx, randomModelSource(CONFIG, 3, 'random qwen2'), undefined, { weightStorage });
+async function gradients(ctx: GpuContext, weightStorage: WeightStorage, gradientCheckpointing: boolean, config = CONFIG, [B, T] = [2, 128]) {
+  const model = await LanguageModel.load(ctx, randomModelSource(config, 3, 'random qwen2'), undefined, { weightStorage });
   const adapter = initLoraAdapter(model.spec, { ...DEFAULT_LORA, r: 16, alpha: 32, targetModules: 'all-linear' }, 0, 'test');
   for (const [i, f] of [...adapter.weights.values()].entries()) f.B.set(randomArray(f.B.length, 100 + i, -0.05, 0.05));
   const lora = GpuLora.create(ctx, adapter);
   const step = new TrainStep(ctx, model, lora, B, T, DEFAULT_OPTIMIZER, { gradientCheckpointing });
   expect(enableProfiling(ctx)).toBeNull();
   try {
-    const loss = await step.gradients([batch(model.spec.V)]);
+    const loss = await step.gradients([batch(model.spec.V, B, T)]);
     disableProfiling(ctx);
     const kernels = new Set((await takeProfile(ctx)).times.keys());
     return { loss, grads: await readTensor(ctx, lora.grads), kernels };
@@ -96,7 +103,7 @@ describe('the real-GPU kernel path, on SwiftShader', () => {
     const onGpuPath = await gradients(asGpu(ctx), 'f32', false);
     const onSwiftShaderPath = await gradients(ctx, 'f32', false);
     expectSameGradients(onGpuPath, onSwiftShaderPath);
-    const gpuKernels = ['matmul_tile128_forward', 'matmul_tile128_backward', 'matmul_forward', 'matmul_weight_grad_split', 'matmul_weight_grad_reduce', 'attention_subgroup_forward', 'attention_subgroup_backward_key'];
+    const gpuKernels = ['matmul_tile128_forward', 'matmul_tile128_backward', 'matmul_forward', 'matmul_weight_grad_split', 'matmul_split_reduce', 'attention_subgroup_forward', 'attention_subgroup_backward_key'];
     for (const k of gpuKernels) expect(onGpuPath.kernels, `the GPU path runs ${k}`).toContain(k);
     // LoRA's update out += s·u·Bᵀ is fused into the base products (linear.ts), so no barrier-free
     // variant runs on the GPU path (the separate update would take matmul_regtile_forward).
@@ -107,5 +114,14 @@ describe('the real-GPU kernel path, on SwiftShader', () => {
   it('with f16 weights and gradient checkpointing, too', async () => {
     const ctx = await gpu();
     expectSameGradients(await gradients(asGpu(ctx), 'f16', true), await gradients(ctx, 'f16', false));
+  });
+
+  it('with a large vocabulary, whose LM-head gradient splits its sum over the vocabulary', async () => {
+    const ctx = await gpu();
+    const onGpuPath = await gradients(asGpu(ctx), 'f32', false, WIDE_VOCAB, [1, 72]);
+    expectSameGradients(onGpuPath, await gradients(ctx, 'f32', false, WIDE_VOCAB, [1, 72]));
+    // 72 rows: no LoRA weight gradient splits (that takes 256), so the reduction ran for the LM head.
+    expect(onGpuPath.kernels).toContain('matmul_split_reduce');
+    expect(onGpuPath.kernels).not.toContain('matmul_weight_grad_split');
   });
 });

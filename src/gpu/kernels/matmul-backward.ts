@@ -28,8 +28,10 @@ import regtileWeightGradCode from '../../../shaders/matmul_regtile_weight_grad.w
 import skinnyCode from '../../../shaders/matmul_skinny_backward.wgsl?raw';
 import weightGradCode from '../../../shaders/matmul_weight_grad.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import type { GpuContext } from '../device.js';
 import type { Tensor } from '../tensor.js';
-import { SKINNY_MAX_ROWS, matmulGrid } from './matmul.js';
+import { MATMUL_TILE, SKINNY_MAX_ROWS, matmulGrid } from './matmul.js';
+import { reducePartials } from './split-reduce.js';
 import { preferBarrierFree } from './barrier-policy.js';
 import { matmulTile128Backward, useTile128Backward } from './matmul-tile128.js';
 import { matmulWeightGradSplit, weightGradSplits } from './matmul-weight-grad-split.js';
@@ -61,6 +63,12 @@ export interface MatmulBackwardWeightLaunch extends MatmulBackwardLaunch {
    * [M, R] and loraA [R, K] in two more slots (the HAS_LORA override). Default none.
    */
   loraR?: number;
+  /**
+   * matmul_backward only: split the sum over n into this many slices of nPerSplit, written as
+   * partial sums into the output slot, then a [splits, M, K] buffer (the SPLIT_N override).
+   */
+  splits?: number;
+  nPerSplit?: number;
 }
 
 const launch = (d: MatmulBackwardDims): MatmulBackwardLaunch => ({
@@ -76,17 +84,43 @@ const weightConstants = (d: MatmulBackwardWeightLaunch) => ({ ACCUMULATE: d.accu
 const params = (d: MatmulBackwardLaunch) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale)];
 
 /**
- * dinp [M, K] tiled 64 × 64: column tiles along x, row tiles along y (and z past 65535).
- * Bindings: dinp, dout, weight, weight_f16, du, loraA (the last two unread without `loraR`).
+ * dinp [M, K] tiled 64 × 64: column tiles along x, row tiles along y (and z past 65535; with
+ * `splits`, z is the slice of n instead). Bindings: dinp (with `splits`, the partials), dout,
+ * weight, weight_f16, du, loraA (the last two unread without `loraR`).
  */
 export const matmulBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
   name: 'matmul_backward',
   code,
   bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
-  constants: (d) => ({ ...weightConstants(d), HAS_LORA: d.loraR ? 1 : 0 }),
-  params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1)],
-  dispatch: (d) => matmulGrid(d.M, d.K),
+  constants: (d) => ({ ...weightConstants(d), HAS_LORA: d.loraR ? 1 : 0, SPLIT_N: d.splits ? 1 : 0 }),
+  params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1), u32(d.nPerSplit ?? 0)],
+  dispatch: (d) => (d.splits ? [Math.ceil(d.K / MATMUL_TILE), Math.ceil(d.M / MATMUL_TILE), d.splits] : matmulGrid(d.M, d.K)),
 };
+
+/**
+ * How many slices of n matmulBackward splits dinp (+)= dout·weight into on this device, with at
+ * most `scratchElements` f32 of partials (S·M·K); 1: no split. Only the 64 × 64 kernel splits (real
+ * GPUs, more than SKINNY_MAX_ROWS rows, not where the 128 × 128 tiles run), and only when its grid
+ * leaves a large GPU mostly idle (fewer than 128 workgroups) while the reduction is long (at least
+ * 2 · MIN_N_PER_SPLIT): the LM head's dh = dlogits·E over 64-row chunks of logits, 9 workgroups at
+ * SmolLM2's C = 576, each summing 49,152 products per output. Then S ≈ 256 workgroups / tiles,
+ * each slice at least MIN_N_PER_SPLIT long (a first estimate, to be tuned on the GPU machine).
+ */
+export function backwardSplits(ctx: GpuContext, d: { M: number; N: number; K: number }, scratchElements: number): number {
+  const { M, N, K } = d;
+  if (preferBarrierFree(ctx) || M <= SKINNY_MAX_ROWS || K === 0 || useTile128Backward(ctx, d)) return 1;
+  const [colTiles, rowTiles] = [Math.ceil(K / MATMUL_TILE), Math.ceil(M / MATMUL_TILE)];
+  if (colTiles * rowTiles >= 128 || rowTiles > 65535) return 1;
+  const S = Math.min(Math.round(256 / (colTiles * rowTiles)), Math.floor(N / MIN_N_PER_SPLIT), Math.floor(scratchElements / (M * K)), 65535);
+  if (S < 2) return 1;
+  return Math.ceil(N / nPerSplit(N, S)); // no empty slices once the slice is rounded to 32
+}
+
+/** The shortest slice of n that backwardSplits gives a workgroup. */
+export const MIN_N_PER_SPLIT = 512;
+
+/** n per slice for S slices: ⌈N / S⌉ rounded up to the kernel's staging step of 32. */
+const nPerSplit = (N: number, S: number) => Math.ceil(N / S / 32) * 32;
 
 /** dinp [M, K] in 4 × 4 blocks, one per invocation, 64 invocations per workgroup. */
 export const matmulSkinnyBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
@@ -174,6 +208,9 @@ function recordBackward(rec: Recorder, dinp: Tensor, dout: Tensor, weight: Tenso
  * dinp: [M, K]; dout: [M, N]; weight: [N, K], f32 or f16 (bound both as f32 and as packed halves).
  * dinp = (accumulate ? dinp : 0) + scale · dout · weight.
  * dinp must be a different buffer from dout and weight. N = 0 gives zeros (or leaves dinp as it is).
+ * `partials`, scratch the caller does not need during the call (a buffer of its own), lets a
+ * product with few output tiles and a long reduction split the reduction over more workgroups
+ * (backwardSplits): partial sums, then matmul_split_reduce adds them in a fixed order.
  */
 export function matmulBackward(
   rec: Recorder,
@@ -181,6 +218,7 @@ export function matmulBackward(
   dout: Tensor,
   weight: Tensor,
   dims: MatmulBackwardDims,
+  partials?: Tensor,
 ): void {
   const d: MatmulBackwardWeightLaunch = { ...launch(dims), weightF16: weightIsF16('matmul_backward', weight) };
   requireF32('matmul_backward', [[dinp, 'dinp'], [dout, 'dout']]);
@@ -189,7 +227,14 @@ export function matmulBackward(
     [dout, d.M * d.N, 'dout'],
     [weight, d.N * d.K, 'weight'],
   ]);
-  recordBackward(rec, dinp, dout, weight, d);
+  const splits = partials ? backwardSplits(rec.ctx, d, partials.size) : 1;
+  if (splits === 1) return recordBackward(rec, dinp, dout, weight, d);
+  for (const [t, what] of [[dinp, 'dinp'], [dout, 'dout'], [weight, 'weight']] as const) {
+    if (t.buffer === partials!.buffer) throw new Error(`matmul_backward: the partials share a buffer with ${what} (M=${d.M} N=${d.N} K=${d.K})`);
+  }
+  const [w32, w16] = weightBindings(weight, dout);
+  rec.run(matmulBackwardKernel, { ...d, splits, nPerSplit: nPerSplit(d.N, splits) }, [partials!, dout, w32, w16, dout, dout]);
+  reducePartials(rec, dinp, partials!, { count: d.M * d.K, splits, scale: d.scale, accumulate: d.accumulate });
 }
 
 /**

@@ -7,17 +7,17 @@
 //  - matmul_weight_grad_split: partials[s, n, k] = Σ_{m in chunk s} dout[m, n] · inp[m, k], chunk s
 //    = rows [s·rowsPerSplit, min(M, (s+1)·rowsPerSplit)); 16 × 128 tiles oriented along the thin
 //    side (see the shader), grid (tiles along K, tiles along N, S).
-//  - matmul_weight_grad_reduce: dweight = (accumulate ? dweight : 0) + scale · Σ_s partials[s], s
-//    in order, one invocation per element.
+//  - matmul_split_reduce (split-reduce.ts): dweight = (accumulate ? dweight : 0) + scale ·
+//    Σ_s partials[s], s in order, one invocation per element.
 // partials is scratch of S·N·K f32 (splitPartialsElements) that the caller owns. weightGradSplits
 // says how many splits a device should use for given dimensions (1: keep matmulWeightGrad).
-import reduceCode from '../../../shaders/matmul_weight_grad_reduce.wgsl?raw';
 import splitCode from '../../../shaders/matmul_weight_grad_split.wgsl?raw';
 import type { GpuContext } from '../device.js';
-import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import { preferBarrierFree } from './barrier-policy.js';
 import { MATMUL_TILE } from './matmul.js';
+import { reducePartials } from './split-reduce.js';
 import { requireF32 } from './weight-storage.js';
 
 /** Rows of M staged per step of matmul_weight_grad_split (TM in the shader): rowsPerSplit is a multiple. */
@@ -97,15 +97,6 @@ export const matmulWeightGradSplitKernel: KernelSpec<WeightGradSplitLaunch> = {
   dispatch: weightGradSplitGrid,
 };
 
-/** Pass 2: dweight [N, K] from partials [S, N, K], one invocation per element. Bindings: dweight, partials. */
-export const matmulWeightGradReduceKernel: KernelSpec<WeightGradSplitLaunch> = {
-  name: 'matmul_weight_grad_reduce',
-  code: reduceCode,
-  bindings: ['read_write', 'read'],
-  constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0 }),
-  params: (d) => [u32(d.N * d.K), u32(d.splits), f32(d.scale)],
-  dispatch: (d) => grid1d(d.N * d.K, 256),
-};
 
 /** Elements of the partials scratch for S splits of an [N, K] gradient: S·N·K. */
 export const splitPartialsElements = (d: { N: number; K: number }, S: number): number => S * d.N * d.K;
@@ -199,5 +190,5 @@ export function matmulWeightGradSplit(
   const d = weightGradSplitLaunch(dims);
   weightGradSplitGrid(d); // throws before anything is recorded
   rec.run(matmulWeightGradSplitKernel, d, [partials, dout, inp]);
-  rec.run(matmulWeightGradReduceKernel, d, [dweight, partials]);
+  reducePartials(rec, dweight, partials, { count: N * K, splits: S, scale: d.scale, accumulate: d.accumulate });
 }

@@ -4,7 +4,9 @@
 # carried, as `source .gpu/setup.sh && bash bench/gpu-run.sh`. Each part writes its report and its
 # log under $OUT and has a time limit of its own, so a slow part cannot take the others' time (a
 # part stopped by its limit has no report, but its log holds a `result:` line per finished row):
-#   matmul    x·Wᵀ TFLOP/s at MATMUL_SIZES (default 1024,2048,4096)                 90 s
+#   matmul    TFLOP/s of every matmul kernel, x·Wᵀ and dy·W, at MATMUL_SIZES      110 s
+#             (default: 4096³, 1024³, and the products of a training step at 8 x 256, M x N x K:
+#             SmolLM2-135M's q/o, k/v, gate/up, down; Qwen2.5-0.5B's q/o, gate/up, down)
 #   f16-ckpt  MODELS at SHAPES, the engine with f16 weights and checkpointing, and tfjs 300 s
 #             (each tfjs model and shape stopped after TFJS_TIMEOUT s, default 50: a peer that
 #             is too slow or out of memory becomes an error in its row, not a lost part)
@@ -22,6 +24,6 @@ part() {
   timeout "$limit" "$node" dist/bench/bench.mjs "$@" --json >"$out/$name.txt" 2>"$out/$name.log"
   echo "$name: exit $? ($out/$name.txt)"
 }
-part matmul 90 --matmul "${MATMUL_SIZES:-1024,2048,4096}"
+part matmul 110 --matmul "${MATMUL_SIZES:-4096,1024,2048x576x576,2048x192x576,2048x1536x576,2048x576x1536,2048x896x896,2048x4864x896,2048x896x4864}"
 part f16-ckpt 300 --models "$models" --shapes "$shapes" --weights f16 --checkpoint --tfjs-timeout "${TFJS_TIMEOUT:-50}"
 part f32 150 --models "$models" --shapes "$shapes" --no-tfjs --no-profile

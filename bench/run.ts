@@ -31,8 +31,9 @@ const USAGE = `usage: node dist/bench/bench.mjs [options]
   --tfjs-timeout S  stop a tfjs measurement (one model and shape) after S seconds and report that
                     as its error (default: none)
   --no-profile      skip the profiled step that times each kernel
-  --matmul [SIZES]  time the matmul kernels alone at M = N = K = each size (comma-separated; default
-                    1024,2048,4096 on a GPU, 256 on SwiftShader); without --models, only that
+  --matmul [SIZES]  time the matmul kernels alone, forward and backward, at each size: M x N x K
+                    or S (= S x S x S), comma-separated (default 1024,2048,4096 on a GPU, 256 on
+                    SwiftShader); without --models, only that
   --json            print the results as one JSON object on the last line`;
 
 function parseShapes(text: string): Shape[] {

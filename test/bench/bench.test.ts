@@ -1,9 +1,11 @@
 // The benchmark: its random-weight models have the real models' shapes and read back the same
 // bytes however they are read, and the built bench (dist/bench/bench.mjs) runs end to end on
-// stories260K, printing one JSON object with both sides' figures as its last line.
+// stories260K, printing one JSON object with both sides' figures as its last line; `--matmul`
+// times and checks every matmul kernel, forward and backward, at square and M x N x K sizes.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { matmulSizes } from '../../bench/matmul.js';
 import { llamaTensors, parameterCount, QWEN25_05B, randomModelSource, SMOLLM2_135M, tensorValues } from '../../bench/models.js';
 import { parseModelConfig } from '../../src/model/config.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
@@ -11,6 +13,14 @@ import { loadWeights } from '../../src/model/weights.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 
 const root = join(import.meta.dirname, '..', '..');
+
+describe('--matmul sizes', () => {
+  it('are S (= S x S x S) or M x N x K, each from 1 to 16384', () => {
+    expect(matmulSizes('2048x576x576, 64', false)).toEqual([{ M: 2048, N: 576, K: 576 }, { M: 64, N: 64, K: 64 }]);
+    expect(matmulSizes('default', true)).toEqual([{ M: 256, N: 256, K: 256 }]);
+    for (const bad of ['2x3', '0', '20000', '8x8x0', 'big']) expect(() => matmulSizes(bad, false), bad).toThrow(/--matmul: .* is neither M x N x K/);
+  });
+});
 
 describe('benchmark models', () => {
   it('have the parameter counts of SmolLM2-135M and Qwen2.5-0.5B', () => {
@@ -84,6 +94,19 @@ describe.skipIf(!SHARED_DIR)(`the built benchmark${SHARED_DIR ? '' : ` (skipped:
     // Each row is also logged as it is done (what a run stopped from outside leaves behind).
     const logged = run.stderr.split('\n').filter((l) => l.startsWith('bench: result: '));
     expect(logged.map((l) => JSON.parse(l.slice('bench: result: '.length)))).toEqual(report.results);
+  }, 300_000);
+
+  it('times and checks every matmul kernel, forward and backward, at --matmul sizes', () => {
+    const run = spawnSync(process.execPath, ['dist/bench/bench.mjs', '--matmul', '64,40x36x72,33x20x18', '--json'], { cwd: root, encoding: 'utf8', timeout: 280_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const results: Array<{ kernel: string; M: number; N: number; K: number; checked: boolean; tflops: number | null; error?: string }> = JSON.parse(run.stdout.trim().split('\n').pop()!).matmul;
+    const kernels = ['matmul_tile128_forward', 'matmul_tile128_forward (f16 weight)', 'matmul_forward', 'matmul_regtile_forward', 'matmul_tile128_backward', 'matmul_backward', 'matmul_regtile_backward'];
+    expect(results.map((r) => `${r.kernel} ${r.M}x${r.N}x${r.K}`)).toEqual(['64x64x64', '40x36x72', '33x20x18'].flatMap((s) => kernels.map((k) => `${k} ${s}`)));
+    for (const r of results) {
+      // The vec4 kernels do not take K = 18; everything else runs and matches the CPU.
+      if (r.K === 18 && /tile128|regtile/.test(r.kernel)) expect(r.error).toMatch(/^not run: K = 18 is not a multiple of 4/);
+      else expect([r.checked, r.tflops! > 0, r.error], `${r.kernel} at ${r.M}x${r.N}x${r.K}`).toEqual([true, true, undefined]);
+    }
   }, 300_000);
 
   it('stops a tfjs measurement at --tfjs-timeout and reports it as the error of its row', () => {

@@ -18,7 +18,10 @@ export interface TrainBuffers {
   T: number; // planned maximum sequence length
   ids: Tensor<'u32'>; // [B, T]
   mask: Tensor<'u32'>; // [B, T]
-  targets: Tensor<'i32'>; // [B·T] shifted labels (-1 = not counted)
+  targets: Tensor<'i32'>; // [B·T]: the targets of the labelled positions, packed (the first `count`)
+  lossRows: Tensor<'u32'>; // [B·T]: the labelled positions b·T + t, in order (the first `count`)
+  /** The CPU copy of lossRows' first `count` entries, set by writeBatch. */
+  lossRowIndices: Uint32Array;
   res: Tensor<'f32'>[]; // (L + 1) × [B·T, C]: the residual stream entering each layer, and the last one's output
   /** Whether the blocks' activations are recomputed in backward (gradient checkpointing). */
   checkpoint: boolean;
@@ -28,8 +31,8 @@ export interface TrainBuffers {
   rstdF: Tensor<'f32'>; // [B·T]
   logitsChunk: Tensor<'f32'>; // [chunkRows, V], logits then their gradient
   chunkRows: number;
-  losses: Tensor<'f32'>; // [B·T] per-position loss
-  lseCE: Tensor<'f32'>; // [B·T] per-position log-sum-exp of the logits
+  losses: Tensor<'f32'>; // [B·T] the loss of each labelled position (packed)
+  lseCE: Tensor<'f32'>; // [B·T] the log-sum-exp of each labelled position's logits (packed)
   loss: Tensor<'f32'>; // [1]
   // Gradient scratch, shared by all layers.
   dRes: Tensor<'f32'>; // [B·T, C] d loss / d residual stream
@@ -97,6 +100,8 @@ export function createTrainBuffers(
     ids: createTensor(ctx, [B, T], 'u32', undefined, 'ids'),
     mask: createTensor(ctx, [B, T], 'u32', undefined, 'mask'),
     targets: createTensor(ctx, [M], 'i32', undefined, 'targets'),
+    lossRows: createTensor(ctx, [M], 'u32', undefined, 'lossRows'),
+    lossRowIndices: new Uint32Array(0),
     res: Array.from({ length: L + 1 }, (_, l) => f([M, C], `res.${l}`)),
     checkpoint,
     layers: checkpoint

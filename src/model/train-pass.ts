@@ -2,11 +2,17 @@
 // batch, the causal-LM loss (chunked over rows of logits), and the gradients of every A and B.
 //
 // Forward: res[0] = embed(ids); res[l+1] = block_l(res[l]) saving what backward needs;
-// hF = norm(res[L]); per chunk of rows: logits = hF·Headᵀ, per-position loss and lse.
+// hF = norm(res[L]); the `count` positions that have a label are gathered, in order, into
+// h = hF[rows] (rows: tb.lossRows), and per chunk of those rows: logits = h·Headᵀ, per-row loss
+// and lse. Positions without a label (prompt tokens, padding, each sequence's last position) get
+// no logits at all: the LM head is the largest product of small models (V·C per position), and
+// their loss gradient is zero anyway.
 // Backward (frozen base weights, so only activation gradients and the LoRA A/B gradients):
-// per chunk, dlogits = (softmax − onehot)/count in place, dhF = dlogits·Head; then
-// dRes = d norm(res[L]); each block from the last: the MLP, then attention, each adding its input
-// gradient to dRes (the residual path carries dRes through unchanged).
+// per chunk, dlogits = (softmax − onehot)/count in place, dh = dlogits·Head; dhF = zeros with
+// dh scattered back to the rows; then dRes = d norm(res[L]); each block from the last: the MLP,
+// then attention, each adding its input gradient to dRes (the residual path carries dRes through
+// unchanged). Buffers: h lives in dRes and dh in hF, both free at that point (dRes is first
+// written by the final norm's backward; hF has no reader after the gather).
 //
 // Gradient checkpointing (tb.checkpoint): the residual stream res[0..L] is saved as always, but
 // every block writes its intermediates (norms, q/k/v, attention, MLP, LoRA u) into one shared
@@ -20,6 +26,7 @@
 import { attentionBackward } from '../gpu/kernels/attention.js';
 import { crossentropyBackward, crossentropyForward, lossMean, shiftedTargets } from '../gpu/kernels/crossentropy.js';
 import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
+import { gatherRows, scatterRows } from '../gpu/kernels/gather-rows.js';
 import { geluBackward } from '../gpu/kernels/gelu.js';
 import { layernormBackward } from '../gpu/kernels/layernorm.js';
 import { matmulForward } from '../gpu/kernels/matmul.js';
@@ -53,9 +60,17 @@ export function writeBatch(tb: TrainBuffers, m: ForwardWeights, batch: TokenBatc
   if (T > m.spec.maxPositions) throw new Error(`sequence length ${T} is past the model's ${m.spec.maxPositions} positions`);
   assertTokenIds(batch.ids, m.spec.V);
   const { targets, count } = shiftedTargets(batch.labels, B, T, m.spec.V);
+  // The labelled positions, in order, and their targets packed the same way.
+  const rows = new Uint32Array(count);
+  const packed = new Int32Array(count);
+  for (let i = 0, j = 0; i < targets.length; i++) if (targets[i] >= 0) [rows[j], packed[j++]] = [i, targets[i]];
   writeTensor(ctx, tb.ids, batch.ids);
   writeTensor(ctx, tb.mask, batch.attentionMask);
-  writeTensor(ctx, tb.targets, targets);
+  if (count > 0) {
+    writeTensor(ctx, tb.targets, packed);
+    writeTensor(ctx, tb.lossRows, rows);
+  }
+  tb.lossRowIndices = rows;
   return count;
 }
 
@@ -95,18 +110,26 @@ export function recordTrainPass(
   for (let l = 0; l < L; l++) block(l);
   normForward(rec, spec, tb.hF, tb.meanF, tb.rstdF, tb.res[L], m.weights.finalNorm, m.weights.finalNormBias, M);
 
-  for (let row0 = 0; row0 < M; row0 += tb.chunkRows) {
-    const rows = Math.min(tb.chunkRows, M - row0);
-    matmulForward(rec, tb.logitsChunk, tb.hF.view(row0 * C, [rows, C]), m.weights.lmHead, null, { M: rows, N: V, K: C });
+  // h = hF[rows] in dRes; then per chunk, the logits, loss and (training) dh, into hF.
+  const rowIndices = tb.lossRowIndices;
+  if (rowIndices.length !== count) throw new Error(`recordTrainPass: ${count} counted positions, but writeBatch found ${rowIndices.length}`);
+  const h = tb.dRes;
+  const dh = tb.hF;
+  gatherRows(rec, h, tb.hF, tb.lossRows, { n: count, C, indexedRows: M }, rowIndices);
+  for (let row0 = 0; row0 < count; row0 += tb.chunkRows) {
+    const rows = Math.min(tb.chunkRows, count - row0);
+    matmulForward(rec, tb.logitsChunk, h.view(row0 * C, [rows, C]), m.weights.lmHead, null, { M: rows, N: V, K: C });
     crossentropyForward(rec, tb.losses, tb.lseCE, tb.logitsChunk, tb.targets, { rows, V, row0 });
     if (gradScale === null) continue;
     crossentropyBackward(rec, tb.logitsChunk, tb.lseCE, tb.targets, { rows, V, row0, dscale: gradScale });
     // dAct is free until the layers' backward: scratch for splitting the long sum over the vocabulary.
-    matmulBackward(rec, tb.dH.view(row0 * C, [rows, C]), tb.logitsChunk, m.weights.lmHead, { M: rows, N: V, K: C }, tb.dAct);
+    matmulBackward(rec, dh.view(row0 * C, [rows, C]), tb.logitsChunk, m.weights.lmHead, { M: rows, N: V, K: C }, tb.dAct);
   }
-  lossMean(rec, tb.loss, tb.losses, { n: M, scale: count > 0 ? 1 / count : 0 });
+  lossMean(rec, tb.loss, tb.losses, { n: count, scale: count > 0 ? 1 / count : 0 });
   if (gradScale === null) return;
 
+  rec.clear(tb.dH.view(0, [M, C]));
+  scatterRows(rec, tb.dH, dh, tb.lossRows, { n: count, C, indexedRows: M }, rowIndices);
   normBackward(rec, spec, tb.dRes, tb.dH, tb.res[L], m.weights.finalNorm, tb.meanF, tb.rstdF, M, false);
   for (let l = L - 1; l >= 0; l--) {
     // Checkpointing: the shared buffers hold layer l+1's intermediates; recompute layer l's

@@ -94,7 +94,7 @@ export function estimateTrainingMemory(spec: ModelSpec, lora: LoraConfig, B: num
     (qk ? M * (NH * HS + KV * HS + NH + KV) : NH * HS + KV * HS + 2); // qn, kn, rstdQ, rstdK (one row each when unused)
   const chunkRows = logitsChunkRows(V, M);
   const global =
-    3 * M + // ids, mask, targets
+    4 * M + // ids, mask, targets, the labelled positions
     (L + 1) * M * C + // the residual stream
     M * C + 2 * M + // final norm output and statistics
     chunkRows * V + 2 * M + 1 + // logits chunk, per-position loss and lse, the loss

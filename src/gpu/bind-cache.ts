@@ -47,6 +47,31 @@ function infoOf(buffer: GPUBuffer): BufferInfo {
   return info;
 }
 
+/** A bound byte range: its buffer's id, the range, and its part of a cache key. */
+interface Binding {
+  id: number;
+  resource: GPUBufferBinding;
+  key: string;
+}
+
+/**
+ * Tensors are immutable views (buffer, offset, size), so each one's binding is worked out once:
+ * recording a training step binds the same few hundred tensors thousands of times.
+ */
+const tensorBindings = new WeakMap<Tensor, Binding>();
+
+function bindingOf(b: Tensor | GPUBuffer): Binding {
+  if (!('buffer' in b)) return makeBinding({ buffer: b, offset: 0, size: b.size });
+  let binding = tensorBindings.get(b);
+  if (!binding) tensorBindings.set(b, (binding = makeBinding({ buffer: b.buffer, offset: b.byteOffset, size: b.byteLength })));
+  return binding;
+}
+
+function makeBinding(resource: GPUBufferBinding): Binding {
+  const id = infoOf(resource.buffer).id;
+  return { id, resource, key: `;${id}@${resource.offset}+${resource.size}` };
+}
+
 export class BindEntry {
   /** Unsubmitted Recorders that have bound this entry. */
   users = 0;
@@ -113,7 +138,7 @@ export class BindCache {
 
   /**
    * The bind group of `layout` binding `buffers` in order (a Tensor's byte range, or a whole
-   * GPUBuffer) and, when `params` is given, a uniform buffer holding those bytes at the next
+   * GPUBuffer) and, when `params` is given, a uniform buffer holding those words at the next
    * binding. `holds` (the calling Recorder's) keeps the entry's uniform buffer alive until submit.
    */
   bind(
@@ -121,20 +146,15 @@ export class BindCache {
     layout: GPUBindGroupLayout,
     label: string,
     buffers: ReadonlyArray<Tensor | GPUBuffer>,
-    params: ArrayBuffer | null,
+    params: Uint32Array | null,
     holds: BindHolds,
   ): GPUBindGroup {
-    const ids: number[] = [];
-    const resources: GPUBufferBinding[] = [];
     let key = String(pipelineId);
-    for (const b of buffers) {
-      const r: GPUBufferBinding = 'buffer' in b ? { buffer: b.buffer, offset: b.byteOffset, size: b.byteLength } : { buffer: b, offset: 0, size: b.size };
-      const id = infoOf(r.buffer).id;
-      key += `;${id}@${r.offset}+${r.size}`;
-      ids.push(id);
-      resources.push(r);
+    for (const b of buffers) key += bindingOf(b).key;
+    if (params) {
+      key += '|';
+      for (const word of params) key += `${word},`;
     }
-    if (params) key += `|${new Uint32Array(params).join(',')}`;
 
     let e = this.entries.get(key);
     if (e) {
@@ -143,11 +163,14 @@ export class BindCache {
       holds.hold(e);
       return e.bindGroup;
     }
+    const bindings = buffers.map(bindingOf);
+    const ids = bindings.map((b) => b.id);
+    const resources = bindings.map((b) => b.resource);
     const groupEntries: GPUBindGroupEntry[] = resources.map((resource, binding) => ({ binding, resource }));
     let uniform: GPUBuffer | null = null;
     if (params) {
       uniform = this.device.createBuffer({ size: params.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true, label: `${label}.params` });
-      new Uint8Array(uniform.getMappedRange()).set(new Uint8Array(params));
+      new Uint32Array(uniform.getMappedRange()).set(params);
       uniform.unmap();
       this.uniformBuffersCreated += 1;
       groupEntries.push({ binding: groupEntries.length, resource: { buffer: uniform } });

@@ -89,12 +89,16 @@ export function diffRecordStats(after: RecordStats, before: RecordStats): Record
 
 let nextPipelineId = 1;
 
-const pipelineCaches = new WeakMap<GPUDevice, Map<string, CachedPipeline>>();
+/** Per device, per kernel spec: the pipelines by their override constants. */
+const pipelineCaches = new WeakMap<GPUDevice, Map<KernelSpec<never>, Map<string, CachedPipeline>>>();
 
 function pipelineFor<D>(ctx: GpuContext, spec: KernelSpec<D>, constants: Record<string, number>): CachedPipeline {
-  let cache = pipelineCaches.get(ctx.device);
-  if (!cache) pipelineCaches.set(ctx.device, (cache = new Map()));
-  const key = `${spec.name}:${spec.entryPoint ?? 'main'}:${JSON.stringify(constants)}`;
+  let bySpec = pipelineCaches.get(ctx.device);
+  if (!bySpec) pipelineCaches.set(ctx.device, (bySpec = new Map()));
+  let cache = bySpec.get(spec as KernelSpec<never>);
+  if (!cache) bySpec.set(spec as KernelSpec<never>, (cache = new Map()));
+  let key = '';
+  for (const name in constants) key += `${name}=${constants[name]};`;
   let hit = cache.get(key);
   if (!hit) {
     const entries: GPUBindGroupLayoutEntry[] = spec.bindings.map((access, binding) => ({
@@ -118,17 +122,29 @@ function pipelineFor<D>(ctx: GpuContext, spec: KernelSpec<D>, constants: Record<
   return hit;
 }
 
-/** The `params` struct's bytes: 4 per field, padded to a multiple of 16 (at least 16). */
-function packParams(params: Param[]): ArrayBuffer {
-  const bytes = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
-  const buf = new ArrayBuffer(bytes);
-  const view = new DataView(buf);
-  params.forEach((p, i) => {
-    if (p.type === 'f32') view.setFloat32(i * 4, p.value, true);
-    else if (p.type === 'i32') view.setInt32(i * 4, p.value, true);
-    else view.setUint32(i * 4, p.value, true);
-  });
-  return buf;
+/** The most 4-byte fields a `params` struct may have. */
+const MAX_PARAM_WORDS = 64;
+/** One scratch for packing `params`, read back before the next launch packs its own. */
+const paramWords = new Uint32Array(MAX_PARAM_WORDS);
+const paramF32 = new Float32Array(paramWords.buffer);
+const paramI32 = new Int32Array(paramWords.buffer);
+
+/**
+ * The `params` struct's words: 4 bytes per field (WebGPU is little-endian, as typed arrays are on
+ * every platform it runs on), padded to a multiple of 16 bytes (at least 16). A view of a shared
+ * scratch: valid until the next call.
+ */
+function packParams(name: string, params: Param[]): Uint32Array {
+  const words = Math.max(4, Math.ceil(params.length / 4) * 4);
+  if (words > MAX_PARAM_WORDS) throw new Error(`${name}: ${params.length} params, more than ${MAX_PARAM_WORDS}`);
+  paramWords.fill(0, 0, words);
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i];
+    if (p.type === 'f32') paramF32[i] = p.value;
+    else if (p.type === 'i32') paramI32[i] = p.value;
+    else paramWords[i] = p.value;
+  }
+  return paramWords.subarray(0, words);
 }
 
 /**
@@ -171,7 +187,7 @@ export class Recorder {
       throw new Error(`${spec.name}: ${buffers.length} buffers given, ${spec.bindings.length} bindings declared`);
     }
     const { pipeline, layout, id } = pipelineFor(this.ctx, spec, spec.constants?.(dims) ?? {});
-    const params = spec.params ? packParams(spec.params(dims)) : null;
+    const params = spec.params ? packParams(spec.name, spec.params(dims)) : null;
     const bindGroup = this.cache.bind(id, layout, spec.name, buffers, params, this.holds);
     const [x, y = 1, z = 1] = spec.dispatch(dims);
     const pass = this.timer ? this.timer.beginPass(this.encoder, spec.name) : (this.pass ??= this.encoder.beginComputePass());

@@ -84,6 +84,21 @@ export interface Batch {
 }
 
 /**
+ * Batches are padded to a length that is a multiple of this (paddedLength), so that a training run
+ * meets few distinct shapes: the launches of a step whose shape was seen before reuse their bind
+ * groups and uniform buffers (src/gpu/bind-cache.ts), where a new length would create all of them
+ * again (about 2,000 for a 30-layer model). The padding is masked and has no label: it changes no
+ * result, and costs at most 7 positions per row.
+ */
+export const LENGTH_MULTIPLE = 8;
+
+/** The batch length for rows of at most `longest` tokens: rounded up to LENGTH_MULTIPLE, at most `cap` (the planned maximum). */
+export function paddedLength(longest: number, cap: number): number {
+  if (!(longest >= 1 && longest <= cap)) throw new Error(`paddedLength: rows of ${longest} tokens do not fit the planned ${cap}`);
+  return Math.min(cap, Math.ceil(longest / LENGTH_MULTIPLE) * LENGTH_MULTIPLE);
+}
+
+/**
  * Rows of ids and labels right-padded into one (B, T) batch. T is the longest row, or `length`
  * when given (a trainer whose GPU buffers are planned for a fixed T passes it; it must be at
  * least the longest row).

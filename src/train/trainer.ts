@@ -19,7 +19,7 @@ import { exportPeft, importPeft } from '../lora/peft.js';
 import type { LanguageModel } from '../model/model.js';
 import type { ModelSource } from '../model/source.js';
 import type { TextTokenizer } from '../tokenize/tokenizer.js';
-import { epochOrder, makeBatch } from './batches.js';
+import { epochOrder, makeBatch, paddedLength, type Batch } from './batches.js';
 import {
   checkpointSource, decodeOptimizer, decodeState, encodeOptimizer, encodeState, type CheckpointFiles, type TrainerState,
 } from './checkpoint.js';
@@ -236,13 +236,18 @@ export class Trainer {
       let count = 0;
       const B = this.config.batchSize;
       for (let i = 0; i < rows.length; i += B) {
-        const batch = makeBatch(rows.slice(i, i + B), this.padId);
+        const batch = this.batchOf(rows.slice(i, i + B));
         const r = await this.trainStep.loss(batch);
         sum += r.loss * r.count;
         count += r.count;
       }
       return count > 0 ? sum / count : 0;
     });
+  }
+
+  /** Rows padded into one batch, its length a multiple of LENGTH_MULTIPLE up to the planned maximum (batches.ts paddedLength). */
+  private batchOf(rows: TokenRow[]): Batch {
+    return makeBatch(rows, this.padId, paddedLength(Math.max(...rows.map((r) => r.ids.length)), this.data.longest));
   }
 
   /** The adapter as trained so far. */
@@ -299,7 +304,7 @@ export class Trainer {
     for (let b = first; b < first + accumulation && b * B < rows.length; b++) {
       const part: TokenRow[] = order.slice(b * B, (b + 1) * B).map((i) => rows[i]);
       tokens += part.reduce((n, r) => n + r.ids.length, 0);
-      micro.push(makeBatch(part, this.padId));
+      micro.push(this.batchOf(part));
     }
     const lr = learningRateAt(this.config, k, this.totalSteps, this.warmupSteps);
     const loss = await this.trainStep.train(micro, lr);

@@ -1,6 +1,6 @@
 // Seeded shuffles (reproducible, different across seeds and epochs) and padded batches.
 import { describe, expect, it } from 'vitest';
-import { epochOrder, makeBatch, mulberry32, splitValidation } from '../../src/train/batches.js';
+import { epochOrder, LENGTH_MULTIPLE, makeBatch, mulberry32, paddedLength, splitValidation } from '../../src/train/batches.js';
 
 const isPermutation = (order: number[], n: number) => [...order].sort((a, b) => a - b).every((v, k) => v === k) && order.length === n;
 
@@ -90,5 +90,16 @@ describe('makeBatch', () => {
     expect(() => makeBatch([{ ids: [1, 2, 3], labels: [1, 2, 3] }], 0, 2)).toThrow(/cannot hold/);
     expect(() => makeBatch([{ ids: [1, 2], labels: [1] }], 0)).toThrow(/2 ids but 1 labels/);
     expect(() => makeBatch([], 0)).toThrow(/at least one row/);
+  });
+});
+
+describe('paddedLength', () => {
+  it('rounds a batch up to a multiple of LENGTH_MULTIPLE, never past the planned maximum', () => {
+    expect(LENGTH_MULTIPLE).toBe(8);
+    expect([1, 8, 9, 13, 16, 17].map((n) => paddedLength(n, 100))).toEqual([8, 8, 16, 16, 16, 24]);
+    expect(paddedLength(97, 100)).toBe(100);
+    expect(paddedLength(3, 5)).toBe(5);
+    expect(() => paddedLength(101, 100)).toThrow(/rows of 101 tokens do not fit the planned 100/);
+    expect(() => paddedLength(0, 100)).toThrow(/rows of 0 tokens/);
   });
 });

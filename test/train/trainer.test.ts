@@ -141,7 +141,24 @@ describe.skipIf(!SHARED_DIR)(`Trainer on stories260K${SHARED_DIR ? '' : ` (skipp
     await expect(Trainer.fromCheckpoint(await gpu(), model, tokenizer, other, files)).rejects.toThrow(/the examples differ from the ones this checkpoint was trained on/);
   });
 
-  it('evaluates the token-weighted mean loss of the validation set', async () => {
+  it('pads its batches to a multiple of 8 positions (or the longest example), so that steps repeat their shapes', async () => {
+    const t = await create({ ...CONFIG, maxSteps: 6 });
+    const lengths: number[] = [];
+    const step = (t as unknown as { trainStep: TrainStep }).trainStep;
+    const train = step.train.bind(step);
+    step.train = (micro, lr) => {
+      lengths.push(...micro.map((b) => b.T));
+      return train(micro, lr);
+    };
+    await t.run({});
+    t.destroy();
+    expect(lengths.length).toBeGreaterThan(0);
+    for (const T of lengths) expect(T % 8 === 0 || T === t.data.longest, `T = ${T}`).toBe(true);
+    // and the rows' own lengths differ: without the rounding the shapes would too
+    expect(new Set(t.data.train.map((r) => r.ids.length)).size).toBeGreaterThan(1);
+  });
+
+    it('evaluates the token-weighted mean loss of the validation set', async () => {
     const t = await create();
     const validationLoss = (await t.evaluate())!;
     // Row by row: Σ loss_i · count_i / Σ count_i.

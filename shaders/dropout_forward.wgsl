@@ -12,12 +12,14 @@
 // bijection of u32). The same (seed, step, stream) gives the same mask, so backward regenerates
 // it rather than saving it; and since dropout is a diagonal linear map, its backward is this same
 // kernel applied to the gradient (with ACCUMULATE, added into the input's gradient).
+// The step is read from a one-element storage buffer (`pass_step`) rather than from the uniform
+// params, so that a launch's bind group stays the same from pass to pass: the training pass
+// writes the new step into that buffer before recording (src/model/train-pass.ts).
 // Elements are addressed as global_id.x + global_id.y * num_workgroups.x * 256 (see grid1d).
 
 struct Params {
   n: u32,
   seed: u32,
-  step: u32,
   stream: u32,
   threshold: u32,
   scale: f32,
@@ -25,7 +27,8 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
-@group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(2) var<storage, read> pass_step: array<u32>;  // [1]: the step
+@group(0) @binding(3) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
 
@@ -45,7 +48,7 @@ fn mix(x0: u32) -> u32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * (nwg.x * WG);
   if (i >= params.n) { return; }
-  let key = mix(mix(mix(params.seed ^ 0x9e3779b9u) ^ params.step) ^ params.stream);
+  let key = mix(mix(mix(params.seed ^ 0x9e3779b9u) ^ pass_step[0]) ^ params.stream);
   let keep = mix(mix(i) ^ key) >= params.threshold;
   let y = select(0.0, inp[i] * params.scale, keep);
   if (ACCUMULATE) {

@@ -54,12 +54,14 @@ export interface LowRankUpdates {
 }
 
 /**
- * What a training pass gives the layers so that LoRA dropout draws its masks: the pass number
- * (a u32: every pass needs its own masks) and a scratch buffer of at least M·K elements for x̃.
- * Inference and evaluation give none, and nothing is dropped.
+ * What a training pass gives the layers so that LoRA dropout draws its masks: a one-element u32
+ * buffer holding the pass number (every pass needs its own masks; written with writeDropoutStep
+ * before the pass is recorded, so that the launches' bind groups stay the same from pass to pass)
+ * and a scratch buffer of at least M·K elements for x̃. Inference and evaluation give none, and
+ * nothing is dropped.
  */
 export interface DropoutPass {
-  step: number;
+  step: Tensor<'u32'>;
   scratch: Tensor<'f32'>;
 }
 
@@ -81,7 +83,7 @@ const drops = (lora: LowRankUpdate, pass: DropoutPass | undefined): pass is Drop
 /** x̃ = x ⊙ mask/(1 − p), [M, K], written into the pass's scratch buffer. */
 function droppedInput(rec: Recorder, x: Tensor, lora: LowRankUpdate, pass: DropoutPass, M: number, K: number): Tensor {
   const xd = pass.scratch.view(0, [M, K]);
-  dropoutForward(rec, xd, x, { n: M * K, ...lora.dropout!, step: pass.step });
+  dropoutForward(rec, xd, x, pass.step, { n: M * K, ...lora.dropout! });
   return xd;
 }
 
@@ -149,5 +151,5 @@ export function linearBackward(
   const xd = droppedInput(rec, x, lora, pass, M, K);
   matmulWeightGrad(rec, lora.dA, du, xd, { M, N: R, K, accumulate: true }, partials);
   matmulBackward(rec, xd, du, lora.A, { M, N: R, K });
-  dropoutForward(rec, dx, xd, { n: M * K, ...lora.dropout!, step: pass.step, accumulate: true });
+  dropoutForward(rec, dx, xd, pass.step, { n: M * K, ...lora.dropout!, accumulate: true });
 }

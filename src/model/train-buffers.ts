@@ -50,6 +50,8 @@ export interface TrainBuffers {
   attScratch: Tensor<'f32'>; // [B, NH, T, 2]
   /** [B·T, Kmax] x̃ of LoRA dropout (and then du·A), only when some update has dropout p > 0. */
   dropScratch?: Tensor<'f32'>;
+  /** [1] u32: the pass number that picks LoRA dropout's masks, with dropScratch. */
+  dropStep?: Tensor<'u32'>;
 }
 
 /** Rows of logits computed at once: a multiple of 64 (so chunk views stay aligned), about 16 MiB of logits. */
@@ -128,7 +130,7 @@ export function createTrainBuffers(
     dUp: f([M, F], 'dUp'),
     dU: f([M, R], 'dU'),
     attScratch: f(attentionBackwardScratchShape({ B, T, NH, KV, HS }), 'attScratch'),
-    ...(dropK > 0 ? { dropScratch: f([M, dropK], 'dropScratch') } : {}),
+    ...(dropK > 0 ? { dropScratch: f([M, dropK], 'dropScratch'), dropStep: createTensor(ctx, [1], 'u32', undefined, 'dropStep') } : {}),
   };
 }
 

@@ -25,6 +25,7 @@
 // cost is one more forward pass of L−1 blocks; the saving is L−1 sets of block activations.
 import { attentionBackward } from '../gpu/kernels/attention.js';
 import { crossentropyBackward, crossentropyForward, lossMean, shiftedTargets } from '../gpu/kernels/crossentropy.js';
+import { writeDropoutStep } from '../gpu/kernels/dropout.js';
 import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
 import { gatherRows, scatterRows } from '../gpu/kernels/gather-rows.js';
 import { geluBackward } from '../gpu/kernels/gelu.js';
@@ -103,7 +104,11 @@ export function recordTrainPass(
   const M = B * T;
   const dims = { B, T, S: T, pos0: 0 };
   let pass: DropoutPass | undefined;
-  if (gradScale !== null && dropoutStep !== undefined && tb.dropScratch) pass = { step: dropoutStep, scratch: tb.dropScratch };
+  if (gradScale !== null && dropoutStep !== undefined && tb.dropScratch && tb.dropStep) {
+    // Before anything of this pass is recorded: its launches read the step when they run.
+    writeDropoutStep(rec.ctx, tb.dropStep, dropoutStep);
+    pass = { step: tb.dropStep, scratch: tb.dropScratch };
+  }
   // res[l+1] = block_l(res[l]), its intermediates saved in blockBuffers(tb, l) (shared when checkpointing).
   const block = (l: number) => layerForward(rec, m, lora, l, tb.res[l + 1], tb.res[l], tb.mask, blockBuffers(tb, l), dims, undefined, pass);
   embeddingForward(rec, tb.res[0], tb.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0: 0 });

@@ -100,7 +100,7 @@ export function estimateTrainingMemory(spec: ModelSpec, lora: LoraConfig, B: num
     chunkRows * V + 2 * M + 1 + // logits chunk, per-position loss and lse, the loss
     2 * M * C + 3 * M * NH * HS + 3 * M * KV * HS + 3 * M * F + M * lora.r + // gradient scratch
     B * NH * T * 2 + // attention backward scratch
-    (lora.dropout > 0 ? M * Math.max(...modules.map((m) => m.inFeatures)) : 0);
+    (lora.dropout > 0 ? M * Math.max(...modules.map((m) => m.inFeatures)) + 1 : 0); // x̃ scratch and the step
 
   const weights = modelElements(spec);
   const storage = opts.weightStorage ?? 'f32';

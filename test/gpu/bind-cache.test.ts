@@ -16,6 +16,7 @@ import { GpuLora } from '../../src/lora/gpu-lora.js';
 import { LanguageModel } from '../../src/model/model.js';
 import { folderSource } from '../../src/model/source-node.js';
 import type { TokenBatch } from '../../src/model/train-pass.js';
+import type { TrainBuffers } from '../../src/model/train-buffers.js';
 import { TrainStep } from '../../src/train/step.js';
 import { gpu, NO_SHARED_REASON, randomArray, SHARED_DIR } from '../helpers.js';
 
@@ -181,14 +182,18 @@ describe.skipIf(!SHARED_DIR)(`a training step recorded again${SHARED_DIR ? '' : 
   });
   afterAll(() => model?.destroy());
 
-  it('creates bind groups only for AdamW, in 2 + micro-batches submits', async () => {
+  // With LoRA dropout too: every pass draws new masks, from a step the pass writes into a buffer
+  // (train-pass.ts), so the dropout launches keep their bind groups as well.
+  for (const dropout of [0, 0.1])
+  it(`creates bind groups only for AdamW, in 2 + micro-batches submits (LoRA dropout ${dropout})`, async () => {
     const ctx = await gpu();
-    const adapter = initLoraAdapter(model.spec, { ...DEFAULT_LORA, r: 4, alpha: 8, targetModules: 'all-linear', dropout: 0 }, 0, 'cache-test');
+    const adapter = initLoraAdapter(model.spec, { ...DEFAULT_LORA, r: 4, alpha: 8, targetModules: 'all-linear', dropout }, 0, 'cache-test');
     const lora = GpuLora.create(ctx, adapter);
     const [B, T] = [2, 8];
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 37 + 5) % model.spec.V);
     const batch: TokenBatch = { B, T, ids, labels: ids.slice(), attentionMask: new Int32Array(B * T).fill(1) };
     const step = new TrainStep(ctx, model, lora, B, T);
+    expect(!!(step as unknown as { buffers: TrainBuffers }).buffers.dropStep, 'the dropout launches are recorded').toBe(dropout > 0);
     try {
       ctx.device.pushErrorScope('validation');
       const stats = [];

@@ -2,7 +2,7 @@
 // rate and independence of masks statistically, the 1/(1 − p) scale, and accumulation.
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { dropoutForward, type DropoutDims } from '../../src/gpu/kernels/dropout.js';
+import { dropoutForward, writeDropoutStep, type DropoutDims } from '../../src/gpu/kernels/dropout.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { dropoutForwardRef, dropoutKeepRef, mix32, type DropoutRefKey } from '../ref/dropout.js';
@@ -13,12 +13,13 @@ async function run(inp: Float32Array, p: number, key: DropoutRefKey, init?: Floa
   const n = inp.length;
   const out = createTensor(ctx, [n], 'f32', init);
   const x = createTensor(ctx, [n], 'f32', inp);
+  const step = createTensor(ctx, [1], 'u32');
+  writeDropoutStep(ctx, step, key.step);
   const rec = new Recorder(ctx);
-  dropoutForward(rec, out, x, { n, p, ...key, accumulate: !!init });
+  dropoutForward(rec, out, x, step, { n, p, seed: key.seed, stream: key.stream, accumulate: !!init });
   rec.submit();
   const got = await readTensor(ctx, out);
-  out.destroy();
-  x.destroy();
+  for (const t of [out, x, step]) t.destroy();
   return got;
 }
 
@@ -102,15 +103,18 @@ describe('dropout_forward', () => {
     expect(await run(inp, 0, { seed: 1, step: 1, stream: 1 })).toEqual(inp);
   });
 
-  it('rejects p outside [0, 1), keys that are not u32, and short tensors', async () => {
+  it('rejects p outside [0, 1), keys that are not u32, short tensors and a step buffer that is not one u32', async () => {
     const ctx = await gpu();
     const t = (n: number) => createTensor(ctx, [n], 'f32');
     const rec = new Recorder(ctx);
-    const dims: DropoutDims = { n: 4, p: 0.5, seed: 0, step: 0, stream: 0 };
-    expect(() => dropoutForward(rec, t(4), t(4), { ...dims, p: 1 })).toThrow(/p must be in \[0, 1\), got 1/);
-    expect(() => dropoutForward(rec, t(4), t(4), { ...dims, step: -1 })).toThrow(/step must be an integer in \[0, 2³²\), got -1/);
-    expect(() => dropoutForward(rec, t(4), t(4), { ...dims, seed: 2 ** 32 })).toThrow(/seed must be/);
-    expect(() => dropoutForward(rec, t(3), t(4), dims)).toThrow(/n=4 for out \[3\] and inp \[4\]/);
+    const step = createTensor(ctx, [1], 'u32');
+    const dims: DropoutDims = { n: 4, p: 0.5, seed: 0, stream: 0 };
+    expect(() => dropoutForward(rec, t(4), t(4), step, { ...dims, p: 1 })).toThrow(/p must be in \[0, 1\), got 1/);
+    expect(() => writeDropoutStep(ctx, step, -1)).toThrow(/step must be an integer in \[0, 2³²\), got -1/);
+    expect(() => dropoutForward(rec, t(4), t(4), step, { ...dims, seed: 2 ** 32 })).toThrow(/seed must be/);
+    expect(() => dropoutForward(rec, t(3), t(4), step, dims)).toThrow(/n=4 for out \[3\] and inp \[4\]/);
+    expect(() => dropoutForward(rec, t(4), t(4), t(1), dims)).toThrow(/the step buffer must be one u32, got f32 \[1\]/);
+    expect(() => writeDropoutStep(ctx, createTensor(ctx, [1], 'i32'), 3)).toThrow(/the step buffer must be one u32, got i32/);
     rec.submit();
   });
 });

@@ -7,6 +7,7 @@ import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { dropoutMaskRef } from '../ref/dropout.js';
 import { loraForwardRef, loraLinearBackwardRef, loraLinearForwardRef, type LoraRefDims } from '../ref/lora.js';
+import { writeDropoutStep } from '../../src/gpu/kernels/dropout.js';
 
 const SENTINEL = 12345;
 const PAD = 80;
@@ -187,7 +188,9 @@ describe('LoRA linear forward + backward with dropout', () => {
       const [xT, WT, bT, AT, BT, dOutT] = [T([M, K], x), T([N, K], W), T([N], b), T([R, K], A), T([N, R], B), T([M, N], dOut)];
       const lora = { R, scale, A: AT, B: BT, dA: T([R, K], init.dA), dB: T([N, R], init.dB), computesU: true, dropout: { p, ...key } };
       const [out, u, du, dx] = [T([M, N]), T([M, R]), T([M, R]), T([M, K], init.dx)];
-      const pass = { step: key.step, scratch: T([M + 3, K + 5]) };
+      const step = createTensor(ctx, [1], 'u32');
+      writeDropoutStep(ctx, step, key.step);
+      const pass = { step, scratch: T([M + 3, K + 5]) };
 
       const rec = new Recorder(ctx);
       linearForward(rec, out, u, xT, WT, bT, lora, { M, N, K }, pass);

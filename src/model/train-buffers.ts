@@ -54,11 +54,23 @@ export interface TrainBuffers {
   dropStep?: Tensor<'u32'>;
 }
 
-/** Rows of logits computed at once: a multiple of 64 (so chunk views stay aligned), about 16 MiB of logits. */
+/**
+ * Rows of logits computed at once: a multiple of 64 (so chunk views stay aligned), about 16 MiB of
+ * logits (at least 64 rows), and no more than the rows there are. A large batch (at least
+ * 4 · LOGITS_CHUNK_MIN_ROWS rows) takes at least LOGITS_CHUNK_MIN_ROWS, so that on GPUs the LM
+ * head, the largest product of small models, runs on the 128 × 128-tiled kernel (TILE128_MIN_SIDE)
+ * rather than the 64 × 64 one; there the other buffers dwarf the chunk (256 rows are 48 MiB of
+ * logits at SmolLM2's 49,152 tokens, 148 MiB at Qwen2.5's 151,936), while a small batch keeps its
+ * memory lean.
+ */
 export function logitsChunkRows(V: number, rows: number): number {
-  const budget = Math.max(64, Math.floor((4 << 20) / V / 64) * 64);
+  const least = rows >= 4 * LOGITS_CHUNK_MIN_ROWS ? LOGITS_CHUNK_MIN_ROWS : 64;
+  const budget = Math.max(least, Math.floor((4 << 20) / V / 64) * 64);
   return Math.min(budget, Math.ceil(rows / 64) * 64);
 }
+
+/** The fewest rows of a large batch's logits chunk (logitsChunkRows). */
+export const LOGITS_CHUNK_MIN_ROWS = 256;
 
 /** The widest input K of a projection whose update drops its input, or 0 when none does. */
 export function dropoutWidth(spec: ModelSpec, lora: LowRankUpdates | undefined): number {

@@ -53,12 +53,14 @@ describe('matmulBackward split over n (GPU kernels)', () => {
     const ctx = await gpu();
     const nvidia = asGpu(ctx);
     const plenty = 1 << 24;
-    // The LM head's backward at SmolLM2-135M's shape: 64 rows, 49,152 n, 576 columns (9 tiles).
+    // The LM head's backward at SmolLM2-135M's widths: 64 rows, 49,152 n, 576 columns (9 tiles).
     expect(backwardSplits(nvidia, { M: 64, N: 49152, K: 576 }, plenty)).toBe(28);
     expect(backwardSplits(nvidia, { M: 64, N: 49152, K: 576 }, 10 * 64 * 576)).toBe(10); // scratch-bound
     expect(backwardSplits(asSwiftShader(ctx), { M: 64, N: 49152, K: 576 }, plenty)).toBe(1); // barrier-free kernels
     expect(backwardSplits(nvidia, { M: 8, N: 49152, K: 576 }, plenty)).toBe(1); // the skinny kernel
-    expect(backwardSplits(nvidia, { M: 256, N: 49152, K: 576 }, plenty)).toBe(1); // the 128 × 128 tiles
+    // 256 rows (the logits chunk's least) would be 2 × 5 tiles of 128 × 128: split over 64 × 64 tiles.
+    expect(backwardSplits(nvidia, { M: 256, N: 49152, K: 576 }, plenty)).toBe(7);
+    expect(backwardSplits(nvidia, { M: 2048, N: 49152, K: 2048 }, plenty)).toBe(1); // 16 × 16 tiles of 128 × 128
     expect(backwardSplits(nvidia, { M: 2048, N: 49152, K: 200 }, plenty)).toBe(1); // 32 × 4 tiles: enough workgroups
     expect(backwardSplits(nvidia, { M: 64, N: 2 * MIN_N_PER_SPLIT - 1, K: 576 }, plenty)).toBe(1); // a short sum
   });

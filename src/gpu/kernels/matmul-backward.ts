@@ -33,7 +33,7 @@ import type { Tensor } from '../tensor.js';
 import { MATMUL_TILE, SKINNY_MAX_ROWS, matmulGrid } from './matmul.js';
 import { reducePartials } from './split-reduce.js';
 import { preferBarrierFree } from './barrier-policy.js';
-import { matmulTile128Backward, useTile128Backward } from './matmul-tile128.js';
+import { matmulTile128Backward, tile128Grid, useTile128Backward } from './matmul-tile128.js';
 import { matmulWeightGradSplit, weightGradSplits } from './matmul-weight-grad-split.js';
 import { requireF32, vec4SlotFillable, weightBindings, weightIsF16 } from './weight-storage.js';
 
@@ -99,18 +99,20 @@ export const matmulBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
 
 /**
  * How many slices of n matmulBackward splits dinp (+)= dout·weight into on this device, with at
- * most `scratchElements` f32 of partials (S·M·K); 1: no split. Only the 64 × 64 kernel splits (real
- * GPUs, more than SKINNY_MAX_ROWS rows, not where the 128 × 128 tiles run), and only when its grid
- * leaves a large GPU mostly idle (fewer than 128 workgroups) while the reduction is long (at least
- * 2 · MIN_N_PER_SPLIT): the LM head's dh = dlogits·E over 64-row chunks of logits, 9 workgroups at
- * SmolLM2's C = 576, each summing 49,152 products per output. Then S ≈ 256 workgroups / tiles,
- * each slice at least MIN_N_PER_SPLIT long (a first estimate, to be tuned on the GPU machine).
+ * most `scratchElements` f32 of partials (S·M·K); 1: no split. Real GPUs, more than SKINNY_MAX_ROWS
+ * rows, and only when the unsplit grid leaves a large GPU mostly idle (fewer than 128 workgroups,
+ * with the 128 × 128 tiles where they would run, else the 64 × 64 ones) while the reduction is
+ * long (at least 2 · MIN_N_PER_SPLIT): the LM head's dh = dlogits·E, 256 rows of logits by
+ * SmolLM2's C = 576 are 10 workgroups of 128 × 128, each summing 49,152 products per output. The
+ * split runs the 64 × 64 kernel with S ≈ 256 workgroups / its tiles, each slice at least
+ * MIN_N_PER_SPLIT long (a first estimate, to be tuned on the GPU machine).
  */
 export function backwardSplits(ctx: GpuContext, d: { M: number; N: number; K: number }, scratchElements: number): number {
   const { M, N, K } = d;
-  if (preferBarrierFree(ctx) || M <= SKINNY_MAX_ROWS || K === 0 || useTile128Backward(ctx, d)) return 1;
+  if (preferBarrierFree(ctx) || M <= SKINNY_MAX_ROWS || K === 0) return 1;
   const [colTiles, rowTiles] = [Math.ceil(K / MATMUL_TILE), Math.ceil(M / MATMUL_TILE)];
-  if (colTiles * rowTiles >= 128 || rowTiles > 65535) return 1;
+  const unsplit = useTile128Backward(ctx, d) ? tile128Grid(M, K).reduce((a, b) => a * b) : colTiles * rowTiles;
+  if (unsplit >= 128 || rowTiles > 65535) return 1;
   const S = Math.min(Math.round(256 / (colTiles * rowTiles)), Math.floor(N / MIN_N_PER_SPLIT), Math.floor(scratchElements / (M * K)), 65535);
   if (S < 2) return 1;
   return Math.ceil(N / nPerSplit(N, S)); // no empty slices once the slice is rounded to 32

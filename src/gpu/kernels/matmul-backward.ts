@@ -1,8 +1,11 @@
 // The backward pass of a Linear layer out[M, N] = inp[M, K] · weight[N, K]ᵀ, in two kernels:
 //  - matmulBackward, the activation gradient: dinp[M, K] (+)= scale · dout[M, N] · weight[N, K]
-//    ("NN"). matmul_backward (64 × 64 tiles staged through workgroup memory along N) for many
-//    rows, matmul_skinny_backward (4 × 4 register blocks, no barriers) for at most
-//    SKINNY_MAX_ROWS rows.
+//    ("NN"). matmul_tile128_backward (matmul-tile128.ts) for large products on GPUs,
+//    matmul_backward (64 × 64 tiles staged through workgroup memory along N) for other many-row
+//    ones, matmul_skinny_backward (4 × 4 register blocks, no barriers) for at most SKINNY_MAX_ROWS
+//    rows. A product with few output tiles and a long N (the LM head's) splits N over workgroups
+//    when the caller lends scratch (backwardSplits: matmul_backward's SPLIT_N, then
+//    matmul_split_reduce).
 //  - matmulWeightGrad, the weight gradient: dweight[N, K] (+)= scale · dout[M, N]ᵀ · inp[M, K]
 //    ("TN", a reduction over the M rows), with matmul_weight_grad (64 × 64 tiles of dweight, M
 //    walked in chunks of 32 rows staged through workgroup memory; deterministic, no atomics), or,

@@ -14,7 +14,7 @@ import {
   attentionSubgroupSize,
 } from '../../src/gpu/kernels/attention.js';
 import { preferSubgroupAttention } from '../../src/gpu/kernels/barrier-policy.js';
-import { gpu } from '../helpers.js';
+import { asGpu, gpu } from '../helpers.js';
 import { checkBackwardKernels, checkForwardKernel, dispatchedAttentionKernels, type BackwardCase, type ForwardCase } from './attention-checks.js';
 
 const ctx = await gpu();
@@ -101,7 +101,7 @@ describe('attentionSubgroupSize', () => {
 });
 
 describe('the attention launchers', () => {
-  const real = { ...ctx, adapterInfo: { ...ctx.adapterInfo, vendor: 'nvidia', architecture: 'hopper', device: '', description: '' } };
+  const real = asGpu(ctx);
 
   it('take the subgroup kernels on real GPUs with the subgroup_id builtins, the per-row kernels on SwiftShader', () => {
     expect(preferSubgroupAttention(real)).toBe(ctx.features.subgroupId);

@@ -1,5 +1,7 @@
 // Causal grouped-query attention, backward, step 3 of 3: the gradients with respect to the keys and
 // values. Training layout: no cache offset, so the keys are the T positions of the same sequence.
+// Composed with lib/attention_backward_io.wgsl (the inputs and params), lib/attention_rows.wgsl and
+// lib/attention_per_row.wgsl (the entry point).
 //
 // q, dout: [B, T, NH, HS]; k, v, dk, dv: [B, T, KV, HS]; mask: u32 [B, T], 1 for a real token.
 // stats: [B, NH, T] pairs (lse_i, D_i) from attention_backward_prep.wgsl.
@@ -19,38 +21,15 @@
 // workgroups (see grid1d); no workgroup barriers. HS is an override constant bounding every loop
 // over the head; the two accumulators are fixed MAX_HS private arrays of which HS are used.
 
-struct Params {
-  rows: u32,  // B * T * KV, the number of key rows
-  T: u32,
-  NH: u32,
-  KV: u32,
-  scale: f32,
-}
-
+alias Elem = f32;
 @group(0) @binding(0) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dv: array<f32>;
-@group(0) @binding(2) var<storage, read> dout: array<f32>;
-@group(0) @binding(3) var<storage, read> q: array<f32>;
-@group(0) @binding(4) var<storage, read> k: array<f32>;
-@group(0) @binding(5) var<storage, read> v: array<f32>;
-@group(0) @binding(6) var<storage, read> stats: array<vec2<f32>>;
-@group(0) @binding(7) var<storage, read> mask: array<u32>;
-@group(0) @binding(8) var<uniform> params: Params;
+const FIRST_INPUT: u32 = 2u;
 
-override HS: u32 = 64u;
 const MAX_HS: u32 = 256u;
-const WG: u32 = 64u;
-const NO_KEY_BELOW: f32 = -5e29;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (row >= params.rows) { return; }
-  let g = row % params.KV;
-  let bj = row / params.KV;  // b * T + j
-  let j = bj % params.T;
-  let b = bj / params.T;
+fn run_row(row: u32) {
+  let r = key_row(row);
   let kbase = row * HS;
 
   var dkAcc: array<f32, MAX_HS>;
@@ -60,14 +39,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     dvAcc[d] = 0.0;
   }
 
-  if (mask[bj] != 0u) {
-    let group = params.NH / params.KV;
-    let h0 = g * group;
-    for (var t = j; t < params.T; t++) {
-      for (var h = h0; h < h0 + group; h++) {
-        let st = stats[(b * params.NH + h) * params.T + t];
+  if (mask[r.b * params.T + r.j] != 0u) {
+    let heads = query_heads(r.g);
+    for (var t = r.j; t < params.T; t++) {
+      for (var h = heads.x; h < heads.y; h++) {
+        let st = stats[stat_index(r.b, t, h)];
         if (st.x < NO_KEY_BELOW) { continue; }
-        let qbase = ((b * params.T + t) * params.NH + h) * HS;
+        let qbase = query_index(r.b, t, h) * HS;
         var s = 0.0;
         var dp = 0.0;
         for (var d = 0u; d < HS; d++) {

@@ -1,5 +1,6 @@
 // Causal grouped-query attention, backward, step 1 of 3: the per-query-row statistics that the two
-// gradient kernels (attention_backward_query.wgsl, attention_backward_key.wgsl) read.
+// gradient kernels (attention_backward_query.wgsl, attention_backward_key.wgsl) read. Composed
+// with lib/attention_per_row.wgsl (the entry point, which calls run_row).
 //
 // dout, out: [B, T, NH, HS], the gradient of the loss with respect to the attention output and
 // the output that the forward pass saved. lse: [B, NH, T], the forward's log-sum-exp of each query
@@ -26,13 +27,8 @@ struct Params {
 @group(0) @binding(4) var<uniform> params: Params;
 
 override HS: u32 = 64u;
-const WG: u32 = 64u;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (row >= params.rows) { return; }
+fn run_row(row: u32) {
   let h = row % params.NH;
   let bt = row / params.NH;  // b * T + t
   let t = bt % params.T;

@@ -1,5 +1,7 @@
 // Causal grouped-query attention, backward, step 2 of 3: the gradient with respect to the queries.
-// Training layout: no cache offset, so the keys are the T positions of the same sequence.
+// Training layout: no cache offset, so the keys are the T positions of the same sequence. Composed
+// with lib/attention_backward_io.wgsl (the inputs and params), lib/attention_rows.wgsl and
+// lib/attention_per_row.wgsl (the entry point).
 //
 // q, dout, dq: [B, T, NH, HS]; k, v: [B, T, KV, HS]; mask: u32 [B, T], 1 for a real token.
 // stats: [B, NH, T] pairs (lse_i, D_i) from attention_backward_prep.wgsl.
@@ -18,40 +20,15 @@
 // over the head; the private copies of q_i, dout_i and the dq accumulator are fixed MAX_HS arrays
 // (WGSL allows override-sized arrays only in workgroup memory), of which the first HS are used.
 
-struct Params {
-  rows: u32,  // B * T * NH, the number of query rows
-  T: u32,
-  NH: u32,
-  KV: u32,
-  scale: f32,
-}
-
+alias Elem = f32;
 @group(0) @binding(0) var<storage, read_write> dq: array<f32>;
-@group(0) @binding(1) var<storage, read> dout: array<f32>;
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k: array<f32>;
-@group(0) @binding(4) var<storage, read> v: array<f32>;
-@group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
-@group(0) @binding(6) var<storage, read> mask: array<u32>;
-@group(0) @binding(7) var<uniform> params: Params;
+const FIRST_INPUT: u32 = 1u;
 
-override HS: u32 = 64u;
 const MAX_HS: u32 = 256u;
-const WG: u32 = 64u;
-// The forward writes lse = -1e30 for a row with no allowed key; anything below half of it is that.
-const NO_KEY_BELOW: f32 = -5e29;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (row >= params.rows) { return; }
-  let h = row % params.NH;
-  let bt = row / params.NH;  // b * T + t
-  let t = bt % params.T;
-  let b = bt / params.T;
-  let kvh = h / (params.NH / params.KV);
-  let st = stats[(b * params.NH + h) * params.T + t];
+fn run_row(row: u32) {
+  let r = query_row(row);
+  let st = stats[stat_index(r.b, r.t, r.h)];
   let rowLse = st.x;
   let rowD = st.y;
 
@@ -66,11 +43,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 
   // With no allowed key, no key is visited and dq stays 0.
-  let last = select(t + 1u, 0u, rowLse < NO_KEY_BELOW);
+  let last = select(r.t + 1u, 0u, rowLse < NO_KEY_BELOW);
   let kvStride = params.KV * HS;
-  var kvbase = (b * params.T * params.KV + kvh) * HS;
+  var kvbase = (r.b * params.T * params.KV + r.kvh) * HS;
   for (var j = 0u; j < last; j++) {
-    if (mask[b * params.T + j] != 0u) {
+    if (mask[r.b * params.T + j] != 0u) {
       var s = 0.0;
       var dp = 0.0;
       for (var d = 0u; d < HS; d++) {

@@ -1,6 +1,7 @@
 // Causal scaled-dot-product attention, forward, with grouped-query heads, a key padding mask and
 // keys/values read from a cache layout. Flash-style: an online softmax (running max and sum) over
-// the keys, so no T x S score matrix is ever stored.
+// the keys, so no T x S score matrix is ever stored. Composed with lib/attention_forward_io.wgsl
+// (the inputs and params), lib/attention_rows.wgsl and lib/attention_per_row.wgsl (the entry point).
 //
 // q, out: [B, T, NH, HS], queries at absolute positions pos0 .. pos0 + T - 1.
 // k, v:   [B, S, KV, HS], cache positions 0 .. S - 1 (only 0 .. pos0 + T - 1 need be filled).
@@ -22,40 +23,16 @@
 // override-sized arrays only in workgroup memory, so the per-invocation query copy and output
 // accumulator are private arrays of the fixed size MAX_HS, of which the first HS are used.
 
-struct Params {
-  rows: u32,  // B * T * NH, the number of query rows
-  T: u32,
-  S: u32,
-  NH: u32,
-  KV: u32,
-  pos0: u32,
-  scale: f32,
-}
-
+alias Elem = f32;
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k: array<f32>;
-@group(0) @binding(4) var<storage, read> v: array<f32>;
-@group(0) @binding(5) var<storage, read> mask: array<u32>;
-@group(0) @binding(6) var<uniform> params: Params;
+const FIRST_INPUT: u32 = 2u;
 
-override HS: u32 = 64u;
 const MAX_HS: u32 = 256u;
-const WG: u32 = 64u;
-const NO_KEY_LSE: f32 = -1e30;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (row >= params.rows) { return; }
-  let h = row % params.NH;
-  let bt = row / params.NH;  // b * T + t
-  let t = bt % params.T;
-  let b = bt / params.T;
-  let kvh = h / (params.NH / params.KV);
-  let p = params.pos0 + t;
+fn run_row(row: u32) {
+  let r = query_row(row);
+  let p = params.pos0 + r.t;
   let last = min(p + 1u, params.S);  // keys 0 .. last - 1; the clamp only guards a caller's mistake
 
   var qr: array<f32, MAX_HS>;
@@ -70,9 +47,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var m = NO_KEY_LSE;
   var l = 0.0;
   let kvStride = params.KV * HS;
-  var kvbase = (b * params.S * params.KV + kvh) * HS;
+  var kvbase = (r.b * params.S * params.KV + r.kvh) * HS;
   for (var j = 0u; j < last; j++) {
-    if (mask[b * params.S + j] != 0u) {
+    if (mask[r.b * params.S + j] != 0u) {
       var s = 0.0;
       for (var d = 0u; d < HS; d++) { s += qr[d] * k[kvbase + d]; }
       if (s > m) {
@@ -93,9 +70,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (l > 0.0) {
     let inv = 1.0 / l;
     for (var d = 0u; d < HS; d++) { out[obase + d] = acc[d] * inv; }
-    lse[(b * params.NH + h) * params.T + t] = m + log(l);
+    lse[stat_index(r.b, r.t, r.h)] = m + log(l);
   } else {
     for (var d = 0u; d < HS; d++) { out[obase + d] = 0.0; }
-    lse[(b * params.NH + h) * params.T + t] = NO_KEY_LSE;
+    lse[stat_index(r.b, r.t, r.h)] = NO_KEY_LSE;
   }
 }

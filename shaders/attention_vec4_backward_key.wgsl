@@ -2,6 +2,8 @@
 // values): the vec4 variant of attention_backward_key.wgsl for head sizes that are a multiple of 4
 // (HS <= MAX_HS = 128), with the same math, masks and results, reading and writing four dimensions
 // at a time. Training layout: no cache offset, so the keys are the T positions of the same sequence.
+// Composed with lib/attention_backward_io.wgsl (the inputs and params), lib/attention_rows.wgsl and
+// lib/attention_per_row.wgsl (the entry point).
 //
 // q, dout: [B, T, NH, HS]; k, v, dk, dv: [B, T, KV, HS] (HS / 4 vec4 per row); mask: u32 [B, T].
 // stats: [B, NH, T] pairs (lse_i, D_i) from attention_backward_prep.wgsl.
@@ -25,44 +27,20 @@
 // private array is a per-lane gather or scatter, and this path is ~3x faster than the array one
 // there at HS = 8. Larger heads loop over private arrays of MAX_HS / 4 vec4.
 
-struct Params {
-  rows: u32,  // B * T * KV, the number of key rows
-  T: u32,
-  NH: u32,
-  KV: u32,
-  scale: f32,
-}
-
+alias Elem = vec4<f32>;
 @group(0) @binding(0) var<storage, read_write> dk: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> dv: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> dout: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> stats: array<vec2<f32>>;
-@group(0) @binding(7) var<storage, read> mask: array<u32>;
-@group(0) @binding(8) var<uniform> params: Params;
+const FIRST_INPUT: u32 = 2u;
 
-override HS: u32 = 64u;
 const MAX_HS4: u32 = 32u;  // MAX_HS / 4 with MAX_HS = 128
-const WG: u32 = 64u;
-const NO_KEY_BELOW: f32 = -5e29;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (row >= params.rows) { return; }
+fn run_row(row: u32) {
   let H4 = HS / 4u;
-  let g = row % params.KV;
-  let bj = row / params.KV;  // b * T + j
-  let j = bj % params.T;
-  let b = bj / params.T;
+  let r = key_row(row);
   let kbase = row * H4;
 
-  let group = params.NH / params.KV;
-  let h0 = g * group;
-  let real = mask[bj] != 0u;
+  let heads = query_heads(r.g);
+  let real = mask[r.b * params.T + r.j] != 0u;
   if (H4 <= 4u) {
     // Small heads (HS <= 16): k_j, v_j and both accumulators in registers, the loops over the head
     // written out (the branches on the constant H4 fold away), no dynamically indexed arrays.
@@ -75,11 +53,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (H4 > 1u) { k1 = k[kbase + 1u] * params.scale; v1 = v[kbase + 1u]; }
       if (H4 > 2u) { k2 = k[kbase + 2u] * params.scale; v2 = v[kbase + 2u]; }
       if (H4 > 3u) { k3 = k[kbase + 3u] * params.scale; v3 = v[kbase + 3u]; }
-      for (var t = j; t < params.T; t++) {
-        let sbase = b * params.NH * params.T + t;
-        var qbase = ((b * params.T + t) * params.NH + h0) * H4;
-        for (var h = h0; h < h0 + group; h++) {
-          let st = stats[sbase + h * params.T];
+      for (var t = r.j; t < params.T; t++) {
+        var qbase = query_index(r.b, t, heads.x) * H4;
+        for (var h = heads.x; h < heads.y; h++) {
+          let st = stats[stat_index(r.b, t, h)];
           if (st.x >= NO_KEY_BELOW) {
             let q0 = q[qbase]; let o0 = dout[qbase];
             var q1 = vec4<f32>(0.0); var q2 = vec4<f32>(0.0); var q3 = vec4<f32>(0.0);
@@ -115,11 +92,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       kr[d] = k[kbase + d] * params.scale;
       vr[d] = v[kbase + d];
     }
-    for (var t = j; t < params.T; t++) {
-      let sbase = b * params.NH * params.T + t;
-      var qbase = ((b * params.T + t) * params.NH + h0) * H4;
-      for (var h = h0; h < h0 + group; h++) {
-        let st = stats[sbase + h * params.T];
+    for (var t = r.j; t < params.T; t++) {
+      var qbase = query_index(r.b, t, heads.x) * H4;
+      for (var h = heads.x; h < heads.y; h++) {
+        let st = stats[stat_index(r.b, t, h)];
         if (st.x >= NO_KEY_BELOW) {
           var s = 0.0;
           var dp = 0.0;

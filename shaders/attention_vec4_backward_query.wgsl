@@ -2,6 +2,8 @@
 // the vec4 variant of attention_backward_query.wgsl for head sizes that are a multiple of 4
 // (HS <= MAX_HS = 128), with the same math, masks and results, reading and writing four dimensions
 // at a time. Training layout: no cache offset, so the keys are the T positions of the same sequence.
+// Composed with lib/attention_backward_io.wgsl (the inputs and params), lib/attention_rows.wgsl and
+// lib/attention_per_row.wgsl (the entry point).
 //
 // q, dout, dq: [B, T, NH, HS]; k, v: [B, T, KV, HS] (HS / 4 vec4 per row); mask: u32 [B, T].
 // stats: [B, NH, T] pairs (lse_i, D_i) from attention_backward_prep.wgsl.
@@ -23,49 +25,24 @@
 // private array is a per-lane gather or scatter, and this path is ~3x faster than the array one
 // there at HS = 8. Larger heads loop over private arrays of MAX_HS / 4 vec4.
 
-struct Params {
-  rows: u32,  // B * T * NH, the number of query rows
-  T: u32,
-  NH: u32,
-  KV: u32,
-  scale: f32,
-}
-
+alias Elem = vec4<f32>;
 @group(0) @binding(0) var<storage, read_write> dq: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> dout: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> stats: array<vec2<f32>>;
-@group(0) @binding(6) var<storage, read> mask: array<u32>;
-@group(0) @binding(7) var<uniform> params: Params;
+const FIRST_INPUT: u32 = 1u;
 
-override HS: u32 = 64u;
 const MAX_HS4: u32 = 32u;  // MAX_HS / 4 with MAX_HS = 128
-const WG: u32 = 64u;
-// The forward writes lse = -1e30 for a row with no allowed key; anything below half of it is that.
-const NO_KEY_BELOW: f32 = -5e29;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (row >= params.rows) { return; }
+fn run_row(row: u32) {
   let H4 = HS / 4u;
-  let h = row % params.NH;
-  let bt = row / params.NH;  // b * T + t
-  let t = bt % params.T;
-  let b = bt / params.T;
-  let kvh = h / (params.NH / params.KV);
-  let st = stats[(b * params.NH + h) * params.T + t];
+  let r = query_row(row);
+  let st = stats[stat_index(r.b, r.t, r.h)];
   let rowLse = st.x;
   let rowD = st.y;
 
   // With no allowed key, no key is visited and dq stays 0.
-  let last = select(t + 1u, 0u, rowLse < NO_KEY_BELOW);
+  let last = select(r.t + 1u, 0u, rowLse < NO_KEY_BELOW);
   let kvStride = params.KV * H4;
-  var kvbase = (b * params.T * params.KV + kvh) * H4;
-  let mbase = b * params.T;
+  var kvbase = (r.b * params.T * params.KV + r.kvh) * H4;
+  let mbase = r.b * params.T;
   let base = row * H4;
   if (H4 <= 4u) {
     // Small heads (HS <= 16): q_i, dout_i and dq_i in registers, the loops over the head written

@@ -3,6 +3,8 @@
 // KV-cache layout, pos0 and results, with q, k, v and out read and written four dimensions at a
 // time. It exists for SwiftShader (and GPUs without subgroups), where the scalar kernel spends its
 // time on one robustness-clamped load per dimension and on dynamically indexed MAX_HS = 256 arrays.
+// Composed with lib/attention_forward_io.wgsl (the inputs and params), lib/attention_rows.wgsl and
+// lib/attention_per_row.wgsl (the entry point).
 //
 // q, out: [B, T, NH, HS], queries at absolute positions pos0 .. pos0 + T - 1, as HS / 4 vec4 each.
 // k, v:   [B, S, KV, HS], cache positions 0 .. S - 1 (only 0 .. pos0 + T - 1 need be filled).
@@ -26,47 +28,23 @@
 // private array is a per-lane gather or scatter, and this path is ~3x faster than the array one
 // there at HS = 8. Larger heads loop over private arrays of MAX_HS / 4 vec4.
 
-struct Params {
-  rows: u32,  // B * T * NH, the number of query rows
-  T: u32,
-  S: u32,
-  NH: u32,
-  KV: u32,
-  pos0: u32,
-  scale: f32,
-}
-
+alias Elem = vec4<f32>;
 @group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> v: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> mask: array<u32>;
-@group(0) @binding(6) var<uniform> params: Params;
+const FIRST_INPUT: u32 = 2u;
 
-override HS: u32 = 64u;
 const MAX_HS4: u32 = 32u;  // MAX_HS / 4 with MAX_HS = 128
-const WG: u32 = 64u;
-const NO_KEY_LSE: f32 = -1e30;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let row = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (row >= params.rows) { return; }
+fn run_row(row: u32) {
   let H4 = HS / 4u;
-  let h = row % params.NH;
-  let bt = row / params.NH;  // b * T + t
-  let t = bt % params.T;
-  let b = bt / params.T;
-  let kvh = h / (params.NH / params.KV);
-  let last = min(params.pos0 + t + 1u, params.S);  // keys 0 .. last - 1; the clamp only guards a caller's mistake
+  let r = query_row(row);
+  let last = min(params.pos0 + r.t + 1u, params.S);  // keys 0 .. last - 1; the clamp only guards a caller's mistake
 
   var m = NO_KEY_LSE;
   var l = 0.0;
   let kvStride = params.KV * H4;
-  var kvbase = (b * params.S * params.KV + kvh) * H4;
-  let mbase = b * params.S;
+  var kvbase = (r.b * params.S * params.KV + r.kvh) * H4;
+  let mbase = r.b * params.S;
   let qbase = row * H4;
   var acc: array<vec4<f32>, MAX_HS4>;
   if (H4 <= 4u) {
@@ -117,7 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
 
-  let si = (b * params.NH + h) * params.T + t;
+  let si = stat_index(r.b, r.t, r.h);
   if (l > 0.0) {
     let inv = 1.0 / l;
     for (var d = 0u; d < H4; d++) { out[qbase + d] = acc[d] * inv; }

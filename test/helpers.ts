@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { GpuContext } from '../src/gpu/device.js';
+import type { KernelPolicy } from '../src/gpu/policy.js';
 import { acquireNodeDevice } from '../src/gpu/node.js';
 
 let ctxPromise: Promise<GpuContext> | undefined;
@@ -19,20 +20,22 @@ export function gpu(): Promise<GpuContext> {
 }
 
 /**
- * The same device presented as an NVIDIA GPU: the launchers then pick the real-GPU kernels (tiled
- * matmuls, subgroup attention, tree reductions; see src/gpu/kernels/barrier-policy.ts), which run
- * on SwiftShader too, only slower.
+ * The same device with some of its kernel policy (src/gpu/policy.ts) replaced: every launcher
+ * reads ctx.policy, so a test reaches another device's kernels on the device it has.
  */
-export const asGpu = (ctx: GpuContext): GpuContext => ({
+export const withPolicy = (ctx: GpuContext, policy: Partial<KernelPolicy>): GpuContext => ({
   ...ctx,
-  adapterInfo: { ...ctx.adapterInfo, vendor: 'nvidia', architecture: 'hopper', device: '', description: 'H200 (this device posing as one)' },
+  policy: { ...ctx.policy, ...policy, reason: `a test's policy: ${JSON.stringify(policy)}` },
 });
 
-/** The same device presented as SwiftShader: the launchers pick the barrier-free kernels (which run anywhere). */
-export const asSwiftShader = (ctx: GpuContext): GpuContext => ({
-  ...ctx,
-  adapterInfo: { ...ctx.adapterInfo, description: `SwiftShader (this device posing as it: ${ctx.adapterInfo.description})` },
-});
+/**
+ * The same device with the GPUs' kernels (tiled matmuls, subgroup attention where it has
+ * subgroups, tree reductions), which run on SwiftShader too, only slower.
+ */
+export const tiledKernels = (ctx: GpuContext): GpuContext => withPolicy(ctx, { kernels: 'tiled' });
+
+/** The same device with the barrier-free kernels of CPU drivers (which run anywhere). */
+export const barrierFreeKernels = (ctx: GpuContext): GpuContext => withPolicy(ctx, { kernels: 'barrier-free' });
 
 /** Deterministic uniform values in [lo, hi) from a 32-bit xorshift generator. */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {

@@ -2,7 +2,9 @@
 // object that the `webgpu` npm package (Dawn) creates in Node (see ./node.ts).
 //
 // The engine asks for the largest storage-buffer and workgroup limits the adapter offers and for
-// the optional features it can use; which of them it got is recorded in `GpuContext.features`.
+// the optional features it can use; which of them it got is recorded in `GpuContext.features`,
+// and the kernel variants the device takes in `GpuContext.policy` (./policy.ts).
+import { devicePolicy, type KernelPolicy } from './policy.js';
 
 export interface GpuFeatures {
   shaderF16: boolean;
@@ -31,6 +33,8 @@ export interface GpuContext {
   };
   features: GpuFeatures;
   limits: GPUSupportedLimits;
+  /** Which kernel variants this device takes, worked out once from the above (./policy.ts). */
+  policy: KernelPolicy;
 }
 
 export class WebGpuUnavailableError extends Error {
@@ -87,19 +91,15 @@ export async function acquireDevice(
   for (const [f, key] of OPTIONAL_FEATURES) features[key] = device.features.has(f);
   features.subgroupId = features.subgroups && (gpu.wgslLanguageFeatures?.has('subgroup_id') ?? false);
   const info = adapter.info ?? ({} as GPUAdapterInfo);
-  return {
-    device,
-    adapterInfo: {
-      vendor: info.vendor ?? '',
-      architecture: info.architecture ?? '',
-      device: info.device ?? '',
-      description: info.description ?? '',
-      subgroupMinSize: info.subgroupMinSize ?? 0,
-      subgroupMaxSize: info.subgroupMaxSize ?? 0,
-    },
-    features,
-    limits: device.limits,
+  const adapterInfo = {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+    subgroupMinSize: info.subgroupMinSize ?? 0,
+    subgroupMaxSize: info.subgroupMaxSize ?? 0,
   };
+  return { device, adapterInfo, features, limits: device.limits, policy: devicePolicy({ adapterInfo, features, limits: device.limits }) };
 }
 
 /** A short human-readable description of the adapter, its features and the limits that matter here. */
@@ -118,5 +118,6 @@ export function describeGpu(ctx: GpuContext): string {
     `maxComputeWorkgroupStorageSize: ${l.maxComputeWorkgroupStorageSize} bytes`,
     `maxComputeInvocationsPerWorkgroup: ${l.maxComputeInvocationsPerWorkgroup}`,
     `maxStorageBuffersPerShaderStage: ${l.maxStorageBuffersPerShaderStage}`,
+    `kernels: ${ctx.policy.reason}`,
   ].join('\n');
 }

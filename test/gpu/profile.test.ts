@@ -11,7 +11,7 @@ import { gpu, randomArray } from '../helpers.js';
 /**
  * out1 = x·Wᵀ twice with matmul_forward (64 rows) and out2 = x[0:4]·Wᵀ once with
  * matmul_skinny_forward (4 rows), named explicitly rather than left to the launcher's per-device
- * choice (barrier-policy.ts).
+ * choice (src/gpu/policy.ts).
  */
 async function runKernels(repeat = 1) {
   const ctx = await gpu();

@@ -1,6 +1,6 @@
 // The subgroup attention kernels (attention_subgroup_*.wgsl: one subgroup per row, lanes splitting
 // the head dimension), each named explicitly rather than left to the launcher's per-device choice
-// (barrier-policy.ts), against the CPU references, at head sizes that are and are not multiples of
+// (selectAttention, from the device's policy: src/gpu/policy.ts), against the CPU references, at head sizes that are and are not multiples of
 // the subgroup size, GQA ratios 1, 2 and 3, padding on either side and the forward's KV-cache
 // offsets. The checks and tolerances are those of attention.test.ts and attention-backward.test.ts,
 // shared through attention-checks.ts.
@@ -12,13 +12,15 @@ import {
   attentionSubgroupBackwardQueryKernel,
   attentionSubgroupForwardKernel,
   attentionSubgroupSize,
+  selectAttention,
 } from '../../src/gpu/kernels/attention.js';
-import { preferSubgroupAttention } from '../../src/gpu/kernels/barrier-policy.js';
-import { asGpu, gpu } from '../helpers.js';
+import type { GpuContext } from '../../src/gpu/device.js';
+import { devicePolicy } from '../../src/gpu/policy.js';
+import { gpu, tiledKernels, withPolicy } from '../helpers.js';
 import { checkBackwardKernels, checkForwardKernel, dispatchedAttentionKernels, type BackwardCase, type ForwardCase } from './attention-checks.js';
 
 const ctx = await gpu();
-const subgroupMinSize = attentionSubgroupSize(ctx, 8);
+const subgroupMinSize = attentionSubgroupSize(ctx.policy, 8);
 const NO_SUBGROUPS =
   `the device (${ctx.adapterInfo.description || ctx.adapterInfo.vendor}) lacks subgroups or the WGSL subgroup_id ` +
   'builtins, so the subgroup attention kernels cannot run here';
@@ -86,36 +88,37 @@ describe.skipIf(!subgroupMinSize)('attention_subgroup_backward_query and _key', 
 
 describe('attentionSubgroupSize', () => {
   it('takes the subgroup kernels only with the subgroup_id builtins and a head that fits the lanes', () => {
-    const with4 = { ...ctx, features: { ...ctx.features, subgroups: true, subgroupId: true }, adapterInfo: { ...ctx.adapterInfo, subgroupMinSize: 4, subgroupMaxSize: 4 } };
-    expect(attentionSubgroupSize(with4, 8)).toBe(4);
-    expect(attentionSubgroupSize(with4, 4 * ATTENTION_MAX_DIMS_PER_LANE)).toBe(4);
-    expect(attentionSubgroupSize(with4, 4 * ATTENTION_MAX_DIMS_PER_LANE + 1)).toBeNull();
-    const with32 = { ...with4, adapterInfo: { ...with4.adapterInfo, subgroupMinSize: 32, subgroupMaxSize: 32 } };
-    expect(attentionSubgroupSize(with32, 256)).toBe(32);
+    // The policy of a device with subgroups of at least `subgroupMinSize` (0: not reported), with or without subgroup_id.
+    const policy = (subgroupMinSize: number, subgroupId = true) =>
+      devicePolicy({ adapterInfo: { ...ctx.adapterInfo, subgroupMinSize }, features: { subgroupId }, limits: ctx.limits });
+    expect(attentionSubgroupSize(policy(4), 8)).toBe(4);
+    expect(attentionSubgroupSize(policy(4), 4 * ATTENTION_MAX_DIMS_PER_LANE)).toBe(4);
+    expect(attentionSubgroupSize(policy(4), 4 * ATTENTION_MAX_DIMS_PER_LANE + 1)).toBeNull();
+    expect(attentionSubgroupSize(policy(32), 256)).toBe(32);
     // With 64 dimensions a lane and subgroups of at least 4, every head up to ATTENTION_MAX_HS fits.
-    expect(attentionSubgroupSize(with4, ATTENTION_MAX_HS)).toBe(4);
-    const unreported = { ...with4, adapterInfo: { ...with4.adapterInfo, subgroupMinSize: 0, subgroupMaxSize: 0 } };
-    expect(attentionSubgroupSize(unreported, 64)).toBe(4);
-    expect(attentionSubgroupSize({ ...with4, features: { ...with4.features, subgroupId: false } }, 8)).toBeNull();
+    expect(attentionSubgroupSize(policy(4), ATTENTION_MAX_HS)).toBe(4);
+    expect(attentionSubgroupSize(policy(0), 64)).toBe(4);
+    expect(attentionSubgroupSize(policy(4, false), 8)).toBeNull();
   });
 });
 
 describe('the attention launchers', () => {
-  const real = asGpu(ctx);
+  const real = tiledKernels(ctx);
+  const takesSubgroups = (c: GpuContext) => selectAttention(c.policy, 8).kernel.forward === attentionSubgroupForwardKernel;
 
   it('take the subgroup kernels on real GPUs with the subgroup_id builtins, the per-row kernels on SwiftShader', () => {
-    expect(preferSubgroupAttention(real)).toBe(ctx.features.subgroupId);
-    expect(preferSubgroupAttention({ ...real, features: { ...real.features, subgroupId: false } })).toBe(false);
-    expect(preferSubgroupAttention({ ...ctx, features: { ...ctx.features, subgroupId: true } })).toBe(!/swiftshader/i.test(JSON.stringify(ctx.adapterInfo)));
+    expect(takesSubgroups(real)).toBe(ctx.features.subgroupId);
+    expect(takesSubgroups(withPolicy(real, { subgroupSize: 0 }))).toBe(false);
+    expect(takesSubgroups(withPolicy(ctx, { subgroupSize: 4 }))).toBe(!/swiftshader/i.test(JSON.stringify(ctx.adapterInfo)));
   });
 
-  it.skipIf(!subgroupMinSize)('dispatch the kernels that the policy names (this device posing as a real GPU)', async () => {
+  it.skipIf(!subgroupMinSize)('dispatch the kernels that the policy names (this device with the tiled policy)', async () => {
     const dispatched = dispatchedAttentionKernels;
     const subgroup = ['attention_backward_prep', 'attention_subgroup_backward_key', 'attention_subgroup_backward_query', 'attention_subgroup_forward'];
     // HS = 8 is a multiple of 4: the per-row launches take the vec4 kernels (attention-vec4.test.ts).
     const perRow = ['attention_backward_prep', 'attention_vec4_backward_key', 'attention_vec4_backward_query', 'attention_vec4_forward'];
     expect(await dispatched(real, 8)).toEqual(subgroup);
-    expect(await dispatched({ ...real, features: { ...real.features, subgroupId: false } }, 8)).toEqual(perRow);
-    expect(await dispatched(ctx, 8)).toEqual(preferSubgroupAttention(ctx) ? subgroup : perRow);
+    expect(await dispatched(withPolicy(real, { subgroupSize: 0 }), 8)).toEqual(perRow);
+    expect(await dispatched(ctx, 8)).toEqual(takesSubgroups(ctx) ? subgroup : perRow);
   });
 });

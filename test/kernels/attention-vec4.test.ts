@@ -11,8 +11,9 @@ import {
   attentionVec4BackwardKeyKernel,
   attentionVec4BackwardQueryKernel,
   attentionVec4ForwardKernel,
+  attentionSubgroupForwardKernel,
+  selectAttention,
 } from '../../src/gpu/kernels/attention.js';
-import { preferSubgroupAttention } from '../../src/gpu/kernels/barrier-policy.js';
 import { gpu } from '../helpers.js';
 import { checkBackwardKernels, checkForwardKernel, dispatchedAttentionKernels, type BackwardCase, type ForwardCase } from './attention-checks.js';
 
@@ -83,7 +84,7 @@ describe('the per-row attention launchers', () => {
     expect([1, 3, 5, 6, 10, 130, 132, 256].some(attentionVec4)).toBe(false);
   });
 
-  it.skipIf(preferSubgroupAttention(ctx))('dispatch the vec4 kernels for HS % 4 == 0 and the scalar ones otherwise (per-row device)', async () => {
+  it.skipIf(selectAttention(ctx.policy, 8).kernel.forward === attentionSubgroupForwardKernel)('dispatch the vec4 kernels for HS % 4 == 0 and the scalar ones otherwise (per-row device)', async () => {
     const dispatched = (HS: number) => dispatchedAttentionKernels(ctx, HS);
     const vec4 = ['attention_backward_prep', 'attention_vec4_backward_key', 'attention_vec4_backward_query', 'attention_vec4_forward'];
     const scalar = ['attention_backward_key', 'attention_backward_prep', 'attention_backward_query', 'attention_forward'];

@@ -1,8 +1,8 @@
 // The fused LoRA launches: matmulLoraForward, out = x·Wᵀ (+ b) + s·u·Bᵀ in one launch, and
 // matmulLoraBackward, dx (+)= dy·W + du·A in one launch, on both kernel paths: the barrier-free
 // kernels (matmul_regtile_*, SwiftShader's) and the real-GPU kernels (matmul_forward /
-// matmul_backward with 64 × 64 tiles, matmul_tile128_* from 256 × 256), each device posing as the
-// other (test/helpers.ts asGpu, asSwiftShader). Each must give exactly the bits of the separate
+// matmul_backward with 64 × 64 tiles, matmul_tile128_* from 256 × 256), each policy injected on
+// this device (test/helpers.ts tiledKernels, barrierFreeKernels). Each must give exactly the bits of the separate
 // launches it replaces (matmulForward then loraForward; matmulBackward then matmulBackward(du, A)
 // accumulating), so the fused and the separate results are compared with toEqual, and both against
 // the CPU reference with the usual tolerance. Shapes are small and awkward: M and N not multiples
@@ -18,7 +18,7 @@ import { canFuseLoraBackward, matmulBackward, matmulLoraBackward } from '../../s
 import { canFuseLoraForward, matmulForward, matmulLoraForward, SKINNY_MAX_ROWS } from '../../src/gpu/kernels/matmul.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { linearBackward, linearForward, loraFusion } from '../../src/model/linear.js';
-import { asGpu, asSwiftShader, expectClose, gpu, randomArray } from '../helpers.js';
+import { tiledKernels, barrierFreeKernels, expectClose, gpu, randomArray } from '../helpers.js';
 import { loraForwardRef } from '../ref/lora.js';
 import { matmulBackwardRef } from '../ref/matmul-backward.js';
 import { matmulForwardRef } from '../ref/matmul.js';
@@ -32,14 +32,14 @@ type Ctx = Awaited<ReturnType<typeof gpu>>;
 const PATHS: Array<{ name: string; pose: (ctx: Ctx) => Ctx; forward: number[][]; backward: number[][] }> = [
   {
     name: 'barrier-free kernels',
-    pose: asSwiftShader,
+    pose: barrierFreeKernels,
     forward: [[1, 1, 4, 4], [5, 7, 8, 4], [13, 10, 12, 16], [66, 17, 36, 16]],
     backward: [[1, 2, 4, 4], [5, 7, 8, 1], [13, 10, 12, 16], [66, 17, 36, 16], [9, 33, 20, 2]],
   },
   {
     // 64 × 64 tiles (any K), and the 128 × 128 tiles at the last shape.
     name: 'GPU kernels',
-    pose: asGpu,
+    pose: tiledKernels,
     forward: [[9, 7, 6, 4], [13, 10, 12, 16], [66, 17, 36, 16], [260, 264, 256, 16]],
     backward: [[9, 7, 6, 1], [13, 10, 12, 16], [66, 17, 36, 16], [9, 33, 20, 2], [258, 260, 256, 16]],
   },
@@ -134,7 +134,7 @@ describe(`matmulLoraBackward, ${path.name}`, () => {
 
 describe('the fused launchers', () => {
   it('fit only the shapes their separate launches would run on the barrier-free kernels', async () => {
-    const ctx = asSwiftShader(await gpu());
+    const ctx = barrierFreeKernels(await gpu());
     const rec = new Recorder(ctx);
     const t = (n: number, dtype: 'f32' | 'f16' = 'f32') => createTensor(ctx, [n], dtype);
     expect(canFuseLoraForward(rec, { M: 2, K: 8, R: 4 })).toBe(true);
@@ -154,7 +154,7 @@ describe('the fused launchers', () => {
   });
 
   it('fit more than SKINNY_MAX_ROWS rows on the GPU kernels (any K; R a multiple of 4 forward)', async () => {
-    const ctx = asGpu(await gpu());
+    const ctx = tiledKernels(await gpu());
     const rec = new Recorder(ctx);
     const t = (n: number) => createTensor(ctx, [n], 'f32');
     expect(canFuseLoraForward(rec, { M: SKINNY_MAX_ROWS + 1, K: 6, R: 4 })).toBe(true);

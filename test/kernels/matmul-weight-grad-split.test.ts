@@ -4,8 +4,8 @@
 // M = 130 in 80 + 50), in both tile orientations (the launcher picks one, rec.run forces the
 // other), overwriting and accumulating, scale ≠ 1, a partials buffer larger than needed (whose
 // tail must stay untouched), more chunks than rows need (the empty ones add zeros) and M = 0.
-// Two runs must give the same bits. The launcher's checks, and weightGradSplits's policy on a
-// context posing as an NVIDIA GPU. Barriers are slow on SwiftShader: the shapes stay small.
+// Two runs must give the same bits. The launcher's checks, and weightGradSplits's choice under the
+// tiled (GPU) policy. Barriers are slow on SwiftShader: the shapes stay small.
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/device.js';
 import { Recorder } from '../../src/gpu/kernel.js';
@@ -21,7 +21,7 @@ import {
 } from '../../src/gpu/kernels/matmul-weight-grad-split.js';
 import { reducePartials } from '../../src/gpu/kernels/split-reduce.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
-import { asGpu, expectClose, gpu, randomArray } from '../helpers.js';
+import { tiledKernels, expectClose, gpu, randomArray } from '../helpers.js';
 import { matmulWeightGradRef } from '../ref/matmul-backward.js';
 
 const SENTINEL = 12345;
@@ -154,34 +154,34 @@ describe('weightGradSplits', () => {
   const plenty = 1 << 24;
 
   it('splits the thin LoRA gradients on a GPU, within the scratch and with chunks of at least 64 rows', async () => {
-    const nvidia = asGpu(await gpu());
-    const dA = weightGradSplits(nvidia, { M: 2048, N: 16, K: 576 }, plenty);
+    const nvidia = tiledKernels(await gpu());
+    const dA = weightGradSplits(nvidia.policy, { M: 2048, N: 16, K: 576 }, plenty);
     expect(dA).toBeGreaterThan(1);
     expect(splitRowsPerChunk(2048, dA)).toBeGreaterThanOrEqual(64);
     expect(Math.ceil(2048 / splitRowsPerChunk(2048, dA))).toBe(dA); // no empty chunk
-    const dB = weightGradSplits(nvidia, { M: 2048, N: 576, K: 16 }, plenty);
+    const dB = weightGradSplits(nvidia.policy, { M: 2048, N: 576, K: 16 }, plenty);
     expect(dB).toBe(dA);
-    expect(weightGradSplits(nvidia, { M: 512, N: 8, K: 4864 }, plenty)).toBeGreaterThan(1);
+    expect(weightGradSplits(nvidia.policy, { M: 512, N: 8, K: 4864 }, plenty)).toBeGreaterThan(1);
     // The scratch bounds S·N·K; room for fewer than 2 splits means no split.
-    const capped = weightGradSplits(nvidia, { M: 2048, N: 16, K: 576 }, 5 * 16 * 576 + 100);
+    const capped = weightGradSplits(nvidia.policy, { M: 2048, N: 16, K: 576 }, 5 * 16 * 576 + 100);
     expect(capped).toBeGreaterThan(1);
     expect(splitPartialsElements({ N: 16, K: 576 }, capped)).toBeLessThanOrEqual(5 * 16 * 576 + 100);
-    expect(weightGradSplits(nvidia, { M: 2048, N: 16, K: 576 }, 2 * 16 * 576 - 1)).toBe(1);
+    expect(weightGradSplits(nvidia.policy, { M: 2048, N: 16, K: 576 }, 2 * 16 * 576 - 1)).toBe(1);
   });
 
   it('does not split big outputs, few rows, or on a CPU driver', async () => {
     const ctx = await gpu();
-    const nvidia = asGpu(ctx);
-    expect(weightGradSplits(nvidia, { M: 2048, N: 1024, K: 1024 }, plenty)).toBe(1);
-    expect(weightGradSplits(nvidia, { M: 128, N: 16, K: 576 }, plenty)).toBe(1);
-    expect(weightGradSplits(nvidia, { M: 2048, N: 0, K: 576 }, plenty)).toBe(1);
-    expect(weightGradSplits(ctx, { M: 2048, N: 16, K: 576 }, plenty)).toBe(1); // SwiftShader: barrier-free kernels
+    const nvidia = tiledKernels(ctx);
+    expect(weightGradSplits(nvidia.policy, { M: 2048, N: 1024, K: 1024 }, plenty)).toBe(1);
+    expect(weightGradSplits(nvidia.policy, { M: 128, N: 16, K: 576 }, plenty)).toBe(1);
+    expect(weightGradSplits(nvidia.policy, { M: 2048, N: 0, K: 576 }, plenty)).toBe(1);
+    expect(weightGradSplits(ctx.policy, { M: 2048, N: 16, K: 576 }, plenty)).toBe(1); // SwiftShader: barrier-free kernels
   });
 
   it("runs the policy's split of a SmolLM2 dA shape (M=512, R=16, K=576) correctly", async () => {
     const ctx = await gpu();
     const [M, N, K] = [512, 16, 576];
-    const splits = weightGradSplits(asGpu(ctx), { M, N, K }, plenty);
+    const splits = weightGradSplits(tiledKernels(ctx).policy, { M, N, K }, plenty);
     expect(splits).toBe(8);
     const { got, want } = await runCase(ctx, { shape: [M, N, K], splits, scale: 2, accumulate: true });
     const largest = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);

@@ -4,7 +4,7 @@
 // direction (two without dropout). On stories260K (Llama, every projection adapted, K = 172 on
 // down_proj) and tiny-random-gpt2 (biases, q/k/v sharing A), with f32 and f16 weights, with and
 // without LoRA dropout (which keeps du·A a launch of its own), on both kernel paths: the
-// barrier-free kernels and the real-GPU ones (the device posing as each, test/helpers.ts).
+// barrier-free kernels and the real-GPU ones (each policy injected, test/helpers.ts withPolicy).
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { diffRecordStats, recordStats } from '../../src/gpu/kernel.js';
@@ -18,7 +18,7 @@ import { LanguageModel } from '../../src/model/model.js';
 import { folderSource } from '../../src/model/source-node.js';
 import type { TokenBatch } from '../../src/model/train-pass.js';
 import { DEFAULT_OPTIMIZER, TrainStep } from '../../src/train/step.js';
-import { asGpu, asSwiftShader, gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+import { tiledKernels, barrierFreeKernels, gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 
 /** Model folder, and the golden adapter (every projection it adapts has a nonzero lora_B). */
 const CASES: Array<[model: string, adapter: string, weights: 'f32' | 'f16']> = [
@@ -50,7 +50,7 @@ for (const [modelName, adapterName, weightStorage] of CASES) {
     });
 
     /** Gradients over two micro-batches at optimizer step 3, the dispatches that recorded them, and an evaluation loss. */
-    async function run(pose: typeof asGpu, p: number, fuse: boolean) {
+    async function run(pose: typeof tiledKernels, p: number, fuse: boolean) {
       loraFusion.enabled = fuse;
       const ctx = pose(await gpu());
       const lora = await GpuLora.create(ctx, { ...adapter, config: { ...adapter.config, dropout: p } }, { dropoutSeed: 7 });
@@ -68,7 +68,7 @@ for (const [modelName, adapterName, weightStorage] of CASES) {
       return { loss, grads, evalLoss, dispatches, projections };
     }
 
-    for (const [path, pose] of [['barrier-free kernels', asSwiftShader], ['GPU kernels', asGpu]] as const)
+    for (const [path, pose] of [['barrier-free kernels', barrierFreeKernels], ['GPU kernels', tiledKernels]] as const)
     for (const p of [0, 0.25]) {
       it(`gives bit-identical losses and gradients with fewer launches (${path}, LoRA dropout ${p})`, async () => {
         const separate = await run(pose, p, false);

@@ -1,7 +1,7 @@
 // The kernels real GPUs take, run here: SwiftShader's adapter normally selects the barrier-free
-// variants (src/gpu/kernels/barrier-policy.ts), so the GPU path of a whole training step (128 × 128
+// variants (src/gpu/policy.ts), so the GPU path of a whole training step (128 × 128
 // and 64 × 64 tiled matmuls, subgroup attention, workgroup-tree norms, cross-entropy and gradient
-// norm) is exercised by giving the same device a context that names an NVIDIA adapter. The model
+// norm) is exercised by giving the same device the tiled policy of GPUs (test/helpers.ts tiledKernels). The model
 // is a random qwen2 (q/k/v biases) wide enough that the 128 × 128 tiles take the big products
 // (M = B·T = 256, C = 256, F = 512); its loss and every LoRA gradient must agree with the
 // SwiftShader path's, and so must the GPU path with f16 weights and gradient checkpointing with
@@ -9,8 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { randomModelSource } from '../../bench/models.js';
 import type { GpuContext } from '../../src/gpu/device.js';
+import { attentionSubgroupForwardKernel, selectAttention } from '../../src/gpu/kernels/attention.js';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { preferBarrierFree, preferSubgroupAttention } from '../../src/gpu/kernels/barrier-policy.js';
 import { useTile128Backward, useTile128Forward } from '../../src/gpu/kernels/matmul-tile128.js';
 import { disableProfiling, enableProfiling, takeProfile } from '../../src/gpu/profile.js';
 import { readTensor } from '../../src/gpu/tensor.js';
@@ -21,7 +21,7 @@ import type { WeightStorage } from '../../src/model/gpu-weights.js';
 import { LanguageModel } from '../../src/model/model.js';
 import type { TokenBatch } from '../../src/model/train-pass.js';
 import { DEFAULT_OPTIMIZER, TrainStep } from '../../src/train/step.js';
-import { asGpu, gpu, randomArray } from '../helpers.js';
+import { gpu, randomArray, tiledKernels, withPolicy } from '../helpers.js';
 
 const CONFIG = {
   model_type: 'qwen2',
@@ -85,22 +85,22 @@ function expectSameGradients(got: { loss: number; grads: Float32Array }, want: {
 }
 
 describe('the real-GPU kernel path, on SwiftShader', () => {
-  it('is what the launchers pick for this model once the device names a GPU', async () => {
+  it('is what the launchers pick for this model once the device has the tiled policy', async () => {
     const ctx = await gpu();
-    const posed = asGpu(ctx);
-    expect(preferBarrierFree(ctx)).toBe(true);
-    expect(preferBarrierFree(posed)).toBe(false);
-    expect(preferSubgroupAttention(posed)).toBe(ctx.features.subgroupId);
+    const posed = tiledKernels(ctx);
+    expect(ctx.policy.kernels).toBe('barrier-free');
+    expect(posed.policy.kernels).toBe('tiled');
+    expect(selectAttention(posed.policy, 8).kernel.forward === attentionSubgroupForwardKernel).toBe(ctx.features.subgroupId);
     const M = B * T;
-    expect(useTile128Forward(posed, { M, N: 512, K: 256 }) && useTile128Backward(posed, { M, N: 512, K: 256 })).toBe(true);
-    const small = { ...posed, limits: { ...posed.limits, maxComputeWorkgroupStorageSize: 16384 } } as GpuContext;
-    expect(useTile128Forward(small, { M, N: 512, K: 256 }), 'not with 16 KiB of workgroup memory').toBe(false);
+    expect(useTile128Forward(posed.policy, { M, N: 512, K: 256 }) && useTile128Backward(posed.policy, { M, N: 512, K: 256 })).toBe(true);
+    const small = withPolicy(posed, { workgroupBytes: 16384 });
+    expect(useTile128Forward(small.policy, { M, N: 512, K: 256 }), 'not with 16 KiB of workgroup memory').toBe(false);
     expect(new Recorder(posed).ctx).toBe(posed);
   });
 
   it('gives the loss and LoRA gradients of the SwiftShader path', async () => {
     const ctx = await gpu();
-    const onGpuPath = await gradients(asGpu(ctx), 'f32', false);
+    const onGpuPath = await gradients(tiledKernels(ctx), 'f32', false);
     const onSwiftShaderPath = await gradients(ctx, 'f32', false);
     expectSameGradients(onGpuPath, onSwiftShaderPath);
     const gpuKernels = ['matmul_tile128_forward', 'matmul_tile128_backward', 'matmul_forward', 'matmul_weight_grad_split', 'matmul_split_reduce', 'attention_subgroup_forward', 'attention_subgroup_backward_key'];
@@ -113,12 +113,12 @@ describe('the real-GPU kernel path, on SwiftShader', () => {
 
   it('with f16 weights and gradient checkpointing, too', async () => {
     const ctx = await gpu();
-    expectSameGradients(await gradients(asGpu(ctx), 'f16', true), await gradients(ctx, 'f16', false));
+    expectSameGradients(await gradients(tiledKernels(ctx), 'f16', true), await gradients(ctx, 'f16', false));
   });
 
   it('with a large vocabulary, whose LM-head gradient splits its sum over the vocabulary', async () => {
     const ctx = await gpu();
-    const onGpuPath = await gradients(asGpu(ctx), 'f32', false, WIDE_VOCAB, [1, 72]);
+    const onGpuPath = await gradients(tiledKernels(ctx), 'f32', false, WIDE_VOCAB, [1, 72]);
     expectSameGradients(onGpuPath, await gradients(ctx, 'f32', false, WIDE_VOCAB, [1, 72]));
     // 72 rows: no LoRA weight gradient splits (that takes 256), so the reduction ran for the LM head.
     expect(onGpuPath.kernels).toContain('matmul_split_reduce');

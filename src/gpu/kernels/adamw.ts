@@ -6,7 +6,7 @@ import adamwCode from '../../../shaders/adamw.wgsl?raw';
 import gradNormCode from '../../../shaders/grad_norm.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { preferBarrierFree } from './barrier-policy.js';
+import { selectRowReduction, type KernelPolicy } from '../policy.js';
 
 const WG = 256;
 /** At most this many first-pass workgroups (partial sums) for the gradient norm. */
@@ -40,7 +40,7 @@ export const gradNormFinishKernel: KernelSpec<GradNormLaunch> = {
   dispatch: () => [1],
 };
 
-/** The barrier-free pair (grad_norm.wgsl), for devices where barriers are slow (barrier-policy.ts). */
+/** The barrier-free pair (grad_norm.wgsl), for devices where barriers are slow (../policy.ts). */
 export const gradNormFlatPartialKernel: KernelSpec<GradNormLaunch> = {
   ...gradNormPartialKernel,
   entryPoint: 'partial_sums_flat',
@@ -53,6 +53,13 @@ export const gradNormSerialFinishKernel: KernelSpec<GradNormLaunch> = {
   dispatch: () => [1],
 };
 
+/** The gradient norm's two kernels (partial sums, then their total) on a device with this policy. */
+export const selectGradNorm = (policy: KernelPolicy) =>
+  selectRowReduction(policy, {
+    perRow: [gradNormFlatPartialKernel, gradNormSerialFinishKernel] as const,
+    workgroup: [gradNormPartialKernel, gradNormFinishKernel] as const,
+  });
+
 /**
  * norm: [1] = sqrt(Σ grads[i]²) over grads [n]; scratch: at least gradNormScratchSize(n) elements
  * of partial sums. Two dispatches, deterministic for a given n.
@@ -62,9 +69,9 @@ export function gradNorm(rec: Recorder, norm: Tensor, scratch: Tensor, grads: Te
   if (dims.n < 0 || dims.n > grads.size) throw new Error(`grad_norm: n=${dims.n} for grads [${grads.size}]`);
   if (scratch.size < partials) throw new Error(`grad_norm: scratch holds ${scratch.size} elements, ${partials} needed`);
   const launch = { n: dims.n, partials };
-  const barrierFree = preferBarrierFree(rec.ctx);
-  rec.run(barrierFree ? gradNormFlatPartialKernel : gradNormPartialKernel, launch, [norm, scratch, grads]);
-  rec.run(barrierFree ? gradNormSerialFinishKernel : gradNormFinishKernel, launch, [norm, scratch, grads]);
+  const [partialSums, finish] = selectGradNorm(rec.ctx.policy).kernel;
+  rec.run(partialSums, launch, [norm, scratch, grads]);
+  rec.run(finish, launch, [norm, scratch, grads]);
 }
 
 export interface AdamwDims {

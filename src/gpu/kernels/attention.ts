@@ -3,10 +3,10 @@
 // Each of the forward, dq and dk/dv kernels comes in three variants with the same results: one
 // invocation per row (attention_*.wgsl), the same reading four dimensions at a time for head sizes
 // that are a multiple of 4 up to ATTENTION_VEC4_MAX_HS (attention_vec4_*.wgsl), and one subgroup per
-// row with the lanes splitting the head dimension (attention_subgroup_*.wgsl). The launchers choose
-// per device (preferSubgroupAttention in barrier-policy.ts: subgroups on real GPUs that have them,
-// the per-row kernels on SwiftShader), and among the per-row kernels by head size (attentionVec4).
-import code from '../../../shaders/attention_forward.wgsl?raw';
+// row with the lanes splitting the head dimension (attention_subgroup_*.wgsl). selectAttention
+// chooses from the device's policy (../policy.ts: subgroups on GPUs that have them, the per-row
+// kernels on SwiftShader), and among the per-row kernels by head size (attentionVec4).
+import forwardCode from '../../../shaders/attention_forward.wgsl?raw';
 import backwardKeyCode from '../../../shaders/attention_backward_key.wgsl?raw';
 import backwardPrepCode from '../../../shaders/attention_backward_prep.wgsl?raw';
 import backwardQueryCode from '../../../shaders/attention_backward_query.wgsl?raw';
@@ -16,10 +16,15 @@ import subgroupForwardCode from '../../../shaders/attention_subgroup_forward.wgs
 import vec4KeyCode from '../../../shaders/attention_vec4_backward_key.wgsl?raw';
 import vec4QueryCode from '../../../shaders/attention_vec4_backward_query.wgsl?raw';
 import vec4ForwardCode from '../../../shaders/attention_vec4_forward.wgsl?raw';
-import type { GpuContext } from '../device.js';
+import backwardIoCode from '../../../shaders/lib/attention_backward_io.wgsl?raw';
+import forwardIoCode from '../../../shaders/lib/attention_forward_io.wgsl?raw';
+import perRowCode from '../../../shaders/lib/attention_per_row.wgsl?raw';
+import rowsCode from '../../../shaders/lib/attention_rows.wgsl?raw';
+import subgroupCode from '../../../shaders/lib/attention_subgroup.wgsl?raw';
+import { composeWgsl, type WgslPart } from '../wgsl.js';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { preferSubgroupAttention } from './barrier-policy.js';
+import type { KernelPolicy, Selection } from '../policy.js';
 
 export interface AttentionDims {
   B: number;
@@ -37,9 +42,29 @@ export const ATTENTION_MAX_HS = 256;
 /** lse of a query row that has no allowed key (a padding query of a left-padded row); its out row is 0. */
 export const ATTENTION_NO_KEY_LSE = -1e30;
 
+// Each kernel's module is its own .wgsl file (shaders/attention_*.wgsl) composed (../wgsl.ts) with
+// the library parts it uses (shaders/lib/attention_*.wgsl): attention_rows (the HS override, the
+// no-key sentinels, the row decoding; all kernels but prep), attention_forward_io or
+// attention_backward_io (the inputs and params that the three variants of a step share),
+// attention_per_row (the entry point of the per-row kernels and prep) or attention_subgroup (the
+// directives, work split and entry point of the subgroup kernels; first, for its directives).
+const rowsPart: WgslPart = { name: 'lib/attention_rows.wgsl', code: rowsCode };
+const forwardIo: WgslPart = { name: 'lib/attention_forward_io.wgsl', code: forwardIoCode };
+const backwardIo: WgslPart = { name: 'lib/attention_backward_io.wgsl', code: backwardIoCode };
+
+/** A per-row kernel's module: its file `${name}.wgsl`, its step's inputs and params, the rows and the per-row entry point. */
+function perRowModule(name: string, code: string, io: WgslPart): string {
+  return composeWgsl({ name: `${name}.wgsl`, code }, io, rowsPart, { name: 'lib/attention_per_row.wgsl', code: perRowCode });
+}
+
+/** A subgroup kernel's module: the subgroup part (with the directives) first, then as perRowModule. */
+function subgroupModule(name: string, code: string, io: WgslPart): string {
+  return composeWgsl({ name: 'lib/attention_subgroup.wgsl', code: subgroupCode }, { name: `${name}.wgsl`, code }, io, rowsPart);
+}
+
 export const attentionForwardKernel: KernelSpec<AttentionDims> = {
   name: 'attention_forward',
-  code,
+  code: perRowModule('attention_forward', forwardCode, forwardIo),
   bindings: ['read_write', 'read_write', 'read', 'read', 'read', 'read'],
   constants: (d) => ({ HS: d.HS }),
   params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.S), u32(d.NH), u32(d.KV), u32(d.pos0), f32(1 / Math.sqrt(d.HS))],
@@ -60,7 +85,7 @@ export function attentionVec4(HS: number): boolean {
 export const attentionVec4ForwardKernel: KernelSpec<AttentionDims> = {
   ...attentionForwardKernel,
   name: 'attention_vec4_forward',
-  code: vec4ForwardCode,
+  code: perRowModule('attention_vec4_forward', vec4ForwardCode, forwardIo),
 };
 
 // The subgroup variants (attention_subgroup_*.wgsl): one subgroup per row, its lanes splitting the
@@ -68,9 +93,9 @@ export const attentionVec4ForwardKernel: KernelSpec<AttentionDims> = {
 // and results as the per-row kernels; the launch dimensions add the adapter's smallest subgroup
 // size, which sets how many rows a workgroup takes and how many dimensions a lane may hold.
 
-/** Invocations per workgroup of the subgroup kernels (WG in their .wgsl files). */
+/** Invocations per workgroup of the subgroup kernels (WG in shaders/lib/attention_subgroup.wgsl). */
 const SUBGROUP_WG = 128;
-/** The most head dimensions one lane holds (MAX_DIMS_PER_LANE in the .wgsl files). */
+/** The most head dimensions one lane holds (MAX_DIMS_PER_LANE in shaders/lib/attention_subgroup.wgsl). */
 export const ATTENTION_MAX_DIMS_PER_LANE = 64;
 
 /** A launch of a subgroup kernel: the per-row kernel's dimensions and the adapter's subgroupMinSize. */
@@ -97,18 +122,52 @@ function subgroupVariant<D extends { HS: number }>(
 }
 
 /**
- * The smallest subgroup size the device may run with, when the subgroup attention kernels can
- * run on it with head size HS (subgroups, the subgroup_id builtins, and ceil(HS / size) within
- * ATTENTION_MAX_DIMS_PER_LANE); null otherwise. An adapter that does not report its sizes is
- * taken at WebGPU's smallest, 4.
+ * The subgroup size the subgroup attention kernels run with on a device with this policy at head
+ * size HS: the policy's smallest subgroup size (it has subgroups and the subgroup_id builtins),
+ * where SUBGROUP_WG is a multiple of it and ceil(HS / size) is within ATTENTION_MAX_DIMS_PER_LANE;
+ * null otherwise.
  */
-export function attentionSubgroupSize(ctx: GpuContext, HS: number): number | null {
-  if (!ctx.features.subgroupId) return null;
-  const size = ctx.adapterInfo.subgroupMinSize || 4;
-  return SUBGROUP_WG % size === 0 && Math.ceil(HS / size) <= ATTENTION_MAX_DIMS_PER_LANE ? size : null;
+export function attentionSubgroupSize(policy: KernelPolicy, HS: number): number | null {
+  const size = policy.subgroupSize;
+  return size > 0 && SUBGROUP_WG % size === 0 && Math.ceil(HS / size) <= ATTENTION_MAX_DIMS_PER_LANE ? size : null;
 }
 
-export const attentionSubgroupForwardKernel = subgroupVariant(attentionForwardKernel, 'attention_subgroup_forward', subgroupForwardCode, (d) => d.B * d.T * d.NH);
+export const attentionSubgroupForwardKernel = subgroupVariant(
+  attentionForwardKernel,
+  'attention_subgroup_forward',
+  subgroupModule('attention_subgroup_forward', subgroupForwardCode, forwardIo),
+  (d) => d.B * d.T * d.NH,
+);
+
+/** The three kernels of one attention variant; the subgroup ones also read `subgroupMinSize`. */
+export interface AttentionKernels {
+  forward: KernelSpec<WithSubgroupSize<AttentionDims>>;
+  query: KernelSpec<WithSubgroupSize<AttentionBackwardDims>>;
+  key: KernelSpec<WithSubgroupSize<AttentionBackwardDims>>;
+}
+
+/**
+ * The attention kernels a device with this policy takes at head size HS, and the subgroup size
+ * they are launched with (0 for the per-row kernels, which ignore it). Subgroups on tiled-policy
+ * devices that have them (../policy.ts says why not on SwiftShader); else one invocation per row,
+ * vec4 for heads that are a multiple of 4 up to ATTENTION_VEC4_MAX_HS. Measured on SwiftShader,
+ * ms per call, scalar vs vec4 (one run of 20 launches each; runs vary): stories260K 2 x 32: forward
+ * 2.7 vs 0.9, dq 2.6 vs 0.6, dk/dv 3.8 vs 1.2; 8 x 64: forward 22.8 vs 9.0, dq 28.4 vs 8.2, dk/dv
+ * 40.9 vs 13.7; HS 64 (NH 4, KV 2), 2 x 32: forward 5.0 vs 3.3, dq 6.1 vs 4.5, dk/dv 12.1 vs 6.2.
+ */
+export function selectAttention(policy: KernelPolicy, HS: number): Selection<AttentionKernels> & { subgroupMinSize: number } {
+  const size = policy.kernels === 'tiled' ? attentionSubgroupSize(policy, HS) : null;
+  if (size) {
+    const kernel = { forward: attentionSubgroupForwardKernel, query: attentionSubgroupBackwardQueryKernel, key: attentionSubgroupBackwardKeyKernel };
+    return { kernel, subgroupMinSize: size, reason: `subgroups of ${size}: one subgroup per row, lanes over the head` };
+  }
+  if (attentionVec4(HS)) {
+    const kernel = { forward: attentionVec4ForwardKernel, query: attentionVec4BackwardQueryKernel, key: attentionVec4BackwardKeyKernel };
+    return { kernel, subgroupMinSize: 0, reason: `one invocation per row, head of ${HS} read as vec4` };
+  }
+  const kernel = { forward: attentionForwardKernel, query: attentionBackwardQueryKernel, key: attentionBackwardKeyKernel };
+  return { kernel, subgroupMinSize: 0, reason: `one invocation per row, head of ${HS} (not a multiple of 4, or over ${ATTENTION_VEC4_MAX_HS})` };
+}
 
 /**
  * out, q: [B, T, NH, HS]; k, v: [B, S, KV, HS]; mask: u32 [B, S] (1 real token, 0 padding);
@@ -130,9 +189,8 @@ export function attentionForward(
   if (KV < 1 || NH % KV !== 0) throw new Error(`attention_forward: ${NH} query heads are not a multiple of ${KV} kv heads`);
   if (pos0 + T > S) throw new Error(`attention_forward: positions up to ${pos0 + T} do not fit a cache of ${S}`);
   if (mask.dtype !== 'u32') throw new Error(`attention_forward: the mask is ${mask.dtype}, u32 expected`);
-  const subgroupMinSize = preferSubgroupAttention(rec.ctx) ? attentionSubgroupSize(rec.ctx, HS) : null;
-  if (subgroupMinSize) rec.run(attentionSubgroupForwardKernel, { ...dims, subgroupMinSize }, [out, lse, q, k, v, mask]);
-  else rec.run(attentionVec4(HS) ? attentionVec4ForwardKernel : attentionForwardKernel, dims, [out, lse, q, k, v, mask]);
+  const { kernel, subgroupMinSize } = selectAttention(rec.ctx.policy, HS);
+  rec.run(kernel.forward, { ...dims, subgroupMinSize }, [out, lse, q, k, v, mask]);
 }
 
 // Backward, for training: no cache offset (pos0 = 0, S = T), same tensor layouts as the forward so
@@ -154,7 +212,7 @@ export interface AttentionBackwardDims {
 
 export const attentionBackwardPrepKernel: KernelSpec<AttentionBackwardDims> = {
   name: 'attention_backward_prep',
-  code: backwardPrepCode,
+  code: composeWgsl({ name: 'attention_backward_prep.wgsl', code: backwardPrepCode }, { name: 'lib/attention_per_row.wgsl', code: perRowCode }),
   bindings: ['read_write', 'read', 'read', 'read'],
   constants: (d) => ({ HS: d.HS }),
   params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.NH)],
@@ -163,7 +221,7 @@ export const attentionBackwardPrepKernel: KernelSpec<AttentionBackwardDims> = {
 
 export const attentionBackwardQueryKernel: KernelSpec<AttentionBackwardDims> = {
   name: 'attention_backward_query',
-  code: backwardQueryCode,
+  code: perRowModule('attention_backward_query', backwardQueryCode, backwardIo),
   bindings: ['read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
   constants: (d) => ({ HS: d.HS }),
   params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.NH), u32(d.KV), f32(1 / Math.sqrt(d.HS))],
@@ -172,7 +230,7 @@ export const attentionBackwardQueryKernel: KernelSpec<AttentionBackwardDims> = {
 
 export const attentionBackwardKeyKernel: KernelSpec<AttentionBackwardDims> = {
   name: 'attention_backward_key',
-  code: backwardKeyCode,
+  code: perRowModule('attention_backward_key', backwardKeyCode, backwardIo),
   bindings: ['read_write', 'read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
   constants: (d) => ({ HS: d.HS }),
   params: (d) => [u32(d.B * d.T * d.KV), u32(d.T), u32(d.NH), u32(d.KV), f32(1 / Math.sqrt(d.HS))],
@@ -182,26 +240,26 @@ export const attentionBackwardKeyKernel: KernelSpec<AttentionBackwardDims> = {
 export const attentionVec4BackwardQueryKernel: KernelSpec<AttentionBackwardDims> = {
   ...attentionBackwardQueryKernel,
   name: 'attention_vec4_backward_query',
-  code: vec4QueryCode,
+  code: perRowModule('attention_vec4_backward_query', vec4QueryCode, backwardIo),
 };
 
 export const attentionVec4BackwardKeyKernel: KernelSpec<AttentionBackwardDims> = {
   ...attentionBackwardKeyKernel,
   name: 'attention_vec4_backward_key',
-  code: vec4KeyCode,
+  code: perRowModule('attention_vec4_backward_key', vec4KeyCode, backwardIo),
 };
 
 export const attentionSubgroupBackwardQueryKernel = subgroupVariant(
   attentionBackwardQueryKernel,
   'attention_subgroup_backward_query',
-  subgroupQueryCode,
+  subgroupModule('attention_subgroup_backward_query', subgroupQueryCode, backwardIo),
   (d) => d.B * d.T * d.NH,
 );
 
 export const attentionSubgroupBackwardKeyKernel = subgroupVariant(
   attentionBackwardKeyKernel,
   'attention_subgroup_backward_key',
-  subgroupKeyCode,
+  subgroupModule('attention_subgroup_backward_key', subgroupKeyCode, backwardIo),
   (d) => d.B * d.T * d.KV,
 );
 
@@ -245,13 +303,7 @@ export function attentionBackward(
     throw new Error(`attention_backward: the scratch holds ${dscratch.size} elements, ${2 * B * NH * T} ([B, NH, T, 2]) needed`);
   }
   rec.run(attentionBackwardPrepKernel, dims, [dscratch, dout, out, lse]);
-  const subgroupMinSize = preferSubgroupAttention(rec.ctx) ? attentionSubgroupSize(rec.ctx, HS) : null;
-  if (subgroupMinSize) {
-    rec.run(attentionSubgroupBackwardQueryKernel, { ...dims, subgroupMinSize }, [dq, dout, q, k, v, dscratch, mask]);
-    rec.run(attentionSubgroupBackwardKeyKernel, { ...dims, subgroupMinSize }, [dk, dv, dout, q, k, v, dscratch, mask]);
-  } else {
-    const vec4 = attentionVec4(HS);
-    rec.run(vec4 ? attentionVec4BackwardQueryKernel : attentionBackwardQueryKernel, dims, [dq, dout, q, k, v, dscratch, mask]);
-    rec.run(vec4 ? attentionVec4BackwardKeyKernel : attentionBackwardKeyKernel, dims, [dk, dv, dout, q, k, v, dscratch, mask]);
-  }
+  const { kernel, subgroupMinSize } = selectAttention(rec.ctx.policy, HS);
+  rec.run(kernel.query, { ...dims, subgroupMinSize }, [dq, dout, q, k, v, dscratch, mask]);
+  rec.run(kernel.key, { ...dims, subgroupMinSize }, [dk, dv, dout, q, k, v, dscratch, mask]);
 }

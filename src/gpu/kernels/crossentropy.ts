@@ -8,7 +8,7 @@ import forwardCode from '../../../shaders/crossentropy_forward.wgsl?raw';
 import reduceCode from '../../../shaders/loss_reduce.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { preferBarrierFree } from './barrier-policy.js';
+import { selectRowReduction, type KernelPolicy } from '../policy.js';
 
 /** The label Hugging Face ignores (torch's cross_entropy ignore_index). */
 export const IGNORE_INDEX = -100;
@@ -99,6 +99,10 @@ function checkChunk(kernel: string, logits: Tensor, lse: Tensor, targets: Tensor
   }
 }
 
+/** The cross-entropy forward kernel (a log-sum-exp per row) of a device with this policy. */
+export const selectCrossentropyForward = (policy: KernelPolicy) =>
+  selectRowReduction(policy, { perRow: crossentropyForwardPerRowKernel, workgroup: crossentropyForwardKernel });
+
 /**
  * losses, lse: [B·T] (whole batch); logits: [rows, V] (this chunk); targets: i32 [B·T] from
  * shiftedTargets. For g = row0 + r: lse[g] = log Σ_v exp(logits[r, v]); losses[g] = lse[g] -
@@ -107,7 +111,7 @@ function checkChunk(kernel: string, logits: Tensor, lse: Tensor, targets: Tensor
 export function crossentropyForward(rec: Recorder, losses: Tensor, lse: Tensor, logits: Tensor, targets: Tensor, dims: CrossentropyDims): void {
   checkChunk('crossentropy_forward', logits, lse, targets, dims);
   if (dims.row0 + dims.rows > losses.size) throw new Error(`crossentropy_forward: rows up to ${dims.row0 + dims.rows} exceed losses [${losses.size}]`);
-  const kernel = preferBarrierFree(rec.ctx) ? crossentropyForwardPerRowKernel : crossentropyForwardKernel;
+  const { kernel } = selectCrossentropyForward(rec.ctx.policy);
   rec.run(kernel, dims, [losses, lse, logits, targets]);
 }
 

@@ -11,8 +11,9 @@
 //    walked in chunks of 32 rows staged through workgroup memory; deterministic, no atomics), or,
 //    for thin gradients with many rows on a GPU when the caller lends scratch, with the rows split
 //    over workgroups (matmul-weight-grad-split.ts).
-// Where barriers are slow (CPU Vulkan drivers, see barrier-policy.ts) the launchers take the
-// barrier-free kernels instead: matmul_regtile_backward (4 × 4 register blocks, vec4 loads) for
+// Which kernel runs is selectMatmulInputGrad's and selectMatmulWeightGrad's choice, from the
+// device's policy (../policy.ts). Where barriers are slow (CPU Vulkan drivers) they take the
+// barrier-free kernels: matmul_regtile_backward (4 × 4 register blocks, vec4 loads) for
 // any M when K is a multiple of 4 and N > 0, else matmul_skinny_backward; matmul_regtile_weight_grad
 // when N and K are multiples of 4 and M > 0, else matmul_weight_grad (the vec4 kernels cannot bind
 // an empty operand).
@@ -31,13 +32,12 @@ import regtileWeightGradCode from '../../../shaders/matmul_regtile_weight_grad.w
 import skinnyCode from '../../../shaders/matmul_skinny_backward.wgsl?raw';
 import weightGradCode from '../../../shaders/matmul_weight_grad.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
-import type { GpuContext } from '../device.js';
+import type { KernelPolicy, Selection } from '../policy.js';
 import type { Tensor } from '../tensor.js';
 import { MATMUL_TILE, SKINNY_MAX_ROWS, matmulGrid } from './matmul.js';
 import { reducePartials } from './split-reduce.js';
-import { preferBarrierFree } from './barrier-policy.js';
-import { matmulTile128Backward, tile128Grid, useTile128Backward } from './matmul-tile128.js';
-import { matmulWeightGradSplit, weightGradSplits } from './matmul-weight-grad-split.js';
+import { matmulTile128Backward, matmulTile128BackwardKernel, tile128Grid, TILE128_MIN_SIDE, useTile128Backward, type Tile128BackwardLaunch } from './matmul-tile128.js';
+import { matmulWeightGradSplit, matmulWeightGradSplitKernel, weightGradSplits, type WeightGradSplitLaunch } from './matmul-weight-grad-split.js';
 import { requireF32, vec4SlotFillable, weightBindings, weightIsF16 } from './weight-storage.js';
 
 export interface MatmulBackwardDims {
@@ -110,11 +110,11 @@ export const matmulBackwardKernel: KernelSpec<MatmulBackwardWeightLaunch> = {
  * split runs the 64 × 64 kernel with S ≈ 256 workgroups / its tiles, each slice at least
  * MIN_N_PER_SPLIT long (a first estimate, to be tuned on the GPU machine).
  */
-export function backwardSplits(ctx: GpuContext, d: { M: number; N: number; K: number }, scratchElements: number): number {
+export function backwardSplits(policy: KernelPolicy, d: { M: number; N: number; K: number }, scratchElements: number): number {
   const { M, N, K } = d;
-  if (preferBarrierFree(ctx) || M <= SKINNY_MAX_ROWS || K === 0) return 1;
+  if (policy.kernels === 'barrier-free' || M <= SKINNY_MAX_ROWS || K === 0) return 1;
   const [colTiles, rowTiles] = [Math.ceil(K / MATMUL_TILE), Math.ceil(M / MATMUL_TILE)];
-  const unsplit = useTile128Backward(ctx, d) ? tile128Grid(M, K).reduce((a, b) => a * b) : colTiles * rowTiles;
+  const unsplit = useTile128Backward(policy, d) ? tile128Grid(M, K).reduce((a, b) => a * b) : colTiles * rowTiles;
   if (unsplit >= 128 || rowTiles > 65535) return 1;
   const S = Math.min(Math.round(256 / (colTiles * rowTiles)), Math.floor(N / MIN_N_PER_SPLIT), Math.floor(scratchElements / (M * K)), 65535);
   if (S < 2) return 1;
@@ -180,6 +180,49 @@ export const matmulRegtileWeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
   dispatch: (d) => grid1d((d.N / 4) * (d.K / 4), 64),
 };
 
+/** Every kernel selectMatmulInputGrad may choose. */
+export type MatmulInputGradKernel = KernelSpec<MatmulBackwardWeightLaunch> | KernelSpec<Tile128BackwardLaunch>;
+
+/**
+ * The kernel dinp (+)= dout·weight takes on a device with this policy at these dimensions (the
+ * unsplit product; backwardSplits says when a GPU splits it). vec4Weight: whether the weight can
+ * be bound as vec4 values (an f16 weight of fewer than 8 elements cannot; default true).
+ */
+export function selectMatmulInputGrad(
+  policy: KernelPolicy,
+  { M, N, K, vec4Weight = true }: { M: number; N: number; K: number; vec4Weight?: boolean },
+): Selection<MatmulInputGradKernel> {
+  if (policy.kernels === 'barrier-free') {
+    return K % 4 === 0 && N > 0 && vec4Weight
+      ? { kernel: matmulRegtileBackwardKernel, reason: 'barrier-free device, K a multiple of 4: 4 × 4 register blocks, vec4 loads' }
+      : { kernel: matmulSkinnyBackwardKernel, reason: 'barrier-free device, K not a multiple of 4 (or N = 0, or a tiny f16 weight): 4 × 4 register blocks, scalar loads' };
+  }
+  if (useTile128Backward(policy, { M, N, K })) return { kernel: matmulTile128BackwardKernel, reason: `M and K at least ${TILE128_MIN_SIDE}: 128 × 128 workgroup tiles` };
+  return M <= SKINNY_MAX_ROWS
+    ? { kernel: matmulSkinnyBackwardKernel, reason: `at most ${SKINNY_MAX_ROWS} rows: 4 × 4 register blocks, no workgroup memory` }
+    : { kernel: matmulBackwardKernel, reason: '64 × 64 workgroup tiles' };
+}
+
+/** Every kernel selectMatmulWeightGrad may choose. */
+export type MatmulWeightGradKernel = KernelSpec<MatmulBackwardLaunch> | KernelSpec<WeightGradSplitLaunch>;
+
+/**
+ * The kernel dweight (+)= doutᵀ·inp takes on a device with this policy at these dimensions, with
+ * `scratchElements` f32 of partials lent for a split over the rows (0: none lent).
+ */
+export function selectMatmulWeightGrad(
+  policy: KernelPolicy,
+  { M, N, K }: { M: number; N: number; K: number },
+  scratchElements = 0,
+): Selection<MatmulWeightGradKernel> & { splits: number } {
+  const splits = scratchElements > 0 ? weightGradSplits(policy, { M, N, K }, scratchElements) : 1;
+  if (splits > 1) return { kernel: matmulWeightGradSplitKernel, splits, reason: `a thin gradient with few output tiles: the ${M} rows split in ${splits} chunks, then a fixed-order sum` };
+  if (policy.kernels === 'barrier-free' && N % 4 === 0 && K % 4 === 0 && M > 0) {
+    return { kernel: matmulRegtileWeightGradKernel, splits, reason: 'barrier-free device, N and K multiples of 4: 4 × 4 register blocks, vec4 loads' };
+  }
+  return { kernel: matmulWeightGradKernel, splits, reason: policy.kernels === 'barrier-free' ? 'N or K not a multiple of 4 (or M = 0): 64 × 64 tiles' : '64 × 64 workgroup tiles, M walked in chunks of 32' };
+}
+
 function checkSizes(kernel: string, d: MatmulBackwardLaunch, tensors: Array<[Tensor, number, string]>): void {
   for (const [t, want, what] of tensors) {
     if (t.size < want) {
@@ -195,18 +238,16 @@ function checkSizes(kernel: string, d: MatmulBackwardLaunch, tensors: Array<[Ten
  */
 function recordBackward(rec: Recorder, dinp: Tensor, dout: Tensor, weight: Tensor, d: MatmulBackwardWeightLaunch, lora?: { du: Tensor; loraA: Tensor }): void {
   if (d.M === 0 || d.K === 0) return;
-  const barrierFree = preferBarrierFree(rec.ctx);
-  if (!barrierFree && useTile128Backward(rec.ctx, d)) {
+  const { kernel } = selectMatmulInputGrad(rec.ctx.policy, { ...d, vec4Weight: vec4SlotFillable(weight, dout) });
+  if (kernel === matmulTile128BackwardKernel) {
     const fused = lora && { u: lora.du, factor: lora.loraA, R: d.loraR!, scale: 1 };
     return matmulTile128Backward(rec, dinp, dout, weight, d, fused);
   }
-  let kernel = d.M <= SKINNY_MAX_ROWS ? matmulSkinnyBackwardKernel : matmulBackwardKernel;
-  if (barrierFree) kernel = d.K % 4 === 0 && d.N > 0 && vec4SlotFillable(weight, dout) ? matmulRegtileBackwardKernel : matmulSkinnyBackwardKernel;
   const [w32, w16] = weightBindings(weight, dout);
   const loraSlots = kernel === matmulSkinnyBackwardKernel ? [] : lora ? [lora.du, lora.loraA] : kernel === matmulRegtileBackwardKernel ? [dout, w32] : [dout, dout];
   // matmul_regtile_backward also binds dout as vec4 rows when N is a multiple of 4.
   const dout4 = kernel === matmulRegtileBackwardKernel ? [regtileDout4(d.N, dout, w32)] : [];
-  rec.run(kernel, d, [dinp, dout, w32, w16, ...loraSlots, ...dout4]);
+  rec.run(kernel as KernelSpec<MatmulBackwardWeightLaunch>, d, [dinp, dout, w32, w16, ...loraSlots, ...dout4]);
 }
 
 /**
@@ -232,7 +273,7 @@ export function matmulBackward(
     [dout, d.M * d.N, 'dout'],
     [weight, d.N * d.K, 'weight'],
   ]);
-  const splits = partials ? backwardSplits(rec.ctx, d, partials.size) : 1;
+  const splits = partials ? backwardSplits(rec.ctx.policy, d, partials.size) : 1;
   if (splits === 1) return recordBackward(rec, dinp, dout, weight, d);
   for (const [t, what] of [[dinp, 'dinp'], [dout, 'dout'], [weight, 'weight']] as const) {
     if (t.buffer === partials!.buffer) throw new Error(`matmul_backward: the partials share a buffer with ${what} (M=${d.M} N=${d.N} K=${d.K})`);
@@ -251,7 +292,7 @@ export function matmulBackward(
  */
 export function canFuseLoraBackward(rec: Recorder, { M, N, K, R }: { M: number; N: number; K: number; R: number }, weight: Tensor, dout: Tensor): boolean {
   if (!(R > 0 && N > 0 && K > 0)) return false;
-  return preferBarrierFree(rec.ctx) ? K % 4 === 0 && vec4SlotFillable(weight, dout) : M > SKINNY_MAX_ROWS;
+  return selectMatmulInputGrad(rec.ctx.policy, { M, N, K: K, vec4Weight: vec4SlotFillable(weight, dout) }).kernel !== matmulSkinnyBackwardKernel;
 }
 
 /**
@@ -309,8 +350,7 @@ export function matmulWeightGrad(
     [inp, d.M * d.K, 'inp'],
   ]);
   if (d.N === 0 || d.K === 0) return;
-  const splits = partials ? weightGradSplits(rec.ctx, d, partials.size) : 1;
-  if (splits > 1) return matmulWeightGradSplit(rec, dweight, dout, inp, partials!, { ...d, splits });
-  const barrierFree = preferBarrierFree(rec.ctx) && d.N % 4 === 0 && d.K % 4 === 0 && d.M > 0;
-  rec.run(barrierFree ? matmulRegtileWeightGradKernel : matmulWeightGradKernel, d, [dweight, dout, inp]);
+  const { kernel, splits } = selectMatmulWeightGrad(rec.ctx.policy, d, partials?.size ?? 0);
+  if (kernel === matmulWeightGradSplitKernel) return matmulWeightGradSplit(rec, dweight, dout, inp, partials!, { ...d, splits });
+  rec.run(kernel as KernelSpec<MatmulBackwardLaunch>, d, [dweight, dout, inp]);
 }

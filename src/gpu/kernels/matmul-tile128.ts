@@ -12,12 +12,12 @@
 // the f32 binding and to the packed `weight_f16` binding alike, and the WEIGHT_F16 override picks
 // the one that is read. Shapes these kernels do not take (tile128*Supports false) go to the
 // existing kernels. matmulForward and matmulBackward (matmul.ts, matmul-backward.ts) take these on
-// real GPUs for large products (useTile128Forward / useTile128Backward); the launchers below call
+// GPUs for large products (selectMatmulForward, selectMatmulInputGrad); the launchers below call
 // them directly (tests, the bench).
 import backwardCode from '../../../shaders/matmul_tile128_backward.wgsl?raw';
 import forwardCode from '../../../shaders/matmul_tile128_forward.wgsl?raw';
 import { f32, u32, type KernelSpec, type Recorder } from '../kernel.js';
-import type { GpuContext } from '../device.js';
+import type { KernelPolicy } from '../policy.js';
 import type { Tensor } from '../tensor.js';
 import { weightBindings } from './weight-storage.js';
 
@@ -112,20 +112,20 @@ export const TILE128_MIN_SIDE = 256;
 export const TILE128_WORKGROUP_BYTES = 2 * 2 * 16 * 128 * 4;
 
 /**
- * Whether the device can run the tile128 kernels: 256 invocations and 32 KiB of workgroup memory
- * per workgroup (WebGPU guarantees only 16 KiB; most GPUs offer 32 KiB or more, and acquireDevice
- * asks for the adapter's maximum).
+ * Whether a device with this policy can run the tile128 kernels: 256 invocations and 32 KiB of
+ * workgroup memory per workgroup (WebGPU guarantees only 16 KiB; most GPUs offer 32 KiB or more,
+ * and acquireDevice asks for the adapter's maximum).
  */
-export const tile128Fits = (ctx: GpuContext): boolean =>
-  ctx.limits.maxComputeWorkgroupStorageSize >= TILE128_WORKGROUP_BYTES && ctx.limits.maxComputeInvocationsPerWorkgroup >= 256;
+export const tile128Fits = (policy: KernelPolicy): boolean =>
+  policy.kernels === 'tiled' && policy.workgroupBytes >= TILE128_WORKGROUP_BYTES && policy.workgroupInvocations >= 256;
 
-/** Whether a real GPU's forward x·Wᵀ of these dimensions goes to matmul_tile128_forward. */
-export const useTile128Forward = (ctx: GpuContext, d: { M: number; N: number; K: number }): boolean =>
-  tile128Fits(ctx) && tile128ForwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.N >= TILE128_MIN_SIDE;
+/** Whether a GPU's forward x·Wᵀ of these dimensions goes to matmul_tile128_forward. */
+export const useTile128Forward = (policy: KernelPolicy, d: { M: number; N: number; K: number }): boolean =>
+  tile128Fits(policy) && tile128ForwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.N >= TILE128_MIN_SIDE;
 
-/** Whether a real GPU's activation gradient dy·W of these dimensions goes to matmul_tile128_backward. */
-export const useTile128Backward = (ctx: GpuContext, d: { M: number; N: number; K: number }): boolean =>
-  tile128Fits(ctx) && tile128BackwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.K >= TILE128_MIN_SIDE;
+/** Whether a GPU's activation gradient dy·W of these dimensions goes to matmul_tile128_backward. */
+export const useTile128Backward = (policy: KernelPolicy, d: { M: number; N: number; K: number }): boolean =>
+  tile128Fits(policy) && tile128BackwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.K >= TILE128_MIN_SIDE;
 
 function checkSizes(kernel: string, dims: { M: number; N: number; K: number }, tensors: Array<[Tensor, number, string]>): void {
   for (const [t, want, what] of tensors) {

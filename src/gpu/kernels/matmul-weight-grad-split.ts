@@ -12,10 +12,9 @@
 // partials is scratch of S·N·K f32 (splitPartialsElements) that the caller owns. weightGradSplits
 // says how many splits a device should use for given dimensions (1: keep matmulWeightGrad).
 import splitCode from '../../../shaders/matmul_weight_grad_split.wgsl?raw';
-import type { GpuContext } from '../device.js';
 import { u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { preferBarrierFree } from './barrier-policy.js';
+import type { KernelPolicy } from '../policy.js';
 import { MATMUL_TILE } from './matmul.js';
 import { reducePartials } from './split-reduce.js';
 import { requireF32 } from './weight-storage.js';
@@ -124,15 +123,15 @@ export const SPLIT_POLICY = {
 /**
  * The number of splits S to use for the weight gradient of these dimensions on this device, with
  * at most `scratchElements` f32 of partials (S·N·K ≤ scratchElements); 1 means don't split (use
- * matmulWeightGrad). 1 on CPU drivers (preferBarrierFree: there the barrier-free kernels win and
+ * matmulWeightGrad). 1 on CPU drivers (a barrier-free policy: there the barrier-free kernels win and
  * there are few cores to fill), for outputs the unsplit kernel already spreads over enough
  * workgroups, for few rows, and whenever fewer than 2 splits would fit. Otherwise S ≈
  * targetWorkgroups / (pass-1 tiles), at most M / minRowsPerSplit, and reduced to the number of
  * non-empty chunks once the chunk size is rounded to SPLIT_ROW_STEP. See SPLIT_POLICY.
  */
-export function weightGradSplits(ctx: GpuContext, d: { M: number; N: number; K: number }, scratchElements: number): number {
+export function weightGradSplits(policy: KernelPolicy, d: { M: number; N: number; K: number }, scratchElements: number): number {
   const { M, N, K } = d;
-  if (preferBarrierFree(ctx) || N <= 0 || K <= 0 || M < SPLIT_POLICY.minRows) return 1;
+  if (policy.kernels === 'barrier-free' || N <= 0 || K <= 0 || M < SPLIT_POLICY.minRows) return 1;
   const unsplit = tilesAlong(N, MATMUL_TILE) * tilesAlong(K, MATMUL_TILE);
   if (unsplit >= SPLIT_POLICY.maxUnsplitWorkgroups) return 1;
   const kThin = weightGradSplitKThin(N, K);

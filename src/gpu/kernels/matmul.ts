@@ -1,10 +1,12 @@
 // The forward pass of a Linear layer: out[M, N] = inp[M, K] · weight[N, K]ᵀ (+ bias[N]).
 // weight is row-major [N, K], the Hugging Face nn.Linear layout, so it is used as stored.
-// Two kernels: matmul_forward (64 × 64 tiles staged through workgroup memory) for many rows, and
-// matmul_skinny_forward (4 × 4 register blocks, no barriers) for at most SKINNY_MAX_ROWS rows,
-// as in decoding one token per sequence. Where barriers are slow (CPU Vulkan drivers, see
-// barrier-policy.ts) every M goes to matmul_regtile_forward (4 × 4 register blocks with vec4 loads,
-// no barriers) when K is a positive multiple of 4, else to matmul_skinny_forward.
+// Which kernel runs is selectMatmulForward's choice, from the device's policy (../policy.ts):
+// on GPUs matmul_tile128_forward (matmul-tile128.ts) for large products, matmul_forward (64 × 64
+// tiles staged through workgroup memory) for other many-row ones, and matmul_skinny_forward (4 × 4
+// register blocks, no barriers) for at most SKINNY_MAX_ROWS rows, as in decoding one token per
+// sequence. Where barriers are slow (CPU Vulkan drivers) every M goes to matmul_regtile_forward
+// (4 × 4 register blocks with vec4 loads, no barriers) when K is a positive multiple of 4, else to
+// matmul_skinny_forward.
 // The weight may be stored as f32 or f16 (./weight-storage.ts): each kernel binds it twice, as
 // `weight` (f32) and as `weight_f16` (packed halves, the binding after the bias), and the
 // WEIGHT_F16 override picks the one it reads. Products and sums are f32 either way.
@@ -18,8 +20,8 @@ import regtileCode from '../../../shaders/matmul_regtile_forward.wgsl?raw';
 import skinnyCode from '../../../shaders/matmul_skinny_forward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { preferBarrierFree } from './barrier-policy.js';
-import { matmulTile128Forward, useTile128Forward, type FusedLora } from './matmul-tile128.js';
+import type { KernelPolicy, Selection } from '../policy.js';
+import { matmulTile128Forward, matmulTile128ForwardKernel, TILE128_MIN_SIDE, useTile128Forward, type FusedLora, type Tile128ForwardLaunch } from './matmul-tile128.js';
 import { requireF32, weightBindings, weightIsF16 } from './weight-storage.js';
 
 export interface MatmulDims {
@@ -101,10 +103,20 @@ export const matmulRegtileForwardKernel: KernelSpec<MatmulLaunch> = {
   dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
 };
 
-/** The forward kernel for these dimensions and this weight on this device. */
-function forwardKernel(rec: Recorder, M: number, K: number): KernelSpec<MatmulLaunch> {
-  if (preferBarrierFree(rec.ctx)) return K % 4 === 0 && K > 0 ? matmulRegtileForwardKernel : matmulSkinnyForwardKernel;
-  return M <= SKINNY_MAX_ROWS ? matmulSkinnyForwardKernel : matmulForwardKernel;
+/** Every kernel selectMatmulForward may choose. */
+export type MatmulForwardKernel = KernelSpec<MatmulLaunch> | KernelSpec<Tile128ForwardLaunch>;
+
+/** The kernel out = inp·weightᵀ takes on a device with this policy at these dimensions. */
+export function selectMatmulForward(policy: KernelPolicy, { M, N, K }: MatmulDims): Selection<MatmulForwardKernel> {
+  if (policy.kernels === 'barrier-free') {
+    return K % 4 === 0 && K > 0
+      ? { kernel: matmulRegtileForwardKernel, reason: 'barrier-free device, K a multiple of 4: 4 × 4 register blocks, vec4 loads' }
+      : { kernel: matmulSkinnyForwardKernel, reason: 'barrier-free device, K not a multiple of 4: 4 × 4 register blocks, scalar loads' };
+  }
+  if (useTile128Forward(policy, { M, N, K })) return { kernel: matmulTile128ForwardKernel, reason: `both output sides at least ${TILE128_MIN_SIDE}: 128 × 128 workgroup tiles` };
+  return M <= SKINNY_MAX_ROWS
+    ? { kernel: matmulSkinnyForwardKernel, reason: `at most ${SKINNY_MAX_ROWS} rows: 4 × 4 register blocks, no workgroup memory` }
+    : { kernel: matmulForwardKernel, reason: '64 × 64 workgroup tiles' };
 }
 
 /** Checks what matmulForward and matmulLoraForward share; returns whether the weight is f16. */
@@ -131,9 +143,9 @@ function checkForward(kernel: string, out: Tensor, inp: Tensor, weight: Tensor, 
 function recordForward(rec: Recorder, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, dims: MatmulDims, f16: boolean, lora?: FusedLora): void {
   const { M, N, K } = dims;
   if (M === 0 || N === 0) return;
-  if (!preferBarrierFree(rec.ctx) && useTile128Forward(rec.ctx, dims)) return matmulTile128Forward(rec, out, inp, weight, bias, dims, lora);
+  const { kernel } = selectMatmulForward(rec.ctx.policy, dims);
+  if (kernel === matmulTile128ForwardKernel) return matmulTile128Forward(rec, out, inp, weight, bias, dims, lora);
   const [w32, w16] = weightBindings(weight, inp);
-  const kernel = forwardKernel(rec, M, K);
   const loraSlots = kernel === matmulSkinnyForwardKernel ? [] : [lora?.u ?? inp, lora?.factor ?? inp];
   const launch = { M, N, K, hasBias: bias !== null, weightF16: f16, lora: lora && { R: lora.R, scale: lora.scale } };
   rec.run(kernel, launch, [out, inp, w32, bias ?? w32, w16, ...loraSlots]);
@@ -164,8 +176,7 @@ export interface MatmulLoraDims extends MatmulDims {
  * matmulForward + loraForward.
  */
 export function canFuseLoraForward(rec: Recorder, { M, K, R }: { M: number; K: number; R: number }): boolean {
-  if (!(R > 0 && R % 4 === 0)) return false;
-  return preferBarrierFree(rec.ctx) ? K > 0 && K % 4 === 0 : M > SKINNY_MAX_ROWS;
+  return R > 0 && R % 4 === 0 && selectMatmulForward(rec.ctx.policy, { M, N: 0, K }).kernel !== matmulSkinnyForwardKernel;
 }
 
 /**

@@ -3,7 +3,7 @@ import code from '../../../shaders/rmsnorm_forward.wgsl?raw';
 import backwardCode from '../../../shaders/rmsnorm_backward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { preferBarrierFree } from './barrier-policy.js';
+import { selectRowReduction, type KernelPolicy } from '../policy.js';
 
 export interface RmsnormDims {
   rows: number; // B·T (or B·T·NH for a per-head norm)
@@ -26,9 +26,13 @@ export const rmsnormForwardPerRowKernel: KernelSpec<RmsnormDims> = {
   dispatch: (d) => grid1d(d.rows, 64),
 };
 
+/** The RMSNorm forward kernel of a device with this policy. */
+export const selectRmsnormForward = (policy: KernelPolicy) =>
+  selectRowReduction(policy, { perRow: rmsnormForwardPerRowKernel, workgroup: rmsnormForwardKernel });
+
 /** out, inp: [rows, C]; weight: [C]; rstd: [rows]. */
 export function rmsnormForward(rec: Recorder, out: Tensor, rstd: Tensor, inp: Tensor, weight: Tensor, dims: RmsnormDims): void {
-  const kernel = preferBarrierFree(rec.ctx) ? rmsnormForwardPerRowKernel : rmsnormForwardKernel;
+  const { kernel } = selectRmsnormForward(rec.ctx.policy);
   rec.run(kernel, dims, [out, rstd, inp, weight]);
 }
 
@@ -54,6 +58,10 @@ export const rmsnormBackwardPerRowKernel: KernelSpec<RmsnormBackwardDims> = {
   dispatch: (d) => grid1d(d.rows, 64),
 };
 
+/** The RMSNorm backward kernel of a device with this policy. */
+export const selectRmsnormBackward = (policy: KernelPolicy) =>
+  selectRowReduction(policy, { perRow: rmsnormBackwardPerRowKernel, workgroup: rmsnormBackwardKernel });
+
 /**
  * The input gradient of RMSNorm with a frozen weight: dinp = rstd·(weight ⊙ dout) − inp·rstd³/C·Σ_c(weight·dout·inp),
  * written to dinp, or added to it when dims.accumulate is set.
@@ -68,6 +76,6 @@ export function rmsnormBackward(
   rstd: Tensor,
   dims: RmsnormBackwardDims,
 ): void {
-  const kernel = preferBarrierFree(rec.ctx) ? rmsnormBackwardPerRowKernel : rmsnormBackwardKernel;
+  const { kernel } = selectRmsnormBackward(rec.ctx.policy);
   rec.run(kernel, dims, [dinp, dout, inp, weight, rstd]);
 }

@@ -44,7 +44,7 @@ export async function generateTokens(model: LanguageModel, promptIds: number[], 
   try {
     if (maxNewTokens === 0) return { ids, stopReason: 'length' };
     const lora = opts.lora;
-    let logits = await forward(model.ctx, model.gpu, state, promptIds, promptIds.length, { lora });
+    let logits = await forward(model.ctx, model.weights, state, promptIds, promptIds.length, { lora });
     for (;;) {
       opts.signal?.throwIfAborted();
       const next = sampleToken(logits, opts, rng);
@@ -53,7 +53,7 @@ export async function generateTokens(model: LanguageModel, promptIds: number[], 
       if (eos.has(next)) return { ids, stopReason: 'eos' };
       if (ids.length >= maxNewTokens) return { ids, stopReason: 'length' };
       if (state.length >= state.S) return { ids, stopReason: 'max-positions' };
-      logits = await forward(model.ctx, model.gpu, state, [next], 1, { lora });
+      logits = await forward(model.ctx, model.weights, state, [next], 1, { lora });
     }
   } finally {
     destroyInferenceState(state);

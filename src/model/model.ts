@@ -34,7 +34,8 @@ export class LanguageModel {
     /** Token ids that end generation (generation_config.json's eos_token_id, else config.json's). */
     readonly eosTokenIds: number[],
     readonly bosTokenId: number | null,
-    readonly gpu: ForwardWeights,
+    /** The frozen weights on the GPU (and the RoPE tables), what every forward pass reads. */
+    readonly weights: ForwardWeights,
   ) {}
 
   static async load(ctx: GpuContext, source: ModelSource, onProgress?: (p: LoadProgress) => void, options: LoadOptions = {}): Promise<LanguageModel> {
@@ -53,7 +54,7 @@ export class LanguageModel {
 
   /** How the large frozen matrices are stored on the GPU ('f32' or 'f16'). */
   get weightStorage(): WeightStorage {
-    return this.gpu.weights.storage;
+    return this.weights.weights.storage;
   }
 
   /** KV cache and activations for B rows of up to S positions (with u buffers for an adapter's projections). */
@@ -62,8 +63,8 @@ export class LanguageModel {
   }
 
   destroy(): void {
-    destroyWeights(this.gpu.weights);
-    this.gpu.ropeCos?.destroy();
-    this.gpu.ropeSin?.destroy();
+    destroyWeights(this.weights.weights);
+    this.weights.ropeCos?.destroy();
+    this.weights.ropeSin?.destroy();
   }
 }

@@ -66,7 +66,7 @@ export async function runGoldenCase(ctx: GpuContext, caseSource: ModelSource, mo
   const put = (name: string, shape: number[], data: Float32Array) => computed.set(name, { shape, data });
   const logits = async (m: LanguageModel, lora?: GpuLora) => {
     const state = m.createState(B, T, lora);
-    const out = await forward(ctx, m.gpu, state, ids, T, { mask, allLogits: true, lora });
+    const out = await forward(ctx, m.weights, state, ids, T, { mask, allLogits: true, lora });
     destroyInferenceState(state);
     return out;
   };

@@ -65,9 +65,9 @@ export class TrainStep {
 
   /** The mean loss of a batch, without gradients (evaluation). */
   async loss(batch: TokenBatch): Promise<{ loss: number; count: number }> {
-    const count = writeBatch(this.buffers, this.model.gpu, batch, this.ctx);
+    const count = writeBatch(this.buffers, this.model.weights, batch, this.ctx);
     const rec = new Recorder(this.ctx, 'eval');
-    recordTrainPass(rec, this.model.gpu, this.lora, this.buffers, batch.B, batch.T, count, null);
+    recordTrainPass(rec, this.model.weights, this.lora, this.buffers, batch.B, batch.T, count, null);
     rec.submit();
     return { loss: (await readTensor(this.ctx, this.buffers.loss))[0], count };
   }
@@ -85,10 +85,10 @@ export class TrainStep {
     zero.submit();
     let lossSum = 0;
     for (const [i, batch] of microBatches.entries()) {
-      const count = writeBatch(this.buffers, this.model.gpu, batch, this.ctx);
+      const count = writeBatch(this.buffers, this.model.weights, batch, this.ctx);
       const rec = new Recorder(this.ctx, 'train-pass');
       const dropoutStep = dropoutPass(this.step, i);
-      recordTrainPass(rec, this.model.gpu, this.lora, this.buffers, batch.B, batch.T, count, total > 0 ? 1 / total : 0, dropoutStep);
+      recordTrainPass(rec, this.model.weights, this.lora, this.buffers, batch.B, batch.T, count, total > 0 ? 1 / total : 0, dropoutStep);
       rec.submit();
       lossSum += (await readTensor(this.ctx, this.buffers.loss))[0] * count;
     }

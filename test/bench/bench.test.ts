@@ -2,6 +2,7 @@
 // bytes however they are read, and the built bench (dist/bench/bench.mjs) runs end to end on
 // stories260K, printing one JSON object with both sides' figures as its last line; `--matmul`
 // times and checks every matmul kernel, forward and backward, at square and M x N x K sizes.
+// (dist/bench is rebuilt first whenever its sources changed since it was built: test/setup/dist.ts.)
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { parseModelConfig } from '../../src/model/config.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
 import { loadWeights } from '../../src/model/weights.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+import { ensureBuilt } from '../setup/dist.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -53,10 +55,7 @@ describe('benchmark models', () => {
 });
 
 describe.skipIf(!SHARED_DIR)(`the built benchmark${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  beforeAll(() => {
-    const build = spawnSync('npm', ['run', 'build:bench'], { cwd: root, encoding: 'utf8', timeout: 300_000 });
-    if (build.status !== 0) throw new Error(`npm run build:bench failed:\n${build.stdout}\n${build.stderr}`);
-  }, 300_000);
+  beforeAll(() => ensureBuilt('bench'), 300_000);
 
   it('measures the engine and tfjs on stories260K and ends with one JSON object', () => {
     const run = spawnSync(process.execPath, ['dist/bench/bench.mjs', '--models', 'stories260K', '--shapes', '1x16', '--steps', '2', '--json'], {
@@ -87,7 +86,7 @@ describe.skipIf(!SHARED_DIR)(`the built benchmark${SHARED_DIR ? '' : ` (skipped:
     // The engine's kernels, most GPU time first, with the matmuls among them.
     const kernels: Array<{ name: string; calls: number; ms: number }> = r.engine.kernels;
     expect(kernels.length).toBeGreaterThan(5);
-    // (matmul_forward or, where barriers are slow, matmul_regtile_forward: barrier-policy.ts)
+    // (matmul_forward or, where barriers are slow, matmul_regtile_forward: src/gpu/policy.ts)
     expect(kernels.map((k) => k.name).some((n) => /^matmul_(regtile_)?forward$/.test(n))).toBe(true);
     for (const k of kernels) expect(k.calls > 0 && k.ms >= 0).toBe(true);
     expect(kernels.every((k, i) => i === 0 || kernels[i - 1].ms >= k.ms)).toBe(true);

@@ -1,12 +1,13 @@
 // webgpu-lora export-trl, as a user runs it: the data file and the options are checked as train
 // checks them, before the model is looked at; on stories260K (no chat template) and on a copy of
 // its tokenizer with a chat template, the folder holds the data in TRL's form and the settings.
+// The plain-template export runs the binary (`npx webgpu-lora`); the other cases main() in this process.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
-import { cli } from './run-cli.js';
+import { cli, cliInProcess } from './run-cli.js';
 
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `webgpu-lora-${prefix}-`));
 
@@ -25,10 +26,10 @@ const read = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8'
 const jsonl = (dir: string) => read(dir, 'train.jsonl').trimEnd().split('\n').map((l) => JSON.parse(l));
 
 describe('webgpu-lora export-trl: checks before anything is loaded or written', () => {
-  it('names every bad line of the data file, exits 1 and writes nothing', () => {
+  it('names every bad line of the data file, exits 1 and writes nothing', async () => {
     const data = dataFile('bad.jsonl', '{"input": "Hi", "output": "Hello."}\n{"input": "What is red?"}\n');
     const out = join(tmp('out'), 'trl');
-    const r = cli(['export-trl', '--model', './no/such/model', '--data', data, '--out', out]);
+    const r = await cliInProcess(['export-trl', '--model', './no/such/model', '--data', data, '--out', out]);
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^bad\.jsonl:2: missing "output"/m);
     expect(r.stderr).toMatch(/has 1 problem; fix it and run again \(nothing was written\)/);
@@ -36,7 +37,7 @@ describe('webgpu-lora export-trl: checks before anything is loaded or written', 
     expect(existsSync(out)).toBe(false);
   });
 
-  it("rejects train's bad options, --adapter, a missing --out and an --out that is a file", () => {
+  it("rejects train's bad options, --adapter, a missing --out and an --out that is a file", async () => {
     const data = dataFile('ok.jsonl', '{"input": "Hi", "output": "Hello."}\n');
     const cases: Array<[string[], RegExp, number]> = [
       [['--out', join(tmp('out'), 'a'), '--lr', 'fast'], /--lr must be a number, got 'fast'/, 2],
@@ -46,14 +47,14 @@ describe('webgpu-lora export-trl: checks before anything is loaded or written', 
       [['--out', data], /--out '.*ok\.jsonl' is a file; give a folder for the export/, 1],
     ];
     for (const [extra, message, status] of cases) {
-      const r = cli(['export-trl', '--model', 'm', '--data', data, ...extra]);
+      const r = await cliInProcess(['export-trl', '--model', 'm', '--data', data, ...extra]);
       expect(r.status, `${extra.join(' ')}: ${r.stderr}`).toBe(status);
       expect(r.stderr).toMatch(message);
     }
   });
 
-  it('is in the help', () => {
-    const r = cli(['--help']);
+  it('is in the help', async () => {
+    const r = await cliInProcess(['--help']);
     expect(r.stdout).toMatch(/webgpu-lora export-trl --model <dir\|url\|hf-id> --data <file\.jsonl\|file\.csv> --out <dir>/);
   });
 });
@@ -84,14 +85,14 @@ describe.skipIf(!SHARED_DIR)(`webgpu-lora export-trl on stories260K${SHARED_DIR 
     expect(described.config).toMatchObject({ valSplit: 0.2, trainOnInputs: true, lrSchedule: 'cosine', lora: { r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'] } });
   });
 
-  it('writes conversational records for a tokenizer with a chat template', () => {
+  it('writes conversational records for a tokenizer with a chat template', async () => {
     const dir = tmp('chat-model');
     for (const f of ['tokenizer.json', 'special_tokens_map.json']) writeFileSync(join(dir, f), read(model, f));
     const config = JSON.parse(read(model, 'tokenizer_config.json'));
     const template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}</s>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
     writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: template }));
     const out = join(tmp('out'), 'trl');
-    const r = cli(['export-trl', '--model', dir, '--data', dataFile('data.jsonl', DATA), '--out', out]);
+    const r = await cliInProcess(['export-trl', '--model', dir, '--data', dataFile('data.jsonl', DATA), '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/conversations in the model's chat template/);
     const [one, two] = jsonl(out);

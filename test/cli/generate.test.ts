@@ -1,5 +1,6 @@
-// The CLI as a user runs it: `npx webgpu-lora ...` in the repository after `npm ci`
-// (which builds dist/cli through the `prepare` script; `npm test` rebuilds it first).
+// The CLI as a user runs it: `npx webgpu-lora ...` in the repository after `npm ci` (which builds
+// dist/cli through the `prepare` script; cli() rebuilds it first when src/ changed since), for info
+// and a greedy generation; the usage and model-file errors through main() in this process.
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { folderSource } from '../../src/model/source-node.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
-import { cli } from './run-cli.js';
+import { cli, cliInProcess } from './run-cli.js';
 import { AFTER_ONCE_IDS } from '../stories-readme.js';
 
 describe('webgpu-lora CLI', () => {
@@ -19,21 +20,21 @@ describe('webgpu-lora CLI', () => {
     expect(r.stdout).toMatch(/maxStorageBufferBindingSize: \d+ MiB/);
   });
 
-  it('rejects an unknown command and a bad option with a usage message and exit code 2', () => {
-    const a = cli(['frobnicate']);
+  it('rejects an unknown command and a bad option with a usage message and exit code 2', async () => {
+    const a = cli(['frobnicate']); // (the binary's exit status, once)
     expect(a.status).toBe(2);
     expect(a.stderr).toMatch(/unknown command 'frobnicate'/);
-    const b = cli(['generate', '--model', 'x', '--prompt', 'y', '--temperature', 'hot']);
+    const b = await cliInProcess(['generate', '--model', 'x', '--prompt', 'y', '--temperature', 'hot']);
     expect(b.status).toBe(2);
     expect(b.stderr).toMatch(/--temperature must be a number, got 'hot'/);
-    const c = cli(['generate', '--model', 'x', '--prompt', 'y', '--weights', 'bf16']);
+    const c = await cliInProcess(['generate', '--model', 'x', '--prompt', 'y', '--weights', 'bf16']);
     expect(c.status).toBe(2);
     expect(c.stderr).toMatch(/--weights must be f32 or f16, got 'bf16'/);
     expect(c.stderr).toMatch(/\[--weights f32\|f16\]/); // the usage text names it
   });
 
-  it('reports a model folder that does not exist', () => {
-    const r = cli(['generate', '--model', './no/such/model', '--prompt', 'hi']);
+  it('reports a model folder that does not exist', async () => {
+    const r = await cliInProcess(['generate', '--model', './no/such/model', '--prompt', 'hi']);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/no\/such\/model/);
   });
@@ -49,9 +50,9 @@ describe('webgpu-lora CLI', () => {
       expect(r.stdout).toBe(`${expected}\n`);
     });
 
-    it('generate --weights f16 runs the model with f16 matrices', () => {
+    it('generate --weights f16 runs the model with f16 matrices', async () => {
       const dir = join(SHARED_DIR!, 'models', 'stories260K');
-      const r = cli(['generate', '--model', dir, '--prompt', 'Once upon a time', '--max-new-tokens', '8', '--weights', 'f16']);
+      const r = await cliInProcess(['generate', '--model', dir, '--prompt', 'Once upon a time', '--max-new-tokens', '8', '--weights', 'f16']);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout.trim().length).toBeGreaterThan(0);
     });
@@ -67,17 +68,17 @@ describe('webgpu-lora CLI', () => {
       return dir;
     }
 
-    it('a truncated model.safetensors fails with the file and a tensor named', () => {
+    it('a truncated model.safetensors fails with the file and a tensor named', async () => {
       const dir = brokenCopy((d) => {
         const bytes = readFileSync(join(d, 'model.safetensors'));
         writeFileSync(join(d, 'model.safetensors'), bytes.subarray(0, bytes.length - 1000));
       });
-      const r = cli(['generate', '--model', dir, '--prompt', 'hi']);
+      const r = await cliInProcess(['generate', '--model', dir, '--prompt', 'hi']);
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/model\.safetensors: tensor '[\w.]+'.*past the end of the file.*truncated/);
     });
 
-    it('header offsets pointing outside the file fail with the tensor named', () => {
+    it('header offsets pointing outside the file fail with the tensor named', async () => {
       const dir = brokenCopy((d) => {
         const bytes = readFileSync(join(d, 'model.safetensors'));
         const n = Number(bytes.readBigUInt64LE(0));
@@ -88,17 +89,17 @@ describe('webgpu-lora CLI', () => {
         json.copy(bytes, 8);
         writeFileSync(join(d, 'model.safetensors'), bytes);
       });
-      const r = cli(['generate', '--model', dir, '--prompt', 'hi']);
+      const r = await cliInProcess(['generate', '--model', dir, '--prompt', 'hi']);
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/model\.safetensors: tensor 'model\.norm\.weight'.*past the end of the file/);
     });
 
-    it('an unsupported model_type fails naming it and the supported types', () => {
+    it('an unsupported model_type fails naming it and the supported types', async () => {
       const dir = brokenCopy((d) => {
         const config = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
         writeFileSync(join(d, 'config.json'), JSON.stringify({ ...config, model_type: 'mamba' }));
       });
-      const r = cli(['generate', '--model', dir, '--prompt', 'hi']);
+      const r = await cliInProcess(['generate', '--model', dir, '--prompt', 'hi']);
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/config\.json.*"mamba".*llama, qwen2, qwen3, gpt2/);
     });

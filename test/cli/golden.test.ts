@@ -1,6 +1,7 @@
 // `webgpu-lora golden` on every case of ../shared/golden: LoRA logits, the loss trajectory, every
 // gradient, the AdamW steps, the trained and merged logits and the merged weights against
-// PyTorch + PEFT, through the CLI as a user runs it.
+// PyTorch + PEFT, through the CLI: the first case as a user runs it (`npx webgpu-lora golden`), the
+// others through main() in this process.
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,23 +9,24 @@ import { describe, expect, it } from 'vitest';
 import { readSafetensorsHeader } from '../../src/model/safetensors.js';
 import { folderSource } from '../../src/model/source-node.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
-import { cli } from './run-cli.js';
+import { cli, cliInProcess } from './run-cli.js';
 
 const goldenDir = join(SHARED_DIR ?? '', 'golden');
 const cases = SHARED_DIR ? readdirSync(goldenDir).filter((d) => existsSync(join(goldenDir, d, 'case.json'))) : [];
 
-function golden(caseName: string, out: string) {
+async function golden(caseName: string, out: string, binary: boolean) {
   const model = JSON.parse(readFileSync(join(goldenDir, caseName, 'case.json'), 'utf8')).model;
-  return cli(['golden', join(goldenDir, caseName), '--model', join(SHARED_DIR!, 'models', model), '--out', out], 300_000);
+  const args = ['golden', join(goldenDir, caseName), '--model', join(SHARED_DIR!, 'models', model), '--out', out];
+  return binary ? cli(args, 300_000) : cliInProcess(args);
 }
 
 describe.skipIf(!SHARED_DIR)(`webgpu-lora golden${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
   it('has the four cases', () => expect(cases.length).toBeGreaterThanOrEqual(4));
 
-  for (const name of cases) {
+  for (const [i, name] of cases.entries()) {
     it(`${name}: every tensor within tolerance`, async () => {
       const out = join(mkdtempSync(join(tmpdir(), 'webgpu-lora-golden-')), 'computed.safetensors');
-      const r = golden(name, out);
+      const r = await golden(name, out, i === 0);
       const lines = r.stdout.split('\n').filter((l) => /^(ok|FAIL) /.test(l));
       expect(lines.filter((l) => l.startsWith('FAIL')), r.stderr).toEqual([]);
       expect(r.status).toBe(0);

@@ -1,11 +1,12 @@
 // `webgpu-lora merge`: the golden stories260K adapter merged into its base model gives a complete
-// model folder that `generate` loads, and whose greedy output equals the unmerged adapter's.
+// model folder that `generate` loads, and whose greedy output equals the unmerged adapter's. The
+// merge runs the binary (`npx webgpu-lora`); the generations and the failures run main() in this process.
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
-import { cli } from './run-cli.js';
+import { cli, cliInProcess } from './run-cli.js';
 
 const MODEL = join(SHARED_DIR ?? '', 'models', 'stories260K');
 const ADAPTER = join(SHARED_DIR ?? '', 'golden', 'stories260K-all-linear');
@@ -15,7 +16,7 @@ describe.skipIf(!SHARED_DIR)(`webgpu-lora merge${SHARED_DIR ? '' : ` (skipped: $
   const tmp = mkdtempSync(join(tmpdir(), 'webgpu-lora-merge-'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('writes a model folder whose greedy output equals generating with the unmerged adapter', () => {
+  it('writes a model folder whose greedy output equals generating with the unmerged adapter', async () => {
     const out = join(tmp, 'merged');
     const m = cli(['merge', '--model', MODEL, '--adapter', ADAPTER, '--out', out]);
     expect(m.status, m.stderr).toBe(0);
@@ -30,28 +31,28 @@ describe.skipIf(!SHARED_DIR)(`webgpu-lora merge${SHARED_DIR ? '' : ` (skipped: $
 
     for (const prompt of ['Once upon a time', 'The dog']) {
       const args = ['--prompt', prompt, '--max-new-tokens', '30'];
-      const merged = cli(['generate', '--model', out, ...args]);
-      const adapted = cli(['generate', '--model', MODEL, '--adapter', ADAPTER, ...args]);
-      const base = cli(['generate', '--model', MODEL, ...args]);
+      const merged = await cliInProcess(['generate', '--model', out, ...args]);
+      const adapted = await cliInProcess(['generate', '--model', MODEL, '--adapter', ADAPTER, ...args]);
+      const base = await cliInProcess(['generate', '--model', MODEL, ...args]);
       for (const r of [merged, adapted, base]) expect(r.status, r.stderr).toBe(0);
       expect(merged.stdout).toBe(adapted.stdout);
       expect(merged.stdout).not.toBe(base.stdout);
     }
   });
 
-  it('an adapter for another model fails and writes nothing', () => {
+  it('an adapter for another model fails and writes nothing', async () => {
     const out = join(tmp, 'wrong');
-    const r = cli(['merge', '--model', MODEL, '--adapter', OTHER_ADAPTER, '--out', out]);
+    const r = await cliInProcess(['merge', '--model', MODEL, '--adapter', OTHER_ADAPTER, '--out', out]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/the adapter .*qwen2-attn cannot be used with the model .*stories260K/);
     expect(existsSync(out)).toBe(false);
   });
 
-  it('refuses to write over the model folder, and missing options are usage errors', () => {
-    const same = cli(['merge', '--model', MODEL, '--adapter', ADAPTER, '--out', MODEL]);
+  it('refuses to write over the model folder, and missing options are usage errors', async () => {
+    const same = await cliInProcess(['merge', '--model', MODEL, '--adapter', ADAPTER, '--out', MODEL]);
     expect(same.status).toBe(2);
     expect(same.stderr).toMatch(/--out must be a new folder, not the --model folder/);
-    const noOut = cli(['merge', '--model', MODEL, '--adapter', ADAPTER]);
+    const noOut = await cliInProcess(['merge', '--model', MODEL, '--adapter', ADAPTER]);
     expect(noOut.status).toBe(2);
     expect(noOut.stderr).toMatch(/merge needs --out <dir>/);
   });

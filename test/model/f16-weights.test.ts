@@ -99,7 +99,7 @@ for (const [modelName, adapterName] of CASES) {
     });
 
     it('stores the matrices as f16 and the norms as f32, in about half the memory', () => {
-      const w = f16.model.gpu.weights;
+      const w = f16.model.weights.weights;
       expect(f16.model.weightStorage).toBe('f16');
       expect(w.embed.dtype).toBe('f16');
       expect(w.layers[0].up.dtype).toBe('f16');
@@ -120,7 +120,7 @@ for (const [modelName, adapterName] of CASES) {
     it('gives the logits of the f32 model with f16-rounded matrices', async () => {
       const ctx = await gpu();
       const input = ids(f16.model.spec.V);
-      const run = (m: LanguageModel) => forward(ctx, m.gpu, m.createState(B, T), input, T, { allLogits: true });
+      const run = (m: LanguageModel) => forward(ctx, m.weights, m.createState(B, T), input, T, { allLogits: true });
       const [got, want, orig] = [await run(f16.model), await run(rounded.model), await run(plain.model)];
       let largest = 0;
       for (const x of want) largest = Math.max(largest, Math.abs(x));

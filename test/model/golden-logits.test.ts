@@ -31,7 +31,7 @@ describe.skipIf(!SHARED_DIR)(`base logits vs PyTorch golden data${SHARED_DIR ? '
       const V = model.spec.V;
 
       const state = model.createState(B, T);
-      const got = await forward(ctx, model.gpu, state, ids, T, { mask, allLogits: true });
+      const got = await forward(ctx, model.weights, state, ids, T, { mask, allLogits: true });
       let largest = 0;
       for (const x of want) largest = Math.max(largest, Math.abs(x));
       let worst = 0;

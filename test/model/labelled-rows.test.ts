@@ -54,7 +54,7 @@ describe.skipIf(!SHARED_DIR)(`the loss on labelled positions only${SHARED_DIR ? 
   for (const [what, b] of PATTERNS) {
     it(`gives the cross-entropy of the full logits at the labelled positions: ${what}`, async () => {
       const ctx = await gpu();
-      const logits = await forward(ctx, model.gpu, model.createState(B, T, lora), b.ids, T, { mask: b.attentionMask, allLogits: true, lora });
+      const logits = await forward(ctx, model.weights, model.createState(B, T, lora), b.ids, T, { mask: b.attentionMask, allLogits: true, lora });
       const want = crossEntropyRef(logits, b.labels, B, T, model.spec.V);
       const got = await step.loss(b);
       expect(got.count).toBe(want.count);

@@ -1,9 +1,9 @@
 // `--matmul SIZES`: the speed of one matmul kernel alone, fp32 activations, W [N, K] in the
 // nn.Linear layout as stored, no bias, at each size M x N x K (a bare S means S x S x S):
 //  - forward, out[M, N] = x[M, K] · Wᵀ: matmul_tile128_forward (f32 and f16 weights),
-//    matmul_forward (64 × 64 tiles) and, on SwiftShader, matmul_regtile_forward;
-//  - backward, dinp[M, K] = dout[M, N] · W: matmul_tile128_backward, matmul_backward (64 × 64
-//    tiles) and, on SwiftShader, matmul_regtile_backward.
+//    matmul_tile64_forward and, on SwiftShader, matmul_reg4x4_forward;
+//  - backward, dinp[M, K] = dout[M, N] · W: matmul_tile128_backward, matmul_tile64_backward and,
+//    on SwiftShader, matmul_reg4x4_backward.
 // The training shapes (e.g. 2048x576x576, 2048x1536x576 for SmolLM2-135M at 8 x 256) show which
 // kernel suits which product, whatever the launchers pick today.
 //
@@ -18,10 +18,11 @@
 import { integerOption, UsageError } from '../src/cli/common.js';
 import type { GpuContext } from '../src/gpu/device.js';
 import { roundToF16 } from '../src/gpu/f16.js';
-import { Recorder, type KernelSpec } from '../src/gpu/kernel.js';
-import { matmulForwardKernel, matmulRegtileForwardKernel } from '../src/gpu/kernels/matmul.js';
-import { matmulBackwardKernel, matmulRegtileBackwardKernel, regtileDout4, type MatmulBackwardLaunch } from '../src/gpu/kernels/matmul-backward.js';
-import { matmulTile128BackwardKernel, matmulTile128ForwardKernel } from '../src/gpu/kernels/matmul-tile128.js';
+import { Recorder } from '../src/gpu/kernel.js';
+import { matmulReg4x4BackwardKernel, matmulTile64BackwardKernel, reg4x4Dout4, type MatmulBackwardLaunch } from '../src/gpu/kernels/matmul/backward.js';
+import { matmulReg4x4ForwardKernel, matmulTile64ForwardKernel } from '../src/gpu/kernels/matmul/forward.js';
+import { matmulTile128BackwardKernel, matmulTile128ForwardKernel } from '../src/gpu/kernels/matmul/tile128.js';
+import type { WeightKernel } from '../src/gpu/kernels/weight-format.js';
 import { disableProfiling, enableProfiling, takeProfile } from '../src/gpu/profile.js';
 import { createTensor, readTensor, type Tensor } from '../src/gpu/tensor.js';
 import { mulberry32 } from '../src/train/batches.js';
@@ -101,14 +102,14 @@ const needsK4 = ({ K }: MatmulShape) => (K % 4 === 0 ? null : `K = ${K} is not a
 const needsNK4 = (s: MatmulShape) => (s.N % 4 === 0 ? needsK4(s) : `N = ${s.N} is not a multiple of 4`);
 
 /**
- * Each kernel with the bindings its launcher gives it: operands (out, inp, weight, the bias slot,
- * the packed-weight slot), then the fused LoRA term's slots, unread (filled with the input), and
- * matmul_regtile_backward's vec4 view of dout.
+ * Each kernel with the bindings its launcher gives it: operands (out, inp, weight, the bias slot),
+ * then the fused LoRA term's slots, unread (filled with the input), and matmul_reg4x4_backward's
+ * vec4 view of dout. The f16 variants are the kernel composed with the f16 weight reader.
  */
 function variants(swiftshader: boolean): Variant[] {
   /** The forward launch dimensions every forward kernel here takes. */
-  type ForwardSpec = KernelSpec<{ M: number; N: number; K: number; hasBias: boolean; weightF16: boolean }>;
-  const forward = (spec: ForwardSpec, f16: boolean, unsupported: Variant['unsupported']): Variant => ({
+  type ForwardKernel = WeightKernel<{ M: number; N: number; K: number; hasBias: boolean }>;
+  const forward = (spec: ForwardKernel, f16: boolean, unsupported: Variant['unsupported']): Variant => ({
     kernel: f16 ? `${spec.name} (f16 weight)` : spec.name,
     spec: spec.name,
     backward: false,
@@ -116,30 +117,30 @@ function variants(swiftshader: boolean): Variant[] {
     unsupported,
     launch: (rec, t, { M, N, K }) => {
       const w = f16 ? t.w16 : t.w32;
-      rec.run(spec, { M, N, K, hasBias: false, weightF16: f16 }, [t.out, t.x, w, w, w, t.x, t.x]);
+      rec.run(spec.formats[f16 ? 'f16' : 'f32'], { M, N, K, hasBias: false }, [t.out, t.x, w, w, t.x, t.x]);
     },
   });
-  const backward = (spec: KernelSpec<MatmulBackwardLaunch & { weightF16: boolean }>, unsupported: Variant['unsupported']): Variant => ({
+  const backward = (spec: WeightKernel<MatmulBackwardLaunch>, unsupported: Variant['unsupported']): Variant => ({
     kernel: spec.name,
     spec: spec.name,
     backward: true,
     f16: false,
     unsupported,
     launch: (rec, t, { M, N, K }) => {
-      const dout4 = spec === matmulRegtileBackwardKernel ? [regtileDout4(N, t.dout, t.w32)] : [];
-      rec.run(spec, { M, N, K, scale: 1, accumulate: false, weightF16: false }, [t.dinp, t.dout, t.w32, t.w32, t.dout, t.dout, ...dout4]);
+      const dout4 = spec === matmulReg4x4BackwardKernel ? [reg4x4Dout4(N, t.dout, t.w32)] : [];
+      rec.run(spec.formats.f32, { M, N, K, scale: 1, accumulate: false }, [t.dinp, t.dout, t.w32, t.dout, t.dout, ...dout4]);
     },
   });
   const list: Variant[] = [
     forward(matmulTile128ForwardKernel, false, needsK4),
     forward(matmulTile128ForwardKernel, true, needsK4),
-    forward(matmulForwardKernel, false, () => null),
+    forward(matmulTile64ForwardKernel, false, () => null),
     backward(matmulTile128BackwardKernel, needsNK4),
-    backward(matmulBackwardKernel, () => null),
+    backward(matmulTile64BackwardKernel, () => null),
   ];
   if (swiftshader) {
-    list.splice(3, 0, forward(matmulRegtileForwardKernel, false, needsK4));
-    list.push(backward(matmulRegtileBackwardKernel, needsK4));
+    list.splice(3, 0, forward(matmulReg4x4ForwardKernel, false, needsK4));
+    list.push(backward(matmulReg4x4BackwardKernel, needsK4));
   }
   return list;
 }

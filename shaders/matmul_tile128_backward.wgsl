@@ -2,10 +2,10 @@
 //   dinp[m, k] = (ACCUMULATE ? dinp[m, k] : 0) + scale * sum_n dout[m, n] * weight[n, k]
 // dout: [M, N]; weight: [N, K] (row-major, the nn.Linear layout, used as stored: "NN"); dinp: [M, K].
 // N and K must be positive multiples of 4 (rows of dout and weight are read as vec4, dinp is
-// written as vec4); M is free. With WEIGHT_F16 = 1 the weight is read from weight_f16 instead: the
-// same [N, K] values as packed halves, two per u32 (element 2i in the low 16 bits), four per
-// vec2<u32>, unpacked with unpack2x16float; the launcher binds the weight tensor to both weight
-// bindings and the one the override does not select is never read.
+// written as vec4); M is free.
+// The weight is read through the reader of its storage format, composed into this module
+// (shaders/weights/, src/gpu/kernels/weight-format.ts): weight4_at(i) is elements 4 i .. 4 i + 3 of
+// the [N, K] weight, widened to f32 as read. The products and sums are f32 whatever the format.
 //
 // The same scheme as matmul_tile128_forward.wgsl, with the reduction over n instead of k. A
 // workgroup of 256 invocations computes one 128 x 128 tile of dinp; invocation (tx, ty) holds rows
@@ -50,14 +50,12 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> dout: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> weight_f16: array<vec2<u32>>;
-@group(0) @binding(4) var<storage, read> du: array<f32>;
-@group(0) @binding(5) var<storage, read> lora_a: array<vec4<f32>>;
-@group(0) @binding(6) var<uniform> params: Params;
+const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)
+@group(0) @binding(3) var<storage, read> du: array<f32>;
+@group(0) @binding(4) var<storage, read> lora_a: array<vec4<f32>>;
+@group(0) @binding(5) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
-override WEIGHT_F16: u32 = 0u;
 override HAS_LORA: bool = false;
 
 const TILE: u32 = 128u;           // rows and columns of dinp per workgroup
@@ -84,11 +82,7 @@ fn load_dout(m: u32, nv: u32) -> vec4<f32> {
 fn load_w(n: u32, kv: u32) -> vec4<f32> {
   let K4 = params.K / 4u;
   if (n >= params.N || kv >= K4) { return vec4<f32>(0.0); }
-  if (WEIGHT_F16 != 0u) {
-    let h = weight_f16[n * K4 + kv];
-    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-  }
-  return weight[n * K4 + kv];
+  return weight4_at(n * K4 + kv);
 }
 
 // Writes the four n of v (row `row` of the dout slice, n = 4 c .. 4 c + 3) into copy `base`.

@@ -2,10 +2,10 @@
 //   out[m, n] = scale * sum_k inp[m, k] * weight[n, k]  (+ bias[n] when HAS_BIAS)
 // inp: [M, K]; weight: [N, K] (row-major, the Hugging Face nn.Linear layout, used as stored); bias: [N];
 // out: [M, N]. K must be a positive multiple of 4 (rows are read as vec4); M and N are free.
-// With WEIGHT_F16 = 1 the weight is read from weight_f16 instead: the same [N, K] values as packed
-// halves, two per u32 (element 2i in the low 16 bits), four per vec2<u32>, unpacked with
-// unpack2x16float. The launcher binds the weight tensor to both weight bindings; the one the
-// override does not select is never read.
+// The weight is read through the reader of its storage format, composed into this module
+// (shaders/weights/, src/gpu/kernels/weight-format.ts): weight4_at(i) is elements 4 i .. 4 i + 3 of the
+// [N, K] weight, widened to f32 as read.
+// The products and sums are f32 whatever the format.
 //
 // Work split. A workgroup of 256 invocations computes one 128 x 128 tile of out. Invocation
 // (tx, ty), both in 0..15, holds 8 x 8 accumulators in 16 vec4 registers: rows 4 ty + i and
@@ -58,15 +58,13 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> inp: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
+const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> weight_f16: array<vec2<u32>>;
-@group(0) @binding(5) var<storage, read> lora_u: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> lora_b: array<vec4<f32>>;
-@group(0) @binding(7) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> lora_u: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> lora_b: array<vec4<f32>>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
-override WEIGHT_F16: u32 = 0u;
 override HAS_LORA: bool = false;
 
 const TILE: u32 = 128u;           // rows and columns of out per workgroup
@@ -93,11 +91,7 @@ fn load_inp(m: u32, kv: u32) -> vec4<f32> {
 fn load_w(n: u32, kv: u32) -> vec4<f32> {
   let K4 = params.K / 4u;
   if (n >= params.N || kv >= K4) { return vec4<f32>(0.0); }
-  if (WEIGHT_F16 != 0u) {
-    let h = weight_f16[n * K4 + kv];
-    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-  }
-  return weight[n * K4 + kv];
+  return weight4_at(n * K4 + kv);
 }
 
 // Writes the four k of v (row `row` of a slice, k = 4 c .. 4 c + 3) into copy `base` of a tile.

@@ -10,7 +10,7 @@ let dawn: GPU | undefined;
  * ./swiftshader-env.ts), Dawn zeroes workgroup memory in the shader instead of through Vulkan's
  * VK_KHR_zero_initialize_workgroup_memory: the same guarantee, but SwiftShader compiles a
  * pipeline that zeroes through the extension in time proportional to its workgroup memory
- * (about 6 s for the 32 KiB of matmul_tile128_forward, 3 s for matmul_forward; 0.3 s without).
+ * (about 6 s for the 32 KiB of matmul_tile128_forward, 3 s for matmul_tile64_forward; 0.3 s without).
  * Real GPUs keep Dawn's defaults.
  */
 export function dawnOptions(env: NodeJS.ProcessEnv = process.env): string[] {

@@ -3,14 +3,14 @@
 // same numbers either way.
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { matmulForwardKernel, matmulSkinnyForwardKernel } from '../../src/gpu/kernels/matmul.js';
+import { matmulReg4x4ScalarForwardKernel, matmulTile64ForwardKernel } from '../../src/gpu/kernels/matmul/forward.js';
 import { disableProfiling, enableProfiling, QUERIES_PER_SET, takeProfile } from '../../src/gpu/profile.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { gpu, randomArray } from '../helpers.js';
 
 /**
- * out1 = x·Wᵀ twice with matmul_forward (64 rows) and out2 = x[0:4]·Wᵀ once with
- * matmul_skinny_forward (4 rows), named explicitly rather than left to the launcher's per-device
+ * out1 = x·Wᵀ twice with matmul_tile64_forward (64 rows) and out2 = x[0:4]·Wᵀ once with
+ * matmul_reg4x4_scalar_forward (4 rows), named explicitly rather than left to the launcher's per-device
  * choice (src/gpu/policy.ts).
  */
 async function runKernels(repeat = 1) {
@@ -22,9 +22,9 @@ async function runKernels(repeat = 1) {
   const out2 = createTensor(ctx, [4, N], 'f32');
   const rec = new Recorder(ctx);
   for (let i = 0; i < repeat; i++) {
-    rec.run(matmulForwardKernel, { M, N, K, hasBias: false }, [out1, x, w, w, w, x, x]);
-    rec.run(matmulForwardKernel, { M, N, K, hasBias: false }, [out1, x, w, w, w, x, x]);
-    rec.run(matmulSkinnyForwardKernel, { M: 4, N, K, hasBias: false }, [out2, x.view(0, [4, K]), w, w, w]);
+    rec.run(matmulTile64ForwardKernel.formats.f32, { M, N, K, hasBias: false }, [out1, x, w, w, x, x]);
+    rec.run(matmulTile64ForwardKernel.formats.f32, { M, N, K, hasBias: false }, [out1, x, w, w, x, x]);
+    rec.run(matmulReg4x4ScalarForwardKernel.formats.f32, { M: 4, N, K, hasBias: false }, [out2, x.view(0, [4, K]), w, w]);
   }
   rec.submit();
   const result = [await readTensor(ctx, out1), await readTensor(ctx, out2)];
@@ -41,9 +41,9 @@ describe('kernel profiling', () => {
     disableProfiling(ctx);
     const { times, reason } = await takeProfile(ctx);
     expect(reason).toBeNull();
-    expect([...times.keys()].sort()).toEqual(['matmul_forward', 'matmul_skinny_forward']);
-    expect(times.get('matmul_forward')!.calls).toBe(2);
-    expect(times.get('matmul_skinny_forward')!.calls).toBe(1);
+    expect([...times.keys()].sort()).toEqual(['matmul_reg4x4_scalar_forward', 'matmul_tile64_forward']);
+    expect(times.get('matmul_tile64_forward')!.calls).toBe(2);
+    expect(times.get('matmul_reg4x4_scalar_forward')!.calls).toBe(1);
     for (const t of times.values()) expect(t.ms).toBeGreaterThan(0);
     // Taking the profile resets it.
     expect((await takeProfile(ctx)).times.size).toBe(0);
@@ -56,8 +56,8 @@ describe('kernel profiling', () => {
     await runKernels(repeat);
     const { times } = await takeProfile(ctx);
     disableProfiling(ctx);
-    expect(times.get('matmul_forward')!.calls).toBe(2 * repeat);
-    expect(times.get('matmul_skinny_forward')!.calls).toBe(repeat);
+    expect(times.get('matmul_tile64_forward')!.calls).toBe(2 * repeat);
+    expect(times.get('matmul_reg4x4_scalar_forward')!.calls).toBe(repeat);
     for (const t of times.values()) expect(t.ms).toBeGreaterThan(0);
   });
 
@@ -70,7 +70,7 @@ describe('kernel profiling', () => {
     enableProfiling(ctx);
     const on = await runKernels();
     disableProfiling(ctx);
-    expect((await takeProfile(ctx)).times.get('matmul_forward')?.calls).toBe(2);
+    expect((await takeProfile(ctx)).times.get('matmul_tile64_forward')?.calls).toBe(2);
     expect(on[0]).toEqual(off[0]);
     expect(on[1]).toEqual(off[1]);
     // Recorders created after disableProfiling are not timed.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
 import { loraForward, loraForwardKernel } from '../../src/gpu/kernels/lora.js';
-import { matmulRegtileForwardKernel } from '../../src/gpu/kernels/matmul.js';
+import { matmulReg4x4ForwardKernel } from '../../src/gpu/kernels/matmul/forward.js';
 import { linearBackward, linearForward } from '../../src/model/linear.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
@@ -65,11 +65,11 @@ describe('lora_forward', () => {
     [300, 5, 4],
     [9, 20, 64],
   ];
-  // Both kernels explicitly (matmul_regtile_forward, accumulating and scaled, only where R is a
+  // Both kernels explicitly (matmul_reg4x4_forward, accumulating and scaled, only where R is a
   // multiple of 4), and the launcher.
-  const kernels = ['lora_forward', 'matmul_regtile_forward', 'loraForward'] as const;
+  const kernels = ['lora_forward', 'matmul_reg4x4_forward', 'loraForward'] as const;
   for (const [M, N, R] of SHAPES)
-  for (const kernel of kernels.filter((k) => k !== 'matmul_regtile_forward' || R % 4 === 0)) {
+  for (const kernel of kernels.filter((k) => k !== 'matmul_reg4x4_forward' || R % 4 === 0)) {
     it(`${kernel} adds scale·u·Bᵀ in place at M=${M} N=${N} R=${R}`, async () => {
       const ctx = await gpu();
       const scale = 1.75;
@@ -83,7 +83,7 @@ describe('lora_forward', () => {
       const uT = createTensor(ctx, [M, R], 'f32', u);
       const bT = createTensor(ctx, [N, R], 'f32', B);
       if (kernel === 'lora_forward') rec.run(loraForwardKernel, { M, N, R, scale }, [out, uT, bT]);
-      else if (kernel === 'matmul_regtile_forward') rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale }, [out, uT, bT, bT, bT, bT, bT]);
+      else if (kernel === 'matmul_reg4x4_forward') rec.run(matmulReg4x4ForwardKernel.formats.f32, { M, N, K: R, hasBias: false, accumulate: true, scale }, [out, uT, bT, bT, bT, bT]);
       else loraForward(rec, out, uT, bT, { M, N, R, scale });
       rec.submit();
       const got = await readTensor(ctx, out);
@@ -105,7 +105,7 @@ describe('lora_forward', () => {
 });
 
 describe('LoRA linear forward + backward', () => {
-  // Shapes cover one row, R = 1, 4 and 16, sizes that are not multiples of any tile, the skinny
+  // Shapes cover one row, R = 1, 4 and 16, sizes that are not multiples of any tile, the scalar reg4x4
   // and tiled backward kernels (M ≤ 8 and M > 8), and M = 300 (ten chunks of the weight-gradient
   // reduction). Each runs overwriting without a bias, and accumulating (dx, dA, dB pre-filled)
   // with a bias.
@@ -145,8 +145,8 @@ describe('LoRA linear forward + backward', () => {
 
       const rec = new Recorder(ctx);
       const lora = { R, scale, A: AT, B: BT, dA, dB, computesU: true };
-      linearForward(rec, out, u, xT, WT, b ? T([N], b) : undefined, lora, { M, N, K });
-      linearBackward(rec, dx, du, T([M, N], dOut), xT, u, WT, lora, { M, N, K }, accumulate);
+      linearForward(rec, { out, input: xT, weight: WT, bias: b ? T([N], b) : undefined, lora, u, dims: { M, N, K } });
+      linearBackward(rec, { dinput: dx, dout: T([M, N], dOut), input: xT, weight: WT, lora, u, du, dims: { M, N, K }, accumulate });
       rec.submit();
 
       const fwd = loraLinearForwardRef(x, W, b, A, B, dims);
@@ -193,8 +193,8 @@ describe('LoRA linear forward + backward with dropout', () => {
       const pass = { step, scratch: T([M + 3, K + 5]) };
 
       const rec = new Recorder(ctx);
-      linearForward(rec, out, u, xT, WT, bT, lora, { M, N, K }, pass);
-      linearBackward(rec, dx, du, dOutT, xT, u, WT, lora, { M, N, K }, true, pass);
+      linearForward(rec, { out, input: xT, weight: WT, bias: bT, lora, u, dims: { M, N, K }, pass });
+      linearBackward(rec, { dinput: dx, dout: dOutT, input: xT, weight: WT, lora, u, du, dims: { M, N, K }, accumulate: true, pass });
       rec.submit();
 
       const mask = dropoutMaskRef(M * K, p, key);
@@ -225,7 +225,7 @@ describe('LoRA linear forward + backward with dropout', () => {
     const lora = { R, scale, A: T([R, K], A), B: T([N, R], B), dA: T([R, K]), dB: T([N, R]), computesU: true, dropout: { p: 0.5, seed: 1, stream: 2 } };
     const out = T([M, N]);
     const rec = new Recorder(ctx);
-    linearForward(rec, out, T([M, R]), T([M, K], x), T([N, K], W), undefined, lora, { M, N, K });
+    linearForward(rec, { out, input: T([M, K], x), weight: T([N, K], W), lora, u: T([M, R]), dims: { M, N, K } });
     rec.submit();
     expectClose(await readTensor(ctx, out), loraLinearForwardRef(x, W, null, A, B, dims).out, 4e-6 * (K + R) + 1e-6, 1e-4, 'out');
   });

@@ -1,4 +1,4 @@
-// matmulBackward with its reduction over n split across workgroups (matmul_backward's SPLIT_N,
+// matmulBackward with its reduction over n split across workgroups (matmul_tile64_backward's SPLIT_N,
 // then matmul_split_reduce), the real-GPU path of the LM head's dh = dlogits·E (few output tiles,
 // a long sum over the vocabulary): run on this device under the tiled (GPU) policy (test/helpers.ts
 // tiledKernels). Against the CPU reference and the unsplit launch, at awkward shapes (a last slice
@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../../src/gpu/f16.js';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { backwardSplits, matmulBackward, MIN_N_PER_SPLIT } from '../../src/gpu/kernels/matmul-backward.js';
+import { matmulBackward } from '../../src/gpu/kernels/matmul/backward.js';
+import { backwardSplits, MIN_N_PER_SPLIT } from '../../src/gpu/kernels/matmul/select.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { tiledKernels, barrierFreeKernels, expectClose, gpu, randomArray } from '../helpers.js';
 import { matmulBackwardRef } from '../ref/matmul-backward.js';
@@ -57,7 +58,7 @@ describe('matmulBackward split over n (GPU kernels)', () => {
     expect(backwardSplits(nvidia.policy, { M: 64, N: 49152, K: 576 }, plenty)).toBe(28);
     expect(backwardSplits(nvidia.policy, { M: 64, N: 49152, K: 576 }, 10 * 64 * 576)).toBe(10); // scratch-bound
     expect(backwardSplits(barrierFreeKernels(ctx).policy, { M: 64, N: 49152, K: 576 }, plenty)).toBe(1); // barrier-free kernels
-    expect(backwardSplits(nvidia.policy, { M: 8, N: 49152, K: 576 }, plenty)).toBe(1); // the skinny kernel
+    expect(backwardSplits(nvidia.policy, { M: 8, N: 49152, K: 576 }, plenty)).toBe(1); // the scalar reg4x4 kernel
     // 256 rows (the logits chunk's least) would be 2 × 5 tiles of 128 × 128: split over 64 × 64 tiles.
     expect(backwardSplits(nvidia.policy, { M: 256, N: 49152, K: 576 }, plenty)).toBe(7);
     expect(backwardSplits(nvidia.policy, { M: 2048, N: 49152, K: 2048 }, plenty)).toBe(1); // 16 × 16 tiles of 128 × 128

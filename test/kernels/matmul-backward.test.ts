@@ -2,24 +2,22 @@ import { describe, expect, it } from 'vitest';
 import { Recorder, type KernelSpec } from '../../src/gpu/kernel.js';
 import {
   matmulBackward,
-  matmulBackwardKernel,
-  matmulRegtileBackwardKernel,
-  regtileDout4,
-  matmulRegtileWeightGradKernel,
-  matmulSkinnyBackwardKernel,
-  matmulWeightGrad,
-  matmulWeightGradKernel,
+  matmulReg4x4BackwardKernel,
+  matmulReg4x4ScalarBackwardKernel,
+  matmulTile64BackwardKernel,
+  reg4x4Dout4,
   type MatmulBackwardLaunch,
-} from '../../src/gpu/kernels/matmul-backward.js';
+} from '../../src/gpu/kernels/matmul/backward.js';
+import { matmulReg4x4WeightGradKernel, matmulTile64WeightGradKernel, matmulWeightGrad } from '../../src/gpu/kernels/matmul/weight-grad.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { matmulBackwardRef, matmulWeightGradRef } from '../ref/matmul-backward.js';
 
-// matmul_backward's tiles are 64 × 64 outputs and 32 along N; matmul_skinny_backward's blocks are
-// 4 × 4; matmul_weight_grad's tiles are 64 × 64 outputs and 32 rows of M per chunk. The shapes
+// matmul_tile64_backward's tiles are 64 × 64 outputs and 32 along N; matmul_reg4x4_scalar_backward's
+// blocks are 4 × 4; matmul_tile64_weight_grad's tiles are 64 × 64 outputs and 32 rows of M per chunk. The shapes
 // cover a single row, N = 0 and 1, LoRA ranks as the reduced or the output dimension (R = 1, 4,
 // 16), sizes below, at and above one tile that are not multiples of it, and M = 300 (ten chunks).
-// The barrier-free matmul_regtile_backward (K a multiple of 4) and matmul_regtile_weight_grad (N
+// The barrier-free matmul_reg4x4_backward (K a multiple of 4) and matmul_reg4x4_weight_grad (N
 // and K multiples of 4) run at the shapes that meet their condition plus REGTILE_* (M not a multiple
 // of 4, N = 1, the training step's shapes). They read their operands as vec4 arrays, which cannot
 // be bound empty: the launchers send N = 0 (backward) and M = 0 (weight grad) to the other kernels.
@@ -87,11 +85,11 @@ async function runAndRead(
   const out = outputTensor(ctx, init);
   const rec = new Recorder(ctx);
   const bT = createTensor(ctx, bShape, 'f32', b);
-  // The activation-gradient kernels also bind the weight as packed halves (unread for f32 weights),
-  // and matmul_regtile_backward dout and the weight again in its fused-update slots (du, loraA),
-  // unread, and dout as vec4 values (dout4, read when N is a multiple of 4).
+  // The input-gradient kernels bind dout and the weight again in their fused-update slots (du,
+  // loraA), unread, and matmul_reg4x4_backward dout as vec4 values (dout4, read when N is a
+  // multiple of 4).
   const aT = createTensor(ctx, aShape, 'f32', a);
-  const buffers = [out, aT, bT, bT, aT, bT, regtileDout4(d.N, aT, bT)].slice(0, kernel.bindings.length);
+  const buffers = [out, aT, bT, aT, bT, reg4x4Dout4(d.N, aT, bT)].slice(0, kernel.bindings.length);
   rec.run(kernel, d, buffers);
   rec.submit();
   const got = await readTensor(ctx, out);
@@ -99,12 +97,12 @@ async function runAndRead(
   return got.subarray(0, init.length);
 }
 
-describe('matmul_backward', () => {
+describe('matmul backward kernels (input gradient)', () => {
   const cases: Array<[KernelSpec<MatmulBackwardLaunch>, [number, number, number]]> = [
-    ...[matmulBackwardKernel, matmulSkinnyBackwardKernel].flatMap((k) => BACKWARD_SHAPES.map((s) => [k, s] as [typeof k, typeof s])),
+    ...[matmulTile64BackwardKernel, matmulReg4x4ScalarBackwardKernel].flatMap((k) => BACKWARD_SHAPES.map((s) => [k.formats.f32, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s])),
     ...[...BACKWARD_SHAPES, ...REGTILE_BACKWARD_SHAPES]
       .filter(([, N, K]) => K % 4 === 0 && N > 0)
-      .map((s) => [matmulRegtileBackwardKernel, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s]),
+      .map((s) => [matmulReg4x4BackwardKernel.formats.f32, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s]),
   ];
   for (const [kernel, [M, N, K]] of cases)
   for (const { accumulate, scale } of VARIANTS) {
@@ -118,7 +116,7 @@ describe('matmul_backward', () => {
     });
   }
 
-  it('the launcher picks the skinny kernel for few rows and defaults to scale 1, overwriting', async () => {
+  it('the launcher picks the scalar reg4x4 kernel for few rows and defaults to scale 1, overwriting', async () => {
     const ctx = await gpu();
     for (const [M, N, K] of [[3, 20, 9], [40, 20, 9]]) {
       const dout = randomArray(M * N, 1 + M, -1, 1);
@@ -132,12 +130,12 @@ describe('matmul_backward', () => {
   });
 });
 
-describe('matmul_weight_grad', () => {
+describe('matmul weight-gradient kernels', () => {
   const cases: Array<[KernelSpec<MatmulBackwardLaunch>, [number, number, number]]> = [
-    ...WEIGHT_GRAD_SHAPES.map((s) => [matmulWeightGradKernel, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s]),
+    ...WEIGHT_GRAD_SHAPES.map((s) => [matmulTile64WeightGradKernel, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s]),
     ...[...WEIGHT_GRAD_SHAPES, ...REGTILE_WEIGHT_GRAD_SHAPES]
       .filter(([M, N, K]) => N % 4 === 0 && K % 4 === 0 && M > 0)
-      .map((s) => [matmulRegtileWeightGradKernel, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s]),
+      .map((s) => [matmulReg4x4WeightGradKernel, s] as [KernelSpec<MatmulBackwardLaunch>, typeof s]),
   ];
   for (const [kernel, [M, N, K]] of cases)
   for (const { accumulate, scale } of VARIANTS) {
@@ -182,6 +180,6 @@ describe('matmul backward launchers', () => {
     expect(() => matmulWeightGrad(rec, t(12), t(5), t(8), dims)).toThrow(/dout has 5 elements, needs 6/);
     expect(() => matmulWeightGrad(rec, t(12), t(6), t(7), dims)).toThrow(/inp has 7 elements, needs 8/);
     rec.submit();
-    expect(matmulBackwardKernel.constants?.({ M: 1, N: 1, K: 1, scale: 1, accumulate: true })).toEqual({ ACCUMULATE: 1, WEIGHT_F16: 0, HAS_LORA: 0, SPLIT_N: 0 });
+    expect(matmulTile64BackwardKernel.formats.f32.constants?.({ M: 1, N: 1, K: 1, scale: 1, accumulate: true })).toEqual({ ACCUMULATE: 1, HAS_LORA: 0, SPLIT_N: 0 });
   });
 });

@@ -1,7 +1,7 @@
 // The matmul kernels that read a frozen weight, with the weight stored as f16 (two halves per
-// 32-bit word; the WEIGHT_F16 override): out = x·Wᵀ (+ b) with matmul_forward,
-// matmul_skinny_forward and matmul_regtile_forward, and dx = dy·W with matmul_backward,
-// matmul_skinny_backward and matmul_regtile_backward. Each kernel is named explicitly (whatever
+// 32-bit word; each kernel composed with the f16 weight reader, weight-format.ts): out = x·Wᵀ (+ b)
+// with matmul_tile64_forward, matmul_reg4x4_scalar_forward and matmul_reg4x4_forward, and
+// dx = dy·W with matmul_tile64_backward, matmul_reg4x4_scalar_backward and matmul_reg4x4_backward. Each kernel is named explicitly (whatever
 // the device's policy would pick) and checked against the CPU reference applied to the
 // f16-rounded weight, with the f32 tests' tolerance: the products and sums stay f32, only the
 // weight's storage changes. The shapes are small and awkward: M, N, K not multiples of the tiles,
@@ -10,19 +10,20 @@ import { describe, expect, it } from 'vitest';
 import { Recorder, type KernelSpec } from '../../src/gpu/kernel.js';
 import {
   matmulBackward,
-  matmulBackwardKernel,
-  matmulRegtileBackwardKernel,
-  regtileDout4,
-  matmulSkinnyBackwardKernel,
+  matmulReg4x4BackwardKernel,
+  matmulReg4x4ScalarBackwardKernel,
+  matmulTile64BackwardKernel,
+  reg4x4Dout4,
   type MatmulBackwardWeightLaunch,
-} from '../../src/gpu/kernels/matmul-backward.js';
+} from '../../src/gpu/kernels/matmul/backward.js';
 import {
   matmulForward,
-  matmulForwardKernel,
-  matmulRegtileForwardKernel,
-  matmulSkinnyForwardKernel,
+  matmulReg4x4ForwardKernel,
+  matmulReg4x4ScalarForwardKernel,
+  matmulTile64ForwardKernel,
   type MatmulLaunch,
-} from '../../src/gpu/kernels/matmul.js';
+} from '../../src/gpu/kernels/matmul/forward.js';
+import type { WeightKernel } from '../../src/gpu/kernels/weight-format.js';
 import { roundToF16 } from '../../src/gpu/f16.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
@@ -47,10 +48,10 @@ async function readOutput(ctx: Awaited<ReturnType<typeof gpu>>, out: ReturnType<
 }
 
 describe('matmul forward kernels with an f16 weight', () => {
-  const cases: Array<[KernelSpec<MatmulLaunch>, Array<[number, number, number]>]> = [
-    [matmulForwardKernel, [[5, 7, 3], [70, 66, 33]]],
-    [matmulSkinnyForwardKernel, [[1, 1, 1], [5, 7, 3], [3, 65, 33]]],
-    [matmulRegtileForwardKernel, [[1, 2, 4], [5, 7, 4], [63, 17, 36]]],
+  const cases: Array<[WeightKernel<MatmulLaunch>, Array<[number, number, number]>]> = [
+    [matmulTile64ForwardKernel, [[5, 7, 3], [70, 66, 33]]],
+    [matmulReg4x4ScalarForwardKernel, [[1, 1, 1], [5, 7, 3], [3, 65, 33]]],
+    [matmulReg4x4ForwardKernel, [[1, 2, 4], [5, 7, 4], [63, 17, 36]]],
   ];
   for (const [kernel, shapes] of cases)
   for (const [M, N, K] of shapes)
@@ -65,7 +66,8 @@ describe('matmul forward kernels with an f16 weight', () => {
       const rec = new Recorder(ctx);
       const bias = b ? createTensor(ctx, [N], 'f32', b) : weight;
       const inp = createTensor(ctx, [M, K], 'f32', x);
-      rec.run(kernel, { M, N, K, hasBias: !!b, weightF16: true }, [out, inp, weight, bias, weight, inp, inp].slice(0, kernel.bindings.length));
+      const spec: KernelSpec<MatmulLaunch> = kernel.formats.f16;
+      rec.run(spec, { M, N, K, hasBias: !!b }, [out, inp, weight, bias, inp, inp].slice(0, spec.bindings.length));
       rec.submit();
       const want = matmulForwardRef(x, rounded(w), b, M, N, K);
       expectClose(await readOutput(ctx, out, M * N), want, 2e-6 * K + 1e-6, 1e-4, 'out');
@@ -74,10 +76,10 @@ describe('matmul forward kernels with an f16 weight', () => {
 });
 
 describe('matmul backward kernels with an f16 weight', () => {
-  const cases: Array<[KernelSpec<MatmulBackwardWeightLaunch>, Array<[number, number, number]>]> = [
-    [matmulBackwardKernel, [[5, 7, 3], [70, 33, 66]]],
-    [matmulSkinnyBackwardKernel, [[1, 1, 1], [5, 7, 3], [9, 1, 33]]],
-    [matmulRegtileBackwardKernel, [[1, 2, 4], [5, 7, 4], [66, 17, 36]]],
+  const cases: Array<[WeightKernel<MatmulBackwardWeightLaunch>, Array<[number, number, number]>]> = [
+    [matmulTile64BackwardKernel, [[5, 7, 3], [70, 33, 66]]],
+    [matmulReg4x4ScalarBackwardKernel, [[1, 1, 1], [5, 7, 3], [9, 1, 33]]],
+    [matmulReg4x4BackwardKernel, [[1, 2, 4], [5, 7, 4], [66, 17, 36]]],
   ];
   for (const [kernel, shapes] of cases)
   for (const [M, N, K] of shapes)
@@ -92,8 +94,9 @@ describe('matmul backward kernels with an f16 weight', () => {
       const rec = new Recorder(ctx);
       const doutT = createTensor(ctx, [M, N], 'f32', dout);
       const filler = weight.byteLength >= 16 ? weight : doutT; // the unread dout4 slot: at least one vec4
-      const bindings = [dinp, doutT, weight, weight, doutT, weight, regtileDout4(N, doutT, filler)];
-      rec.run(kernel, { M, N, K, scale, accumulate, weightF16: true }, bindings.slice(0, kernel.bindings.length));
+      const bindings = [dinp, doutT, weight, doutT, filler, reg4x4Dout4(N, doutT, filler)];
+      const spec: KernelSpec<MatmulBackwardWeightLaunch> = kernel.formats.f16;
+      rec.run(spec, { M, N, K, scale, accumulate }, bindings.slice(0, spec.bindings.length));
       rec.submit();
       const want = matmulBackwardRef(dout, rounded(w), M, N, K, scale, accumulate ? init : null);
       expectClose(await readOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');
@@ -104,8 +107,8 @@ describe('matmul backward kernels with an f16 weight', () => {
 describe('matmul launchers and weight storage', () => {
   it('take an f16 weight whichever kernel the device gets, also one too small for the vec4 kernels', async () => {
     const ctx = await gpu();
-    // [1, 1, 4]: an f16 weight of 4 elements (8 bytes) cannot fill a vec4<f32> binding, so the
-    // launchers fall back from the regtile kernels to the skinny ones where those would be picked.
+    // [1, 1, 4]: an f16 weight of 4 elements (8 bytes) with a dout of 1 cannot fill the vec4 slots
+    // matmul_reg4x4_backward leaves unread, so the launcher falls back to the scalar kernel.
     for (const [M, N, K] of [[1, 1, 4], [3, 5, 8], [12, 9, 7]]) {
       const x = randomArray(M * K, 1 + M, -1, 1);
       const dy = randomArray(M * N, 2 + M, -1, 1);
@@ -135,6 +138,8 @@ describe('matmul launchers and weight storage', () => {
     expect(() => matmulBackward(rec, t(8), t(6), t(12, 'u32'), dims)).toThrow('matmul_backward: weight must be stored as f32 or f16, not u32');
     expect(() => matmulBackward(rec, t(8, 'f16', 'dx'), t(6), t(12), dims)).toThrow('matmul_backward: dinp (dx) must be f32, not f16');
     rec.submit();
-    expect(matmulRegtileForwardKernel.constants?.({ M: 1, N: 1, K: 4, hasBias: false, weightF16: true })).toEqual({ HAS_BIAS: 0, ACCUMULATE: 0, WEIGHT_F16: 1, HAS_LORA: 0 });
+    expect(matmulReg4x4ForwardKernel.formats.f16.code).toContain('// ---- weights/f16_vec4.wgsl ----');
+    expect(matmulReg4x4ForwardKernel.formats.f32.code).toContain('// ---- weights/f32_vec4.wgsl ----');
+    expect(matmulTile64BackwardKernel.formats.f16.code).toContain('// ---- weights/f16.wgsl ----');
   });
 });

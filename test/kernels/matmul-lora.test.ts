@@ -1,12 +1,12 @@
 // The fused LoRA launches: matmulLoraForward, out = x·Wᵀ (+ b) + s·u·Bᵀ in one launch, and
 // matmulLoraBackward, dx (+)= dy·W + du·A in one launch, on both kernel paths: the barrier-free
-// kernels (matmul_regtile_*, SwiftShader's) and the real-GPU kernels (matmul_forward /
-// matmul_backward with 64 × 64 tiles, matmul_tile128_* from 256 × 256), each policy injected on
+// kernels (matmul_reg4x4_*, SwiftShader's) and the real-GPU kernels (matmul_tile64_forward /
+// matmul_tile64_backward, matmul_tile128_* from 256 × 256), each policy injected on
 // this device (test/helpers.ts tiledKernels, barrierFreeKernels). Each must give exactly the bits of the separate
 // launches it replaces (matmulForward then loraForward; matmulBackward then matmulBackward(du, A)
 // accumulating), so the fused and the separate results are compared with toEqual, and both against
 // the CPU reference with the usual tolerance. Shapes are small and awkward: M and N not multiples
-// of the blocks or tiles, one row (barrier-free; on the GPU path a few rows take the skinny kernels,
+// of the blocks or tiles, one row (barrier-free; on the GPU path a few rows take the scalar reg4x4 kernels,
 // which have no fused form), R = 4 and 16 (and 2 and 1 backward, where R is read as scalars), with
 // and without a bias, f32 and f16 weights, overwriting and accumulating. Then linearForward /
 // linearBackward, fused and not (loraFusion), give the same bits with one launch less each.
@@ -14,8 +14,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { roundToF16 } from '../../src/gpu/f16.js';
 import { diffRecordStats, Recorder, recordStats } from '../../src/gpu/kernel.js';
 import { loraForward } from '../../src/gpu/kernels/lora.js';
-import { canFuseLoraBackward, matmulBackward, matmulLoraBackward } from '../../src/gpu/kernels/matmul-backward.js';
-import { canFuseLoraForward, matmulForward, matmulLoraForward, SKINNY_MAX_ROWS } from '../../src/gpu/kernels/matmul.js';
+import { canFuseLoraBackward, matmulBackward, matmulLoraBackward } from '../../src/gpu/kernels/matmul/backward.js';
+import { canFuseLoraForward, matmulForward, matmulLoraForward } from '../../src/gpu/kernels/matmul/forward.js';
+import { FEW_ROWS } from '../../src/gpu/kernels/matmul/tiles.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { linearBackward, linearForward, loraFusion } from '../../src/model/linear.js';
 import { tiledKernels, barrierFreeKernels, expectClose, gpu, randomArray } from '../helpers.js';
@@ -138,7 +139,7 @@ describe('the fused launchers', () => {
     const rec = new Recorder(ctx);
     const t = (n: number, dtype: 'f32' | 'f16' = 'f32') => createTensor(ctx, [n], dtype);
     expect(canFuseLoraForward(rec, { M: 2, K: 8, R: 4 })).toBe(true);
-    expect(canFuseLoraForward(rec, { M: 2, K: 6, R: 4 })).toBe(false); // x·Wᵀ on matmul_skinny_forward
+    expect(canFuseLoraForward(rec, { M: 2, K: 6, R: 4 })).toBe(false); // x·Wᵀ on matmul_reg4x4_scalar_forward
     expect(canFuseLoraForward(rec, { M: 2, K: 8, R: 2 })).toBe(false); // the update on lora_forward
     expect(canFuseLoraBackward(rec, { M: 2, N: 3, K: 8, R: 2 }, t(24), t(6))).toBe(true);
     expect(canFuseLoraBackward(rec, { M: 2, N: 3, K: 6, R: 2 }, t(18), t(6))).toBe(false); // K not a multiple of 4
@@ -153,15 +154,15 @@ describe('the fused launchers', () => {
     rec.submit();
   });
 
-  it('fit more than SKINNY_MAX_ROWS rows on the GPU kernels (any K; R a multiple of 4 forward)', async () => {
+  it('fit more than FEW_ROWS rows on the GPU kernels (any K; R a multiple of 4 forward)', async () => {
     const ctx = tiledKernels(await gpu());
     const rec = new Recorder(ctx);
     const t = (n: number) => createTensor(ctx, [n], 'f32');
-    expect(canFuseLoraForward(rec, { M: SKINNY_MAX_ROWS + 1, K: 6, R: 4 })).toBe(true);
-    expect(canFuseLoraForward(rec, { M: SKINNY_MAX_ROWS, K: 8, R: 4 })).toBe(false); // x·Wᵀ on matmul_skinny_forward
+    expect(canFuseLoraForward(rec, { M: FEW_ROWS + 1, K: 6, R: 4 })).toBe(true);
+    expect(canFuseLoraForward(rec, { M: FEW_ROWS, K: 8, R: 4 })).toBe(false); // x·Wᵀ on matmul_reg4x4_scalar_forward
     expect(canFuseLoraForward(rec, { M: 64, K: 8, R: 2 })).toBe(false); // the update on lora_forward
-    expect(canFuseLoraBackward(rec, { M: SKINNY_MAX_ROWS + 1, N: 3, K: 6, R: 2 }, t(18), t(27))).toBe(true);
-    expect(canFuseLoraBackward(rec, { M: SKINNY_MAX_ROWS, N: 3, K: 8, R: 2 }, t(24), t(24))).toBe(false);
+    expect(canFuseLoraBackward(rec, { M: FEW_ROWS + 1, N: 3, K: 6, R: 2 }, t(18), t(27))).toBe(true);
+    expect(canFuseLoraBackward(rec, { M: FEW_ROWS, N: 3, K: 8, R: 2 }, t(24), t(24))).toBe(false);
     expect(canFuseLoraBackward(rec, { M: 64, N: 0, K: 8, R: 2 }, t(1), t(1))).toBe(false);
     expect(() => matmulLoraForward(rec, t(24), t(64), t(24), null, t(32), t(12), { M: 8, N: 3, K: 8, R: 4, scale: 1 })).toThrow(/matmul_lora_forward: not on this device or at M=8 K=8 R=4/);
     rec.submit();
@@ -174,7 +175,7 @@ describe(`linearForward + linearBackward, fused and not, ${path.name}`, () => {
     loraFusion.enabled = true;
   });
   // [M, N, K, R, scale]; R = 2 fuses the backward pass only. The accumulating runs have a bias,
-  // an f16 weight, and dx, dA, dB pre-filled. (More than SKINNY_MAX_ROWS rows: the GPU path fuses.)
+  // an f16 weight, and dx, dA, dB pre-filled. (More than FEW_ROWS rows: the GPU path fuses.)
   const CASES: Array<[number, number, number, number, number]> = [
     [11, 33, 20, 4, 0.5],
     [70, 65, 68, 16, 4],
@@ -201,9 +202,9 @@ describe(`linearForward + linearBackward, fused and not, ${path.name}`, () => {
         const lora = { R, scale, A, B, dA, dB, computesU: true };
         const rec = new Recorder(ctx);
         const before = recordStats(ctx);
-        linearForward(rec, out, u, x, W, bias, lora, { M, N, K });
+        linearForward(rec, { out, input: x, weight: W, bias, lora, u, dims: { M, N, K } });
         const forward = diffRecordStats(recordStats(ctx), before).dispatches;
-        linearBackward(rec, dx, du, dy, x, u, W, lora, { M, N, K }, accumulate);
+        linearBackward(rec, { dinput: dx, dout: dy, input: x, weight: W, lora, u, du, dims: { M, N, K }, accumulate });
         const backward = diffRecordStats(recordStats(ctx), before).dispatches - forward;
         rec.submit();
         const read = async (t: Tensor<'f32'>) => readTensor(ctx, t);

@@ -18,12 +18,8 @@ import {
   matmulTile128BackwardKernel,
   matmulTile128Forward,
   matmulTile128ForwardKernel,
-  tile128BackwardSupports,
-  tile128ForwardSupports,
-  tile128Grid,
-  TILE128,
-} from '../../src/gpu/kernels/matmul-tile128.js';
-import { weightBindings } from '../../src/gpu/kernels/weight-storage.js';
+} from '../../src/gpu/kernels/matmul/tile128.js';
+import { TILE128, tile128BackwardSupports, tile128ForwardSupports, tile128Grid } from '../../src/gpu/kernels/matmul/tiles.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { matmulBackwardRef } from '../ref/matmul-backward.js';
@@ -79,23 +75,21 @@ describe('matmul_tile128_forward', () => {
       const bias = b ? createTensor(ctx, [N], 'f32', b) : weight;
       const rec = new Recorder(ctx);
       // inp fills the fused LoRA term's slots (u, loraB), unread without it.
-      rec.run(matmulTile128ForwardKernel, { M, N, K, hasBias: !!b, weightF16: f16, scale }, [out, inp, weight, bias, weight, inp, inp]);
+      rec.run(matmulTile128ForwardKernel.formats[f16 ? 'f16' : 'f32'], { M, N, K, hasBias: !!b, scale }, [out, inp, weight, bias, inp, inp]);
       rec.submit();
       const want = matmulForwardRef(x, f16 ? rounded(w) : w, null, M, N, K).map((v, i) => scale * v + (b ? b[i % N] : 0));
       expectClose(await readOutput(ctx, out, M * N), want, 2e-6 * K + 1e-6, 1e-4, 'out');
     });
   }
 
-  it('through the launcher: an f16 weight below one vec4 binds the input in the unused f32 slot', async () => {
+  it('through the launcher: an f16 weight below one vec4 (8 bytes) binds as it is', async () => {
     const ctx = await gpu();
     const [M, N, K] = [2, 1, 4];
     const x = randomArray(M * K, 31, -1, 1);
     const w = randomArray(N * K, 32, -1, 1);
     const weight = createTensor(ctx, [N, K], 'f16', w);
     const inp = createTensor(ctx, [M, K], 'f32', x);
-    const [slot32, slot16] = weightBindings(weight, inp);
-    expect(slot32).toBe(inp);
-    expect(slot16).toBe(weight);
+    expect(weight.byteLength).toBe(8);
     const out = output(ctx, M * N);
     const rec = new Recorder(ctx);
     matmulTile128Forward(rec, out, inp, weight, null, { M, N, K });
@@ -134,7 +128,7 @@ describe('matmul_tile128_backward', () => {
       const rec = new Recorder(ctx);
       const dout = createTensor(ctx, [M, N], 'f32', dy);
       // dout fills the fused LoRA term's slots (du, loraA), unread without it.
-      rec.run(matmulTile128BackwardKernel, { M, N, K, scale, accumulate, weightF16: f16 }, [dinp, dout, weight, weight, dout, dout]);
+      rec.run(matmulTile128BackwardKernel.formats[f16 ? 'f16' : 'f32'], { M, N, K, scale, accumulate }, [dinp, dout, weight, dout, dout]);
       rec.submit();
       const want = matmulBackwardRef(dy, f16 ? rounded(w) : w, M, N, K, scale, accumulate ? init : null);
       expectClose(await readOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');
@@ -178,7 +172,7 @@ describe('matmul_tile128 launchers', () => {
       expect(y * z).toBeGreaterThanOrEqual(rowTiles);
       expect(y * (z - 1)).toBeLessThan(rowTiles);
     }
-    expect(matmulTile128ForwardKernel.dispatch({ M: 130, N: 129, K: 4, hasBias: false, weightF16: false })).toEqual([2, 2, 1]);
-    expect(matmulTile128BackwardKernel.dispatch({ M: 1, N: 4, K: 260, scale: 1, accumulate: false, weightF16: false })).toEqual([3, 1, 1]);
+    expect(matmulTile128ForwardKernel.formats.f32.dispatch({ M: 130, N: 129, K: 4, hasBias: false })).toEqual([2, 2, 1]);
+    expect(matmulTile128BackwardKernel.formats.f16.dispatch({ M: 1, N: 4, K: 260, scale: 1, accumulate: false })).toEqual([3, 1, 1]);
   });
 });

@@ -1,4 +1,4 @@
-// The split weight gradient (matmul_weight_grad_split + matmul_split_reduce) against the CPU
+// The split weight gradient (matmul_tile16x128_weight_grad + matmul_split_reduce) against the CPU
 // f64 reference: the thin shapes of LoRA's dA (N = R = 16, K = 200) and dB (N = 72, K = R = 8),
 // with row counts that leave the last chunk short (M = 300 in 3 chunks of 112, 112, 76 rows;
 // M = 130 in 80 + 50), in both tile orientations (the launcher picks one, rec.run forces the
@@ -18,8 +18,8 @@ import {
   weightGradSplitKThin,
   weightGradSplitLaunch,
   weightGradSplits,
-} from '../../src/gpu/kernels/matmul-weight-grad-split.js';
-import { reducePartials } from '../../src/gpu/kernels/split-reduce.js';
+} from '../../src/gpu/kernels/matmul/weight-grad-split.js';
+import { reducePartials } from '../../src/gpu/kernels/matmul/split-reduce.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { tiledKernels, expectClose, gpu, randomArray } from '../helpers.js';
 import { matmulWeightGradRef } from '../ref/matmul-backward.js';
@@ -92,7 +92,7 @@ async function runCase(ctx: GpuContext, c: Case) {
   return { got, want: matmulWeightGradRef(dy, x, M, N, K, c.scale, c.accumulate ? init : null) };
 }
 
-describe('matmul_weight_grad_split + matmul_split_reduce', () => {
+describe('matmul_tile16x128_weight_grad + matmul_split_reduce', () => {
   for (const c of CASES) {
     const [M, N, K] = c.shape;
     const orientation = c.kThin === undefined ? `launcher (${weightGradSplitKThin(N, K) ? 'thin along k' : 'thin along n'})` : `forced thin along ${c.kThin ? 'k' : 'n'}`;

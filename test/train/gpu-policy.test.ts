@@ -11,7 +11,7 @@ import { randomModelSource } from '../../bench/models.js';
 import type { GpuContext } from '../../src/gpu/device.js';
 import { attentionSubgroupForwardKernel, selectAttention } from '../../src/gpu/kernels/attention.js';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { useTile128Backward, useTile128Forward } from '../../src/gpu/kernels/matmul-tile128.js';
+import { useTile128Backward, useTile128Forward } from '../../src/gpu/kernels/matmul/tiles.js';
 import { disableProfiling, enableProfiling, takeProfile } from '../../src/gpu/profile.js';
 import { readTensor } from '../../src/gpu/tensor.js';
 import { initLoraAdapter } from '../../src/lora/adapter.js';
@@ -103,11 +103,11 @@ describe('the real-GPU kernel path, on SwiftShader', () => {
     const onGpuPath = await gradients(tiledKernels(ctx), 'f32', false);
     const onSwiftShaderPath = await gradients(ctx, 'f32', false);
     expectSameGradients(onGpuPath, onSwiftShaderPath);
-    const gpuKernels = ['matmul_tile128_forward', 'matmul_tile128_backward', 'matmul_forward', 'matmul_weight_grad_split', 'matmul_split_reduce', 'attention_subgroup_forward', 'attention_subgroup_backward_key'];
+    const gpuKernels = ['matmul_tile128_forward', 'matmul_tile128_backward', 'matmul_tile64_forward', 'matmul_tile16x128_weight_grad', 'matmul_split_reduce', 'attention_subgroup_forward', 'attention_subgroup_backward_key'];
     for (const k of gpuKernels) expect(onGpuPath.kernels, `the GPU path runs ${k}`).toContain(k);
     // LoRA's update out += s·u·Bᵀ is fused into the base products (linear.ts), so no barrier-free
-    // variant runs on the GPU path (the separate update would take matmul_regtile_forward).
-    for (const k of onGpuPath.kernels) expect(k, 'no barrier-free variant on the GPU path').not.toMatch(/regtile/);
+    // variant runs on the GPU path (the separate update would take matmul_reg4x4_forward).
+    for (const k of onGpuPath.kernels) expect(k, 'no barrier-free variant on the GPU path').not.toMatch(/^matmul_reg4x4_(forward|backward|weight_grad)$/);
     for (const k of gpuKernels) expect(onSwiftShaderPath.kernels).not.toContain(k);
   });
 

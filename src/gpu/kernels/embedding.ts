@@ -4,7 +4,7 @@
 import code from '../../../shaders/embedding_forward.wgsl?raw';
 import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { requireF32, weightIsF16 } from './weight-storage.js';
+import { requireF32, weightIsF16 } from './weight-format.js';
 
 export interface EmbeddingDims {
   B: number; // batch

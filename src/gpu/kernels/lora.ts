@@ -6,8 +6,8 @@
 import code from '../../../shaders/lora_forward.wgsl?raw';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { matmulRegtileForwardKernel } from './matmul.js';
-import { requireF32 } from './weight-storage.js';
+import { matmulReg4x4ForwardKernel } from './matmul/forward.js';
+import { requireF32 } from './weight-format.js';
 
 export interface LoraForwardDims {
   M: number; // rows of u and out (B·T)
@@ -37,7 +37,7 @@ function check(kernel: string, dims: object, tensors: Array<[Tensor, number, str
 
 /**
  * out: [M, N], updated in place; u: [M, R]; loraB: [N, R]. out += scale · u · loraBᵀ. When R is a
- * multiple of 4 (the usual ranks) this is matmul_regtile_forward with K = R, accumulating and
+ * multiple of 4 (the usual ranks) this is matmul_reg4x4_forward with K = R, accumulating and
  * scaled (vec4 loads); otherwise lora_forward.
  */
 export function loraForward(rec: Recorder, out: Tensor, u: Tensor, loraB: Tensor, dims: LoraForwardDims): void {
@@ -49,9 +49,9 @@ export function loraForward(rec: Recorder, out: Tensor, u: Tensor, loraB: Tensor
     [loraB, N * R, 'loraB'],
   ]);
   if (M === 0 || N === 0 || R === 0) return;
-  // loraB (f32, N·R ≥ 4 elements) fills the bias, packed-halves and fused-update slots too,
-  // unread (WEIGHT_F16 off, no bias, no HAS_LORA).
-  const unread = [loraB, loraB, loraB, loraB];
-  if (R % 4 === 0) rec.run(matmulRegtileForwardKernel, { M, N, K: R, hasBias: false, accumulate: true, scale: dims.scale }, [out, u, loraB, ...unread]);
+  // loraB (f32, N·R ≥ 4 elements) is the kernel's weight, and fills the bias and fused-update
+  // slots too, unread (no bias, no HAS_LORA).
+  const unread = [loraB, loraB, loraB];
+  if (R % 4 === 0) rec.run(matmulReg4x4ForwardKernel.formats.f32, { M, N, K: R, hasBias: false, accumulate: true, scale: dims.scale }, [out, u, loraB, ...unread]);
   else rec.run(loraForwardKernel, dims, [out, u, loraB]);
 }

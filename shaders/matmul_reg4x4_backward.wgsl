@@ -26,10 +26,10 @@
 // a uniform, not the constant 1, so that its multiply is not folded away where the separate
 // launch's is not.
 //
-// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
-// half; four consecutive halves are one vec2<u32>): the launcher binds the same buffer as `weight`
-// and as `weight_f16` and sets WEIGHT_F16; weight4 reads whichever the override names (the other
-// binding is never read). Either way the products and sums are f32. du and lora_a are f32.
+// The weight is read through the reader of its storage format, composed into this module
+// (shaders/weights/, src/gpu/kernels/weight-format.ts): weight4_at(i) is elements 4 i .. 4 i + 3 of the
+// [N, K] weight, widened to f32 as read.
+// The products and sums are f32 whatever the format. du and lora_a are f32.
 
 struct Params {
   M: u32,
@@ -42,28 +42,18 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> weight_f16: array<vec2<u32>>;
-@group(0) @binding(4) var<storage, read> du: array<f32>;
-@group(0) @binding(5) var<storage, read> lora_a: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> dout4: array<vec4<f32>>;
-@group(0) @binding(7) var<uniform> params: Params;
+const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)
+@group(0) @binding(3) var<storage, read> du: array<f32>;
+@group(0) @binding(4) var<storage, read> lora_a: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> dout4: array<vec4<f32>>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
-override WEIGHT_F16: u32 = 0u;
 override HAS_LORA: bool = false;
 override DOUT_VEC4: bool = false;
 
 const WG: u32 = 64u;
 
-// Elements 4 i .. 4 i + 3 of the weight, row-major [N, K], from whichever storage it has.
-fn weight4(i: u32) -> vec4<f32> {
-  if (WEIGHT_F16 != 0u) {
-    let h = weight_f16[i];
-    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-  }
-  return weight[i];
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -92,10 +82,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let q3 = d3 / 4u;
     for (var n4 = 0u; n4 < N / 4u; n4++) {
       let n = 4u * n4;
-      let w0 = weight4(n * K4 + c);
-      let w1 = weight4((n + 1u) * K4 + c);
-      let w2 = weight4((n + 2u) * K4 + c);
-      let w3 = weight4((n + 3u) * K4 + c);
+      let w0 = weight4_at(n * K4 + c);
+      let w1 = weight4_at((n + 1u) * K4 + c);
+      let w2 = weight4_at((n + 2u) * K4 + c);
+      let w3 = weight4_at((n + 3u) * K4 + c);
       let x0 = dout4[q0 + n4];
       let x1 = dout4[q1 + n4];
       let x2 = dout4[q2 + n4];
@@ -107,7 +97,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   } else {
     for (var n = 0u; n < N; n++) {
-      let w = weight4(n * K4 + c);
+      let w = weight4_at(n * K4 + c);
       a0 = fma(vec4<f32>(dout[d0 + n]), w, a0);
       a1 = fma(vec4<f32>(dout[d1 + n]), w, a1);
       a2 = fma(vec4<f32>(dout[d2 + n]), w, a2);

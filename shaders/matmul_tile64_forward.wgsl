@@ -16,10 +16,9 @@
 // workgroup_id.y + workgroup_id.z * num_workgroups.y, so more than 65535 row tiles still fit.
 // When HAS_BIAS is false the launcher binds the weight buffer again in the bias slot; it is never read.
 //
-// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
-// half): the launcher binds the same buffer as `weight` and as `weight_f16` and sets WEIGHT_F16;
-// weight_at reads whichever the override names (the other binding is never read). Either way the
-// products and sums are f32.
+// The weight is read through the reader of its storage format, composed into this module
+// (shaders/weights/, src/gpu/kernels/weight-format.ts): weight_at(i) is element i of the [N, K] weight, widened to f32 as read.
+// The products and sums are f32 whatever the format.
 //
 // HAS_LORA adds a LoRA projection's low-rank update in the same launch, once u = x·Aᵀ is computed:
 //   out[m, n] += lora_scale * sum_r lora_u[m, r] * lora_b[n, r]
@@ -39,15 +38,13 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
+const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> weight_f16: array<u32>;
-@group(0) @binding(5) var<storage, read> lora_u: array<f32>;
-@group(0) @binding(6) var<storage, read> lora_b: array<f32>;
-@group(0) @binding(7) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> lora_u: array<f32>;
+@group(0) @binding(5) var<storage, read> lora_b: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
-override WEIGHT_F16: u32 = 0u;
 override HAS_LORA: bool = false;
 
 const TILE: u32 = 64u;  // rows and columns of out per workgroup
@@ -58,11 +55,6 @@ const LOADS: u32 = TILE * TK / (SIDE * SIDE);  // values of each slice staged by
 var<workgroup> tile_inp: array<f32, TILE * TK>;
 var<workgroup> tile_w: array<f32, TILE * TK>;
 
-// Element i of the weight, row-major [N, K], from whichever storage it has.
-fn weight_at(i: u32) -> f32 {
-  if (WEIGHT_F16 != 0u) { return unpack2x16float(weight_f16[i >> 1u])[i & 1u]; }
-  return weight[i];
-}
 
 // HAS_LORA: sum_r lora_u[m, r] * lora_b[n, r], as four-term dot products added in r order.
 fn lora_dot(m: u32, n: u32) -> f32 {

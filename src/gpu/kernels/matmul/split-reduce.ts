@@ -1,9 +1,9 @@
-// Pass 2 of the split matmuls (matmul-weight-grad-split.ts, and matmulBackward's split over N in
-// matmul-backward.ts): out = (accumulate ? out : 0) + scale · Σ_s partials[s], the S partial sums
+// Pass 2 of the split matmuls (weight-grad-split.ts, and matmulBackward's split over N in
+// backward.ts): out = (accumulate ? out : 0) + scale · Σ_s partials[s], the S partial sums
 // added in split order (deterministic, no atomics); see shaders/matmul_split_reduce.wgsl.
-import code from '../../../shaders/matmul_split_reduce.wgsl?raw';
-import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
-import type { Tensor } from '../tensor.js';
+import code from '../../../../shaders/matmul_split_reduce.wgsl?raw';
+import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../../kernel.js';
+import type { Tensor } from '../../tensor.js';
 
 export interface SplitReduceLaunch {
   count: number; // elements of out

@@ -25,10 +25,10 @@
 // fl(t + y)). The R loop below is the K loop over the other operands (same clamping, same vec4
 // dot products added in the same order), and the epilogue rounds in the same order.
 //
-// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
-// half; four consecutive halves are one vec2<u32>): the launcher binds the same buffer as `weight`
-// and as `weight_f16` and sets WEIGHT_F16; weight4 reads whichever the override names (the other
-// binding is never read). Either way the products and sums are f32. lora_u and lora_b are f32.
+// The weight is read through the reader of its storage format, composed into this module
+// (shaders/weights/, src/gpu/kernels/weight-format.ts): weight4_at(i) is elements 4 i .. 4 i + 3 of the
+// [N, K] weight, widened to f32 as read.
+// The products and sums are f32 whatever the format. lora_u and lora_b are f32.
 
 struct Params {
   M: u32,
@@ -41,28 +41,18 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> inp: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
+const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> weight_f16: array<vec2<u32>>;
-@group(0) @binding(5) var<storage, read> lora_u: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> lora_b: array<vec4<f32>>;
-@group(0) @binding(7) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> lora_u: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> lora_b: array<vec4<f32>>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
-override WEIGHT_F16: u32 = 0u;
 override HAS_LORA: bool = false;
 
 const WG: u32 = 64u;
 
-// Elements 4 i .. 4 i + 3 of the weight, row-major [N, K], from whichever storage it has.
-fn weight4(i: u32) -> vec4<f32> {
-  if (WEIGHT_F16 != 0u) {
-    let h = weight_f16[i];
-    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-  }
-  return weight[i];
-}
 
 // One step of a 4 x 4 block product: row vec4 r against the vec4s b0 .. b3 of four columns.
 fn dots4(r: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
@@ -94,10 +84,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
   for (var k = 0u; k < K4; k++) {
-    let b0 = weight4(w0 + k);
-    let b1 = weight4(w1 + k);
-    let b2 = weight4(w2 + k);
-    let b3 = weight4(w3 + k);
+    let b0 = weight4_at(w0 + k);
+    let b1 = weight4_at(w1 + k);
+    let b2 = weight4_at(w2 + k);
+    let b3 = weight4_at(w3 + k);
     let r0 = inp[x0 + k];
     let r1 = inp[x1 + k];
     let r2 = inp[x2 + k];

@@ -10,10 +10,9 @@
 // Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % ceil(K / 4),
 // r = i / ceil(K / 4).
 //
-// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
-// half): the launcher binds the same buffer as `weight` and as `weight_f16` and sets WEIGHT_F16;
-// weight_at reads whichever the override names (the other binding is never read). Either way the
-// products and sums are f32.
+// The weight is read through the reader of its storage format, composed into this module
+// (shaders/weights/, src/gpu/kernels/weight-format.ts): weight_at(i) is element i of the [N, K] weight, widened to f32 as read.
+// The products and sums are f32 whatever the format.
 
 struct Params {
   M: u32,
@@ -24,20 +23,13 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read> weight_f16: array<u32>;
-@group(0) @binding(4) var<uniform> params: Params;
+const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)
+@group(0) @binding(3) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
-override WEIGHT_F16: u32 = 0u;
 
 const WG: u32 = 64u;
 
-// Element i of the weight, row-major [N, K], from whichever storage it has.
-fn weight_at(i: u32) -> f32 {
-  if (WEIGHT_F16 != 0u) { return unpack2x16float(weight_f16[i >> 1u])[i & 1u]; }
-  return weight[i];
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -1,27 +1,27 @@
 // The weight gradient of a Linear layer, dweight[N, K] (+)= scale · dout[M, N]ᵀ · inp[M, K], with
 // the reduction over the M rows split across workgroups, for the thin gradients of LoRA on real
 // GPUs: dA [R, K] += duᵀ·x and dB [N, R] += s·dyᵀ·u, R = 8..64, the other side 576..4864, M = B·T
-// = 256..2048. matmul_weight_grad (matmul-backward.ts) gives each 64 × 64 tile of dweight to one
+// = 256..2048. matmul_tile64_weight_grad (weight-grad.ts) gives each 64 × 64 tile of dweight to one
 // workgroup that walks all M rows: 9 workgroups for [16, 576], a large GPU almost idle. Here, in
 // two launches and deterministically (no atomics):
-//  - matmul_weight_grad_split: partials[s, n, k] = Σ_{m in chunk s} dout[m, n] · inp[m, k], chunk s
+//  - matmul_tile16x128_weight_grad: partials[s, n, k] = Σ_{m in chunk s} dout[m, n] · inp[m, k], chunk s
 //    = rows [s·rowsPerSplit, min(M, (s+1)·rowsPerSplit)); 16 × 128 tiles oriented along the thin
 //    side (see the shader), grid (tiles along K, tiles along N, S).
 //  - matmul_split_reduce (split-reduce.ts): dweight = (accumulate ? dweight : 0) + scale ·
 //    Σ_s partials[s], s in order, one invocation per element.
 // partials is scratch of S·N·K f32 (splitPartialsElements) that the caller owns. weightGradSplits
 // says how many splits a device should use for given dimensions (1: keep matmulWeightGrad).
-import splitCode from '../../../shaders/matmul_weight_grad_split.wgsl?raw';
-import { u32, type KernelSpec, type Recorder } from '../kernel.js';
-import type { Tensor } from '../tensor.js';
-import type { KernelPolicy } from '../policy.js';
-import { MATMUL_TILE } from './matmul.js';
+import splitCode from '../../../../shaders/matmul_tile16x128_weight_grad.wgsl?raw';
+import { u32, type KernelSpec, type Recorder } from '../../kernel.js';
+import type { KernelPolicy } from '../../policy.js';
+import type { Tensor } from '../../tensor.js';
+import { requireF32 } from '../weight-format.js';
 import { reducePartials } from './split-reduce.js';
-import { requireF32 } from './weight-storage.js';
+import { TILE64 } from './tiles.js';
 
-/** Rows of M staged per step of matmul_weight_grad_split (TM in the shader): rowsPerSplit is a multiple. */
+/** Rows of M staged per step of matmul_tile16x128_weight_grad (TM in the shader): rowsPerSplit is a multiple. */
 export const SPLIT_ROW_STEP = 16;
-/** The tile of matmul_weight_grad_split: THIN outputs along the thin side of dweight, WIDE along the other. */
+/** The tile of matmul_tile16x128_weight_grad: THIN outputs along the thin side of dweight, WIDE along the other. */
 export const SPLIT_TILE_THIN = 16;
 export const SPLIT_TILE_WIDE = 128;
 const MAX_GROUPS = 65535;
@@ -73,7 +73,7 @@ export function weightGradSplitLaunch(dims: WeightGradSplitDims, kThin = weightG
 }
 
 /**
- * matmul_weight_grad_split's workgroups: x = tiles along K, y = tiles along N, z = the chunk s.
+ * matmul_tile16x128_weight_grad's workgroups: x = tiles along K, y = tiles along N, z = the chunk s.
  * Throws when one exceeds 65535.
  */
 export function weightGradSplitGrid(d: WeightGradSplitLaunch): [number, number, number] {
@@ -88,7 +88,7 @@ export function weightGradSplitGrid(d: WeightGradSplitLaunch): [number, number, 
 
 /** Pass 1: partials [S, N, K] from dout [M, N] and inp [M, K]. Bindings: partials, dout, inp. */
 export const matmulWeightGradSplitKernel: KernelSpec<WeightGradSplitLaunch> = {
-  name: 'matmul_weight_grad_split',
+  name: 'matmul_tile16x128_weight_grad',
   code: splitCode,
   bindings: ['read_write', 'read', 'read'],
   constants: (d) => ({ K_THIN: d.kThin ? 1 : 0 }),
@@ -104,13 +104,13 @@ export const splitPartialsElements = (d: { N: number; K: number }, S: number): n
  * The policy's numbers, a first estimate: no GPU was available to measure them. The target is a
  * GPU of ~100–140 SMs (H100/H200: 132): ~256 pass-1 workgroups of 256 invocations are about two per
  * SM, enough to fill the machine and even out the tail. Splitting pays only while the unsplit
- * matmul_weight_grad leaves most SMs idle (< 128 workgroups) and there are rows enough to split
+ * matmul_tile64_weight_grad leaves most SMs idle (< 128 workgroups) and there are rows enough to split
  * (M ≥ 256). A chunk of at least 64 rows (4 staged steps) keeps the extra traffic bounded: a
  * workgroup reads 64·(16 + 128) values and writes 16·128 partials that pass 2 reads back, so
  * splitting adds at most ~45% to pass 1's memory traffic (less with longer chunks).
  */
 export const SPLIT_POLICY = {
-  /** Split only when matmul_weight_grad would launch fewer workgroups than this. */
+  /** Split only when matmul_tile64_weight_grad would launch fewer workgroups than this. */
   maxUnsplitWorkgroups: 128,
   /** Split only with at least this many rows. */
   minRows: 256,
@@ -132,7 +132,7 @@ export const SPLIT_POLICY = {
 export function weightGradSplits(policy: KernelPolicy, d: { M: number; N: number; K: number }, scratchElements: number): number {
   const { M, N, K } = d;
   if (policy.kernels === 'barrier-free' || N <= 0 || K <= 0 || M < SPLIT_POLICY.minRows) return 1;
-  const unsplit = tilesAlong(N, MATMUL_TILE) * tilesAlong(K, MATMUL_TILE);
+  const unsplit = tilesAlong(N, TILE64) * tilesAlong(K, TILE64);
   if (unsplit >= SPLIT_POLICY.maxUnsplitWorkgroups) return 1;
   const kThin = weightGradSplitKThin(N, K);
   const tiles = splitTiles(N, K, kThin);

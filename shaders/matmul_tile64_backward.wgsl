@@ -17,10 +17,9 @@
 // Tiles of dinp are addressed as column tile workgroup_id.x and row tile
 // workgroup_id.y + workgroup_id.z * num_workgroups.y, so more than 65535 row tiles still fit.
 //
-// The weight may be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the low
-// half): the launcher binds the same buffer as `weight` and as `weight_f16` and sets WEIGHT_F16;
-// weight_at reads whichever the override names (the other binding is never read). Either way the
-// products and sums are f32.
+// The weight is read through the reader of its storage format, composed into this module
+// (shaders/weights/, src/gpu/kernels/weight-format.ts): weight_at(i) is element i of the [N, K] weight, widened to f32 as read.
+// The products and sums are f32 whatever the format.
 //
 // HAS_LORA adds a LoRA projection's second input-gradient term in the same launch, once du is
 // computed:
@@ -51,14 +50,12 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read> weight_f16: array<u32>;
-@group(0) @binding(4) var<storage, read> du: array<f32>;
-@group(0) @binding(5) var<storage, read> lora_a: array<f32>;
-@group(0) @binding(6) var<uniform> params: Params;
+const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)
+@group(0) @binding(3) var<storage, read> du: array<f32>;
+@group(0) @binding(4) var<storage, read> lora_a: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
-override WEIGHT_F16: u32 = 0u;
 override HAS_LORA: bool = false;
 override SPLIT_N: bool = false;
 
@@ -70,11 +67,6 @@ const LOADS: u32 = TILE * TN / (SIDE * SIDE);  // values of each slice staged by
 var<workgroup> tile_dout: array<f32, TILE * TN>;  // [64 rows][32 n], swizzled
 var<workgroup> tile_w: array<f32, TN * TILE>;     // [32 n][64 columns]
 
-// Element i of the weight, row-major [N, K], from whichever storage it has.
-fn weight_at(i: u32) -> f32 {
-  if (WEIGHT_F16 != 0u) { return unpack2x16float(weight_f16[i >> 1u])[i & 1u]; }
-  return weight[i];
-}
 
 // Position of (row, n) inside the staged dout slice.
 fn slot(row: u32, n: u32) -> u32 {

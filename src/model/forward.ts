@@ -1,19 +1,22 @@
 // The forward pass for inference: B rows, T new positions per call, keys and values kept in a
 // KV cache of S positions per layer. One set of block buffers serves every layer.
 //
-// Dimension letters as in ./layer.ts. embed → L × block → final norm → LM head (the embedding
-// matrix when tied); only the last position's logits are computed unless all are asked for.
+// Dimension letters as in ./block.ts. embed → L × block (./block.ts) → final norm → LM head (the
+// embedding matrix when tied); only the last position's logits are computed unless all are asked for.
 import type { GpuContext } from '../gpu/device.js';
 import { Recorder } from '../gpu/kernel.js';
 import { copyRows } from '../gpu/kernels/copy-rows.js';
 import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
-import { matmulForward } from '../gpu/kernels/matmul.js';
+import { matmulForward } from '../gpu/kernels/matmul/forward.js';
 import { createTensor, readTensor, writeTensor, type Tensor } from '../gpu/tensor.js';
+import { blockForward, normForward } from './block.js';
 import type { ModelSpec } from './config.js';
-import { layerForward, normForward, type ForwardWeights, type LayerBuffers } from './layer.js';
-import type { LowRankUpdates, ProjectionKind } from './linear.js';
+import { adaptedKinds, createLayerBuffers, destroyLayerBuffers, type ForwardWeights, type LayerBuffers } from './layer.js';
+import type { LowRankUpdates } from './linear.js';
 
 export type { ForwardWeights } from './layer.js';
+// The block buffers' home is ./layer.ts; test/train/checkpointing.test.ts still imports them from here.
+export { adaptedKinds, createLayerBuffers, destroyLayerBuffers } from './layer.js';
 
 /** Buffers for one batch of B sequences of up to S positions, allocated once. */
 export interface InferenceState {
@@ -31,64 +34,6 @@ export interface InferenceState {
   last: Tensor<'f32'>; // [B, C] normed last position of each row
   logitsLast: Tensor<'f32'>; // [B, V]
   logitsAll?: Tensor<'f32'>; // [B, S, V], allocated on the first request for all positions
-}
-
-/** Block buffers for M rows (B·T), with u buffers of rank R for the projections in `adapted`. */
-export function createLayerBuffers(ctx: GpuContext, spec: ModelSpec, B: number, T: number, R: number, adapted: ProjectionKind[], label: string): LayerBuffers {
-  const { C, NH, KV, HS, F } = spec;
-  const M = B * T;
-  const f = (shape: number[], name: string) => createTensor(ctx, shape, 'f32', undefined, `${label}.${name}`);
-  const u: LayerBuffers['u'] = {};
-  for (const kind of adapted) u[kind] = f([M, R], `u.${kind}`);
-  const qk = spec.qkNorm;
-  return {
-    h1: f([M, C], 'h1'),
-    mean1: f([M], 'mean1'),
-    rstd1: f([M], 'rstd1'),
-    q: f([M, NH * HS], 'q'),
-    k: f([M, KV * HS], 'k'),
-    v: f([M, KV * HS], 'v'),
-    qn: f([qk ? M : 1, NH * HS], 'qn'),
-    kn: f([qk ? M : 1, KV * HS], 'kn'),
-    rstdQ: f([qk ? M * NH : 1], 'rstdQ'),
-    rstdK: f([qk ? M * KV : 1], 'rstdK'),
-    qr: f([M, NH * HS], 'qr'),
-    kr: f([M, KV * HS], 'kr'),
-    att: f([M, NH * HS], 'att'),
-    lse: f([B, NH, T], 'lse'),
-    proj: f([M, C], 'proj'),
-    xMid: f([M, C], 'xMid'),
-    h2: f([M, C], 'h2'),
-    mean2: f([M], 'mean2'),
-    rstd2: f([M], 'rstd2'),
-    gate: f([spec.arch === 'gpt2' ? 1 : M, F], 'gate'),
-    up: f([M, F], 'up'),
-    act: f([M, F], 'act'),
-    u,
-  };
-}
-
-export function destroyLayerBuffers(b: LayerBuffers): void {
-  for (const [key, t] of Object.entries(b)) {
-    if (key === 'u') Object.values(t as LayerBuffers['u']).forEach((x) => x?.destroy());
-    else (t as Tensor).destroy();
-  }
-}
-
-/** The projection kinds an adapter touches in any layer (they need u buffers). */
-export function adaptedKinds(spec: ModelSpec, lora: LowRankUpdates | undefined): { kinds: ProjectionKind[]; R: number } {
-  const kinds = new Set<ProjectionKind>();
-  let R = 1;
-  for (let l = 0; l < spec.L; l++) {
-    for (const kind of ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const) {
-      const slot = lora?.slot(l, kind);
-      if (slot) {
-        kinds.add(kind);
-        R = slot.R;
-      }
-    }
-  }
-  return { kinds: [...kinds], R };
 }
 
 export function createInferenceState(ctx: GpuContext, spec: ModelSpec, B: number, S: number, lora?: LowRankUpdates): InferenceState {
@@ -155,13 +100,15 @@ export async function forward(
   const rec = new Recorder(ctx, 'forward');
   const M = B * T;
   const { C, V } = spec;
-  const dims = { B, T, S, pos0 };
   embeddingForward(rec, st.x, st.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0 });
   for (let l = 0; l < spec.L; l++) {
-    layerForward(rec, m, opts.lora, l, st.x, st.x, st.mask, st.block, dims, { k: st.kCache[l], v: st.vCache[l] });
+    // The residual stream st.x is updated in place; keys and values go into layer l's cache.
+    const cache = { k: st.kCache[l], v: st.vCache[l] };
+    blockForward(rec, m, l, { out: st.x, x: st.x, mask: st.mask, buf: st.block, dims: { B, T, S, pos0 }, lora: opts.lora, cache });
   }
+  // The final norm's mean and rstd go to the block's (free by now).
   const b = st.block;
-  normForward(rec, spec, st.hF, b.mean1, b.rstd1, st.x, m.weights.finalNorm, m.weights.finalNormBias, M);
+  normForward(rec, spec, { out: st.hF, mean: b.mean1, rstd: b.rstd1, input: st.x, weight: m.weights.finalNorm, bias: m.weights.finalNormBias, rows: M });
   let logits: Tensor<'f32'>;
   if (opts.allLogits) {
     st.logitsAll ??= createTensor(ctx, [B, S, V], 'f32', undefined, 'logitsAll');

@@ -1,4 +1,5 @@
 // A frozen linear layer with an optional low-rank update (LoRA), forward and backward.
+// Dimension letters as in ./block.ts: M rows, K inputs, N outputs, R the LoRA rank.
 //
 //   y = x·Wᵀ (+ b) + s·u·Bᵀ,   u = x̃·Aᵀ
 // x [M, K]; W [N, K] frozen; b [N] frozen; A [R, K], B [N, R] trained; u [M, R] saved for backward.
@@ -16,7 +17,7 @@
 // Launches. Forward: u = x̃·Aᵀ, then out = x·Wᵀ (+ b) + s·u·Bᵀ in one launch (matmulLoraForward);
 // backward without dropout: dB += s·dyᵀ·u, du = s·dy·B, dA += duᵀ·x̃, then dx (+)= dy·W + du·A in
 // one launch (matmulLoraBackward). The fused launches add the low-rank term in the epilogue of
-// whichever matmul kernel the device and shape take (matmul.ts, matmul-backward.ts), and round
+// whichever matmul kernel the device and shape take (src/gpu/kernels/matmul/), and round
 // exactly as the separate launches do (out = x·Wᵀ (+ b), then out += s·u·Bᵀ; dx (+)= dy·W, then
 // dx += du·A), so both compositions give the same bits (test/model/lora-fusion.test.ts compares
 // them, switching the fusion off with `loraFusion`, on the SwiftShader and on the GPU kernels).
@@ -26,8 +27,9 @@
 import type { Recorder } from '../gpu/kernel.js';
 import { dropoutForward } from '../gpu/kernels/dropout.js';
 import { loraForward } from '../gpu/kernels/lora.js';
-import { canFuseLoraForward, matmulForward, matmulLoraForward } from '../gpu/kernels/matmul.js';
-import { canFuseLoraBackward, matmulBackward, matmulLoraBackward, matmulWeightGrad } from '../gpu/kernels/matmul-backward.js';
+import { canFuseLoraForward, matmulForward, matmulLoraForward } from '../gpu/kernels/matmul/forward.js';
+import { canFuseLoraBackward, matmulBackward, matmulLoraBackward } from '../gpu/kernels/matmul/backward.js';
+import { matmulWeightGrad } from '../gpu/kernels/matmul/weight-grad.js';
 import type { Tensor } from '../gpu/tensor.js';
 
 /** The low-rank update of one projection (the model knows nothing else about LoRA). */
@@ -65,6 +67,7 @@ export interface DropoutPass {
   scratch: Tensor<'f32'>;
 }
 
+/** A projection's rows M, outputs N and inputs K (the legend: ./block.ts). */
 export interface LinearDims {
   M: number;
   N: number;
@@ -87,18 +90,23 @@ function droppedInput(rec: Recorder, x: Tensor, lora: LowRankUpdate, pass: Dropo
   return xd;
 }
 
+export interface LinearForwardArgs {
+  out: Tensor; // y [M, N]
+  input: Tensor; // x [M, K]
+  weight: Tensor; // W [N, K], frozen (f32 or f16)
+  bias?: Tensor; // b [N], frozen
+  /** The low-rank update; without one, out = x·Wᵀ (+ b). */
+  lora?: LowRankUpdate;
+  /** u = x̃·Aᵀ [M, R]: written here (lora.computesU), or read as another projection wrote it. */
+  u?: Tensor;
+  dims: LinearDims;
+  /** A training pass: the update's input is dropped where it has dropout. */
+  pass?: DropoutPass;
+}
+
 /** out = x·Wᵀ (+ b) (+ s·(x̃·Aᵀ)·Bᵀ, with u = x̃·Aᵀ written to `u`). */
-export function linearForward(
-  rec: Recorder,
-  out: Tensor,
-  u: Tensor | undefined,
-  x: Tensor,
-  weight: Tensor,
-  bias: Tensor | undefined,
-  lora: LowRankUpdate | undefined,
-  { M, N, K }: LinearDims,
-  pass?: DropoutPass,
-): void {
+export function linearForward(rec: Recorder, { out, input: x, weight, bias, lora, u, dims, pass }: LinearForwardArgs): void {
+  const { M, N, K } = dims;
   if (!lora) return matmulForward(rec, out, x, weight, bias ?? null, { M, N, K });
   if (!u) throw new Error('linearForward: a LoRA projection needs a buffer for u = x·Aᵀ');
   const { R, scale } = lora;
@@ -112,38 +120,44 @@ export function linearForward(
   else loraForward(rec, out, u, lora.B, { M, N, R, scale });
 }
 
-/**
- * dx (+)= dy·W (+ the LoRA term), and the LoRA gradients dA, dB accumulated. `du` is [M, R]
- * scratch; `pass` must be the one the forward pass was given (the same masks). `partials`, scratch
- * free during the call, lets dA and dB split their sums over the M rows, and du its sum over the N
- * outputs, across more workgroups on GPUs (matmulWeightGrad, matmulBackward); without it nothing
- * splits.
- */
-export function linearBackward(
-  rec: Recorder,
-  dx: Tensor,
-  du: Tensor | undefined,
-  dy: Tensor,
-  x: Tensor,
-  u: Tensor | undefined,
-  weight: Tensor,
-  lora: LowRankUpdate | undefined,
-  { M, N, K }: LinearDims,
-  accumulateDx: boolean,
-  pass?: DropoutPass,
-  partials?: Tensor,
-): void {
-  if (!lora) return matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate: accumulateDx });
+export interface LinearBackwardArgs {
+  dinput: Tensor; // dx [M, K]
+  dout: Tensor; // dy [M, N]
+  input: Tensor; // x [M, K], as linearForward was given it
+  weight: Tensor; // W [N, K]
+  /** The low-rank update; its dA and dB are accumulated. Without one, dx (+)= dy·W only. */
+  lora?: LowRankUpdate;
+  /** u [M, R] as linearForward left it. */
+  u?: Tensor;
+  /** du [M, R] scratch. */
+  du?: Tensor;
+  dims: LinearDims;
+  /** Add into dinput instead of overwriting it (default false). dA and dB are always added into. */
+  accumulate?: boolean;
+  /** The pass linearForward was given (the same dropout masks). */
+  pass?: DropoutPass;
+  /**
+   * Scratch free during the call: dA and dB split their sums over the M rows, and du its sum over
+   * the N outputs, across more workgroups on GPUs (matmulWeightGrad, matmulBackward). Without it
+   * nothing splits.
+   */
+  partials?: Tensor;
+}
+
+/** dx (+)= dy·W (+ the LoRA term), and the LoRA gradients dA, dB accumulated (see the header). */
+export function linearBackward(rec: Recorder, { dinput: dx, dout: dy, input: x, weight, lora, u, du, dims, accumulate = false, pass, partials }: LinearBackwardArgs): void {
+  const { M, N, K } = dims;
+  if (!lora) return matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate });
   if (!u || !du) throw new Error('linearBackward: a LoRA projection needs u and a du buffer');
   const { R, scale } = lora;
   // Fused: dx is written once, last (nothing before reads it).
   const fused = !drops(lora, pass) && loraFusion.enabled && canFuseLoraBackward(rec, { M, N, K, R }, weight, dy);
-  if (!fused) matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate: accumulateDx });
+  if (!fused) matmulBackward(rec, dx, dy, weight, { M, N, K, accumulate });
   matmulWeightGrad(rec, lora.dB, dy, u, { M, N, K: R, scale, accumulate: true }, partials);
   matmulBackward(rec, du, dy, lora.B, { M, N, K: R, scale }, partials);
   if (!drops(lora, pass)) {
     matmulWeightGrad(rec, lora.dA, du, x, { M, N: R, K, accumulate: true }, partials);
-    if (fused) matmulLoraBackward(rec, dx, dy, weight, du, lora.A, { M, N, K, R, accumulate: accumulateDx });
+    if (fused) matmulLoraBackward(rec, dx, dy, weight, du, lora.A, { M, N, K, R, accumulate });
     else matmulBackward(rec, dx, du, lora.A, { M, N: R, K, accumulate: true });
     return;
   }

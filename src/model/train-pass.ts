@@ -9,10 +9,11 @@
 // their loss gradient is zero anyway.
 // Backward (frozen base weights, so only activation gradients and the LoRA A/B gradients):
 // per chunk, dlogits = (softmax − onehot)/count in place, dh = dlogits·Head; dhF = zeros with
-// dh scattered back to the rows; then dRes = d norm(res[L]); each block from the last: the MLP,
-// then attention, each adding its input gradient to dRes (the residual path carries dRes through
-// unchanged). Buffers: h lives in dRes and dh in hF, both free at that point (dRes is first
-// written by the final norm's backward; hF has no reader after the gather).
+// dh scattered back to the rows; then dRes = d norm(res[L]); each block from the last
+// (blockBackward, ./block.ts) takes dRes from d loss / d res[l+1] to d loss / d res[l].
+// Buffers: h lives in dRes and dh in hF, both free at that point (dRes is first written by the
+// final norm's backward; hF has no reader after the gather).
+// Dimension letters as in ./block.ts.
 //
 // Gradient checkpointing (tb.checkpoint): the residual stream res[0..L] is saved as always, but
 // every block writes its intermediates (norms, q/k/v, attention, MLP, LoRA u) into one shared
@@ -23,23 +24,17 @@
 // kernel is deterministic and LoRA dropout's masks are hashed from (seed, pass, stream, element),
 // so the recomputed intermediates equal the first ones bit for bit, and so do the gradients. The
 // cost is one more forward pass of L−1 blocks; the saving is L−1 sets of block activations.
-import { attentionBackward } from '../gpu/kernels/attention.js';
+import type { Recorder } from '../gpu/kernel.js';
 import { crossentropyBackward, crossentropyForward, lossMean, shiftedTargets } from '../gpu/kernels/crossentropy.js';
 import { writeDropoutStep } from '../gpu/kernels/dropout.js';
 import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
 import { gatherRows, scatterRows } from '../gpu/kernels/gather-rows.js';
-import { geluBackward } from '../gpu/kernels/gelu.js';
-import { layernormBackward } from '../gpu/kernels/layernorm.js';
-import { matmulForward } from '../gpu/kernels/matmul.js';
-import { matmulBackward } from '../gpu/kernels/matmul-backward.js';
-import { rmsnormBackward } from '../gpu/kernels/rmsnorm.js';
-import { ropeBackward } from '../gpu/kernels/rope.js';
-import { swigluBackward } from '../gpu/kernels/swiglu.js';
-import type { Recorder } from '../gpu/kernel.js';
-import { writeTensor, type Tensor } from '../gpu/tensor.js';
-import type { ModelSpec } from './config.js';
-import { layerForward, normForward, uBuffer, type ForwardWeights } from './layer.js';
-import { linearBackward, type DropoutPass, type LowRankUpdates, type ProjectionKind } from './linear.js';
+import { matmulForward } from '../gpu/kernels/matmul/forward.js';
+import { matmulBackward } from '../gpu/kernels/matmul/backward.js';
+import { writeTensor } from '../gpu/tensor.js';
+import { blockBackward, blockForward, normBackward, normForward } from './block.js';
+import type { ForwardWeights } from './layer.js';
+import type { DropoutPass, LowRankUpdates } from './linear.js';
 import { blockBuffers, type TrainBuffers } from './train-buffers.js';
 
 /** A padded batch: ids, labels (−100 = no loss) and attention mask, each [B, T] row-major. */
@@ -75,12 +70,6 @@ export function writeBatch(tb: TrainBuffers, m: ForwardWeights, batch: TokenBatc
   return count;
 }
 
-function normBackward(rec: Recorder, spec: ModelSpec, dinp: Tensor, dout: Tensor, inp: Tensor, w: Tensor, mean: Tensor, rstd: Tensor, rows: number, accumulate: boolean) {
-  const dims = { rows, C: spec.C, accumulate };
-  if (spec.arch === 'gpt2') layernormBackward(rec, dinp, dout, inp, w, mean, rstd, dims);
-  else rmsnormBackward(rec, dinp, dout, inp, w, rstd, dims);
-}
-
 /**
  * Record the forward pass and loss of the batch written by writeBatch (B·T rows), leaving
  * tb.loss = the mean loss over its `count` counted positions; with `gradScale` (d total loss /
@@ -102,7 +91,6 @@ export function recordTrainPass(
   const { spec } = m;
   const { C, V, L } = spec;
   const M = B * T;
-  const dims = { B, T, S: T, pos0: 0 };
   let pass: DropoutPass | undefined;
   if (gradScale !== null && dropoutStep !== undefined && tb.dropScratch && tb.dropStep) {
     // Before anything of this pass is recorded: its launches read the step when they run.
@@ -110,10 +98,11 @@ export function recordTrainPass(
     pass = { step: tb.dropStep, scratch: tb.dropScratch };
   }
   // res[l+1] = block_l(res[l]), its intermediates saved in blockBuffers(tb, l) (shared when checkpointing).
-  const block = (l: number) => layerForward(rec, m, lora, l, tb.res[l + 1], tb.res[l], tb.mask, blockBuffers(tb, l), dims, undefined, pass);
+  const block = (l: number) =>
+    blockForward(rec, m, l, { out: tb.res[l + 1], x: tb.res[l], mask: tb.mask, buf: blockBuffers(tb, l), dims: { B, T, S: T, pos0: 0 }, lora, pass });
   embeddingForward(rec, tb.res[0], tb.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0: 0 });
   for (let l = 0; l < L; l++) block(l);
-  normForward(rec, spec, tb.hF, tb.meanF, tb.rstdF, tb.res[L], m.weights.finalNorm, m.weights.finalNormBias, M);
+  normForward(rec, spec, { out: tb.hF, mean: tb.meanF, rstd: tb.rstdF, input: tb.res[L], weight: m.weights.finalNorm, bias: m.weights.finalNormBias, rows: M });
 
   // h = hF[rows] in dRes; then per chunk, the logits, loss and (training) dh, into hF.
   const rowIndices = tb.lossRowIndices;
@@ -135,60 +124,13 @@ export function recordTrainPass(
 
   rec.clear(tb.dH.view(0, [M, C]));
   scatterRows(rec, tb.dH, dh, tb.lossRows, { n: count, C, indexedRows: M }, rowIndices);
-  normBackward(rec, spec, tb.dRes, tb.dH, tb.res[L], m.weights.finalNorm, tb.meanF, tb.rstdF, M, false);
+  normBackward(rec, spec, { dinput: tb.dRes, dout: tb.dH, input: tb.res[L], weight: m.weights.finalNorm, mean: tb.meanF, rstd: tb.rstdF, rows: M });
   for (let l = L - 1; l >= 0; l--) {
     // Checkpointing: the shared buffers hold layer l+1's intermediates; recompute layer l's
     // (the same pass, so the same dropout masks) before its backward reads them.
     if (tb.checkpoint && l < L - 1) block(l);
-    layerBackward(rec, m, lora, tb, l, B, T, pass);
+    // tb.dRes: d loss / d res[l+1] → d loss / d res[l]. The logits chunk, done with by now, is
+    // the LoRA weight gradients' scratch for partial sums.
+    blockBackward(rec, m, l, { dres: tb.dRes, x: tb.res[l], mask: tb.mask, buf: blockBuffers(tb, l), grads: tb, dims: { B, T }, lora, pass, partials: tb.logitsChunk });
   }
-}
-
-/**
- * On entry tb.dRes = d loss / d res[l+1]; on exit d loss / d res[l]. The logits chunk, done with
- * by now, is the LoRA weight gradients' scratch for partial sums (linearBackward).
- */
-function layerBackward(rec: Recorder, m: ForwardWeights, lora: LowRankUpdates | undefined, tb: TrainBuffers, l: number, B: number, T: number, pass?: DropoutPass) {
-  const { spec } = m;
-  const { C, NH, KV, HS, F } = spec;
-  const M = B * T;
-  const w = m.weights.layers[l];
-  const buf = blockBuffers(tb, l);
-  const lin = (kind: ProjectionKind, dx: Tensor, dy: Tensor, x: Tensor, weight: Tensor, N: number, K: number, accumulate: boolean) =>
-    linearBackward(rec, dx, tb.dU, dy, x, uBuffer(buf, lora, l, kind), weight, lora?.slot(l, kind), { M, N, K }, accumulate, pass, tb.logitsChunk);
-
-  // MLP block: res[l+1] = xMid + down(act(h2)), h2 = norm(xMid).
-  lin('down', tb.dAct, tb.dRes, buf.act, w.down, C, F, false);
-  if (w.gate) {
-    swigluBackward(rec, tb.dGate, tb.dUp, tb.dAct, buf.gate, buf.up, { n: M * F });
-    lin('up', tb.dH, tb.dUp, buf.h2, w.up, F, C, false);
-    lin('gate', tb.dH, tb.dGate, buf.h2, w.gate, F, C, true);
-  } else {
-    geluBackward(rec, tb.dUp, tb.dAct, buf.up, { n: M * F });
-    lin('up', tb.dH, tb.dUp, buf.h2, w.up, F, C, false);
-  }
-  normBackward(rec, spec, tb.dRes, tb.dH, buf.xMid, w.mlpNorm, buf.mean2, buf.rstd2, M, true);
-
-  // Attention block: xMid = res[l] + o(attention(rope(norm_qk(q)), rope(norm_qk(k)), v)), q, k, v of h1 = norm(res[l]).
-  lin('o', tb.dAtt, tb.dRes, buf.att, w.o, C, NH * HS, false);
-  const rope = !!(m.ropeCos && m.ropeSin);
-  const qkNorm = !!(w.qNorm && w.kNorm);
-  const qAtt = rope ? buf.qr : qkNorm ? buf.qn : buf.q;
-  const kAtt = rope ? buf.kr : qkNorm ? buf.kn : buf.k;
-  attentionBackward(rec, tb.dQ, tb.dK, tb.dV, tb.attScratch, tb.dAtt, qAtt, kAtt, buf.v, buf.att, buf.lse, tb.mask, { B, T, NH, KV, HS });
-  let [dq, dqFree, dk, dkFree] = [tb.dQ, tb.dQ2, tb.dK, tb.dK2];
-  if (rope) {
-    ropeBackward(rec, dqFree, dq, m.ropeCos!, m.ropeSin!, { B, T, H: NH, HS, pos0: 0 });
-    ropeBackward(rec, dkFree, dk, m.ropeCos!, m.ropeSin!, { B, T, H: KV, HS, pos0: 0 });
-    [dq, dqFree, dk, dkFree] = [dqFree, dq, dkFree, dk];
-  }
-  if (qkNorm) {
-    rmsnormBackward(rec, dqFree, dq, buf.q, w.qNorm!, buf.rstdQ, { rows: M * NH, C: HS });
-    rmsnormBackward(rec, dkFree, dk, buf.k, w.kNorm!, buf.rstdK, { rows: M * KV, C: HS });
-    [dq, dk] = [dqFree, dkFree];
-  }
-  lin('q', tb.dH, dq, buf.h1, w.q, NH * HS, C, false);
-  lin('k', tb.dH, dk, buf.h1, w.k, KV * HS, C, true);
-  lin('v', tb.dH, tb.dV, buf.h1, w.v, KV * HS, C, true);
-  normBackward(rec, spec, tb.dRes, tb.dH, tb.res[l], w.attnNorm, buf.mean1, buf.rstd1, M, true);
 }

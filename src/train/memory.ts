@@ -1,17 +1,19 @@
 // How much GPU memory a training run needs, before any of it is allocated: the frozen weights,
 // the adapter with its gradient and AdamW's two moments, and the activation and gradient buffers
-// that model/train-buffers.ts plans for (batch B, sequence T). It counts the same tensors those
-// planners create, 4 bytes an element (2 for weight matrices stored as f16; test/train/checkpointing.test.ts checks the activations
-// against the bytes createTrainBuffers allocates, with and without gradient checkpointing, and
-// test/engine/engine.test.ts the whole against a training run). With gradient checkpointing the
-// blocks' saved activations are one layer's (shared), not L layers'. Dimension letters as in
-// model/config.ts; M = B·T.
+// of one step (batch B, sequence T). The activations are the bytes of the very plan that
+// createTrainBuffers allocates (model/train-buffer-plan.ts planTrainBuffers), so the two cannot
+// differ; the weights count 4 bytes an element (2 for weight matrices stored as f16;
+// test/model/f16-weights.test.ts checks them against a model's upload), and
+// test/engine/engine.test.ts checks the whole against a training run. With gradient
+// checkpointing the blocks' saved activations are one layer's (shared), not L layers'.
+// Dimension letters as in model/config.ts; M = B·T.
 import { loraParameterCount } from '../lora/adapter.js';
-import { resolveLoraModules, type LoraConfig } from '../lora/config.js';
+import { resolveLoraModules, type LoraConfig, type LoraModule } from '../lora/config.js';
 import type { ModelSpec } from '../model/config.js';
 import type { WeightStorage } from '../model/gpu-weights.js';
 import { storageBytes } from '../gpu/tensor.js';
-import { logitsChunkRows } from '../model/train-buffers.js';
+import type { ProjectionKind } from '../model/linear.js';
+import { plannedBytes, planTrainBuffers, type AdapterShape } from '../model/train-buffer-plan.js';
 
 export interface MemoryEstimate {
   /** The model's weights (and RoPE tables) on the GPU. */
@@ -72,48 +74,35 @@ export interface MemoryEstimateOptions {
   weightStorage?: WeightStorage;
 }
 
+/**
+ * The plan's view of a LoRA config (what GpuLora.create makes of it): a u buffer for each adapted
+ * projection kind (GPT-2's fused c_attn adapts q, k and v), rank r, and with dropout the widest
+ * input of an adapted module.
+ */
+export function loraAdapterShape(lora: LoraConfig, modules: LoraModule[]): AdapterShape {
+  const kinds = new Set<ProjectionKind>(modules.flatMap((m) => (m.kind === 'qkv' ? (['q', 'k', 'v'] as const) : [m.kind])));
+  const dropoutWidth = lora.dropout > 0 ? Math.max(0, ...modules.map((m) => m.inFeatures)) : 0;
+  return { kinds: [...kinds], R: lora.r, dropoutWidth };
+}
+
 /** The memory of training `lora` on `spec` with micro-batches of B rows of up to T tokens. */
 export function estimateTrainingMemory(spec: ModelSpec, lora: LoraConfig, B: number, T: number, opts: MemoryEstimateOptions = {}): MemoryEstimate {
-  const { C, NH, KV, HS, F, V, L } = spec;
-  const M = B * T;
   const modules = resolveLoraModules(spec, lora);
   const trainableParameters = loraParameterCount({ config: lora, modules });
-  // One u = x·Aᵀ buffer [M, r] per adapted projection kind; GPT-2's fused c_attn counts as q, k and v.
-  const kinds = new Set(modules.flatMap((m) => (m.kind === 'qkv' ? ['q', 'k', 'v'] : [m.kind]))).size;
-  const qk = spec.qkNorm;
-  const savedLayers = opts.gradientCheckpointing ? 1 : L;
-
-  const gpt2 = spec.arch === 'gpt2';
-  // One layer's LayerBuffers (model/forward.ts createLayerBuffers).
-  const perLayer =
-    M * (4 * C + 4) + // h1, proj, xMid, h2; the two norms' mean and rstd
-    M * (3 * NH * HS + 3 * KV * HS) + // q, qr, att; k, v, kr
-    M * (gpt2 ? 2 * F : 3 * F) + (gpt2 ? F : 0) + // (gate,) up, act; GPT-2's unused gate is one row
-    M * kinds * lora.r + // u of each adapted projection
-    B * NH * T + // lse
-    (qk ? M * (NH * HS + KV * HS + NH + KV) : NH * HS + KV * HS + 2); // qn, kn, rstdQ, rstdK (one row each when unused)
-  const chunkRows = logitsChunkRows(V, M);
-  const global =
-    4 * M + // ids, mask, targets, the labelled positions
-    (L + 1) * M * C + // the residual stream
-    M * C + 2 * M + // final norm output and statistics
-    chunkRows * V + 2 * M + 1 + // logits chunk, per-position loss and lse, the loss
-    2 * M * C + 3 * M * NH * HS + 3 * M * KV * HS + 3 * M * F + M * lora.r + // gradient scratch
-    B * NH * T * 2 + // attention backward scratch
-    (lora.dropout > 0 ? M * Math.max(...modules.map((m) => m.inFeatures)) + 1 : 0); // x̃ scratch and the step
+  const plan = planTrainBuffers(spec, B, T, loraAdapterShape(lora, modules), { checkpoint: opts.gradientCheckpointing ?? false });
+  const activations = plannedBytes(plan);
 
   const weights = modelElements(spec);
   const storage = opts.weightStorage ?? 'f32';
   const weightBytes = modelBytes(spec, storage);
+  // A and B in one flat buffer, its gradient and AdamW's two moments: 4 buffers of 4-byte elements.
   const adapterBytes = 4 * 4 * trainableParameters;
-  const activationBytes = 4 * (savedLayers * perLayer + global);
-  const largestActivation = 4 * Math.max(chunkRows * V, M * Math.max(C, F, NH * HS), trainableParameters);
   return {
     modelBytes: weightBytes,
     adapterBytes,
-    activationBytes,
-    total: weightBytes + adapterBytes + activationBytes,
-    largestBufferBytes: Math.max(storageBytes(storage, weights.largest), largestActivation),
+    activationBytes: activations.total,
+    total: weightBytes + adapterBytes + activations.total,
+    largestBufferBytes: Math.max(storageBytes(storage, weights.largest), activations.largest, 4 * trainableParameters),
     trainableParameters,
   };
 }

@@ -12,7 +12,7 @@ import { readTensor } from '../../src/gpu/tensor.js';
 import type { LoraAdapter } from '../../src/lora/adapter.js';
 import { GpuLora } from '../../src/lora/gpu-lora.js';
 import { importPeft } from '../../src/lora/peft.js';
-import { adaptedKinds } from '../../src/model/forward.js';
+import { adaptedKinds } from '../../src/model/layer.js';
 import { loraFusion } from '../../src/model/linear.js';
 import { LanguageModel } from '../../src/model/model.js';
 import { folderSource } from '../../src/model/source-node.js';

@@ -2,21 +2,23 @@
 // layer in the backward pass gives the same losses and LoRA gradients, bit for bit, as one that
 // saves every layer's (all kernels are deterministic, and LoRA dropout's masks are hashed from the
 // pass, so the recomputation reproduces them); it allocates exactly L − 1 sets of block buffers
-// less; and the memory estimate counts exactly the activation buffers either kind allocates.
+// less; and either kind allocates exactly the tensors of its plan (model/train-buffer-plan.ts),
+// whose bytes are the memory estimate's activations.
 // On stories260K (Llama: GQA, RoPE, SwiGLU), tiny-random-qwen3 (per-head q/k norm) and
 // tiny-random-gpt2 (LayerNorm, learned positions, fused q/k/v LoRA), with LoRA on every projection.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gpuMemory, readTensor } from '../../src/gpu/tensor.js';
+import { gpuMemory, readTensor, Tensor } from '../../src/gpu/tensor.js';
 import type { LoraAdapter } from '../../src/lora/adapter.js';
 import { GpuLora } from '../../src/lora/gpu-lora.js';
 import { importPeft } from '../../src/lora/peft.js';
 import { adaptedKinds, createLayerBuffers, destroyLayerBuffers } from '../../src/model/forward.js';
 import { LanguageModel } from '../../src/model/model.js';
 import { folderSource } from '../../src/model/source-node.js';
-import { createTrainBuffers, destroyTrainBuffers } from '../../src/model/train-buffers.js';
+import { plannedBytes, plannedTensors, planTrainBuffers } from '../../src/model/train-buffer-plan.js';
+import { adapterShape, createTrainBuffers, destroyTrainBuffers } from '../../src/model/train-buffers.js';
 import type { TokenBatch } from '../../src/model/train-pass.js';
-import { estimateTrainingMemory } from '../../src/train/memory.js';
+import { estimateTrainingMemory, loraAdapterShape } from '../../src/train/memory.js';
 import { DEFAULT_OPTIMIZER, TrainStep } from '../../src/train/step.js';
 import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 
@@ -26,6 +28,14 @@ const CASES: Array<[model: string, adapter: string]> = [
   ['tiny-random-qwen3', 'qwen3-all-linear'],
   ['tiny-random-gpt2', 'gpt2-attn-mlp'],
 ];
+/** Every tensor in a record of them (arrays and nested records included). */
+function tensorsOf(x: unknown): Tensor[] {
+  if (x instanceof Tensor) return [x];
+  if (Array.isArray(x)) return x.flatMap(tensorsOf);
+  if (typeof x === 'object' && x !== null && !ArrayBuffer.isView(x)) return Object.values(x).flatMap(tensorsOf);
+  return [];
+}
+
 /** The planned batch: B rows of up to T tokens. */
 const B = 2;
 const T = 16;
@@ -112,19 +122,29 @@ for (const [modelName, adapterName] of CASES) {
       });
     }
 
-    it('estimates exactly the activation buffers a TrainStep plans, with and without checkpointing', async () => {
+    it('allocates exactly the planned tensors, with and without checkpointing, and the estimate sums that plan', async () => {
       const ctx = await gpu();
       for (const p of [0, 0.25]) {
         const lora = await gpuLora(p);
         for (const checkpoint of [false, true]) {
+          const plan = planTrainBuffers(model.spec, B, T, adapterShape(model.spec, lora), { checkpoint });
           const before = gpuMemory(ctx).current;
           const tb = createTrainBuffers(ctx, model.spec, B, T, lora, { checkpoint });
           const allocated = gpuMemory(ctx).current - before;
+          const what = `dropout ${p}, checkpointing ${checkpoint}`;
           expect(tb.layers).toHaveLength(checkpoint ? 1 : model.spec.L);
+          expect(!!tb.dropScratch, what).toBe(p > 0);
+          // Every tensor of the TrainBuffers, by label, is a planned one with its shape and type, and none is missing.
+          const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : 1);
+          const tensors = tensorsOf(tb).map((t) => ({ name: t.label, shape: [...t.shape], dtype: t.dtype }));
+          expect(tensors.sort(byName), what).toEqual(plannedTensors(plan).sort(byName));
+          expect(allocated, what).toBe(plannedBytes(plan).total);
           destroyTrainBuffers(tb);
           expect(gpuMemory(ctx).current, 'the shared buffers are destroyed once, and everything is').toBe(before);
+          // The estimate reads the same plan from the LoRA config: the adapter it derives is the GPU adapter's.
+          expect(loraAdapterShape(lora.adapter.config, lora.adapter.modules), what).toEqual(adapterShape(model.spec, lora));
           const estimate = estimateTrainingMemory(model.spec, lora.adapter.config, B, T, { gradientCheckpointing: checkpoint });
-          expect(estimate.activationBytes, `dropout ${p}, checkpointing ${checkpoint}`).toBe(allocated);
+          expect(estimate.activationBytes, what).toBe(allocated);
         }
         lora.destroy();
       }

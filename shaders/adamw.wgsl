@@ -14,7 +14,7 @@
 // step through the uniform params, never through a new pipeline.
 // param, grads, m, v: [n], the flat buffers of every LoRA parameter and its state (m and v start at
 // 0); norm: [1] from grad_norm (bound but unread when CLIP is false). grads is left unscaled.
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * WG (see grid1d).
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl.
 
 struct Params {
   n: u32,
@@ -37,13 +37,9 @@ struct Params {
 
 override CLIP: bool = false;
 
-const WG: u32 = 256u;
+fn invocations() -> u32 { return params.n; }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * WG);
-  if (i >= params.n) { return; }
-
+fn element(i: u32) {
   var g = grads[i];
   if (CLIP) {
     let clip_coef = params.max_norm / (norm[0] + 1e-6);

@@ -5,7 +5,7 @@
 // Writing a new K/V block of T positions into a cache [B, S, W] at position pos0 is
 // inT = T, inStart = 0, outT = S, outStart = pos0, n = T; picking the last position of each
 // sequence is inT = T, inStart = T - 1, outT = 1, outStart = 0, n = 1. It has no backward pass.
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * 256 (see grid1d),
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl,
 // in the order of out's block: i = (b * n + t) * C + c.
 
 struct Params {
@@ -22,12 +22,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-const WG: u32 = 256u;
+fn invocations() -> u32 { return params.B * params.n * params.C; }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * WG);
-  if (i >= params.B * params.n * params.C) { return; }
+fn element(i: u32) {
   let c = i % params.C;
   let t = (i / params.C) % params.n;
   let b = i / (params.C * params.n);

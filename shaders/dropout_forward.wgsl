@@ -15,7 +15,7 @@
 // The step is read from a one-element storage buffer (`pass_step`) rather than from the uniform
 // params, so that a launch's bind group stays the same from pass to pass: the training pass
 // writes the new step into that buffer before recording (src/model/train-pass.ts).
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * 256 (see grid1d).
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl.
 
 struct Params {
   n: u32,
@@ -32,8 +32,6 @@ struct Params {
 
 override ACCUMULATE: bool = false;
 
-const WG: u32 = 256u;
-
 fn mix(x0: u32) -> u32 {
   var x = x0;
   x ^= x >> 16u;
@@ -44,10 +42,9 @@ fn mix(x0: u32) -> u32 {
   return x;
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * WG);
-  if (i >= params.n) { return; }
+fn invocations() -> u32 { return params.n; }
+
+fn element(i: u32) {
   let key = mix(mix(mix(params.seed ^ 0x9e3779b9u) ^ pass_step[0]) ^ params.stream);
   let keep = mix(mix(i) ^ key) >= params.threshold;
   let y = select(0.0, inp[i] * params.scale, keep);

@@ -6,7 +6,7 @@
 // the positions that have a label before the LM head, so logits are computed only where the loss
 // needs them, and scatters their gradient back (src/model/train-pass.ts). No backward pass of its
 // own: a gather's backward is the scatter with the same rows, into zeros.
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * 256 (see grid1d),
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl,
 // i = j * C + c.
 
 struct Params {
@@ -21,12 +21,9 @@ struct Params {
 
 override SCATTER: bool = false;
 
-const WG: u32 = 256u;
+fn invocations() -> u32 { return params.n * params.C; }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * WG);
-  if (i >= params.n * params.C) { return; }
+fn element(i: u32) {
   let j = i / params.C;
   let c = i % params.C;
   let r = rows[j];

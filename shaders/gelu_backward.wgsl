@@ -4,7 +4,7 @@
 //   gelu'(x) = 0.5 * (1 + t) + 0.5 * x * (1 - t^2) * k * (1 + 3 * 0.044715 * x^2),
 // and the input gradient is dinp[i] = dout[i] * gelu'(inp[i]).
 // dinp, dout, inp: [n] (n = B·T·4C in GPT-2's MLP).
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * 256 (see grid1d).
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl.
 //
 // tanh is not called (see gelu_forward.wgsl). Both factors come from e = exp(-2|u|), in [0, 1]:
 //   0.5 * (1 + t) = sigmoid(2u) = 1 / (1 + e) for u >= 0, e / (1 + e) for u < 0,
@@ -26,14 +26,12 @@ struct Params {
 
 override ACCUMULATE: bool;
 
-const WG: u32 = 256u;
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 const A: f32 = 0.044715;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * WG);
-  if (i >= params.n) { return; }
+fn invocations() -> u32 { return params.n; }
+
+fn element(i: u32) {
   let xc = clamp(inp[i], -1e4, 1e4);
   let x2 = xc * xc;
   let u = SQRT_2_OVER_PI * (xc + A * x2 * xc);

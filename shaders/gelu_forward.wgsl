@@ -2,7 +2,7 @@
 //   u      = sqrt(2 / pi) * (x + 0.044715 * x^3)
 //   out[i] = 0.5 * x * (1 + tanh(u)),  x = inp[i]
 // inp, out: [n] (n = B·T·4C in GPT-2's MLP).
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * 256 (see grid1d).
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl.
 //
 // tanh is not called: some implementations compute it as (e^2u - 1) / (e^2u + 1), which is
 // inf / inf = NaN once e^2u overflows (|u| > 44). The identity 0.5 * (1 + tanh(u)) = 1 / (1 + e^-2u)
@@ -20,13 +20,11 @@ struct Params {
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
 
-const WG: u32 = 256u;
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * WG);
-  if (i >= params.n) { return; }
+fn invocations() -> u32 { return params.n; }
+
+fn element(i: u32) {
   let x = inp[i];
   let xc = clamp(x, -1e4, 1e4);
   let u = SQRT_2_OVER_PI * (xc + 0.044715 * xc * xc * xc);

@@ -7,7 +7,7 @@
 // R is small (1 to 64), so each invocation computes a 4 x 4 block of out straight from global
 // memory: rows 4 p .. 4 p + 3 and columns 4 q .. 4 q + 3, with every u value it loads serving four
 // columns and every lora_b value four rows. No workgroup memory and no barriers.
-// Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers q = i % ceil(N / 4),
+// Invocation index i (the entry point of lib/grid_1d.wgsl) covers q = i % ceil(N / 4),
 // p = i / ceil(N / 4), so neighbouring invocations update neighbouring column blocks of one row block.
 
 struct Params {
@@ -22,13 +22,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> lora_b: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-const WG: u32 = 64u;
+fn invocations() -> u32 { return ((params.N + 3u) / 4u) * ((params.M + 3u) / 4u); }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn element(i: u32) {
   let col_blocks = (params.N + 3u) / 4u;
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= col_blocks * ((params.M + 3u) / 4u)) { return; }
   let n0 = (i % col_blocks) * 4u;
   let m0 = (i / col_blocks) * 4u;
   let R = params.R;

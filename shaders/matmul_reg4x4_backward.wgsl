@@ -14,7 +14,7 @@
 // dout4 holds any other operand and is never read): per four n, four vec4 loads of dout and four
 // of the weight for 64 products, the same fused multiply-adds in the same order as the scalar loop. Rows past M are clamped to the last valid one while reading and skipped when
 // writing, so the loop needs no bounds checks.
-// Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % (K / 4),
+// Invocation index i (the entry point of lib/grid_1d.wgsl) covers c = i % (K / 4),
 // r = i / (K / 4). When HAS_LORA is false the launcher binds operands already bound in the du and
 // lora_a slots (lora_a's at least one vec4); they are never read.
 //
@@ -52,16 +52,12 @@ override ACCUMULATE: bool = false;
 override HAS_LORA: bool = false;
 override DOUT_VEC4: bool = false;
 
-const WG: u32 = 64u;
+fn invocations() -> u32 { return (params.K / 4u) * ((params.M + 3u) / 4u); }
 
-
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn element(i: u32) {
   let M = params.M;
   let N = params.N;
   let K4 = params.K / 4u;
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= K4 * ((M + 3u) / 4u)) { return; }
   let c = i % K4;
   let m0 = (i / K4) * 4u;
 

@@ -14,7 +14,7 @@
 // step of four k it loads one vec4 of each of its four inp rows and four weight rows (8 loads) and
 // makes 16 four-term dot products. Rows and columns past M or N are clamped to the last valid one
 // while reading and skipped when writing, so the loop needs no bounds checks.
-// Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % ceil(N / 4),
+// Invocation index i (the entry point of lib/grid_1d.wgsl) covers c = i % ceil(N / 4),
 // r = i / ceil(N / 4). When HAS_BIAS is false the launcher binds the weight buffer again in the
 // bias slot, and when HAS_LORA is false an operand already bound (at least one vec4) in the lora_u
 // and lora_b slots; they are never read.
@@ -51,22 +51,18 @@ override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false;
 override HAS_LORA: bool = false;
 
-const WG: u32 = 64u;
-
-
 // One step of a 4 x 4 block product: row vec4 r against the vec4s b0 .. b3 of four columns.
 fn dots4(r: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
   return vec4<f32>(dot(r, b0), dot(r, b1), dot(r, b2), dot(r, b3));
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn invocations() -> u32 { return ((params.N + 3u) / 4u) * ((params.M + 3u) / 4u); }
+
+fn element(i: u32) {
   let M = params.M;
   let N = params.N;
   let K4 = params.K / 4u;
   let col_blocks = (N + 3u) / 4u;
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= col_blocks * ((M + 3u) / 4u)) { return; }
   let n0 = (i % col_blocks) * 4u;
   let m0 = (i / col_blocks) * 4u;
 

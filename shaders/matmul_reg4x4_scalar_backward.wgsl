@@ -7,7 +7,7 @@
 // accumulated in registers while it walks N; each weight row segment it loads (four consecutive
 // columns) serves four rows and each dout value four columns. With M of 1 to 8 there are few rows
 // to share, so staging tiles through workgroup memory (matmul_backward.wgsl) would only add barriers.
-// Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % ceil(K / 4),
+// Invocation index i (the entry point of lib/grid_1d.wgsl) covers c = i % ceil(K / 4),
 // r = i / ceil(K / 4).
 //
 // The weight is read through the reader of its storage format, composed into this module
@@ -28,14 +28,10 @@ const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it 
 
 override ACCUMULATE: bool = false;
 
-const WG: u32 = 64u;
+fn invocations() -> u32 { return ((params.K + 3u) / 4u) * ((params.M + 3u) / 4u); }
 
-
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn element(i: u32) {
   let col_blocks = (params.K + 3u) / 4u;
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= col_blocks * ((params.M + 3u) / 4u)) { return; }
   let k0 = (i % col_blocks) * 4u;
   let m0 = (i / col_blocks) * 4u;
   let N = params.N;

@@ -10,7 +10,7 @@
 // their outer product. Every output is summed by one invocation in the order m = 0, 1, ... (no
 // atomics, no split of M), so results are the same on every run; M = 0 only scales-and-keeps or
 // zeroes dweight.
-// Invocation index i = gid.x + gid.y * (num_workgroups.x * 64) covers c = i % (K / 4),
+// Invocation index i (the entry point of lib/grid_1d.wgsl) covers c = i % (K / 4),
 // b = i / (K / 4).
 
 struct Params {
@@ -27,14 +27,11 @@ struct Params {
 
 override ACCUMULATE: bool = false;
 
-const WG: u32 = 64u;
+fn invocations() -> u32 { return (params.K / 4u) * (params.N / 4u); }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn element(i: u32) {
   let N4 = params.N / 4u;
   let K4 = params.K / 4u;
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= K4 * N4) { return; }
   let c = i % K4;
   let b = i / K4;
 

@@ -6,7 +6,7 @@
 // partials are a few times the size of the output at most, so this pass is short next to pass 1.
 // The sum starts at 0.0 and adds s = 0, 1, ..., S-1 in turn, then is scaled and added to the old
 // value as the unsplit kernels do (scale * sum, then + out): the same bits on every run.
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * WG (see grid1d).
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl.
 
 struct Params {
   count: u32,   // elements of out
@@ -20,16 +20,10 @@ struct Params {
 
 override ACCUMULATE: bool = false;
 
-const WG: u32 = 256u;
+fn invocations() -> u32 { return params.count; }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(global_invocation_id) gid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-) {
-  let i = gid.x + gid.y * nwg.x * WG;
+fn element(i: u32) {
   let count = params.count;
-  if (i >= count) { return; }
   var sum = 0.0;
   for (var s = 0u; s < params.splits; s++) {
     sum += partials[s * count + i];

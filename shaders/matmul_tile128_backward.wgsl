@@ -14,7 +14,7 @@
 // subgroup tx spans 8 values and ty 4: one n reads 8 distinct vec4 of weight (128 contiguous
 // bytes) and 4 of dout (broadcast), and the 8 tx of one row store 128 contiguous bytes of dinp.
 //
-// Staging, N in slices of BN = 16, both slices n-major in workgroup memory:
+// Staging, N in slices of STEP = 16, both slices n-major in workgroup memory:
 //  - dout (128 rows x 16 n, n contiguous in memory): invocation t loads n values 4 (t % 4) .. + 3
 //    of rows t / 4 and t / 4 + 64 with one vec4 each and transposes them into slots [n][row / 4],
 //    the vec4 column swizzled as (row / 4) ^ 2 (n / 4) so that a subgroup's 32 scalar stores hit 32
@@ -58,31 +58,15 @@ const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it 
 override ACCUMULATE: bool = false;
 override HAS_LORA: bool = false;
 
-const TILE: u32 = 128u;           // rows and columns of dinp per workgroup
-const BN: u32 = 16u;              // n per staged slice
-const ROW4: u32 = TILE / 4u;      // vec4 slots per n in a staged slice
-const SLICE: u32 = BN * ROW4;     // vec4 slots per staged slice (512)
-
+// TILE, STEP (n per staged slice), ROW4, SLICE, slot() and load_w() are lib/matmul_tile128.wgsl's.
 var<workgroup> tile_dout: array<vec4<f32>, 2u * SLICE>;  // [copy][n][row / 4], swizzled
 var<workgroup> tile_w: array<vec4<f32>, 2u * SLICE>;     // [copy][n][column / 4]
-
-// The slot of dout rows 4 v .. 4 v + 3 at n within a staged slice.
-fn slot(n: u32, v: u32) -> u32 {
-  return n * ROW4 + (v ^ ((n >> 1u) & 6u));
-}
 
 // dout[m, 4 nv .. 4 nv + 3], or zeros past M or N.
 fn load_dout(m: u32, nv: u32) -> vec4<f32> {
   let N4 = params.N / 4u;
   if (m >= params.M || nv >= N4) { return vec4<f32>(0.0); }
   return dout[m * N4 + nv];
-}
-
-// weight[n, 4 kv .. 4 kv + 3], or zeros past N or K.
-fn load_w(n: u32, kv: u32) -> vec4<f32> {
-  let K4 = params.K / 4u;
-  if (n >= params.N || kv >= K4) { return vec4<f32>(0.0); }
-  return weight4_at(n * K4 + kv);
 }
 
 // Writes the four n of v (row `row` of the dout slice, n = 4 c .. 4 c + 3) into copy `base`.
@@ -129,7 +113,7 @@ fn main(
   let wn = lidx / ROW4;
   let wc = lidx % ROW4;
 
-  let slices = (params.N + BN - 1u) / BN;
+  let slices = (params.N + STEP - 1u) / STEP;
   var pd0 = load_dout(m0 + dr, dc);
   var pd1 = load_dout(m0 + dr + 64u, dc);
   var pw0 = load_w(wn, kv0 + wc);
@@ -154,14 +138,14 @@ fn main(
     let cur = (s % 2u) * SLICE;
     let more = s + 1u < slices;
     if (more) {
-      let n1 = (s + 1u) * BN;
+      let n1 = (s + 1u) * STEP;
       pd0 = load_dout(m0 + dr, n1 / 4u + dc);
       pd1 = load_dout(m0 + dr + 64u, n1 / 4u + dc);
       pw0 = load_w(n1 + wn, kv0 + wc);
       pw1 = load_w(n1 + wn + 8u, kv0 + wc);
     }
 
-    for (var n = 0u; n < BN; n++) {
+    for (var n = 0u; n < STEP; n++) {
       let a0 = tile_dout[cur + slot(n, ty)];
       let a1 = tile_dout[cur + slot(n, ty + 16u)];
       let b0 = tile_w[cur + n * ROW4 + tx];

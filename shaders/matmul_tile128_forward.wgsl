@@ -18,7 +18,7 @@
 // reads per k for the same 64 FMAs; 8 contiguous columns per invocation would spread one vec4 read
 // of a subgroup over 256 bytes, two wavefronts. Two 4-wide halves 64 apart keep both reads whole.)
 //
-// Staging. K walks in slices of BK = 16. A slice of inp (128 rows x 16 k) and one of weight
+// Staging. K walks in slices of STEP = 16. A slice of inp (128 rows x 16 k) and one of weight
 // (128 rows x 16 k) are loaded with vec4 global loads along k: invocation t loads k values
 // 4 (t % 4) .. + 3 of rows t / 4 and t / 4 + 64, so four neighbouring invocations read one row's 64
 // contiguous bytes and every fetched sector is used. Both slices are stored k-major in workgroup
@@ -67,31 +67,15 @@ const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it 
 override HAS_BIAS: bool = false;
 override HAS_LORA: bool = false;
 
-const TILE: u32 = 128u;           // rows and columns of out per workgroup
-const BK: u32 = 16u;              // k per staged slice
-const ROW4: u32 = TILE / 4u;      // vec4 slots per k in a staged slice
-const SLICE: u32 = BK * ROW4;     // vec4 slots per staged slice (512)
-
+// TILE, STEP (k per staged slice), ROW4, SLICE, slot() and load_w() are lib/matmul_tile128.wgsl's.
 var<workgroup> tile_inp: array<vec4<f32>, 2u * SLICE>;  // [copy][k][row / 4], swizzled
 var<workgroup> tile_w: array<vec4<f32>, 2u * SLICE>;    // [copy][k][row / 4], swizzled
-
-// The slot of rows 4 v .. 4 v + 3 at k within a staged slice.
-fn slot(k: u32, v: u32) -> u32 {
-  return k * ROW4 + (v ^ ((k >> 1u) & 6u));
-}
 
 // inp[m, 4 kv .. 4 kv + 3], or zeros past M or K.
 fn load_inp(m: u32, kv: u32) -> vec4<f32> {
   let K4 = params.K / 4u;
   if (m >= params.M || kv >= K4) { return vec4<f32>(0.0); }
   return inp[m * K4 + kv];
-}
-
-// weight[n, 4 kv .. 4 kv + 3], or zeros past N or K.
-fn load_w(n: u32, kv: u32) -> vec4<f32> {
-  let K4 = params.K / 4u;
-  if (n >= params.N || kv >= K4) { return vec4<f32>(0.0); }
-  return weight4_at(n * K4 + kv);
 }
 
 // Writes the four k of v (row `row` of a slice, k = 4 c .. 4 c + 3) into copy `base` of a tile.
@@ -159,7 +143,7 @@ fn main(
   let lr = lidx / 4u;
   let lc = lidx % 4u;
 
-  let slices = (params.K + BK - 1u) / BK;
+  let slices = (params.K + STEP - 1u) / STEP;
   var pa0 = load_inp(m0 + lr, lc);
   var pa1 = load_inp(m0 + lr + 64u, lc);
   var pw0 = load_w(n0 + lr, lc);
@@ -184,14 +168,14 @@ fn main(
     let cur = (s % 2u) * SLICE;
     let more = s + 1u < slices;
     if (more) {
-      let kv = (s + 1u) * (BK / 4u) + lc;
+      let kv = (s + 1u) * (STEP / 4u) + lc;
       pa0 = load_inp(m0 + lr, kv);
       pa1 = load_inp(m0 + lr + 64u, kv);
       pw0 = load_w(n0 + lr, kv);
       pw1 = load_w(n0 + lr + 64u, kv);
     }
 
-    for (var k = 0u; k < BK; k++) {
+    for (var k = 0u; k < STEP; k++) {
       let a0 = tile_inp[cur + slot(k, ty)];
       let a1 = tile_inp[cur + slot(k, ty + 16u)];
       let b0 = tile_w[cur + slot(k, tx)];

@@ -1,7 +1,7 @@
 // Residual add forward, one invocation per element:
 //   out[i] = a[i] + b[i]
 // a, b, out: [n] (n = B·T·C: the residual stream plus a block's attention or MLP output).
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * 256 (see grid1d).
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl.
 // out may not alias a or b (WebGPU forbids binding one buffer as both read and read_write).
 
 struct Params {
@@ -13,11 +13,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-const WG: u32 = 256u;
+fn invocations() -> u32 { return params.n; }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * WG);
-  if (i >= params.n) { return; }
+fn element(i: u32) {
   out[i] = a[i] + b[i];
 }

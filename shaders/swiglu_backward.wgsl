@@ -4,7 +4,7 @@
 //   dgate[i] = dy * u * silu'(g)
 //   dup[i]   = dy * silu(g)
 // dgate, dup, dout, gate, up: [n] (n = B·T·F). Each output is written once, so nothing accumulates.
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * 256 (see grid1d).
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl.
 //
 // As in the forward, sigmoid and 1 - sigmoid are both formed from e = exp(-|g|), which lies in
 // [0, 1] for every g, so neither overflows nor cancels:
@@ -25,12 +25,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read> up: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-const WG: u32 = 256u;
+fn invocations() -> u32 { return params.n; }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * WG);
-  if (i >= params.n) { return; }
+fn element(i: u32) {
   let g = gate[i];
   let dy = dout[i];
   let e = exp(-abs(g));

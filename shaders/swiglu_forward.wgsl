@@ -1,7 +1,7 @@
 // SwiGLU forward (the Llama / Qwen MLP gate), one invocation per element:
 //   out[i] = silu(gate[i]) * up[i],  silu(g) = g / (1 + exp(-g)) = g * sigmoid(g)
 // gate, up, out: [n] (n = B·T·F).
-// Elements are addressed as global_id.x + global_id.y * num_workgroups.x * 256 (see grid1d).
+// One invocation per element i, from the entry point of lib/grid_1d.wgsl.
 //
 // exp(-g) overflows to inf for g < -88; rather than rely on g / (1 + inf) = 0 (WGSL lets an
 // implementation assume that no infinities occur), sigmoid is evaluated with e = exp(-|g|),
@@ -17,12 +17,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> up: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-const WG: u32 = 256u;
+fn invocations() -> u32 { return params.n; }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * (nwg.x * WG);
-  if (i >= params.n) { return; }
+fn element(i: u32) {
   let g = gate[i];
   let e = exp(-abs(g));
   let sigmoid = select(e, 1.0, g >= 0.0) / (1.0 + e);

@@ -3,19 +3,19 @@
 // Order matters: the options and the whole data file are checked before the model is loaded or
 // anything is written, so a bad file costs nothing and leaves --out untouched. The adapter is
 // written once, at the end, with writeFolderAtomic (never half a folder); checkpoints go to
-// --out/checkpoint-<step>/ and --resume continues from one, exactly where it stopped.
+// --out/checkpoint-<step>/ and --resume continues from one, exactly where it stopped. The training
+// itself is the engine's (src/engine/engine.ts), as in the demo and the widget.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Engine } from '../engine/engine.js';
+import { checkpointFolders } from '../engine/node-engine.js';
+import type { TrainStartEvent } from '../engine/types.js';
 import { writeFolderAtomic } from '../io/atomic-node.js';
-import { exportPeft } from '../lora/peft.js';
-import { LanguageModel } from '../model/model.js';
 import { folderSource } from '../model/source-node.js';
-import { TextTokenizer } from '../tokenize/tokenizer.js';
 import { decodeState } from '../train/checkpoint.js';
 import { resolveTrainingConfig, TrainingConfigError, type TrainingConfigInput } from '../train/config.js';
 import { DatasetError, describeProblem, parseDataset, type Example } from '../train/dataset.js';
-import { Trainer } from '../train/trainer.js';
 import { deviceOrRerun, integerOption, numberOption, UsageError, weightsOption } from './common.js';
 import { readAdapter } from './adapter-source.js';
 import { resolveModelSource } from './model-source.js';
@@ -78,16 +78,16 @@ export async function trainCommand(argv: string[]): Promise<number> {
   // Ctrl-C: before training, quit; while training, stop after the current step and save a
   // checkpoint (a second Ctrl-C quits at once). The listener is installed before deviceOrRerun so
   // that a process waiting for its SwiftShader re-run is not killed while the re-run saves.
-  let trainer: Trainer | undefined;
+  let engine: Engine | undefined;
   const onSigint = () => {
-    if (!trainer) process.exit(130);
+    if (!engine) process.exit(130);
     process.removeListener('SIGINT', onSigint);
     process.stderr.write('\nstopping after the current step (Ctrl-C again to quit at once)...\n');
-    trainer.cancel();
+    void engine.cancel();
   };
   process.on('SIGINT', onSigint);
   try {
-    return await train(v, examples, input, resumeDir, checkpointEvery, dtype === 'f16' ? 'F16' : 'F32', (t) => (trainer = t));
+    return await train(v, examples, input, resumeDir, checkpointEvery, dtype === 'f16' ? 'F16' : 'F32', (e) => (engine = e));
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
@@ -100,72 +100,67 @@ async function train(
   resumeDir: string | undefined,
   checkpointEvery: number | null,
   dtype: 'F32' | 'F16',
-  started: (t: Trainer) => void,
+  started: (engine: Engine) => void,
 ): Promise<number> {
-  // 2. The GPU, the model and the trainer.
+  // 2. The GPU, the model (named as given, for the adapter's base_model_name_or_path) and the adapter to continue.
   const ctx = await deviceOrRerun();
-  const source = resolveModelSource(v.model!);
-  const tokenizer = await TextTokenizer.load(source);
-  const model = await LanguageModel.load(ctx, source, undefined, { weightStorage: weightsOption(v.weights) });
-  const adapter = v.adapter === undefined ? undefined : await readAdapter(v.adapter, model.spec, source);
-  const trainer: Trainer = resumeDir !== undefined
-    ? await Trainer.fromCheckpoint(ctx, model, tokenizer, examples, folderSource(resumeDir))
-    : await Trainer.create(ctx, model, tokenizer, examples, input!, { baseModel: v.model, adapter });
-  const out = v.out!;
-  const c = trainer.config;
-  const d = trainer.data;
-  console.log(
-    `${d.train.length} training and ${d.validation.length} validation examples; ${trainer.totalSteps} steps ` +
-      `(${trainer.stepsPerEpoch} per epoch, batch ${c.batchSize}×${c.gradientAccumulationSteps}); ` +
-      `LoRA r ${c.lora.r}, alpha ${c.lora.alpha}, ${trainer.lora.trainableParameters} trainable parameters` +
-      (trainer.step > 0 ? `; resuming after step ${trainer.step}` : ''),
-  );
-  reportDataCuts(trainer);
-
-  // 3. Train, with progress, checkpoints and Ctrl-C.
-  const progress = new ProgressPrinter(process.stderr, trainer.totalSteps);
-  const saveCheckpoint = async () => {
-    const dir = join(out, `checkpoint-${trainer.step}`);
-    await writeFolderAtomic(dir, { ...(await trainer.checkpoint()) });
-    progress.line(`checkpoint written to ${dir}`);
-    return dir;
-  };
-  started(trainer);
-  let result;
+  const engine = new Engine({ ctx });
   try {
-    result = await trainer.run({
-      onStep: async (e) => {
-        progress.step(e);
-        if (checkpointEvery !== null && e.step % checkpointEvery === 0 && e.step < e.totalSteps) await saveCheckpoint();
-      },
-      onEval: (e) => progress.line(describeEval(e)),
-    });
-  } finally {
-    progress.finish();
-  }
-  const release = () => {
-    trainer.destroy();
-    model.destroy();
-    ctx.device.destroy();
-  };
-  if (result.cancelled) {
-    const dir = await saveCheckpoint();
-    console.log(`stopped after step ${result.steps} of ${result.totalSteps}; continue with --resume ${dir}`);
-    release();
-    return 130;
-  }
+    const source = resolveModelSource(v.model!);
+    const info = await engine.loadModel(source, undefined, { weightStorage: weightsOption(v.weights), name: v.model });
+    if (v.adapter !== undefined) await engine.importAdapter(await readAdapter(v.adapter, engine.model!.spec, source));
 
-  // 4. The adapter, and the summary.
-  await writeFolderAtomic(out, { ...exportPeft(result.adapter, model.spec, { dtype }) });
-  console.log(`train loss ${result.trainLoss.toFixed(4)} (mean over the last epoch's steps)`);
-  if (result.validationLoss !== null) {
-    const before = result.initialValidationLoss === null ? '' : `${result.initialValidationLoss.toFixed(4)} before training, `;
-    console.log(`validation loss: ${before}${result.validationLoss.toFixed(4)} after`);
+    // 3. Train, with progress, checkpoints and Ctrl-C.
+    const out = v.out!;
+    let progress: ProgressPrinter | undefined;
+    const saveCheckpoint = checkpointFolders(out);
+    const written = (dir: string) => progress!.line(`checkpoint written to ${dir}`);
+    let result;
+    try {
+      result = await engine.train(examples, input ?? undefined, {
+        onStart: (e) => {
+          const c = e.config;
+          console.log(
+            `${e.trainExamples} training and ${e.validationExamples} validation examples; ${e.totalSteps} steps ` +
+              `(${e.stepsPerEpoch} per epoch, batch ${c.batchSize}×${c.gradientAccumulationSteps}); ` +
+              `LoRA r ${c.lora.r}, alpha ${c.lora.alpha}, ${e.trainableParameters} trainable parameters` +
+              (e.step > 0 ? `; resuming after step ${e.step}` : ''),
+          );
+          reportDataCuts(e, Math.min(c.maxLength, info.maxPositions));
+          progress = new ProgressPrinter(process.stderr, e.totalSteps);
+          started(engine);
+        },
+        onStep: (e) => progress!.step(e),
+        onEval: (e) => progress!.line(describeEval(e)),
+      }, {
+        continueAdapter: v.adapter !== undefined,
+        checkpoint: checkpointEvery === null ? undefined : { every: checkpointEvery, write: async (files, step) => written(await saveCheckpoint(files, step)) },
+        resumeFrom: resumeDir === undefined ? undefined : folderSource(resumeDir),
+      });
+    } finally {
+      progress?.finish();
+    }
+    if (result.cancelled) {
+      const dir = await saveCheckpoint(await engine.checkpoint(), result.steps);
+      written(dir);
+      console.log(`stopped after step ${result.steps} of ${result.totalSteps}; continue with --resume ${dir}`);
+      return 130;
+    }
+
+    // 4. The adapter, and the summary.
+    await writeFolderAtomic(out, await engine.exportAdapter({ dtype }));
+    console.log(`train loss ${result.trainLoss.toFixed(4)} (mean over the last epoch's steps)`);
+    if (result.validationLoss !== null) {
+      const before = result.initialValidationLoss === null ? '' : `${result.initialValidationLoss.toFixed(4)} before training, `;
+      console.log(`validation loss: ${before}${result.validationLoss.toFixed(4)} after`);
+    }
+    console.log(`truncated examples: ${result.truncated}; skipped examples: ${result.skipped}`);
+    console.log(`adapter written to ${out} (${result.steps} steps in ${formatDuration(result.elapsedMs)})`);
+    return 0;
+  } finally {
+    await engine.dispose();
+    ctx.device.destroy();
   }
-  console.log(`truncated examples: ${result.truncated}; skipped examples: ${result.skipped}`);
-  console.log(`adapter written to ${out} (${result.steps} steps in ${formatDuration(result.elapsedMs)})`);
-  release();
-  return 0;
 }
 
 /** argv parsed for the options `names`: a switch is 'true' or absent, any other option its string. */
@@ -227,10 +222,10 @@ export function readExamples(file: string, nothing = 'nothing was trained or wri
   }
 }
 
-function reportDataCuts(trainer: Trainer): void {
-  const { truncatedLines, skippedLines } = trainer.data;
+/** The examples cut at `max` tokens and the ones skipped, by line. */
+function reportDataCuts(e: TrainStartEvent, max: number): void {
+  const { truncatedLines, skippedLines } = e;
   const lines = (l: number[]) => `line${l.length === 1 ? '' : 's'} ${l.slice(0, 20).join(', ')}${l.length > 20 ? ', ...' : ''}`;
-  const max = Math.min(trainer.config.maxLength, trainer.model.spec.maxPositions);
   if (truncatedLines.length) console.log(`${truncatedLines.length} examples cut to ${max} tokens (${lines(truncatedLines)})`);
   if (skippedLines.length) console.log(`${skippedLines.length} examples skipped: nothing of their reply fits in ${max} tokens (${lines(skippedLines)})`);
 }

@@ -4,8 +4,13 @@
 // the worker (workers/engine.worker.ts) and the page talks to it through connectEngine.
 //
 // One job at a time: training, evaluation, generation and exports do not overlap (a second call
-// while one runs fails with a message saying what is running); pause, resume and cancel act on a
-// running train().
+// while one runs fails with a message saying what is running); pause, resume, cancel and
+// checkpoint act on a running train() (checkpoint also on the last one).
+//
+// Checkpoints: train()'s `checkpoint` option hands a checkpoint (Files) to its write() every N
+// steps and waits for it; checkpoint() takes one on demand (the CLI's Ctrl-C); `resumeFrom`
+// continues from one, bit for bit (../train/trainer.ts and ../train/checkpoint.ts do the work).
+// evaluate() is a loss-only forward pass (./loss-pass.ts): no optimizer state, no gradients.
 import { acquireDevice, describeGpu, type GpuContext } from '../gpu/device.js';
 import { gpuMemory } from '../gpu/tensor.js';
 import { generateTextFromIds } from '../generate/text.js';
@@ -24,10 +29,11 @@ import { parseDataset, type Example } from '../train/dataset.js';
 import { formatPrompt } from '../train/format.js';
 import { estimateTrainingMemory, modelElements } from '../train/memory.js';
 import { prepareExamples } from '../train/prepare.js';
-import { Trainer } from '../train/trainer.js';
+import { checkAdapterFits, Trainer } from '../train/trainer.js';
 import { trlExportFiles } from '../train/trl-export.js';
+import { meanLoss } from './loss-pass.js';
 import type {
-  AdapterInfo, DatasetInput, DatasetOptions, EvaluateResult, Files, GenerateReply, GenerateRequest, GpuInfo,
+  AdapterInfo, DatasetInput, DatasetOptions, EvaluateOptions, EvaluateResult, Files, GenerateReply, GenerateRequest, GpuInfo,
   LoadModelOptions, LoadModelProgress, LoraEngine, MemoryReport, ModelInfo, ModelInput, TrainCallbacks, TrainOptions, TrainSummary,
 } from './types.js';
 
@@ -50,6 +56,9 @@ interface Loaded {
   /** The name exported adapters give as base_model_name_or_path. */
   name: string;
 }
+
+/** A LoraAdapter rather than Files (whose values are all Uint8Arrays). */
+const isAdapter = (x: Files | LoraAdapter): x is LoraAdapter => x.weights instanceof Map && Array.isArray(x.modules);
 
 /** A Hugging Face id: owner/name, nothing else. */
 const HF_ID = /^[\w.-]+\/[\w.-]+$/;
@@ -101,7 +110,7 @@ export class Engine implements LoraEngine {
       this.unload();
       const before = gpuMemory(ctx).current;
       const model = await LanguageModel.load(ctx, source, (p) => onProgress?.({ phase: 'upload', item: p.tensor, done: p.done, total: p.total }), { weightStorage: storage });
-      const name = typeof input === 'string' ? input.trim() : source.description;
+      const name = opts.name ?? (typeof input === 'string' ? input.trim() : source.description);
       this.loaded = { model, tokenizer, name };
       const s = model.spec;
       return {
@@ -126,10 +135,24 @@ export class Engine implements LoraEngine {
     const { model, tokenizer, name } = this.requireModel();
     const examples = this.examples(data, opts);
     if (opts.continueAdapter && !this.adapter && !this.trainer) throw new Error('there is no adapter to continue: train or import one first');
+    const { resumeFrom, checkpoint } = opts;
+    if (resumeFrom !== undefined) {
+      const given = Object.keys(config).filter((k) => (config as Record<string, unknown>)[k] !== undefined);
+      if (given.length) throw new Error(`resumeFrom continues with the checkpoint's own settings: give no config (got ${given.join(', ')})`);
+      if (opts.continueAdapter) throw new Error('resumeFrom continues the checkpoint\'s adapter: leave out continueAdapter');
+    }
+    if (checkpoint !== undefined) {
+      if (!Number.isSafeInteger(checkpoint.every) || checkpoint.every < 1) throw new Error(`checkpoint.every must be an integer ≥ 1, got ${checkpoint.every}`);
+      if (typeof checkpoint.write !== 'function') throw new Error('checkpoint.write must be a function that keeps the checkpoint\'s files');
+    }
     return this.exclusive('training', async () => {
       this.early = { pause: false, cancel: false };
+      const ctx = await this.device();
       const start = opts.continueAdapter ? await this.currentAdapter() : undefined;
-      const trainer = await Trainer.create(await this.device(), model, tokenizer, examples, config, { adapter: start, baseModel: start?.baseModel ?? name });
+      // A trained adapter names the model it was trained on (also when continuing one made elsewhere).
+      const trainer = resumeFrom !== undefined
+        ? await Trainer.fromCheckpoint(ctx, model, tokenizer, examples, resumeFrom)
+        : await Trainer.create(ctx, model, tokenizer, examples, config, { adapter: start, baseModel: name });
       this.dropAdapter();
       this.trainer = trainer;
       this.lora = trainer.lora;
@@ -137,14 +160,25 @@ export class Engine implements LoraEngine {
       if (this.early.cancel) trainer.cancel();
       callbacks.onStart?.({
         totalSteps: trainer.totalSteps,
+        stepsPerEpoch: trainer.stepsPerEpoch,
+        step: trainer.step,
         trainExamples: trainer.data.train.length,
         validationExamples: trainer.data.validation.length,
         truncated: trainer.truncated,
         skipped: trainer.skipped,
+        truncatedLines: [...trainer.data.truncatedLines],
+        skippedLines: [...trainer.data.skippedLines],
         trainableParameters: trainer.lora.trainableParameters,
         config: trainer.config,
       });
-      const r = await trainer.run({ onStep: callbacks.onStep, onEval: callbacks.onEval });
+      const r = await trainer.run({
+        onStep: async (e) => {
+          await callbacks.onStep?.(e);
+          // After the step's report, before the next step: the checkpoint holds this step's state.
+          if (checkpoint && e.step % checkpoint.every === 0 && e.step < e.totalSteps) await checkpoint.write({ ...(await trainer.checkpoint()) }, e.step);
+        },
+        onEval: callbacks.onEval,
+      });
       this.adapter = r.adapter;
       const { adapter: _, ...summary } = r;
       return { ...summary, adapter: this.describeAdapter(r.adapter) };
@@ -169,20 +203,27 @@ export class Engine implements LoraEngine {
     else this.early.cancel = true;
   }
 
-  async evaluate(data: DatasetInput, opts: DatasetOptions & { adapter?: boolean; maxLength?: number } = {}): Promise<EvaluateResult> {
+  async checkpoint(): Promise<Files> {
+    const trainer = this.trainer;
+    if (!trainer) throw new Error('there is no training run to checkpoint: train an adapter first (an imported adapter has no optimizer state)');
+    // During a train() the trainer takes it between two steps; otherwise it is a job of its own.
+    if (this.job?.what === 'training') return { ...(await trainer.checkpoint()) };
+    return this.exclusive('checkpointing', async () => ({ ...(await trainer.checkpoint()) }));
+  }
+
+  async evaluate(data: DatasetInput, opts: EvaluateOptions = {}): Promise<EvaluateResult> {
     const { model, tokenizer } = this.requireModel();
     const examples = this.examples(data, opts);
     return this.exclusive('evaluating', async () => {
-      const useAdapter = opts.adapter ?? true;
-      const adapter = useAdapter && (this.adapter || this.trainer) ? await this.currentAdapter() : undefined;
-      // A trainer that never steps: its loss pass over every example, with the adapter or with
-      // a fresh one (whose lora_B is zero: the base model exactly).
-      const trainer = await Trainer.create(await this.device(), model, tokenizer, examples, { valSplit: 0, maxLength: opts.maxLength ?? 512 }, { adapter });
-      try {
-        return { loss: await trainer.meanLoss('train'), examples: trainer.data.train.length };
-      } finally {
-        trainer.destroy();
-      }
+      // The rows and batches a trainer with the default settings (and no validation split) would
+      // evaluate, through the loss-only pass: the current adapter's GPU copy, or none (the base model).
+      const c = resolveTrainingConfig({ valSplit: 0, maxLength: opts.maxLength ?? 512 });
+      const lora = (opts.adapter ?? true) && this.lora ? this.lora : undefined;
+      const maxLength = Math.min(c.maxLength, model.spec.maxPositions);
+      const data = prepareExamples(examples, tokenizer, { maxLength, trainOnInputs: c.trainOnInputs, valSplit: 0, seed: c.seed });
+      const padId = tokenizer.padTokenId ?? tokenizer.eosTokenId ?? 0;
+      const loss = await meanLoss(await this.device(), model.weights, lora, data.train, { batchSize: c.batchSize, longest: data.longest, padId });
+      return { loss, examples: data.train.length };
     });
   }
 
@@ -211,10 +252,15 @@ export class Engine implements LoraEngine {
     return { ...exportPeft(adapter, model.spec, opts) };
   }
 
-  async importAdapter(files: Files): Promise<AdapterInfo> {
+  /**
+   * Makes a PEFT adapter folder's files the current adapter; in-process callers may also give an
+   * adapter already read for this model (importPeft).
+   */
+  async importAdapter(files: Files | LoraAdapter): Promise<AdapterInfo> {
     const { model } = this.requireModel();
     return this.exclusive('importing an adapter', async () => {
-      const adapter = await importPeft(memorySource(files, 'the imported adapter'), model.spec);
+      if (isAdapter(files)) checkAdapterFits(files, model.spec, 'the adapter'); // (importPeft checks the files)
+      const adapter = isAdapter(files) ? files : await importPeft(memorySource(files, 'the imported adapter'), model.spec);
       const lora = GpuLora.create(await this.device(), adapter);
       this.dropAdapter();
       this.adapter = adapter;
@@ -262,6 +308,11 @@ export class Engine implements LoraEngine {
     this.unload();
     if (this.ctx !== this.opts.ctx) this.ctx?.device.destroy(); // only a device the engine made
     this.ctx = null;
+  }
+
+  /** The loaded model, for in-process callers that need more than ModelInfo (the CLI: its spec); null before loadModel. */
+  get model(): LanguageModel | null {
+    return this.loaded?.model ?? null;
   }
 
   // ---- helpers ------------------------------------------------------------------------------

@@ -44,6 +44,11 @@ export interface LoadModelOptions {
    * their memory; compute stays f32, and results differ from f32 by the f16 rounding of those weights.
    */
   weightStorage?: 'f32' | 'f16';
+  /**
+   * The name adapters trained on this model give as base_model_name_or_path (default: the model
+   * argument as given when it is a string, else the source's description).
+   */
+  name?: string;
 }
 
 export interface ModelInfo {
@@ -94,21 +99,63 @@ export interface TrainCallbacks {
 
 export interface TrainStartEvent {
   totalSteps: number;
+  /** Optimizer steps per epoch (a step never crosses an epoch's end). */
+  stepsPerEpoch: number;
+  /** Steps already done: 0, or the checkpoint's step when resuming. */
+  step: number;
   trainExamples: number;
   validationExamples: number;
   truncated: number;
   skipped: number;
+  /** The dataset lines of the examples cut at maxLength (they are trained on), ascending. */
+  truncatedLines: number[];
+  /** The dataset lines of the examples with no reply token left after the cut (not used), ascending. */
+  skippedLines: number[];
   trainableParameters: number;
+  /** The run's settings (when resuming, the checkpoint's). */
   config: TrainingConfig;
+}
+
+/**
+ * Checkpoints of a training run. A checkpoint is a Files folder: the adapter as PEFT writes it
+ * (adapter_config.json, adapter_model.safetensors), AdamW's moments (optimizer.safetensors) and
+ * the trainer's position, losses and evaluations (trainer_state.json); resuming from it
+ * (TrainOptions.resumeFrom) continues the run bit for bit.
+ */
+export interface CheckpointOptions {
+  /** Write a checkpoint after every `every`-th step (an integer ≥ 1), except after the last one (the adapter is the result then). */
+  every: number;
+  /**
+   * Keeps one checkpoint (in Node e.g. checkpointFolders(dir) of ./node-engine.ts; in a page,
+   * IndexedDB or a download). Training waits for it before the next step; if it throws, train()
+   * rejects with its error (the steps done so far stay the current adapter).
+   */
+  write: (files: Files, step: number) => void | Promise<void>;
 }
 
 export interface TrainOptions extends DatasetOptions {
   /** Continue training the current adapter (trained or imported) instead of starting a new one. */
   continueAdapter?: boolean;
+  /** Checkpoints every N steps. */
+  checkpoint?: CheckpointOptions;
+  /**
+   * Continue the run a checkpoint was taken of, with the checkpoint's own settings (give no
+   * config) on the same data: the result is bit for bit that of the uninterrupted run. Files from
+   * a checkpoint's write() or from checkpoint(); in-process engines also take a ModelSource
+   * (Node: folderSource(dir) of a checkpoint folder).
+   */
+  resumeFrom?: Files | ModelSource;
 }
 
 /** The trainer's result, with the adapter described rather than its weights (they stay in the engine). */
 export type TrainSummary = Omit<TrainResult, 'adapter'> & { adapter: AdapterInfo };
+
+export interface EvaluateOptions extends DatasetOptions {
+  /** Use the current adapter (default true when there is one); false: the base model. */
+  adapter?: boolean;
+  /** Cut examples at this many tokens (default 512, at most the model's positions). */
+  maxLength?: number;
+}
 
 export interface EvaluateResult {
   /** Mean cross-entropy over every target token. */
@@ -158,8 +205,17 @@ export interface LoraEngine {
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
-  /** Mean loss of the model (with the current adapter when there is one) on a dataset's targets. */
-  evaluate(data: DatasetInput, opts?: DatasetOptions & { adapter?: boolean; maxLength?: number }): Promise<EvaluateResult>;
+  /**
+   * The checkpoint of the current training run after its last completed step (during a train(),
+   * taken between steps; after one, also a cancelled one, its last state). Fails when the current
+   * adapter was not trained here (an imported adapter has no optimizer state).
+   */
+  checkpoint(): Promise<Files>;
+  /**
+   * Mean loss of the model (with the current adapter when there is one) on a dataset's targets:
+   * forward passes only, with no optimizer state or gradient buffers.
+   */
+  evaluate(data: DatasetInput, opts?: EvaluateOptions): Promise<EvaluateResult>;
   generate(prompt: string, request?: GenerateRequest): Promise<GenerateReply>;
   /** adapter_config.json and adapter_model.safetensors, as PEFT writes them. */
   exportAdapter(opts?: { dtype?: 'F32' | 'F16' }): Promise<Files>;

@@ -8,8 +8,8 @@
 //   await engine.loadModel('HuggingFaceTB/SmolLM2-135M-Instruct', (p) => console.log(p.item, p.done, p.total));
 import * as Comlink from 'comlink';
 import type { PickedFile } from '../model/source.js';
-import type { LoraEngine, ModelInput } from './types.js';
-import type { WorkerApi } from './worker-host.js';
+import type { LoraEngine, ModelInput, TrainOptions } from './types.js';
+import type { WireTrainOptions, WorkerApi } from './worker-host.js';
 
 /** A callback as comlink sends it (undefined stays undefined). */
 const proxied = <F extends (...args: never[]) => unknown>(f: F | undefined) => (f ? Comlink.proxy(f) : undefined);
@@ -40,6 +40,22 @@ function forWorker(model: ModelInput): ModelInput {
   return model;
 }
 
+/**
+ * TrainOptions as the worker takes them: the checkpoint's write() goes as its own (proxied)
+ * argument, and a checkpoint to resume from must be Files (the page's copy is cloned, not moved).
+ */
+function trainOptionsForWorker(opts: TrainOptions = {}): WireTrainOptions {
+  const { checkpoint, resumeFrom, ...rest } = opts;
+  if (resumeFrom !== undefined && typeof (resumeFrom as { read?: unknown }).read === 'function') {
+    throw new Error('a ModelSource cannot be sent to the worker: give the checkpoint as Files (file name → bytes)');
+  }
+  return {
+    ...rest,
+    ...(checkpoint ? { checkpoint: { every: checkpoint.every } } : {}),
+    ...(resumeFrom ? { resumeFrom: resumeFrom as Record<string, Uint8Array> } : {}),
+  };
+}
+
 export function connectEngine(worker: Worker): WorkerEngine {
   const remote = Comlink.wrap<WorkerApi>(worker);
   const waiting = new Set<(e: Error) => void>();
@@ -64,10 +80,14 @@ export function connectEngine(worker: Worker): WorkerEngine {
     gpuInfo: () => call(() => remote.gpuInfo()),
     loadModel: (model, onProgress, opts) => call(async () => remote.loadModel(forWorker(model), proxied(onProgress), opts)),
     train: (data, config, callbacks = {}, opts) =>
-      call(() => remote.train(data, config, opts, proxied(callbacks.onStart), proxied(callbacks.onStep), proxied(callbacks.onEval))),
+      call(async () => remote.train(
+        data, config, trainOptionsForWorker(opts),
+        proxied(callbacks.onStart), proxied(callbacks.onStep), proxied(callbacks.onEval), proxied(opts?.checkpoint?.write),
+      )),
     pause: () => call(() => remote.pause()),
     resume: () => call(() => remote.resume()),
     cancel: () => call(() => remote.cancel()),
+    checkpoint: () => call(() => remote.checkpoint()),
     evaluate: (data, opts) => call(() => remote.evaluate(data, opts)),
     generate: (prompt, request = {}) => {
       const { onText, ...rest } = request;

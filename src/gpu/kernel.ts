@@ -1,9 +1,10 @@
 // Kernel descriptors, the pipeline cache and the recorder that turns launches into dispatches.
 //
-// A kernel is one WGSL file plus a KernelSpec that says how to call it: its storage bindings in
-// order (binding 0, 1, ...), an optional uniform `params` struct that always takes the next
-// binding, `override` constants (which select a pipeline variant and are part of the cache key),
-// and the dispatch size as a function of the launch dimensions.
+// A kernel is one WGSL module (its .wgsl file, with the library parts it composes in: ./wgsl.ts)
+// plus a KernelSpec that says how to call it: its storage bindings in order (binding 0, 1, ...),
+// an optional uniform `params` struct that always takes the next binding, `override` constants
+// (which select a pipeline variant and are part of the cache key), the workgroup size where the
+// WGSL takes it as an override, and the dispatch size as a function of the launch dimensions.
 //
 // Pipelines are cached per device by (kernel, entry point, constants), bind groups and their
 // uniform buffers by what they bind (./bind-cache.ts): a step recorded again with the same shapes
@@ -12,6 +13,7 @@ import { bindCacheOf, BindHolds, type BindCache } from './bind-cache.js';
 import type { GpuContext } from './device.js';
 import { passTimer, type PassTimer } from './profile.js';
 import type { Tensor } from './tensor.js';
+import { composeWgsl, type WgslPart } from './wgsl.js';
 
 export type Access = 'read' | 'read_write';
 
@@ -31,10 +33,20 @@ export interface KernelSpec<D> {
   bindings: Access[];
   /** Values of the WGSL `override` constants: each distinct set is its own pipeline. */
   constants?: (dims: D) => Record<string, number>;
+  /**
+   * Invocations per workgroup, for kernels whose WGSL takes it as the `WG` override (the
+   * one-dimensional kernels, ./kernels/grid-1d.ts); the pipeline gets it with the constants.
+   */
+  workgroupSize?: number;
   /** The uniform `params` struct, bound at binding `bindings.length`; omitted when the kernel has none. */
   params?: (dims: D) => Param[];
   /** Workgroup counts (x, y, z). */
   dispatch: (dims: D) => [number, number?, number?];
+}
+
+/** `spec` with its code (the WGSL file `file`) composed with the library `parts` (./wgsl.ts). */
+export function composedKernel<D>(file: string, spec: KernelSpec<D>, ...parts: WgslPart[]): KernelSpec<D> {
+  return { ...spec, code: composeWgsl({ name: file, code: spec.code }, ...parts) };
 }
 
 /** Workgroups along x and y for `threads` one-dimensional invocations, within the 65535-per-dimension limit. */
@@ -186,7 +198,9 @@ export class Recorder {
     if (buffers.length !== spec.bindings.length) {
       throw new Error(`${spec.name}: ${buffers.length} buffers given, ${spec.bindings.length} bindings declared`);
     }
-    const { pipeline, layout, id } = pipelineFor(this.ctx, spec, spec.constants?.(dims) ?? {});
+    const own = spec.constants?.(dims) ?? {};
+    const constants = spec.workgroupSize === undefined ? own : { ...own, WG: spec.workgroupSize };
+    const { pipeline, layout, id } = pipelineFor(this.ctx, spec, constants);
     const params = spec.params ? packParams(spec.name, spec.params(dims)) : null;
     const bindGroup = this.cache.bind(id, layout, spec.name, buffers, params, this.holds);
     const [x, y = 1, z = 1] = spec.dispatch(dims);

@@ -6,8 +6,17 @@
 // f16, two halves per 32-bit word, which halves their memory; the kernels that read them
 // (matmul forward/backward, embedding) widen each value to f32 and compute in f32, so the results
 // are those of the f32 model with these weights rounded to f16. Norm weights and biases stay f32.
+//
+// What goes on the GPU is planned first, from the spec alone (planWeights): every tensor's label,
+// shape and element type, the RoPE tables included. uploadWeights allocates exactly the planned
+// weights, checking each loaded tensor against its plan, LanguageModel.load (./model.ts) the planned
+// RoPE tables, and the memory estimate (../train/memory.ts) sums the plan's bytes: one source of
+// these sizes, as ./train-buffer-plan.ts is for the training buffers.
+// Dimension letters as in ./config.ts; P = maxPositions.
 import type { GpuContext } from '../gpu/device.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
+import type { ModelSpec } from './config.js';
+import type { BufferSpec, Planned } from './train-buffer-plan.js';
 import type { CpuTensor, LayerWeights, ModelWeights } from './weights.js';
 
 /** How the large frozen matrices are stored on the GPU. */
@@ -39,27 +48,122 @@ export interface GpuModelWeights {
   lmHead: WeightTensor; // [V, C]; the embedding itself when tied
 }
 
-/** Upload every weight; the CPU copies can be dropped afterwards. */
-export function uploadWeights(ctx: GpuContext, w: ModelWeights, storage: WeightStorage = 'f32'): GpuModelWeights {
+/**
+ * The plan of every tensor a model puts on the GPU: GpuModelWeights's fields, each tensor replaced
+ * by its BufferSpec (named with its GPU label), with lmHead only when the head is untied (a tied
+ * head is the embedding's buffer), and the RoPE tables ropeCos and ropeSin [P, HS/2] of the
+ * llama-family models (GPT-2 has learned positions instead). Fields that a model lacks are absent.
+ */
+export type WeightPlan = Omit<Planned<GpuModelWeights>, 'lmHead'> & {
+  lmHead?: BufferSpec<WeightStorage>; // [V, C], untied heads only
+  ropeCos?: BufferSpec<'f32'>; // [P, HS/2]
+  ropeSin?: BufferSpec<'f32'>; // [P, HS/2]
+};
+
+/** The plan of one layer's weights (LayerWeights' fields that the spec has). */
+export type LayerWeightPlan = Planned<GpuLayerWeights>;
+
+/** Every tensor the model `spec` puts on the GPU, with its matrices stored as `storage` (see WeightPlan). */
+export function planWeights(spec: ModelSpec, storage: WeightStorage = 'f32'): WeightPlan {
   const matrix = assertWeightStorage(storage); // the dtype of the large matrices; everything else is f32
-  const up = (t: CpuTensor, label: string, dtype: WeightStorage = 'f32'): WeightTensor => createTensor(ctx, t.shape, dtype, t.data, label);
-  const maybe = (t: CpuTensor | undefined, label: string, dtype: WeightStorage = 'f32') => (t ? up(t, label, dtype) : undefined);
-  const embed = up(w.embed, 'embed', matrix);
-  const layers = w.layers.map((layer, i) => {
-    const out: Record<string, WeightTensor | undefined> = {};
-    for (const [name, t] of Object.entries(layer) as Array<[string, CpuTensor | undefined]>) {
-      out[name] = maybe(t, `layers.${i}.${name}`, F16_LAYER_FIELDS.has(name) ? matrix : 'f32');
-    }
-    return out as GpuLayerWeights;
-  });
+  const { V, C, NH, KV, HS, F, L, maxPositions: P } = spec;
+  const gpt2 = spec.arch === 'gpt2';
+  const f32 = (name: string, shape: number[]): BufferSpec<'f32'> => ({ name, shape, dtype: 'f32' });
+  const mat = (name: string, shape: number[]): BufferSpec<WeightStorage> => ({ name, shape, dtype: matrix });
+  const layer = (i: number): LayerWeightPlan => {
+    const at = `layers.${i}.`;
+    const out: Partial<Record<keyof LayerWeights, BufferSpec<WeightStorage>>> = {};
+    const add = (field: keyof LayerWeights, shape: number[], when = true) => {
+      if (when) out[field] = F16_LAYER_FIELDS.has(field) ? mat(at + field, shape) : f32(at + field, shape);
+    };
+    add('attnNorm', [C]);
+    add('attnNormBias', [C], gpt2); // LayerNorm's bias
+    add('q', [NH * HS, C]);
+    add('k', [KV * HS, C]);
+    add('v', [KV * HS, C]);
+    add('qBias', [NH * HS], spec.qkvBias);
+    add('kBias', [KV * HS], spec.qkvBias);
+    add('vBias', [KV * HS], spec.qkvBias);
+    add('o', [C, NH * HS]);
+    add('oBias', [C], spec.oBias);
+    add('qNorm', [HS], spec.qkNorm);
+    add('kNorm', [HS], spec.qkNorm);
+    add('mlpNorm', [C]);
+    add('mlpNormBias', [C], gpt2);
+    add('gate', [F, C], !gpt2); // GPT-2's MLP is ungated
+    add('gateBias', [F], !gpt2 && spec.mlpBias);
+    add('up', [F, C]);
+    add('upBias', [F], spec.mlpBias);
+    add('down', [C, F]);
+    add('downBias', [C], spec.mlpBias);
+    return out as LayerWeightPlan;
+  };
   return {
-    storage,
+    storage: matrix,
+    embed: mat('embed', [V, C]),
+    ...(gpt2 ? { positions: mat('positions', [P, C]) } : {}),
+    layers: Array.from({ length: L }, (_, i) => layer(i)),
+    finalNorm: f32('finalNorm', [C]),
+    ...(gpt2 ? { finalNormBias: f32('finalNormBias', [C]) } : {}),
+    ...(spec.tieWordEmbeddings ? {} : { lmHead: mat('lmHead', [V, C]) }),
+    ...(gpt2 ? {} : { ropeCos: f32('ropeCos', [P, HS / 2]), ropeSin: f32('ropeSin', [P, HS / 2]) }),
+  };
+}
+
+/** A planned tensor allocated with its label, shape and type, holding `data`. */
+export function createPlanned<D extends WeightStorage>(ctx: GpuContext, t: BufferSpec<D>, data: Float32Array): Tensor<D> {
+  return createTensor(ctx, t.shape, t.dtype, data, t.name);
+}
+
+/**
+ * Every planned weight of `w` paired with its CPU tensor, after checking that `w` has exactly the
+ * planned tensors, each of the planned shape; throws naming the tensor (and both shapes) otherwise.
+ */
+function pairWithPlan(plan: WeightPlan, w: ModelWeights): Array<[BufferSpec<WeightStorage>, CpuTensor]> {
+  const pairs: Array<[BufferSpec<WeightStorage>, CpuTensor]> = [];
+  const check = (want: BufferSpec<WeightStorage> | undefined, got: CpuTensor | undefined, name: string) => {
+    if (!want && !got) return;
+    if (!want) throw new Error(`uploadWeights: the weights have a tensor '${name}' [${got!.shape.join(', ')}] that the model's plan (its config) does not`);
+    if (!got) throw new Error(`uploadWeights: tensor '${want.name}' [${want.shape.join(', ')}] is planned but missing from the weights`);
+    if (got.shape.length !== want.shape.length || got.shape.some((d, i) => d !== want.shape[i])) {
+      throw new Error(`uploadWeights: tensor '${want.name}' has shape [${got.shape.join(', ')}], but the plan (from the config) has [${want.shape.join(', ')}]`);
+    }
+    pairs.push([want, got]);
+  };
+  check(plan.embed, w.embed, 'embed');
+  check(plan.positions, w.positions, 'positions');
+  if (w.layers.length !== plan.layers.length) throw new Error(`uploadWeights: the weights have ${w.layers.length} layers, the plan ${plan.layers.length}`);
+  w.layers.forEach((layer, i) => {
+    const planned = plan.layers[i] as Partial<Record<string, BufferSpec<WeightStorage>>>;
+    const cpu = layer as unknown as Partial<Record<string, CpuTensor>>;
+    for (const field of new Set([...Object.keys(planned), ...Object.keys(cpu)])) check(planned[field], cpu[field], `layers.${i}.${field}`);
+  });
+  check(plan.finalNorm, w.finalNorm, 'finalNorm');
+  check(plan.finalNormBias, w.finalNormBias, 'finalNormBias');
+  check(plan.lmHead, w.lmHead, 'lmHead');
+  return pairs;
+}
+
+/**
+ * Upload every weight of `spec`'s model as planWeights(spec, storage) plans it (not the RoPE
+ * tables: LanguageModel.load computes those); the CPU copies can be dropped afterwards. Every
+ * tensor is checked against the plan before anything is allocated.
+ */
+export function uploadWeights(ctx: GpuContext, spec: ModelSpec, w: ModelWeights, storage: WeightStorage = 'f32'): GpuModelWeights {
+  const plan = planWeights(spec, storage);
+  const uploaded = new Map<string, WeightTensor>();
+  for (const [t, cpu] of pairWithPlan(plan, w)) uploaded.set(t.name, createPlanned(ctx, t, cpu.data));
+  const get = <D extends WeightStorage>(t: BufferSpec<D>) => uploaded.get(t.name) as Tensor<D>;
+  const maybe = <D extends WeightStorage>(t: BufferSpec<D> | undefined) => (t ? get(t) : undefined);
+  const embed = get(plan.embed);
+  return {
+    storage: plan.storage,
     embed,
-    positions: maybe(w.positions, 'positions', matrix),
-    layers,
-    finalNorm: createTensor(ctx, w.finalNorm.shape, 'f32', w.finalNorm.data, 'finalNorm'),
-    finalNormBias: w.finalNormBias && createTensor(ctx, w.finalNormBias.shape, 'f32', w.finalNormBias.data, 'finalNormBias'),
-    lmHead: w.lmHead ? up(w.lmHead, 'lmHead', matrix) : embed,
+    positions: maybe(plan.positions),
+    layers: plan.layers.map((layer) => Object.fromEntries(Object.entries(layer).map(([field, t]) => [field, get(t)])) as GpuLayerWeights),
+    finalNorm: get(plan.finalNorm),
+    finalNormBias: maybe(plan.finalNormBias),
+    lmHead: maybe(plan.lmHead) ?? embed,
   };
 }
 

@@ -1,11 +1,11 @@
 // A pretrained causal language model on the GPU: its spec, frozen weights and RoPE tables,
-// loaded from any ModelSource (a local folder, a URL, files picked in a browser).
+// loaded from any ModelSource (a local folder, a URL, files picked in a browser). Every tensor it
+// puts on the GPU is one of planWeights(spec, storage) (./gpu-weights.ts), which the memory estimate sums.
 import type { GpuContext } from '../gpu/device.js';
 import { ropeTables } from '../gpu/kernels/rope.js';
-import { createTensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import { createInferenceState, type ForwardWeights, type InferenceState } from './forward.js';
-import { assertWeightStorage, destroyWeights, uploadWeights, type WeightStorage } from './gpu-weights.js';
+import { assertWeightStorage, createPlanned, destroyWeights, planWeights, uploadWeights, type WeightStorage } from './gpu-weights.js';
 import type { LowRankUpdates } from './linear.js';
 import type { ModelSource } from './source.js';
 import { loadModelSpec, loadWeights } from './weights.js';
@@ -42,11 +42,13 @@ export class LanguageModel {
     const storage = assertWeightStorage(options.weightStorage ?? 'f32');
     const { spec, generationConfig } = await loadModelSpec(source);
     const cpu = await loadWeights(source, spec, (tensor, done, total) => onProgress?.({ tensor, done, total }));
-    const fw: ForwardWeights = { spec, weights: uploadWeights(ctx, cpu, storage) };
-    if (spec.arch === 'llama') {
+    const plan = planWeights(spec, storage);
+    const fw: ForwardWeights = { spec, weights: uploadWeights(ctx, spec, cpu, storage) };
+    if (plan.ropeCos && plan.ropeSin) {
+      // cos and sin of position p times each of the HS/2 frequencies: [P, HS/2] each.
       const { cos, sin } = ropeTables(spec.ropeTheta, spec.HS, spec.maxPositions);
-      fw.ropeCos = createTensor(ctx, [spec.maxPositions, spec.HS / 2], 'f32', cos, 'ropeCos');
-      fw.ropeSin = createTensor(ctx, [spec.maxPositions, spec.HS / 2], 'f32', sin, 'ropeSin');
+      fw.ropeCos = createPlanned(ctx, plan.ropeCos, cos);
+      fw.ropeSin = createPlanned(ctx, plan.ropeSin, sin);
     }
     const eos = generationConfig.eosTokenIds.length ? generationConfig.eosTokenIds : spec.eosTokenIds;
     return new LanguageModel(ctx, source, spec, eos, generationConfig.bosTokenId ?? spec.bosTokenId, fw);

@@ -140,8 +140,8 @@ export async function decodeState(source: ModelSource): Promise<TrainerState> {
   return s;
 }
 
-/** A checkpoint given as files in memory or as a folder-like source. */
-export function checkpointSource(files: CheckpointFiles | ModelSource): ModelSource {
+/** A checkpoint given as files in memory (file name → bytes) or as a folder-like source. */
+export function checkpointSource(files: CheckpointFiles | Record<string, Uint8Array> | ModelSource): ModelSource {
   return 'read' in files && typeof files.read === 'function'
     ? (files as ModelSource)
     : memorySource(files as unknown as Record<string, Uint8Array>, 'checkpoint');

@@ -2,18 +2,18 @@
 // the adapter with its gradient and AdamW's two moments, and the activation and gradient buffers
 // of one step (batch B, sequence T). The activations are the bytes of the very plan that
 // createTrainBuffers allocates (model/train-buffer-plan.ts planTrainBuffers), so the two cannot
-// differ; the weights count 4 bytes an element (2 for weight matrices stored as f16;
-// test/model/f16-weights.test.ts checks them against a model's upload), and
-// test/engine/engine.test.ts checks the whole against a training run. With gradient
+// differ. Likewise the model's bytes are those of the plan of its weights and RoPE tables
+// (model/gpu-weights.ts planWeights: 4 bytes an element, 2 for the matrices stored as f16) that
+// uploadWeights and LanguageModel.load allocate (test/model/weights-plan.test.ts checks a model's
+// upload against it), and test/engine/engine.test.ts checks the whole against a training run. With gradient
 // checkpointing the blocks' saved activations are one layer's (shared), not L layers'.
 // Dimension letters as in model/config.ts; M = B·T.
 import { loraParameterCount } from '../lora/adapter.js';
 import { resolveLoraModules, type LoraConfig, type LoraModule } from '../lora/config.js';
 import type { ModelSpec } from '../model/config.js';
-import type { WeightStorage } from '../model/gpu-weights.js';
-import { storageBytes } from '../gpu/tensor.js';
+import { planWeights, type WeightStorage } from '../model/gpu-weights.js';
 import type { ProjectionKind } from '../model/linear.js';
-import { plannedBytes, planTrainBuffers, type AdapterShape } from '../model/train-buffer-plan.js';
+import { plannedBytes, plannedTensors, planTrainBuffers, type AdapterShape } from '../model/train-buffer-plan.js';
 
 export interface MemoryEstimate {
   /** The model's weights (and RoPE tables) on the GPU. */
@@ -29,42 +29,17 @@ export interface MemoryEstimate {
 }
 
 /**
- * Element counts of the weight matrices that f16 weight storage keeps as halves (model/gpu-weights.ts):
- * the seven projections of every layer, the embedding, an untied head and GPT-2's positions.
+ * Elements of every tensor the model puts on the GPU (model/gpu-weights.ts planWeights: weights,
+ * biases, norms, GPT-2's positions, an untied head and the RoPE tables), and of the largest one.
  */
-function matrixSizes(spec: ModelSpec): number[] {
-  const { C, NH, KV, HS, F, V, L } = spec;
-  const gpt2 = spec.arch === 'gpt2';
-  const layer = [C * NH * HS, C * KV * HS, C * KV * HS, NH * HS * C, ...(gpt2 ? [C * F, C * F] : [C * F, C * F, C * F])];
-  return [
-    ...Array.from({ length: L }, () => layer).flat(),
-    V * C,
-    ...(spec.tieWordEmbeddings ? [] : [V * C]),
-    ...(gpt2 ? [spec.maxPositions * C] : []),
-  ];
-}
-
-/** Elements of every weight tensor the model loads (biases, norms, positions, an untied head). */
 export function modelElements(spec: ModelSpec): { total: number; largest: number } {
-  const { C, NH, KV, HS, F, L } = spec;
-  const gpt2 = spec.arch === 'gpt2';
-  const norm = gpt2 ? 2 * C : C; // weight (+ bias)
-  const perLayerSmall =
-    2 * norm +
-    (spec.qkvBias ? NH * HS + 2 * KV * HS : 0) +
-    (spec.oBias ? C : 0) +
-    (spec.qkNorm ? 2 * HS : 0) +
-    (spec.mlpBias ? (gpt2 ? F : 2 * F) + C : 0);
-  const rope = gpt2 ? 0 : spec.maxPositions * HS; // cos and sin tables, [P, HS/2] each
-  const matrices = matrixSizes(spec);
-  return { total: matrices.reduce((a, b) => a + b, 0) + rope + norm + L * perLayerSmall, largest: Math.max(...matrices) };
+  const sizes = plannedTensors(planWeights(spec)).map((t) => t.shape.reduce((a, b) => a * b, 1));
+  return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(0, ...sizes) };
 }
 
-/** Bytes of the model's weights on the GPU with f32 or f16 storage of its matrices (the rest stays f32). */
+/** Bytes of the model's tensors on the GPU with f32 or f16 storage of its matrices (the rest stays f32). */
 export function modelBytes(spec: ModelSpec, weightStorage: WeightStorage = 'f32'): number {
-  const all = 4 * modelElements(spec).total;
-  if (weightStorage === 'f32') return all;
-  return matrixSizes(spec).reduce((bytes, n) => bytes - 4 * n + storageBytes('f16', n), all);
+  return plannedBytes(planWeights(spec, weightStorage)).total;
 }
 
 export interface MemoryEstimateOptions {
@@ -92,17 +67,15 @@ export function estimateTrainingMemory(spec: ModelSpec, lora: LoraConfig, B: num
   const plan = planTrainBuffers(spec, B, T, loraAdapterShape(lora, modules), { checkpoint: opts.gradientCheckpointing ?? false });
   const activations = plannedBytes(plan);
 
-  const weights = modelElements(spec);
-  const storage = opts.weightStorage ?? 'f32';
-  const weightBytes = modelBytes(spec, storage);
+  const weights = plannedBytes(planWeights(spec, opts.weightStorage ?? 'f32'));
   // A and B in one flat buffer, its gradient and AdamW's two moments: 4 buffers of 4-byte elements.
   const adapterBytes = 4 * 4 * trainableParameters;
   return {
-    modelBytes: weightBytes,
+    modelBytes: weights.total,
     adapterBytes,
     activationBytes: activations.total,
-    total: weightBytes + adapterBytes + activations.total,
-    largestBufferBytes: Math.max(storageBytes(storage, weights.largest), activations.largest, 4 * trainableParameters),
+    total: weights.total + adapterBytes + activations.total,
+    largestBufferBytes: Math.max(weights.largest, activations.largest, 4 * trainableParameters),
     trainableParameters,
   };
 }

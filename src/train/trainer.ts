@@ -16,6 +16,7 @@ import { checkAdapterWeights, initLoraAdapter, type LoraAdapter } from '../lora/
 import { resolveLoraModules } from '../lora/config.js';
 import { GpuLora } from '../lora/gpu-lora.js';
 import { exportPeft, importPeft } from '../lora/peft.js';
+import type { ModelSpec } from '../model/config.js';
 import type { LanguageModel } from '../model/model.js';
 import type { ModelSource } from '../model/source.js';
 import type { TextTokenizer } from '../tokenize/tokenizer.js';
@@ -32,6 +33,15 @@ import type { EvalEvent, RunCallbacks, TrainerOptions, TrainResult } from './eve
 
 export type { CheckpointFiles } from './checkpoint.js';
 export type { EvalEvent, RunCallbacks, StepEvent, TrainerOptions, TrainResult } from './events.js';
+
+/** Throws unless `adapter`'s weights are complete and its modules are exactly those its config selects in this model. */
+export function checkAdapterFits(adapter: LoraAdapter, spec: ModelSpec, what: string): void {
+  checkAdapterWeights(adapter, what);
+  const want = resolveLoraModules(spec, adapter.config);
+  const fits = want.length === adapter.modules.length &&
+    want.every((m, i) => { const a = adapter.modules[i]; return a.path === m.path && a.inFeatures === m.inFeatures && a.outFeatures === m.outFeatures; });
+  if (!fits) throw new Error(`${what}'s modules do not match this ${spec.modelType} model's layers`);
+}
 
 export class Trainer {
   readonly totalSteps: number;
@@ -81,11 +91,7 @@ export class Trainer {
     const baseModel = opts.baseModel ?? opts.adapter?.baseModel ?? model.source.description;
     let adapter = opts.adapter;
     if (adapter) {
-      checkAdapterWeights(adapter, 'the starting adapter');
-      const want = resolveLoraModules(spec, adapter.config);
-      const fits = want.length === adapter.modules.length &&
-        want.every((m, i) => { const a = adapter!.modules[i]; return a.path === m.path && a.inFeatures === m.inFeatures && a.outFeatures === m.outFeatures; });
-      if (!fits) throw new Error(`the starting adapter's modules do not match this ${spec.modelType} model's layers`);
+      checkAdapterFits(adapter, spec, 'the starting adapter');
       config = resolveTrainingConfig({ ...config, lora: adapter.config });
     }
     const maxLength = Math.min(config.maxLength, spec.maxPositions);
@@ -100,15 +106,16 @@ export class Trainer {
   }
 
   /**
-   * A trainer that continues from checkpoint files (or a folder holding them), with the
-   * checkpoint's config; `examples` must be the ones it was trained on.
+   * A trainer that continues from checkpoint files (checkpoint()'s, or any file name → bytes
+   * record holding them) or a folder holding them, with the checkpoint's config; `examples` must
+   * be the ones it was trained on.
    */
   static async fromCheckpoint(
     ctx: GpuContext,
     model: LanguageModel,
     tokenizer: TextTokenizer,
     examples: Example[],
-    checkpoint: CheckpointFiles | ModelSource,
+    checkpoint: CheckpointFiles | Record<string, Uint8Array> | ModelSource,
   ): Promise<Trainer> {
     const source = checkpointSource(checkpoint);
     const state = await decodeState(source);

@@ -1,6 +1,8 @@
 // webgpu-lora train, as a user runs it: bad data files are reported line by line before anything
 // is loaded or written; a short run on stories260K learns a dozen question → answer pairs; a run
 // resumed from one of its checkpoints ends with the same adapter as the uninterrupted run.
+// The learning run is `npx webgpu-lora` in a child process, as a user runs it; the other checks
+// run the same main() in this process (cliInProcess), where a child process adds nothing.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +20,7 @@ import { formatPrompt } from '../../src/train/format.js';
 import { configFromOptions, parseOptions, SETTINGS, TRAIN_USAGE } from '../../src/cli/train.js';
 import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { storiesEndingWithBos } from '../stories-eos.js';
-import { cli } from './run-cli.js';
+import { cli, cliInProcess } from './run-cli.js';
 
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `webgpu-lora-${prefix}-`));
 
@@ -29,9 +31,9 @@ function dataFile(name: string, text: string): string {
 }
 
 describe('webgpu-lora train: bad data files', () => {
-  const run = (data: string, out: string) => cli(['train', '--model', './no/such/model', '--data', data, '--out', out]);
+  const run = (data: string, out: string) => cliInProcess(['train', '--model', './no/such/model', '--data', data, '--out', out]);
 
-  it('names every bad JSONL line on stderr, exits 1 and writes nothing', () => {
+  it('names every bad JSONL line on stderr, exits 1 and writes nothing', async () => {
     const data = dataFile(
       'bad.jsonl',
       [
@@ -44,7 +46,7 @@ describe('webgpu-lora train: bad data files', () => {
       ].join('\n'),
     );
     const out = join(tmp('out'), 'adapter');
-    const r = run(data, out);
+    const r = await run(data, out);
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^bad\.jsonl:2: not valid JSON/m);
     expect(r.stderr).toMatch(/^bad\.jsonl:3: missing "output"/m);
@@ -57,25 +59,25 @@ describe('webgpu-lora train: bad data files', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('reports a CSV file without input/output columns', () => {
+  it('reports a CSV file without input/output columns', async () => {
     const data = dataFile('bad.csv', 'question,answer\nWhat is red?,The ball.\n');
     const out = join(tmp('out'), 'adapter');
-    const r = run(data, out);
+    const r = await run(data, out);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^bad\.csv:1: the header row has no "input" and "output" columns \(found: "question", "answer"\)/m);
     expect(existsSync(out)).toBe(false);
   });
 
-  it('reports an empty file and a missing one', () => {
-    const empty = cli(['train', '--model', 'm', '--data', dataFile('empty.jsonl', ''), '--out', join(tmp('out'), 'a')]);
+  it('reports an empty file and a missing one', async () => {
+    const empty = await cliInProcess(['train', '--model', 'm', '--data', dataFile('empty.jsonl', ''), '--out', join(tmp('out'), 'a')]);
     expect(empty.status).toBe(1);
     expect(empty.stderr).toMatch(/^empty\.jsonl: the file is empty/m);
-    const missing = cli(['train', '--model', 'm', '--data', './no/such/data.jsonl', '--out', join(tmp('out'), 'a')]);
+    const missing = await cliInProcess(['train', '--model', 'm', '--data', './no/such/data.jsonl', '--out', join(tmp('out'), 'a')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/--data '\.\/no\/such\/data\.jsonl' is not a file/);
   });
 
-  it('rejects bad options with the option named and exit code 2', () => {
+  it('rejects bad options with the option named and exit code 2', async () => {
     const data = dataFile('ok.jsonl', '{"input": "Hi", "output": "Hello."}\n');
     const cases: Array<[string[], RegExp]> = [
       [['--lr', 'fast'], /--lr must be a number, got 'fast'/],
@@ -88,11 +90,11 @@ describe('webgpu-lora train: bad data files', () => {
       [['--resume', 'x', '--epochs', '2'], /--resume continues with the checkpoint's own settings; leave out --epochs/],
     ];
     for (const [extra, message] of cases) {
-      const r = cli(['train', '--model', 'm', '--data', data, '--out', join(tmp('out'), 'a'), ...extra]);
+      const r = await cliInProcess(['train', '--model', 'm', '--data', data, '--out', join(tmp('out'), 'a'), ...extra]);
       expect(r.status, `${extra.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(message);
     }
-    const none = cli(['train', '--data', data]);
+    const none = await cliInProcess(['train', '--data', data]);
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/train needs --model/);
   });
@@ -182,19 +184,19 @@ describe.skipIf(!SHARED_DIR)(`webgpu-lora train on stories260K${SHARED_DIR ? '' 
     expect(wrong.length, wrong.join('\n')).toBeLessThanOrEqual(2);
   }, 900_000);
 
-  it('checkpoints, and a run resumed from a checkpoint writes the same adapter as the uninterrupted run', () => {
+  it('checkpoints, and a run resumed from a checkpoint writes the same adapter as the uninterrupted run', async () => {
     const modelDir = join(SHARED_DIR!, 'models', 'stories260K');
     const data = dataFile('few.jsonl', PAIRS.slice(0, 6).map(([input, output]) => JSON.stringify({ input, output })).join('\n'));
     const settings = ['--max-steps', '4', '--batch-size', '2', '--rank', '2', '--targets', 'q_proj,v_proj', '--lr', '1e-2', '--val-split', '0', '--seed', '3'];
     const whole = join(tmp('out'), 'whole');
-    const a = cli(['train', '--model', modelDir, '--data', data, '--out', whole, ...settings, '--checkpoint-every', '2'], 300_000);
+    const a = await cliInProcess(['train', '--model', modelDir, '--data', data, '--out', whole, ...settings, '--checkpoint-every', '2']);
     expect(a.status, a.stderr).toBe(0);
     expect(readdirSync(whole).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'checkpoint-2']);
     expect(readdirSync(join(whole, 'checkpoint-2')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'trainer_state.json']);
     expect(a.stderr).toMatch(/checkpoint written to .*checkpoint-2/);
 
     const resumed = join(tmp('out'), 'resumed');
-    const b = cli(['train', '--model', modelDir, '--data', data, '--out', resumed, '--resume', join(whole, 'checkpoint-2')], 300_000);
+    const b = await cliInProcess(['train', '--model', modelDir, '--data', data, '--out', resumed, '--resume', join(whole, 'checkpoint-2')]);
     expect(b.status, b.stderr).toBe(0);
     expect(b.stdout).toMatch(/resuming after step 2/);
     expect(b.stderr).not.toMatch(/^step +[12]\//m);
@@ -207,7 +209,7 @@ describe.skipIf(!SHARED_DIR)(`webgpu-lora train on stories260K${SHARED_DIR ? '' 
     const start = join(SHARED_DIR!, 'golden', 'stories260K-all-linear'); // r 4, alpha 8, all seven projections
     const data = dataFile('few.jsonl', PAIRS.slice(0, 4).map(([input, output]) => JSON.stringify({ input, output })).join('\n'));
     const out = join(tmp('out'), 'continued');
-    const r = cli(['train', '--model', modelDir, '--data', data, '--out', out, '--adapter', start, '--max-steps', '2', '--batch-size', '2', '--val-split', '0', '--lr', '1e-3', '--dtype', 'f16'], 300_000);
+    const r = await cliInProcess(['train', '--model', modelDir, '--data', data, '--out', out, '--adapter', start, '--max-steps', '2', '--batch-size', '2', '--val-split', '0', '--lr', '1e-3', '--dtype', 'f16']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/LoRA r 4, alpha 8/);
     const header = (dir: string) => readSafetensorsHeader(folderSource(dir), 'adapter_model.safetensors');

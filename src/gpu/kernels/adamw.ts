@@ -4,7 +4,8 @@
 // into a one-element buffer that adamwStep reads, so a step needs no readback.
 import adamwCode from '../../../shaders/adamw.wgsl?raw';
 import gradNormCode from '../../../shaders/grad_norm.wgsl?raw';
-import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { f32, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { grid1dKernel } from './grid-1d.js';
 import type { Tensor } from '../tensor.js';
 import { selectRowReduction, type KernelPolicy } from '../policy.js';
 
@@ -85,7 +86,7 @@ export interface AdamwDims {
   maxGradNorm: number | null; // clip to this global norm, or null for no clipping
 }
 
-export const adamwKernel: KernelSpec<AdamwDims> = {
+export const adamwKernel: KernelSpec<AdamwDims> = grid1dKernel('adamw.wgsl', {
   name: 'adamw',
   code: adamwCode,
   bindings: ['read_write', 'read_write', 'read_write', 'read', 'read'],
@@ -107,8 +108,9 @@ export const adamwKernel: KernelSpec<AdamwDims> = {
       f32(d.maxGradNorm ?? 0),
     ];
   },
-  dispatch: (d) => grid1d(d.n, WG),
-};
+  workgroupSize: 256,
+  threads: (d) => d.n,
+});
 
 /**
  * One AdamW step, in place on params, m, v: [n] (m and v zero before step 1); grads: [n], left as

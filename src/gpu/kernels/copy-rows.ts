@@ -1,7 +1,8 @@
 // Copy a block of n rows (positions) of width C per sequence between two [B, *, C] tensors: writes
 // a new K/V block into the KV cache, and picks the last position of each sequence. No backward.
 import code from '../../../shaders/copy_rows.wgsl?raw';
-import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { grid1dKernel } from './grid-1d.js';
 import type { Tensor } from '../tensor.js';
 
 export interface CopyRowsDims {
@@ -14,13 +15,14 @@ export interface CopyRowsDims {
   outStart: number; // first row written in each sequence of out
 }
 
-export const copyRowsKernel: KernelSpec<CopyRowsDims> = {
+export const copyRowsKernel: KernelSpec<CopyRowsDims> = grid1dKernel('copy_rows.wgsl', {
   name: 'copy_rows',
   code,
   bindings: ['read_write', 'read'],
   params: (d) => [u32(d.B), u32(d.n), u32(d.C), u32(d.inT), u32(d.inStart), u32(d.outT), u32(d.outStart)],
-  dispatch: (d) => grid1d(d.B * d.n * d.C, 256),
-};
+  workgroupSize: 256,
+  threads: (d) => d.B * d.n * d.C,
+});
 
 /**
  * out[b, outStart + t, :] = inp[b, inStart + t, :] for b < B, t < n; inp: [B, inT, C], out: [B, outT, C].

@@ -3,7 +3,8 @@
 // x with it in the forward pass, and in the backward pass regenerates the dropped input and masks
 // the input gradient with the same kernel.
 import code from '../../../shaders/dropout_forward.wgsl?raw';
-import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { f32, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { grid1dKernel } from './grid-1d.js';
 import type { GpuContext } from '../device.js';
 import { writeTensor, type Tensor } from '../tensor.js';
 
@@ -27,14 +28,15 @@ export function dropoutThreshold(p: number): number {
 }
 
 /** Bindings: out, inp, step ([1] u32). */
-export const dropoutForwardKernel: KernelSpec<DropoutDims> = {
+export const dropoutForwardKernel: KernelSpec<DropoutDims> = grid1dKernel('dropout_forward.wgsl', {
   name: 'dropout_forward',
   code,
   bindings: ['read_write', 'read', 'read'],
   constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0 }),
   params: (d) => [u32(d.n), u32(d.seed), u32(d.stream), u32(dropoutThreshold(d.p)), f32(1 / (1 - d.p))],
-  dispatch: (d) => grid1d(d.n, 256),
-};
+  workgroupSize: 256,
+  threads: (d) => d.n,
+});
 
 const isU32 = (v: number) => Number.isInteger(v) && v >= 0 && v < 2 ** 32;
 

@@ -2,7 +2,8 @@
 // rows[0 .. n) of inp into out[0 .. n), scatterRows writes inp[0 .. n) back to those rows of out.
 // The training pass uses them to run the LM head and the loss on labelled positions only.
 import code from '../../../shaders/gather_rows.wgsl?raw';
-import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { grid1dKernel } from './grid-1d.js';
 import type { Tensor } from '../tensor.js';
 
 export interface GatherRowsDims {
@@ -13,14 +14,15 @@ export interface GatherRowsDims {
   scatter?: boolean;
 }
 
-export const gatherRowsKernel: KernelSpec<GatherRowsDims> = {
+export const gatherRowsKernel: KernelSpec<GatherRowsDims> = grid1dKernel('gather_rows.wgsl', {
   name: 'gather_rows',
   code,
   bindings: ['read_write', 'read', 'read'],
   constants: (d) => ({ SCATTER: d.scatter ? 1 : 0 }),
   params: (d) => [u32(d.n), u32(d.C)],
-  dispatch: (d) => grid1d(d.n * d.C, 256),
-};
+  workgroupSize: 256,
+  threads: (d) => d.n * d.C,
+});
 
 function launch(kernel: string, rec: Recorder, out: Tensor, inp: Tensor, rows: Tensor, d: GatherRowsDims, rowIndices: ArrayLike<number>): void {
   const { n, C, indexedRows } = d;

@@ -1,20 +1,22 @@
 // GELU, GPT-2's `gelu_new` (tanh approximation), elementwise over the MLP's hidden activations.
 import code from '../../../shaders/gelu_forward.wgsl?raw';
 import backwardCode from '../../../shaders/gelu_backward.wgsl?raw';
-import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { grid1dKernel } from './grid-1d.js';
 import type { Tensor } from '../tensor.js';
 
 export interface GeluDims {
   n: number; // element count, B·T·4C in GPT-2
 }
 
-export const geluForwardKernel: KernelSpec<GeluDims> = {
+export const geluForwardKernel: KernelSpec<GeluDims> = grid1dKernel('gelu_forward.wgsl', {
   name: 'gelu_forward',
   code,
   bindings: ['read_write', 'read'],
   params: (d) => [u32(d.n)],
-  dispatch: (d) => grid1d(d.n, 256),
-};
+  workgroupSize: 256,
+  threads: (d) => d.n,
+});
 
 /** out, inp: [n]; out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
 export function geluForward(rec: Recorder, out: Tensor, inp: Tensor, dims: GeluDims): void {
@@ -26,14 +28,15 @@ export interface GeluBackwardDims {
   accumulate?: boolean; // add to dinp instead of overwriting it (default false)
 }
 
-export const geluBackwardKernel: KernelSpec<GeluBackwardDims> = {
+export const geluBackwardKernel: KernelSpec<GeluBackwardDims> = grid1dKernel('gelu_backward.wgsl', {
   name: 'gelu_backward',
   code: backwardCode,
   bindings: ['read_write', 'read', 'read'],
   constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0 }),
   params: (d) => [u32(d.n)],
-  dispatch: (d) => grid1d(d.n, 256),
-};
+  workgroupSize: 256,
+  threads: (d) => d.n,
+});
 
 /**
  * dinp = dout·gelu'(inp) for gelu_new, written to dinp, or added to it when dims.accumulate is set.

@@ -4,7 +4,8 @@
 // base product), matmulBackward, matmulLoraBackward (du·A fused into dy·W) and matmulWeightGrad;
 // this launch serves where no fused form fits (decoding's few rows, a rank not a multiple of 4).
 import code from '../../../shaders/lora_forward.wgsl?raw';
-import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { f32, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { grid1dKernel } from './grid-1d.js';
 import type { Tensor } from '../tensor.js';
 import { matmulReg4x4ForwardKernel } from './matmul/forward.js';
 import { requireF32 } from './weight-format.js';
@@ -16,13 +17,14 @@ export interface LoraForwardDims {
   scale: number; // s
 }
 
-export const loraForwardKernel: KernelSpec<LoraForwardDims> = {
+export const loraForwardKernel: KernelSpec<LoraForwardDims> = grid1dKernel('lora_forward.wgsl', {
   name: 'lora_forward',
   code,
   bindings: ['read_write', 'read', 'read'],
   params: (d) => [u32(d.M), u32(d.N), u32(d.R), f32(d.scale)],
-  dispatch: (d) => grid1d(Math.ceil(d.N / 4) * Math.ceil(d.M / 4), 64),
-};
+  workgroupSize: 64,
+  threads: (d) => Math.ceil(d.N / 4) * Math.ceil(d.M / 4),
+});
 
 function check(kernel: string, dims: object, tensors: Array<[Tensor, number, string]>): void {
   for (const [t, want, what] of tensors) {

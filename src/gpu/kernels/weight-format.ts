@@ -19,7 +19,7 @@ import f32Code from '../../../shaders/weights/f32.wgsl?raw';
 import f32Vec4Code from '../../../shaders/weights/f32_vec4.wgsl?raw';
 import type { KernelSpec } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
-import { composeWgsl, type WgslPart } from '../wgsl.js';
+import type { WgslPart } from '../wgsl.js';
 
 export type WeightFormat = 'f32' | 'f16';
 export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16'];
@@ -40,15 +40,15 @@ export interface WeightKernel<D> {
 }
 
 /**
- * The kernel `spec` (whose code declares WEIGHT_BINDING and reads the weight only through the
- * view's function) composed with each format's reader. The specs keep the kernel's name, so
- * profiles and benchmarks name the kernel, not its format.
+ * A kernel that reads its weight through `view`, built for each format: `build(reader)` gives the
+ * kernel's spec with the format's reader composed in (its code declares WEIGHT_BINDING and reads
+ * the weight only through the view's function). The specs keep the kernel's name, so profiles and
+ * benchmarks name the kernel, not its format.
  */
-export function weightKernel<D>(file: string, spec: KernelSpec<D>, view: WeightView): WeightKernel<D> {
-  const kernel: WgslPart = { name: file, code: spec.code };
+export function weightKernel<D>(view: WeightView, build: (reader: WgslPart) => KernelSpec<D>): WeightKernel<D> {
   const formats = {} as Record<WeightFormat, KernelSpec<D>>;
-  for (const format of WEIGHT_FORMATS) formats[format] = { ...spec, code: composeWgsl(kernel, WEIGHT_READERS[format][view]) };
-  return { name: spec.name, view, formats };
+  for (const format of WEIGHT_FORMATS) formats[format] = build(WEIGHT_READERS[format][view]);
+  return { name: formats.f32.name, view, formats };
 }
 
 const name = (t: Tensor, what: string) => (t.label ? `${what} (${t.label})` : what);

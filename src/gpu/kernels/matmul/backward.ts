@@ -17,7 +17,8 @@
 import reg4x4Code from '../../../../shaders/matmul_reg4x4_backward.wgsl?raw';
 import reg4x4ScalarCode from '../../../../shaders/matmul_reg4x4_scalar_backward.wgsl?raw';
 import tile64Code from '../../../../shaders/matmul_tile64_backward.wgsl?raw';
-import { f32, grid1d, u32, type Recorder } from '../../kernel.js';
+import { composedKernel, f32, u32, type Recorder } from '../../kernel.js';
+import { grid1dKernel } from '../grid-1d.js';
 import type { Tensor } from '../../tensor.js';
 import { requireF32, weightFormat, weightKernel, type WeightFormat, type WeightKernel } from '../weight-format.js';
 import { backwardSplits, nPerSplit, selectMatmulInputGrad, type MatmulBackwardKernelName } from './select.js';
@@ -74,31 +75,36 @@ export const accumulateConstant = (d: MatmulBackwardLaunch) => ({ ACCUMULATE: d.
  * `splits`, z is the slice of n instead). Bindings: dinp (with `splits`, the partials), dout,
  * weight, du, loraA (the last two unread without `loraR`).
  */
-export const matmulTile64BackwardKernel: WeightKernel<MatmulBackwardWeightLaunch> = weightKernel(
-  'matmul_tile64_backward.wgsl',
-  {
-    name: 'matmul_tile64_backward',
-    code: tile64Code,
-    bindings: ['read_write', 'read', 'read', 'read', 'read'],
-    constants: (d) => ({ ...accumulateConstant(d), HAS_LORA: d.loraR ? 1 : 0, SPLIT_N: d.splits ? 1 : 0 }),
-    params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1), u32(d.nPerSplit ?? 0)],
-    dispatch: (d) => (d.splits ? [Math.ceil(d.K / TILE64), Math.ceil(d.M / TILE64), d.splits] : tile64Grid(d.M, d.K)),
-  },
-  'scalar',
+export const matmulTile64BackwardKernel: WeightKernel<MatmulBackwardWeightLaunch> = weightKernel('scalar', (reader) =>
+  composedKernel(
+    'matmul_tile64_backward.wgsl',
+    {
+      name: 'matmul_tile64_backward',
+      code: tile64Code,
+      bindings: ['read_write', 'read', 'read', 'read', 'read'],
+      constants: (d) => ({ ...accumulateConstant(d), HAS_LORA: d.loraR ? 1 : 0, SPLIT_N: d.splits ? 1 : 0 }),
+      params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1), u32(d.nPerSplit ?? 0)],
+      dispatch: (d) => (d.splits ? [Math.ceil(d.K / TILE64), Math.ceil(d.M / TILE64), d.splits] : tile64Grid(d.M, d.K)),
+    },
+    reader,
+  ),
 );
 
 /** dinp [M, K] in 4 × 4 blocks, one per invocation, scalar loads. Bindings: dinp, dout, weight. */
-export const matmulReg4x4ScalarBackwardKernel: WeightKernel<MatmulBackwardWeightLaunch> = weightKernel(
-  'matmul_reg4x4_scalar_backward.wgsl',
-  {
-    name: 'matmul_reg4x4_scalar_backward',
-    code: reg4x4ScalarCode,
-    bindings: ['read_write', 'read', 'read'],
-    constants: accumulateConstant,
-    params,
-    dispatch: (d) => grid1d(reg4x4Blocks(d.M, d.K), REG_WORKGROUP),
-  },
-  'scalar',
+export const matmulReg4x4ScalarBackwardKernel: WeightKernel<MatmulBackwardWeightLaunch> = weightKernel('scalar', (reader) =>
+  grid1dKernel(
+    'matmul_reg4x4_scalar_backward.wgsl',
+    {
+      name: 'matmul_reg4x4_scalar_backward',
+      code: reg4x4ScalarCode,
+      bindings: ['read_write', 'read', 'read'],
+      constants: accumulateConstant,
+      params,
+      workgroupSize: REG_WORKGROUP,
+      threads: (d) => reg4x4Blocks(d.M, d.K),
+    },
+    reader,
+  ),
 );
 
 /**
@@ -107,17 +113,20 @@ export const matmulReg4x4ScalarBackwardKernel: WeightKernel<MatmulBackwardWeight
  * of at least 16 bytes), unread. The uniform's lora_scale is 1: a multiply by a uniform, as in the
  * separate launch it replaces (see the shader).
  */
-export const matmulReg4x4BackwardKernel: WeightKernel<MatmulBackwardWeightLaunch> = weightKernel(
-  'matmul_reg4x4_backward.wgsl',
-  {
-    name: 'matmul_reg4x4_backward',
-    code: reg4x4Code,
-    bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
-    constants: (d) => ({ ...accumulateConstant(d), HAS_LORA: d.loraR ? 1 : 0, DOUT_VEC4: d.N % 4 === 0 ? 1 : 0 }),
-    params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1)],
-    dispatch: (d) => grid1d(reg4x4Blocks(d.M, d.K), REG_WORKGROUP),
-  },
-  'vec4',
+export const matmulReg4x4BackwardKernel: WeightKernel<MatmulBackwardWeightLaunch> = weightKernel('vec4', (reader) =>
+  grid1dKernel(
+    'matmul_reg4x4_backward.wgsl',
+    {
+      name: 'matmul_reg4x4_backward',
+      code: reg4x4Code,
+      bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
+      constants: (d) => ({ ...accumulateConstant(d), HAS_LORA: d.loraR ? 1 : 0, DOUT_VEC4: d.N % 4 === 0 ? 1 : 0 }),
+      params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1)],
+      workgroupSize: REG_WORKGROUP,
+      threads: (d) => reg4x4Blocks(d.M, d.K),
+    },
+    reader,
+  ),
 );
 
 /**

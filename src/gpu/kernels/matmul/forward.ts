@@ -12,7 +12,8 @@
 import reg4x4Code from '../../../../shaders/matmul_reg4x4_forward.wgsl?raw';
 import reg4x4ScalarCode from '../../../../shaders/matmul_reg4x4_scalar_forward.wgsl?raw';
 import tile64Code from '../../../../shaders/matmul_tile64_forward.wgsl?raw';
-import { f32, grid1d, u32, type Recorder } from '../../kernel.js';
+import { composedKernel, f32, u32, type Recorder } from '../../kernel.js';
+import { grid1dKernel } from '../grid-1d.js';
 import type { Tensor } from '../../tensor.js';
 import { requireF32, weightFormat, weightKernel, type WeightFormat, type WeightKernel } from '../weight-format.js';
 import { selectMatmulForward, type MatmulForwardKernelName } from './select.js';
@@ -40,31 +41,36 @@ export interface MatmulLaunch extends MatmulDims {
 }
 
 /** Bindings: out, inp, weight, bias, u, loraB (the last two unread without `lora`). */
-export const matmulTile64ForwardKernel: WeightKernel<MatmulLaunch> = weightKernel(
-  'matmul_tile64_forward.wgsl',
-  {
-    name: 'matmul_tile64_forward',
-    code: tile64Code,
-    bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
-    constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-    params: (d) => [u32(d.M), u32(d.N), u32(d.K), u32(d.lora?.R ?? 0), f32(d.lora?.scale ?? 0)],
-    dispatch: (d) => tile64Grid(d.M, d.N),
-  },
-  'scalar',
+export const matmulTile64ForwardKernel: WeightKernel<MatmulLaunch> = weightKernel('scalar', (reader) =>
+  composedKernel(
+    'matmul_tile64_forward.wgsl',
+    {
+      name: 'matmul_tile64_forward',
+      code: tile64Code,
+      bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
+      constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
+      params: (d) => [u32(d.M), u32(d.N), u32(d.K), u32(d.lora?.R ?? 0), f32(d.lora?.scale ?? 0)],
+      dispatch: (d) => tile64Grid(d.M, d.N),
+    },
+    reader,
+  ),
 );
 
 /** Any M, N and K. Bindings: out, inp, weight, bias. */
-export const matmulReg4x4ScalarForwardKernel: WeightKernel<MatmulLaunch> = weightKernel(
-  'matmul_reg4x4_scalar_forward.wgsl',
-  {
-    name: 'matmul_reg4x4_scalar_forward',
-    code: reg4x4ScalarCode,
-    bindings: ['read_write', 'read', 'read', 'read'],
-    constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0 }),
-    params: (d) => [u32(d.M), u32(d.N), u32(d.K)],
-    dispatch: (d) => grid1d(reg4x4Blocks(d.M, d.N), REG_WORKGROUP),
-  },
-  'scalar',
+export const matmulReg4x4ScalarForwardKernel: WeightKernel<MatmulLaunch> = weightKernel('scalar', (reader) =>
+  grid1dKernel(
+    'matmul_reg4x4_scalar_forward.wgsl',
+    {
+      name: 'matmul_reg4x4_scalar_forward',
+      code: reg4x4ScalarCode,
+      bindings: ['read_write', 'read', 'read', 'read'],
+      constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0 }),
+      params: (d) => [u32(d.M), u32(d.N), u32(d.K)],
+      workgroupSize: REG_WORKGROUP,
+      threads: (d) => reg4x4Blocks(d.M, d.N),
+    },
+    reader,
+  ),
 );
 
 /**
@@ -73,17 +79,20 @@ export const matmulReg4x4ScalarForwardKernel: WeightKernel<MatmulLaunch> = weigh
  * whole LoRA projection (matmulLoraForward). Bindings: out, inp, weight, bias, u, loraB; without
  * `lora` the last two get operands already bound, of at least 16 bytes (unread).
  */
-export const matmulReg4x4ForwardKernel: WeightKernel<MatmulLaunch> = weightKernel(
-  'matmul_reg4x4_forward.wgsl',
-  {
-    name: 'matmul_reg4x4_forward',
-    code: reg4x4Code,
-    bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
-    constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, ACCUMULATE: d.accumulate ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-    params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1), u32(d.lora?.R ?? 0), f32(d.lora?.scale ?? 0)],
-    dispatch: (d) => grid1d(reg4x4Blocks(d.M, d.N), REG_WORKGROUP),
-  },
-  'vec4',
+export const matmulReg4x4ForwardKernel: WeightKernel<MatmulLaunch> = weightKernel('vec4', (reader) =>
+  grid1dKernel(
+    'matmul_reg4x4_forward.wgsl',
+    {
+      name: 'matmul_reg4x4_forward',
+      code: reg4x4Code,
+      bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
+      constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, ACCUMULATE: d.accumulate ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
+      params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1), u32(d.lora?.R ?? 0), f32(d.lora?.scale ?? 0)],
+      workgroupSize: REG_WORKGROUP,
+      threads: (d) => reg4x4Blocks(d.M, d.N),
+    },
+    reader,
+  ),
 );
 
 /** The kernels selectMatmulForward names, except matmul_tile128_forward (tile128.ts launches it). */

@@ -13,10 +13,15 @@
 // matmulBackward (forward.ts, backward.ts) call these launchers, and so do tests and the bench.
 import backwardCode from '../../../../shaders/matmul_tile128_backward.wgsl?raw';
 import forwardCode from '../../../../shaders/matmul_tile128_forward.wgsl?raw';
-import { f32, u32, type Recorder } from '../../kernel.js';
+import sharedCode from '../../../../shaders/lib/matmul_tile128.wgsl?raw';
+import { composedKernel, f32, u32, type Recorder } from '../../kernel.js';
 import type { Tensor } from '../../tensor.js';
 import { weightFormat, weightKernel, type WeightKernel } from '../weight-format.js';
+import type { WgslPart } from '../../wgsl.js';
 import { tile128BackwardSupports, tile128ForwardSupports, tile128Grid } from './tiles.js';
+
+/** The tile geometry, slot() and load_w() both kernels compose in. */
+const SHARED: WgslPart = { name: 'lib/matmul_tile128.wgsl', code: sharedCode };
 
 export interface Tile128ForwardLaunch {
   M: number; // rows of inp and out
@@ -52,31 +57,37 @@ export interface FusedLora {
 const loraParams = (lora: { R: number; scale: number } | undefined) => [u32(lora?.R ?? 0), f32(lora?.scale ?? 0)];
 
 /** Bindings: out, inp, weight, bias, u, loraB (the last two unread without `lora`). */
-export const matmulTile128ForwardKernel: WeightKernel<Tile128ForwardLaunch> = weightKernel(
-  'matmul_tile128_forward.wgsl',
-  {
-    name: 'matmul_tile128_forward',
-    code: forwardCode,
-    bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
-    constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-    params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1), ...loraParams(d.lora)],
-    dispatch: (d) => tile128Grid(d.M, d.N),
-  },
-  'vec4',
+export const matmulTile128ForwardKernel: WeightKernel<Tile128ForwardLaunch> = weightKernel('vec4', (reader) =>
+  composedKernel(
+    'matmul_tile128_forward.wgsl',
+    {
+      name: 'matmul_tile128_forward',
+      code: forwardCode,
+      bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
+      constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
+      params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1), ...loraParams(d.lora)],
+      dispatch: (d) => tile128Grid(d.M, d.N),
+    },
+    SHARED,
+    reader,
+  ),
 );
 
 /** Bindings: dinp, dout, weight, du, loraA (the last two unread without `lora`). */
-export const matmulTile128BackwardKernel: WeightKernel<Tile128BackwardLaunch> = weightKernel(
-  'matmul_tile128_backward.wgsl',
-  {
-    name: 'matmul_tile128_backward',
-    code: backwardCode,
-    bindings: ['read_write', 'read', 'read', 'read', 'read'],
-    constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-    params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale), ...loraParams(d.lora)],
-    dispatch: (d) => tile128Grid(d.M, d.K),
-  },
-  'vec4',
+export const matmulTile128BackwardKernel: WeightKernel<Tile128BackwardLaunch> = weightKernel('vec4', (reader) =>
+  composedKernel(
+    'matmul_tile128_backward.wgsl',
+    {
+      name: 'matmul_tile128_backward',
+      code: backwardCode,
+      bindings: ['read_write', 'read', 'read', 'read', 'read'],
+      constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
+      params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale), ...loraParams(d.lora)],
+      dispatch: (d) => tile128Grid(d.M, d.K),
+    },
+    SHARED,
+    reader,
+  ),
 );
 
 const multipleOf4 = (x: number) => x > 0 && x % 4 === 0;

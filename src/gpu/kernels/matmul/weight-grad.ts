@@ -9,7 +9,8 @@
 // split over workgroups (weight-grad-split.ts). Only f32 operands: no frozen weight is read here.
 import reg4x4Code from '../../../../shaders/matmul_reg4x4_weight_grad.wgsl?raw';
 import tile64Code from '../../../../shaders/matmul_tile64_weight_grad.wgsl?raw';
-import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../../kernel.js';
+import { f32, u32, type KernelSpec, type Recorder } from '../../kernel.js';
+import { grid1dKernel } from '../grid-1d.js';
 import type { Tensor } from '../../tensor.js';
 import { requireF32 } from '../weight-format.js';
 import { accumulateConstant, backwardLaunch, checkSizes, type MatmulBackwardDims, type MatmulBackwardLaunch } from './backward.js';
@@ -30,14 +31,15 @@ export const matmulTile64WeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
 };
 
 /** dweight [N, K] in 4 × 4 blocks, vec4 loads; N and K must be multiples of 4 and M > 0. Bindings: dweight, dout, inp. */
-export const matmulReg4x4WeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
+export const matmulReg4x4WeightGradKernel: KernelSpec<MatmulBackwardLaunch> = grid1dKernel('matmul_reg4x4_weight_grad.wgsl', {
   name: 'matmul_reg4x4_weight_grad',
   code: reg4x4Code,
   bindings: ['read_write', 'read', 'read'],
   constants: accumulateConstant,
   params,
-  dispatch: (d) => grid1d((d.N / REG_BLOCK) * (d.K / REG_BLOCK), REG_WORKGROUP),
-};
+  workgroupSize: REG_WORKGROUP,
+  threads: (d) => (d.N / REG_BLOCK) * (d.K / REG_BLOCK),
+});
 
 const WEIGHT_GRAD_KERNELS: Record<Exclude<MatmulWeightGradKernelName, 'matmul_tile16x128_weight_grad'>, KernelSpec<MatmulBackwardLaunch>> = {
   matmul_tile64_weight_grad: matmulTile64WeightGradKernel,

@@ -2,5 +2,5 @@
 export * from './index.js';
 export { acquireNodeDevice, nodeGpu } from './gpu/node.js';
 export { folderSource, resolveModelSource } from './model/source-node.js';
-export { createEngine } from './engine/node-engine.js';
+export { checkpointFolder, checkpointFolders, createEngine } from './engine/node-engine.js';
 export { swiftShaderEnv } from './gpu/swiftshader-env.js';

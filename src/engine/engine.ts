@@ -27,7 +27,7 @@ import { TextTokenizer } from '../tokenize/tokenizer.js';
 import { resolveTrainingConfig, type TrainingConfigInput } from '../train/config.js';
 import { parseDataset, type Example } from '../train/dataset.js';
 import { formatPrompt } from '../train/format.js';
-import { estimateTrainingMemory, modelElements } from '../train/memory.js';
+import { estimateTrainingMemory, modelParameterCount } from '../train/memory.js';
 import { prepareExamples } from '../train/prepare.js';
 import { checkAdapterFits, Trainer } from '../train/trainer.js';
 import { trlExportFiles } from '../train/trl-export.js';
@@ -122,7 +122,7 @@ export class Engine implements LoraEngine {
         kvHeads: s.KV,
         vocabulary: s.V,
         maxPositions: s.maxPositions,
-        parameters: modelElements(s).total - (s.arch === 'gpt2' ? 0 : s.maxPositions * s.HS),
+        parameters: modelParameterCount(s),
         gpuBytes: gpuMemory(ctx).current - before,
         weightStorage: model.weightStorage,
         chatTemplate: tokenizer.chatTemplate !== null,

@@ -13,15 +13,16 @@
 // Dimension letters: B batch rows, T positions, M = B·T, C model width, V vocabulary.
 import type { GpuContext } from '../gpu/device.js';
 import { Recorder } from '../gpu/kernel.js';
-import { crossentropyForward, lossMean, shiftedTargets } from '../gpu/kernels/crossentropy.js';
-import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
+import { crossentropyForward, lossMean } from '../gpu/kernels/crossentropy.js';
+import { embeddingForward } from '../gpu/kernels/embedding.js';
 import { gatherRows } from '../gpu/kernels/gather-rows.js';
 import { matmulForward } from '../gpu/kernels/matmul/forward.js';
-import { createTensor, readTensor, writeTensor, type Tensor } from '../gpu/tensor.js';
+import { createTensor, readTensor, type Tensor } from '../gpu/tensor.js';
 import { blockForward, normForward } from '../model/block.js';
 import { adaptedKinds, createLayerBuffers, destroyLayerBuffers, type ForwardWeights, type LayerBuffers } from '../model/layer.js';
 import type { LowRankUpdates } from '../model/linear.js';
 import { logitsChunkRows } from '../model/train-buffer-plan.js';
+import { writeTokens } from '../model/train-pass.js';
 import { makeBatch, paddedLength, type Batch } from '../train/batches.js';
 import type { TokenRow } from '../train/prepare.js';
 
@@ -102,19 +103,8 @@ async function batchLoss(ctx: GpuContext, m: ForwardWeights, lora: LowRankUpdate
   const { C, V, L } = spec;
   const { B, T } = batch;
   const M = B * T;
-  if (T > spec.maxPositions) throw new Error(`sequence length ${T} is past the model's ${spec.maxPositions} positions`);
-  assertTokenIds(batch.ids, V);
-  // The labelled positions, in order, and their targets packed the same way (as train-pass.ts's writeBatch).
-  const { targets, count } = shiftedTargets(batch.labels, B, T, V);
-  const rows = new Uint32Array(count);
-  const packed = new Int32Array(count);
-  for (let i = 0, j = 0; i < targets.length; i++) if (targets[i] >= 0) [rows[j], packed[j++]] = [i, targets[i]];
-  writeTensor(ctx, tb.ids, batch.ids);
-  writeTensor(ctx, tb.mask, batch.attentionMask);
-  if (count > 0) {
-    writeTensor(ctx, tb.targets, packed);
-    writeTensor(ctx, tb.lossRows, rows);
-  }
+  const rows = writeTokens(ctx, tb, spec, batch);
+  const count = rows.length;
 
   const rec = new Recorder(ctx, 'eval');
   const dims = { B, T, S: T, pos0: 0 };

@@ -2,8 +2,8 @@
 // the rest of the engine reads. Absent optional fields take the default of the transformers
 // config class of that model_type (LlamaConfig, Qwen2Config, Qwen3Config, GPT2Config).
 //
-// Dimension letters: V vocabulary, C model width, L layers, NH query heads, KV key/value heads,
-// HS head size, F MLP width.
+// Dimension letters: the legend at the top of ./block.ts (V vocabulary, C model width, L layers,
+// NH query heads, KV key/value heads, HS head size, F MLP width, ...).
 import { readJsonIfExists, type ModelSource } from './source.js';
 
 export type ModelType = 'llama' | 'qwen2' | 'qwen3' | 'gpt2';

@@ -16,7 +16,6 @@ import type { LowRankUpdates } from './linear.js';
 
 export type { ForwardWeights } from './layer.js';
 // The block buffers' home is ./layer.ts; test/train/checkpointing.test.ts still imports them from here.
-export { adaptedKinds, createLayerBuffers, destroyLayerBuffers } from './layer.js';
 
 /** Buffers for one batch of B sequences of up to S positions, allocated once. */
 export interface InferenceState {

@@ -3,10 +3,11 @@
 // backward) or one shared by every layer (inference; training with gradient checkpointing).
 // Dimension letters as in ./block.ts.
 import type { GpuContext } from '../gpu/device.js';
-import { createTensor, type Tensor } from '../gpu/tensor.js';
+import type { Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import type { GpuModelWeights } from './gpu-weights.js';
 import type { LowRankUpdates, ProjectionKind } from './linear.js';
+import { allocatePlan, planLayerBuffers } from './train-buffer-plan.js';
 
 export interface ForwardWeights {
   spec: ModelSpec;
@@ -43,39 +44,12 @@ export interface LayerBuffers {
   u: Partial<Record<ProjectionKind, Tensor>>;
 }
 
-/** Block buffers for M rows (B·T), with u buffers of rank R for the projections in `adapted`. */
+/**
+ * Block buffers for M rows (B·T), with u buffers of rank R for the projections in `adapted`: the
+ * tensors planLayerBuffers plans (./train-buffer-plan.ts, the one source of their shapes).
+ */
 export function createLayerBuffers(ctx: GpuContext, spec: ModelSpec, B: number, T: number, R: number, adapted: ProjectionKind[], label: string): LayerBuffers {
-  const { C, NH, KV, HS, F } = spec;
-  const M = B * T;
-  const f = (shape: number[], name: string) => createTensor(ctx, shape, 'f32', undefined, `${label}.${name}`);
-  const u: LayerBuffers['u'] = {};
-  for (const kind of adapted) u[kind] = f([M, R], `u.${kind}`);
-  const qk = spec.qkNorm;
-  return {
-    h1: f([M, C], 'h1'),
-    mean1: f([M], 'mean1'),
-    rstd1: f([M], 'rstd1'),
-    q: f([M, NH * HS], 'q'),
-    k: f([M, KV * HS], 'k'),
-    v: f([M, KV * HS], 'v'),
-    qn: f([qk ? M : 1, NH * HS], 'qn'),
-    kn: f([qk ? M : 1, KV * HS], 'kn'),
-    rstdQ: f([qk ? M * NH : 1], 'rstdQ'),
-    rstdK: f([qk ? M * KV : 1], 'rstdK'),
-    qr: f([M, NH * HS], 'qr'),
-    kr: f([M, KV * HS], 'kr'),
-    att: f([M, NH * HS], 'att'),
-    lse: f([B, NH, T], 'lse'),
-    proj: f([M, C], 'proj'),
-    xMid: f([M, C], 'xMid'),
-    h2: f([M, C], 'h2'),
-    mean2: f([M], 'mean2'),
-    rstd2: f([M], 'rstd2'),
-    gate: f([spec.arch === 'gpt2' ? 1 : M, F], 'gate'),
-    up: f([M, F], 'up'),
-    act: f([M, F], 'act'),
-    u,
-  };
+  return allocatePlan(ctx, planLayerBuffers(spec, B, T, { kinds: adapted, R }, label));
 }
 
 export function destroyLayerBuffers(b: LayerBuffers): void {

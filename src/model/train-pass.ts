@@ -53,10 +53,26 @@ export function writeBatch(tb: TrainBuffers, m: ForwardWeights, batch: TokenBatc
   if (batch.ids.length !== B * T || batch.labels.length !== B * T || batch.attentionMask.length !== B * T) {
     throw new Error(`batch arrays must each hold B·T = ${B * T} entries`);
   }
-  if (T > m.spec.maxPositions) throw new Error(`sequence length ${T} is past the model's ${m.spec.maxPositions} positions`);
-  assertTokenIds(batch.ids, m.spec.V);
-  const { targets, count } = shiftedTargets(batch.labels, B, T, m.spec.V);
-  // The labelled positions, in order, and their targets packed the same way.
+  const rows = writeTokens(ctx, tb, m.spec, batch);
+  tb.lossRowIndices = rows;
+  return rows.length;
+}
+
+/**
+ * Writes a batch's token ids, attention mask and loss targets to the GPU: the labelled positions
+ * (rows of the flattened [B, T] batch, in order) into lossRows and their next-token targets,
+ * packed the same way, into targets. Returns the labelled rows. Checks the ids and the length.
+ */
+export function writeTokens(
+  ctx: Recorder['ctx'],
+  tb: Pick<TrainBuffers, 'ids' | 'mask' | 'targets' | 'lossRows'>,
+  spec: ForwardWeights['spec'],
+  batch: TokenBatch,
+): Uint32Array {
+  const { B, T } = batch;
+  if (T > spec.maxPositions) throw new Error(`sequence length ${T} is past the model's ${spec.maxPositions} positions`);
+  assertTokenIds(batch.ids, spec.V);
+  const { targets, count } = shiftedTargets(batch.labels, B, T, spec.V);
   const rows = new Uint32Array(count);
   const packed = new Int32Array(count);
   for (let i = 0, j = 0; i < targets.length; i++) if (targets[i] >= 0) [rows[j], packed[j++]] = [i, targets[i]];
@@ -66,8 +82,7 @@ export function writeBatch(tb: TrainBuffers, m: ForwardWeights, batch: TokenBatc
     writeTensor(ctx, tb.targets, packed);
     writeTensor(ctx, tb.lossRows, rows);
   }
-  tb.lossRowIndices = rows;
-  return count;
+  return rows;
 }
 
 /**

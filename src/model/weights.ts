@@ -1,7 +1,7 @@
 // The weights of a Hugging Face model folder, read from safetensors into one canonical CPU layout
 // for both architectures: every linear weight as nn.Linear stores it, [out, in] row-major, so that
 // y = x·Wᵀ (+ b). GPT-2's Conv1D weights ([in, out]) are transposed here, and its fused c_attn is
-// split into q, k and v. Dimension letters as in ./config.ts; P = maxPositions.
+// split into q, k and v. Dimension letters as in ./block.ts's legend; P = maxPositions.
 import type { ModelSpec } from './config.js';
 import { readSafetensorsHeader, readTensorF32, type SafetensorsHeader, type TensorInfo } from './safetensors.js';
 import { readJsonIfExists, type ModelSource } from './source.js';

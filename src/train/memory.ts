@@ -37,6 +37,13 @@ export function modelElements(spec: ModelSpec): { total: number; largest: number
   return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(0, ...sizes) };
 }
 
+/** The model's parameters: the elements of its planned tensors without the RoPE tables (which are not weights). */
+export function modelParameterCount(spec: ModelSpec): number {
+  const plan = planWeights(spec);
+  const rope = [plan.ropeCos, plan.ropeSin].reduce((n, t) => n + (t ? t.shape.reduce((a, b) => a * b, 1) : 0), 0);
+  return modelElements(spec).total - rope;
+}
+
 /** Bytes of the model's tensors on the GPU with f32 or f16 storage of its matrices (the rest stays f32). */
 export function modelBytes(spec: ModelSpec, weightStorage: WeightStorage = 'f32'): number {
   return plannedBytes(planWeights(spec, weightStorage)).total;

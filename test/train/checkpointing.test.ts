@@ -12,7 +12,7 @@ import { gpuMemory, readTensor, Tensor } from '../../src/gpu/tensor.js';
 import type { LoraAdapter } from '../../src/lora/adapter.js';
 import { GpuLora } from '../../src/lora/gpu-lora.js';
 import { importPeft } from '../../src/lora/peft.js';
-import { adaptedKinds, createLayerBuffers, destroyLayerBuffers } from '../../src/model/forward.js';
+import { adaptedKinds, createLayerBuffers, destroyLayerBuffers } from '../../src/model/layer.js';
 import { LanguageModel } from '../../src/model/model.js';
 import { folderSource } from '../../src/model/source-node.js';
 import { plannedBytes, plannedTensors, planTrainBuffers } from '../../src/model/train-buffer-plan.js';

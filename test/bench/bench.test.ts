@@ -86,8 +86,8 @@ describe.skipIf(!SHARED_DIR)(`the built benchmark${SHARED_DIR ? '' : ` (skipped:
     // The engine's kernels, most GPU time first, with the matmuls among them.
     const kernels: Array<{ name: string; calls: number; ms: number }> = r.engine.kernels;
     expect(kernels.length).toBeGreaterThan(5);
-    // (matmul_forward or, where barriers are slow, matmul_regtile_forward: src/gpu/policy.ts)
-    expect(kernels.map((k) => k.name).some((n) => /^matmul_(regtile_)?forward$/.test(n))).toBe(true);
+    // (matmul_tile64_forward or, where barriers are slow, matmul_reg4x4_forward: src/gpu/policy.ts)
+    expect(kernels.map((k) => k.name).some((n) => /^matmul_(tile64|reg4x4)_forward$/.test(n))).toBe(true);
     for (const k of kernels) expect(k.calls > 0 && k.ms >= 0).toBe(true);
     expect(kernels.every((k, i) => i === 0 || kernels[i - 1].ms >= k.ms)).toBe(true);
     // Each row is also logged as it is done (what a run stopped from outside leaves behind).
@@ -99,11 +99,11 @@ describe.skipIf(!SHARED_DIR)(`the built benchmark${SHARED_DIR ? '' : ` (skipped:
     const run = spawnSync(process.execPath, ['dist/bench/bench.mjs', '--matmul', '64,40x36x72,33x20x18', '--json'], { cwd: root, encoding: 'utf8', timeout: 280_000 });
     expect(run.status, run.stderr).toBe(0);
     const results: Array<{ kernel: string; M: number; N: number; K: number; checked: boolean; tflops: number | null; error?: string }> = JSON.parse(run.stdout.trim().split('\n').pop()!).matmul;
-    const kernels = ['matmul_tile128_forward', 'matmul_tile128_forward (f16 weight)', 'matmul_forward', 'matmul_regtile_forward', 'matmul_tile128_backward', 'matmul_backward', 'matmul_regtile_backward'];
+    const kernels = ['matmul_tile128_forward', 'matmul_tile128_forward (f16 weight)', 'matmul_tile64_forward', 'matmul_reg4x4_forward', 'matmul_tile128_backward', 'matmul_tile64_backward', 'matmul_reg4x4_backward'];
     expect(results.map((r) => `${r.kernel} ${r.M}x${r.N}x${r.K}`)).toEqual(['64x64x64', '40x36x72', '33x20x18'].flatMap((s) => kernels.map((k) => `${k} ${s}`)));
     for (const r of results) {
       // The vec4 kernels do not take K = 18; everything else runs and matches the CPU.
-      if (r.K === 18 && /tile128|regtile/.test(r.kernel)) expect(r.error).toMatch(/^not run: K = 18 is not a multiple of 4/);
+      if (r.K === 18 && /tile128|reg4x4/.test(r.kernel)) expect(r.error).toMatch(/^not run: K = 18 is not a multiple of 4/);
       else expect([r.checked, r.tflops! > 0, r.error], `${r.kernel} at ${r.M}x${r.N}x${r.K}`).toEqual([true, true, undefined]);
     }
   }, 300_000);

@@ -1,7 +1,7 @@
 // webgpu-lora export-trl, as a user runs it: the data file and the options are checked as train
 // checks them, before the model is looked at; on stories260K (no chat template) and on a copy of
 // its tokenizer with a chat template, the folder holds the data in TRL's form and the settings.
-// The plain-template export runs the binary (`npx webgpu-lora`); the other cases main() in this process.
+// The plain-template export runs the binary (bin/webgpu-lora.js); the other cases main() in this process.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';

@@ -1,6 +1,7 @@
 // The CLI as a user runs it: `npx webgpu-lora ...` in the repository after `npm ci` (which builds
-// dist/cli through the `prepare` script; cli() rebuilds it first when src/ changed since), for info
-// and a greedy generation; the usage and model-file errors through main() in this process.
+// dist/cli through the `prepare` script; cli() rebuilds it first when its sources changed since),
+// for info, and the binary itself (bin/webgpu-lora.js) for an unknown command and a greedy
+// generation; the usage and model-file errors through main() in this process.
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { AFTER_ONCE_IDS } from '../stories-readme.js';
 
 describe('webgpu-lora CLI', () => {
   it('info prints the adapter, its features and limits', () => {
-    const r = cli(['info']);
+    const r = cli(['info'], undefined, 'npx');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^adapter: /m);
     expect(r.stdout).toMatch(/features: shader-f16 (yes|no), subgroups (yes|no), timestamp-query (yes|no)/);
@@ -44,7 +45,7 @@ describe('webgpu-lora CLI', () => {
       const dir = join(SHARED_DIR!, 'models', 'stories260K');
       const r = cli(['generate', '--model', dir, '--prompt', 'Once upon a time', '--max-new-tokens', '40', '--temperature', '0']);
       expect(r.status, r.stderr).toBe(0);
-        const tokenizer = await TextTokenizer.load(folderSource(dir));
+      const tokenizer = await TextTokenizer.load(folderSource(dir));
       const expected = tokenizer.decode(AFTER_ONCE_IDS.slice(0, 40));
       expect(expected.startsWith(', there was a little girl named Lily.')).toBe(true);
       expect(r.stdout).toBe(`${expected}\n`);

@@ -1,7 +1,7 @@
 // `webgpu-lora golden` on every case of ../shared/golden: LoRA logits, the loss trajectory, every
 // gradient, the AdamW steps, the trained and merged logits and the merged weights against
-// PyTorch + PEFT, through the CLI: the first case as a user runs it (`npx webgpu-lora golden`), the
-// others through main() in this process.
+// PyTorch + PEFT, through the CLI: the first case as a user runs it (the binary, bin/webgpu-lora.js),
+// the others through main() in this process.
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 // `webgpu-lora merge`: the golden stories260K adapter merged into its base model gives a complete
 // model folder that `generate` loads, and whose greedy output equals the unmerged adapter's. The
-// merge runs the binary (`npx webgpu-lora`); the generations and the failures run main() in this process.
+// merge runs the binary (bin/webgpu-lora.js); the generations and the failures run main() in this process.
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,12 +1,14 @@
-// End-to-end test plumbing: the built demo (dist/demo) and widget (dist/widget, both made by
-// `npm run build` before the tests) served on 127.0.0.1 by a small static server, with fixture
-// model folders under /models/ (HEAD and single Range requests supported), and Debian's Chromium
-// driven by playwright-core with WebGPU on (SwiftShader where there is no GPU).
+// End-to-end test plumbing: the built demo (dist/demo) and widget (dist/widget, each rebuilt first
+// whenever its sources changed since it was built: test/setup/dist.ts) served on 127.0.0.1 by a
+// small static server, with fixture model folders under /models/ (HEAD and single Range requests
+// supported), and Debian's Chromium driven by playwright-core with WebGPU on (SwiftShader where
+// there is no GPU).
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { ensureBuilt } from '../setup/dist.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const DIST = join(import.meta.dirname, '..', '..', 'dist');
@@ -66,11 +68,8 @@ export async function startStaticServer(routes: Record<string, string>): Promise
 
 /** The built demo at /, the widget at /widget/, and `models` (name → folder) under /models/<name>/. */
 export function startDemoServer(models: Record<string, string>): Promise<StaticServer> {
-  for (const part of ['demo', 'widget']) {
-    if (!existsSync(join(DIST, part, 'index.html')) && !existsSync(join(DIST, part, 'lora-trainer.js'))) {
-      throw new Error(`${join(DIST, part)} is missing: run \`npm run build\` first (npm test does)`);
-    }
-  }
+  ensureBuilt('demo');
+  ensureBuilt('widget');
   const routes: Record<string, string> = { '/': join(DIST, 'demo'), '/widget/': join(DIST, 'widget') };
   for (const [name, dir] of Object.entries(models)) routes[`/models/${name}/`] = dir;
   return startStaticServer(routes);

@@ -295,6 +295,7 @@ export class Engine implements LoraEngine {
     const estimate = estimateTrainingMemory(model.spec, c.lora, c.batchSize, T, {
       gradientCheckpointing: c.gradientCheckpointing,
       weightStorage: model.weightStorage,
+      storageOffsetAlignment: ctx.limits.minStorageBufferOffsetAlignment,
     });
     const limits = { maxBufferSize: ctx.limits.maxBufferSize, maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize };
     const fits = estimate.largestBufferBytes <= Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);

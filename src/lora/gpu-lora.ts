@@ -14,7 +14,7 @@ import type { LowRankUpdate, LowRankUpdates, ProjectionKind } from '../model/lin
 import { loraScale, type LoraKind, type LoraModule } from './config.js';
 
 
-interface Segment {
+export interface Segment {
   module: LoraModule;
   factor: 'A' | 'B';
   /** Rows of the module's PEFT tensor that this segment holds. */
@@ -22,6 +22,30 @@ interface Segment {
   rows: number;
   cols: number;
   offset: number;
+}
+
+/**
+ * The flat layout of an adapter's factors (see the header): each module's A [r, in], then its B
+ * [out, r] (GPT-2's fused qkv in three segments), each segment starting at a multiple of
+ * `alignElements` (the storage-offset alignment in f32 elements). `elements` is the buffer's length:
+ * the params, the gradients and AdamW's two moments all have it. The memory estimate
+ * (train/memory.ts) sums the same layout.
+ */
+export function loraLayout(modules: readonly LoraModule[], R: number, alignElements: number): { segments: Segment[]; elements: number } {
+  const align = Math.max(1, alignElements);
+  const segments: Segment[] = [];
+  let offset = 0;
+  const add = (module: LoraModule, factor: 'A' | 'B', rowStart: number, rows: number, cols: number) => {
+    segments.push({ module, factor, rowStart, rows, cols, offset });
+    offset += Math.ceil((rows * cols) / align) * align;
+  };
+  for (const m of modules) {
+    add(m, 'A', 0, R, m.inFeatures);
+    const parts = m.kind === 'qkv' ? 3 : 1;
+    const rows = m.outFeatures / parts;
+    for (let p = 0; p < parts; p++) add(m, 'B', p * rows, rows, R);
+  }
+  return { segments, elements: Math.max(offset, 1) };
 }
 
 export class GpuLora implements LowRankUpdates {
@@ -45,22 +69,10 @@ export class GpuLora implements LowRankUpdates {
    * the module's index in adapter.modules (the stream: GPT-2's q/k/v share their module's).
    */
   static create(ctx: GpuContext, adapter: LoraAdapter, opts: { dropoutSeed?: number } = {}): GpuLora {
-    const align = Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4);
-    const segments: Segment[] = [];
-    let offset = 0;
-    const add = (module: LoraModule, factor: 'A' | 'B', rowStart: number, rows: number, cols: number) => {
-      segments.push({ module, factor, rowStart, rows, cols, offset });
-      offset += Math.ceil((rows * cols) / align) * align;
-    };
     const R = adapter.config.r;
-    for (const m of adapter.modules) {
-      add(m, 'A', 0, R, m.inFeatures);
-      const parts = m.kind === 'qkv' ? 3 : 1;
-      const rows = m.outFeatures / parts;
-      for (let p = 0; p < parts; p++) add(m, 'B', p * rows, rows, R);
-    }
-    const params = createTensor(ctx, [Math.max(offset, 1)], 'f32', undefined, 'lora.params');
-    const grads = createTensor(ctx, [Math.max(offset, 1)], 'f32', undefined, 'lora.grads');
+    const { segments, elements } = loraLayout(adapter.modules, R, ctx.limits.minStorageBufferOffsetAlignment / 4);
+    const params = createTensor(ctx, [elements], 'f32', undefined, 'lora.params');
+    const grads = createTensor(ctx, [elements], 'f32', undefined, 'lora.grads');
 
     const scale = loraScale(adapter.config);
     const { dropout: p } = adapter.config;

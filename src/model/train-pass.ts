@@ -85,24 +85,30 @@ export function writeTokens(
   return rows;
 }
 
+/** What recordTrainPass runs: the batch's shape and counted positions, the adapter, and whether to go backward. */
+export interface TrainPassOptions {
+  B: number;
+  T: number;
+  /** The counted (labelled) positions writeBatch found. */
+  count: number;
+  /** The adapter whose updates the projections add (none: the base model). */
+  lora?: LowRankUpdates;
+  /**
+   * The backward pass too, adding into the LoRA gradients: gradScale is d total loss / d summed
+   * position losses (e.g. 1/count); dropoutStep (a u32, different for every training pass) turns
+   * on LoRA dropout where the adapter has it. Without `backward`: the loss only (evaluation never
+   * drops).
+   */
+  backward?: { gradScale: number; dropoutStep?: number };
+}
+
 /**
  * Record the forward pass and loss of the batch written by writeBatch (B·T rows), leaving
- * tb.loss = the mean loss over its `count` counted positions; with `gradScale` (d total loss /
- * d summed position losses, e.g. 1/count), also the backward pass, adding into the LoRA gradients.
- * `dropoutStep` (a u32, different for every training pass) turns on LoRA dropout where the
- * adapter has it; it is ignored without gradScale (evaluation never drops).
+ * tb.loss = the mean loss over its `count` counted positions, and with `backward` the backward pass.
  */
-export function recordTrainPass(
-  rec: Recorder,
-  m: ForwardWeights,
-  lora: LowRankUpdates | undefined,
-  tb: TrainBuffers,
-  B: number,
-  T: number,
-  count: number,
-  gradScale: number | null,
-  dropoutStep?: number,
-): void {
+export function recordTrainPass(rec: Recorder, m: ForwardWeights, tb: TrainBuffers, { B, T, count, lora, backward }: TrainPassOptions): void {
+  const gradScale = backward?.gradScale ?? null;
+  const dropoutStep = backward?.dropoutStep;
   const { spec } = m;
   const { C, V, L } = spec;
   const M = B * T;

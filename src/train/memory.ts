@@ -8,7 +8,9 @@
 // upload against it), and test/engine/engine.test.ts checks the whole against a training run. With gradient
 // checkpointing the blocks' saved activations are one layer's (shared), not L layers'.
 // Dimension letters as in model/config.ts; M = B·T.
+import { gradNormScratchSize } from '../gpu/kernels/adamw.js';
 import { loraParameterCount } from '../lora/adapter.js';
+import { loraLayout } from '../lora/gpu-lora.js';
 import { resolveLoraModules, type LoraConfig, type LoraModule } from '../lora/config.js';
 import type { ModelSpec } from '../model/config.js';
 import { planWeights, type WeightStorage } from '../model/gpu-weights.js';
@@ -18,7 +20,7 @@ import { plannedBytes, plannedTensors, planTrainBuffers, type AdapterShape } fro
 export interface MemoryEstimate {
   /** The model's weights (and RoPE tables) on the GPU. */
   modelBytes: number;
-  /** LoRA A and B, their gradients, and AdamW's first and second moments. */
+  /** LoRA A and B, their gradients, AdamW's first and second moments, and the gradient norm's scratch. */
   adapterBytes: number;
   /** Saved activations, gradient scratch and the loss buffers of one step. */
   activationBytes: number;
@@ -54,6 +56,11 @@ export interface MemoryEstimateOptions {
   gradientCheckpointing?: boolean;
   /** How the model's weight matrices are stored (LanguageModel.load's weightStorage); default f32. */
   weightStorage?: WeightStorage;
+  /**
+   * The device's minStorageBufferOffsetAlignment in bytes, which pads the adapter's segments
+   * (lora/gpu-lora.ts loraLayout); default 256, WebGPU's default limit.
+   */
+  storageOffsetAlignment?: number;
 }
 
 /**
@@ -75,14 +82,16 @@ export function estimateTrainingMemory(spec: ModelSpec, lora: LoraConfig, B: num
   const activations = plannedBytes(plan);
 
   const weights = plannedBytes(planWeights(spec, opts.weightStorage ?? 'f32'));
-  // A and B in one flat buffer, its gradient and AdamW's two moments: 4 buffers of 4-byte elements.
-  const adapterBytes = 4 * 4 * trainableParameters;
+  // A and B in one flat buffer laid out as GpuLora lays it out, its gradient and AdamW's two
+  // moments (4 buffers of that length), and the gradient norm with its scratch (step.ts).
+  const { elements } = loraLayout(modules, lora.r, (opts.storageOffsetAlignment ?? 256) / 4);
+  const adapterBytes = 4 * (4 * elements + 1 + gradNormScratchSize(elements));
   return {
     modelBytes: weights.total,
     adapterBytes,
     activationBytes: activations.total,
     total: weights.total + adapterBytes + activations.total,
-    largestBufferBytes: Math.max(weights.largest, activations.largest, 4 * trainableParameters),
+    largestBufferBytes: Math.max(weights.largest, activations.largest, 4 * elements),
     trainableParameters,
   };
 }

@@ -67,7 +67,7 @@ export class TrainStep {
   async loss(batch: TokenBatch): Promise<{ loss: number; count: number }> {
     const count = writeBatch(this.buffers, this.model.weights, batch, this.ctx);
     const rec = new Recorder(this.ctx, 'eval');
-    recordTrainPass(rec, this.model.weights, this.lora, this.buffers, batch.B, batch.T, count, null);
+    recordTrainPass(rec, this.model.weights, this.buffers, { B: batch.B, T: batch.T, count, lora: this.lora });
     rec.submit();
     return { loss: (await readTensor(this.ctx, this.buffers.loss))[0], count };
   }
@@ -88,7 +88,8 @@ export class TrainStep {
       const count = writeBatch(this.buffers, this.model.weights, batch, this.ctx);
       const rec = new Recorder(this.ctx, 'train-pass');
       const dropoutStep = dropoutPass(this.step, i);
-      recordTrainPass(rec, this.model.weights, this.lora, this.buffers, batch.B, batch.T, count, total > 0 ? 1 / total : 0, dropoutStep);
+      const backward = { gradScale: total > 0 ? 1 / total : 0, dropoutStep };
+      recordTrainPass(rec, this.model.weights, this.buffers, { B: batch.B, T: batch.T, count, lora: this.lora, backward });
       rec.submit();
       lossSum += (await readTensor(this.ctx, this.buffers.loss))[0] * count;
     }

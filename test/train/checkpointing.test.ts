@@ -149,5 +149,24 @@ for (const [modelName, adapterName] of CASES) {
         lora.destroy();
       }
     });
+
+    it('estimates exactly the bytes a training step allocates: the adapter laid out as GpuLora lays it, AdamW and the buffers', async () => {
+      const ctx = await gpu();
+      for (const checkpoint of [false, true]) {
+        const before = gpuMemory(ctx).current;
+        const lora = await gpuLora(0);
+        const step = new TrainStep(ctx, model, lora, B, T, DEFAULT_OPTIMIZER, { gradientCheckpointing: checkpoint });
+        const allocated = gpuMemory(ctx).current - before;
+        const estimate = estimateTrainingMemory(model.spec, lora.adapter.config, B, T, {
+          gradientCheckpointing: checkpoint,
+          storageOffsetAlignment: ctx.limits.minStorageBufferOffsetAlignment,
+        });
+        expect(estimate.adapterBytes + estimate.activationBytes, `checkpointing ${checkpoint}`).toBe(allocated);
+        expect(estimate.adapterBytes).toBeGreaterThanOrEqual(4 * 4 * lora.trainableParameters);
+        step.destroy();
+        lora.destroy();
+        expect(gpuMemory(ctx).current).toBe(before);
+      }
+    });
   });
 }

@@ -41,7 +41,7 @@ const [B, T] = [2, 128];
 /**
  * A vocabulary above 32,768 makes the logits chunks 64 rows (train-buffers.ts), as at SmolLM2's and
  * Qwen2.5's shapes, so the LM head's dh = dlogits·E takes the 64 × 64 kernel with its sum over the
- * vocabulary split (matmul-backward.ts backwardSplits). Narrow and short, to stay quick here.
+ * vocabulary split (matmul/select.ts backwardSplits). Narrow and short, to stay quick here.
  */
 const WIDE_VOCAB = { ...CONFIG, hidden_size: 64, intermediate_size: 128, vocab_size: 33024 };
 

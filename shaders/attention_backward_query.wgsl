@@ -1,15 +1,19 @@
 // Causal grouped-query attention, backward, step 2 of 3: the gradient with respect to the queries.
 // Training layout: no cache offset, so the keys are the T positions of the same sequence. Composed
-// with lib/attention_backward_io.wgsl (the inputs and params), lib/attention_rows.wgsl and
-// lib/attention_per_row.wgsl (the entry point).
+// with lib/attention_backward_io.wgsl (the inputs and params), lib/attention_rows.wgsl,
+// lib/attention_score.wgsl (the window and the softcap) and lib/attention_per_row.wgsl (the entry
+// point).
 //
 // q, dout, dq: [B, T, NH, HS]; k, v: [B, T, KV, HS]; mask: u32 [B, T], 1 for a real token.
 // stats: [B, NH, T] pairs (lse_i, D_i) from attention_backward_prep.wgsl.
 // Head h reads kv head h / (NH / KV).
 //
-// For the query row i = (b, t, h), the allowed keys are j <= t with mask[b, j] != 0. With
-// scale = 1 / sqrt(HS), s_ij = scale * (q_i . k_j) and p_ij = exp(s_ij - lse_i) recomputes the
-// forward's softmax weight; dp_ij = dout_i . v_j and ds_ij = p_ij * (dp_ij - D_i). Then
+// For the query row i = (b, t, h), the allowed keys are first_key(t) <= j <= t (t - W < j with a
+// sliding window of W) with mask[b, j] != 0. With the raw score r_ij = scale * (q_i . k_j)
+// (scale = 1 / sqrt(HS) by default), the score s_ij = r_ij, or SOFTCAP * tanh(r_ij / SOFTCAP)
+// with softcapping, and c_ij = d s_ij / d r_ij (1, or 1 - tanh^2(r_ij / SOFTCAP)),
+// p_ij = exp(s_ij - lse_i) recomputes the forward's softmax weight; dp_ij = dout_i . v_j and
+// ds_ij = p_ij * (dp_ij - D_i) * c_ij. Then
 //   dq_i = scale * sum_j ds_ij * k_j.
 // A row with no allowed key (lse_i = -1e30, a padding query of a left-padded row) gets dq_i = 0:
 // its weights are zero, and exp(s - lse) is never evaluated for it.
@@ -43,10 +47,11 @@ fn run_row(row: u32) {
   }
 
   // With no allowed key, no key is visited and dq stays 0.
+  let first = first_key(r.t);
   let last = select(r.t + 1u, 0u, rowLse < NO_KEY_BELOW);
   let kvStride = params.KV * HS;
-  var kvbase = (r.b * params.T * params.KV + r.kvh) * HS;
-  for (var j = 0u; j < last; j++) {
+  var kvbase = ((r.b * params.T + first) * params.KV + r.kvh) * HS;
+  for (var j = first; j < last; j++) {
     if (mask[r.b * params.T + j] != 0u) {
       var s = 0.0;
       var dp = 0.0;
@@ -54,7 +59,8 @@ fn run_row(row: u32) {
         s += qr[d] * k[kvbase + d];
         dp += g[d] * v[kvbase + d];
       }
-      let ds = exp(s - rowLse) * (dp - rowD);
+      let sc = score_grad(s);  // (s_ij, c_ij)
+      let ds = exp(sc.x - rowLse) * (dp - rowD) * sc.y;
       for (var d = 0u; d < HS; d++) { acc[d] += ds * k[kvbase + d]; }
     }
     kvbase += kvStride;

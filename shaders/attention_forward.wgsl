@@ -1,7 +1,8 @@
 // Causal scaled-dot-product attention, forward, with grouped-query heads, a key padding mask and
 // keys/values read from a cache layout. Flash-style: an online softmax (running max and sum) over
 // the keys, so no T x S score matrix is ever stored. Composed with lib/attention_forward_io.wgsl
-// (the inputs and params), lib/attention_rows.wgsl and lib/attention_per_row.wgsl (the entry point).
+// (the inputs and params), lib/attention_rows.wgsl, lib/attention_score.wgsl (the window and the
+// softcap) and lib/attention_per_row.wgsl (the entry point).
 //
 // q, out: [B, T, NH, HS], queries at absolute positions pos0 .. pos0 + T - 1.
 // k, v:   [B, S, KV, HS], cache positions 0 .. S - 1 (only 0 .. pos0 + T - 1 need be filled).
@@ -9,8 +10,10 @@
 // lse:    [B, NH, T], the log-sum-exp of each query row's scaled scores, saved for the backward pass.
 // Head h reads kv head h / (NH / KV) (grouped-query attention; NH is a multiple of KV).
 //
-// For the query (b, t, h) at position p = pos0 + t, the allowed keys are j in [0, p] with
-// mask[b, j] != 0; score_j = (q . k_j) * scale with scale = 1 / sqrt(HS);
+// For the query (b, t, h) at position p = pos0 + t, the allowed keys are j in [first_key(p), p]
+// (all of [0, p] without a sliding window; p - W < j with a window of W) with mask[b, j] != 0;
+// score_j = (q . k_j) * scale (scale = 1 / sqrt(HS) by default), softcapped to
+// SOFTCAP * tanh(score_j / SOFTCAP) when SOFTCAP > 0;
 //   out[b, t, h] = sum_j softmax(score)_j * v_j,   lse[b, h, t] = log(sum_j exp(score_j)).
 // A query with no allowed key (a padding position in a left-padded row) gets out = 0 and
 // lse = -1e30, never NaN; its softmax weights are all zero, which the backward pass must honour.
@@ -33,7 +36,8 @@ const MAX_HS: u32 = 256u;
 fn run_row(row: u32) {
   let r = query_row(row);
   let p = params.pos0 + r.t;
-  let last = min(p + 1u, params.S);  // keys 0 .. last - 1; the clamp only guards a caller's mistake
+  let first = first_key(p);
+  let last = min(p + 1u, params.S);  // keys first .. last - 1; the clamp only guards a caller's mistake
 
   var qr: array<f32, MAX_HS>;
   var acc: array<f32, MAX_HS>;
@@ -47,11 +51,12 @@ fn run_row(row: u32) {
   var m = NO_KEY_LSE;
   var l = 0.0;
   let kvStride = params.KV * HS;
-  var kvbase = (r.b * params.S * params.KV + r.kvh) * HS;
-  for (var j = 0u; j < last; j++) {
+  var kvbase = ((r.b * params.S + first) * params.KV + r.kvh) * HS;
+  for (var j = first; j < last; j++) {
     if (mask[r.b * params.S + j] != 0u) {
       var s = 0.0;
       for (var d = 0u; d < HS; d++) { s += qr[d] * k[kvbase + d]; }
+      if (SOFTCAP > 0.0) { s = capped_score(s); }
       if (s > m) {
         // A new maximum: rescale what has been accumulated so far (the factor is 0 at the first key).
         let c = exp(m - s);

@@ -1,15 +1,17 @@
 // Causal scaled-dot-product attention, forward, one SUBGROUP per query row: the variant of
 // attention_forward.wgsl for devices with subgroups. Same inputs, outputs and math; read that
 // file's header for the layouts, the mask, grouped-query heads and the KV-cache offsets, and
-// lib/attention_subgroup.wgsl (composed first) for the work split and the entry point:
+// lib/attention_subgroup.wgsl (composed first) for the work split and the entry point; the window
+// and the softcap are lib/attention_score.wgsl's:
 //
 // q, out: [B, T, NH, HS], queries at absolute positions pos0 .. pos0 + T - 1.
 // k, v:   [B, S, KV, HS], cache positions 0 .. S - 1 (only 0 .. pos0 + T - 1 need be filled).
 // mask:   u32 [B, S], 1 where the key position holds a real token, 0 for padding.
 // lse:    [B, NH, T], the log-sum-exp of each query row's scaled scores (-1e30 with out = 0 for
 //         a query that may attend to no key).
-// The query (b, t, h) at p = pos0 + t attends to keys j <= p with mask[b, j] != 0 of kv head
-// h / (NH / KV); score_j = (q . k_j) / sqrt(HS); out = softmax(score) . v, by an online softmax.
+// The query (b, t, h) at p = pos0 + t attends to keys first_key(p) <= j <= p (p - W < j with a
+// sliding window of W) with mask[b, j] != 0 of kv head h / (NH / KV); score_j = (q . k_j) * scale
+// (1 / sqrt(HS) by default), softcapped if SOFTCAP > 0; out = softmax(score) . v, by an online softmax.
 //
 // Lane `lane` of the row's subgroup of `sg` lanes owns the dimensions d = lane + i * sg < HS of
 // q, out and the accumulator. For each key every lane dots its own dimensions and subgroupAdd
@@ -23,7 +25,9 @@ const FIRST_INPUT: u32 = 2u;
 
 fn run_row(row: u32, lane: u32, sg: u32) {
   let r = query_row(row);
-  let last = min(params.pos0 + r.t + 1u, params.S);  // keys 0 .. last - 1
+  let p = params.pos0 + r.t;
+  let first = first_key(p);
+  let last = min(p + 1u, params.S);  // keys first .. last - 1
 
   // This lane's dimensions of the scaled query, and of the output accumulator (zero-initialised).
   var qr: array<f32, MAX_DIMS_PER_LANE>;
@@ -37,14 +41,15 @@ fn run_row(row: u32, lane: u32, sg: u32) {
   var m = NO_KEY_LSE;
   var l = 0.0;
   let kvStride = params.KV * HS;
-  var kvbase = (r.b * params.S * params.KV + r.kvh) * HS + lane;
-  for (var j = 0u; j < last; j++) {
+  var kvbase = ((r.b * params.S + first) * params.KV + r.kvh) * HS + lane;
+  for (var j = first; j < last; j++) {
     if (mask[r.b * params.S + j] != 0u) {
       var part = 0.0;
       for (var i = 0u; i < DIMS_PER_LANE; i++) {
         if (lane + i * sg < HS) { part += qr[i] * k[kvbase + i * sg]; }
       }
-      let s = subgroupAdd(part);
+      var s = subgroupAdd(part);
+      if (SOFTCAP > 0.0) { s = capped_score(s); }
       if (s > m) {
         // A new maximum: rescale what has been accumulated so far (the factor is 0 at the first key).
         let c = exp(m - s);

@@ -2,16 +2,19 @@
 // values): the vec4 variant of attention_backward_key.wgsl for head sizes that are a multiple of 4
 // (HS <= MAX_HS = 128), with the same math, masks and results, reading and writing four dimensions
 // at a time. Training layout: no cache offset, so the keys are the T positions of the same sequence.
-// Composed with lib/attention_backward_io.wgsl (the inputs and params), lib/attention_rows.wgsl and
-// lib/attention_per_row.wgsl (the entry point).
+// Composed with lib/attention_backward_io.wgsl (the inputs and params), lib/attention_rows.wgsl,
+// lib/attention_score.wgsl (the window and the softcap) and lib/attention_per_row.wgsl (the entry
+// point).
 //
 // q, dout: [B, T, NH, HS]; k, v, dk, dv: [B, T, KV, HS] (HS / 4 vec4 per row); mask: u32 [B, T].
 // stats: [B, NH, T] pairs (lse_i, D_i) from attention_backward_prep.wgsl.
 // The kv head g serves the query heads g * (NH / KV) .. (g + 1) * (NH / KV) - 1.
 //
 // For the key row (b, j, g) of a real token, the queries that may attend to it are i = (b, t, h)
-// with t >= j and h in the group of g. With scale = 1 / sqrt(HS), s_ij = scale * (q_i . k_j),
-// p_ij = exp(s_ij - lse_i), dp_ij = dout_i . v_j and ds_ij = p_ij * (dp_ij - D_i):
+// with j <= t < query_end(j) (t < j + W with a sliding window of W) and h in the group of g. With
+// r_ij = scale * (q_i . k_j) (scale = 1 / sqrt(HS) by default), s_ij = r_ij or, with
+// softcapping, SOFTCAP * tanh(r_ij / SOFTCAP), c_ij = d s_ij / d r_ij, p_ij = exp(s_ij - lse_i),
+// dp_ij = dout_i . v_j and ds_ij = p_ij * (dp_ij - D_i) * c_ij:
 //   dk_j = scale * sum_i ds_ij * q_i,   dv_j = sum_i p_ij * dout_i.
 // A padding key (mask[b, j] = 0) gets dk_j = dv_j = 0, and its k, v are never read; a query with
 // lse = -1e30 (inconsistent inputs only) is skipped. dk and dv are written, not accumulated; each
@@ -40,6 +43,7 @@ fn run_row(row: u32) {
   let kbase = row * H4;
 
   let heads = query_heads(r.g);
+  let tEnd = query_end(r.j);
   let real = mask[r.b * params.T + r.j] != 0u;
   if (H4 <= 4u) {
     // Small heads (HS <= 16): k_j, v_j and both accumulators in registers, the loops over the head
@@ -53,7 +57,7 @@ fn run_row(row: u32) {
       if (H4 > 1u) { k1 = k[kbase + 1u] * params.scale; v1 = v[kbase + 1u]; }
       if (H4 > 2u) { k2 = k[kbase + 2u] * params.scale; v2 = v[kbase + 2u]; }
       if (H4 > 3u) { k3 = k[kbase + 3u] * params.scale; v3 = v[kbase + 3u]; }
-      for (var t = r.j; t < params.T; t++) {
+      for (var t = r.j; t < tEnd; t++) {
         var qbase = query_index(r.b, t, heads.x) * H4;
         for (var h = heads.x; h < heads.y; h++) {
           let st = stats[stat_index(r.b, t, h)];
@@ -66,8 +70,9 @@ fn run_row(row: u32) {
             if (H4 > 3u) { q3 = q[qbase + 3u]; o3 = dout[qbase + 3u]; }
             let s = dot(q0, k0) + dot(q1, k1) + dot(q2, k2) + dot(q3, k3);
             let dp = dot(o0, v0) + dot(o1, v1) + dot(o2, v2) + dot(o3, v3);
-            let p = exp(s - st.x);
-            let ds = p * (dp - st.y);
+            let sc = score_grad(s);  // (s_ij, c_ij)
+            let p = exp(sc.x - st.x);
+            let ds = p * (dp - st.y) * sc.y;
             dv0 += p * o0; dv1 += p * o1; dv2 += p * o2; dv3 += p * o3;
             dk0 += ds * q0; dk1 += ds * q1; dk2 += ds * q2; dk3 += ds * q3;
           }
@@ -92,7 +97,7 @@ fn run_row(row: u32) {
       kr[d] = k[kbase + d] * params.scale;
       vr[d] = v[kbase + d];
     }
-    for (var t = r.j; t < params.T; t++) {
+    for (var t = r.j; t < tEnd; t++) {
       var qbase = query_index(r.b, t, heads.x) * H4;
       for (var h = heads.x; h < heads.y; h++) {
         let st = stats[stat_index(r.b, t, h)];
@@ -103,8 +108,9 @@ fn run_row(row: u32) {
             s += dot(q[qbase + d], kr[d]);
             dp += dot(dout[qbase + d], vr[d]);
           }
-          let p = exp(s - st.x);
-          let ds = p * (dp - st.y);
+          let sc = score_grad(s);  // (s_ij, c_ij)
+          let p = exp(sc.x - st.x);
+          let ds = p * (dp - st.y) * sc.y;
           for (var d = 0u; d < H4; d++) {
             dvAcc[d] += p * dout[qbase + d];
             dkAcc[d] += ds * q[qbase + d];

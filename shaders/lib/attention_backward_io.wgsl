@@ -6,13 +6,15 @@
 //
 // dout, q: [B, T, NH, HS]; k, v: [B, T, KV, HS]; mask: u32 [B, T], 1 for a real token.
 // stats: [B, NH, T] pairs (lse_i, D_i) from attention_backward_prep.wgsl.
+// The scores, the causal mask and the sliding window are lib/attention_score.wgsl's.
 
 struct Params {
   rows: u32,  // the number of rows: B * T * NH query rows, or B * T * KV key rows
   T: u32,
   NH: u32,
   KV: u32,
-  scale: f32,  // 1 / sqrt(HS)
+  scale: f32,   // the score scale, 1 / sqrt(HS) unless the launch gives another
+  window: u32,  // the sliding window W (lib/attention_score.wgsl), 0 for none; at most T
 }
 
 @group(0) @binding(FIRST_INPUT) var<storage, read> dout: array<Elem>;

@@ -7,6 +7,7 @@
 // q:    [B, T, NH, HS], queries at absolute positions pos0 .. pos0 + T - 1.
 // k, v: [B, S, KV, HS], cache positions 0 .. S - 1 (only 0 .. pos0 + T - 1 need be filled).
 // mask: u32 [B, S], 1 where the key position holds a real token, 0 for padding.
+// The scores, the causal mask and the sliding window are lib/attention_score.wgsl's.
 
 struct Params {
   rows: u32,  // B * T * NH, the number of query rows
@@ -15,7 +16,8 @@ struct Params {
   NH: u32,
   KV: u32,
   pos0: u32,
-  scale: f32,  // 1 / sqrt(HS)
+  scale: f32,   // the score scale, 1 / sqrt(HS) unless the launch gives another
+  window: u32,  // the sliding window W (lib/attention_score.wgsl), 0 for none; at most S
 }
 
 @group(0) @binding(FIRST_INPUT) var<storage, read> q: array<Elem>;

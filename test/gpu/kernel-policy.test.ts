@@ -142,7 +142,10 @@ describe('attention and row-reduction kernels by policy', () => {
       [8, 'attention_vec4_forward', 'attention_subgroup_forward', 'attention_vec4_forward'],
       [64, 'attention_vec4_forward', 'attention_subgroup_forward', 'attention_vec4_forward'],
       [6, 'attention_forward', 'attention_subgroup_forward', 'attention_forward'],
+      [128, 'attention_vec4_forward', 'attention_subgroup_forward', 'attention_vec4_forward'],
       [192, 'attention_forward', 'attention_subgroup_forward', 'attention_forward'],
+      [255, 'attention_forward', 'attention_subgroup_forward', 'attention_forward'],
+      [256, 'attention_forward', 'attention_subgroup_forward', 'attention_forward'],
     ];
     for (const [HS, ...want] of rows) {
       COLUMNS.forEach((column, i) => {

@@ -23,6 +23,8 @@ const cases: Case[] = [
   { name: 'GQA ratio 4 (NH=8, KV=2), HS=16', dims: { B: 1, T: 5, NH: 8, KV: 2, HS: 16 } },
   { name: 'odd T=7, B=2, 112 query rows over two workgroups', dims: { B: 2, T: 7, NH: 8, KV: 2, HS: 16 } },
   { name: 'odd head size HS=5', dims: { B: 1, T: 3, NH: 2, KV: 1, HS: 5 } },
+  { name: 'head size HS=192', dims: { B: 1, T: 3, NH: 2, KV: 1, HS: 192 } },
+  { name: 'head size HS=255', dims: { B: 1, T: 3, NH: 2, KV: 1, HS: 255 } },
   { name: 'largest head size HS=256', dims: { B: 1, T: 2, NH: 2, KV: 1, HS: 256 } },
   { name: 'large scores (|score| ~ 10s)', dims: { B: 1, T: 5, NH: 2, KV: 1, HS: 16 }, qScale: 8 },
   { name: 'right-padded row', dims: { B: 1, T: 7, NH: 4, KV: 2, HS: 8 }, mask: [[1, 1, 1, 1, 0, 0, 0]] },
@@ -90,6 +92,58 @@ describe('attentionBackwardRef', () => {
       expect(Array.from(ref.dk.subarray(at, at + KV * HS))).toEqual(Array(KV * HS).fill(0));
       expect(Array.from(ref.dv.subarray(at, at + KV * HS))).toEqual(Array(KV * HS).fill(0));
     }
+    const q10 = (1 * T + 0) * NH * HS;
+    expect(Array.from(ref.dq.subarray(q10, q10 + NH * HS))).toEqual(Array(NH * HS).fill(0));
+    expect(ref.dq.some((x) => Math.abs(x) > 1e-3) && ref.dk.some((x) => Math.abs(x) > 1e-3)).toBe(true);
+  });
+});
+
+describe('attentionBackwardRef with a sliding window, softcapping and a scale', () => {
+  it('matches central finite differences of the forward reference (loss = Σ out ⊙ G)', () => {
+    // A softcap of 0.75 against raw scores of up to ~±2 (q times 2, scale 0.6), so that tanh is
+    // far from linear and a missing or wrong 1 - tanh² factor is plain; window 2 over T = 5;
+    // row 0 right-padded, row 1 left-padded; GQA ratio 2.
+    const dims = { B: 2, T: 5, NH: 4, KV: 2, HS: 4, window: 2, softcap: 0.75, scale: 0.6 };
+    const { B, T, NH, KV, HS } = dims;
+    const mask = [1, 1, 1, 1, 0, 0, 1, 1, 1, 1];
+    const fwdDims = { ...dims, S: T, pos0: 0 };
+    const q = randomArray(B * T * NH * HS, 15, -2, 2);
+    const k = randomArray(B * T * KV * HS, 16, -1, 1);
+    const v = randomArray(B * T * KV * HS, 17, -1, 1);
+    const G = randomArray(B * T * NH * HS, 18, -1, 1);
+    const loss = () => {
+      const { out } = attentionForwardRef(q, k, v, mask, fwdDims);
+      let l = 0;
+      for (let i = 0; i < out.length; i++) l += out[i] * G[i];
+      return l;
+    };
+    const ref = attentionBackwardRef(G, q, k, v, mask, dims);
+    // Without the (1 - tanh²) factor the gradients differ by far more than the tolerance.
+    const uncapped = attentionBackwardRef(G, q, k, v, mask, { ...dims, softcap: 0 });
+    const eps = 1e-2;
+    const numeric = (x: Float32Array) => {
+      const g = new Float64Array(x.length);
+      for (let i = 0; i < x.length; i++) {
+        const x0 = x[i];
+        x[i] = x0 + eps;
+        const hi = x[i];
+        const lp = loss();
+        x[i] = x0 - eps;
+        const lo = x[i];
+        const lm = loss();
+        x[i] = x0;
+        g[i] = (lp - lm) / (hi - lo); // the f32-rounded step actually taken
+      }
+      return g;
+    };
+    const [nq, nk, nv] = [numeric(q), numeric(k), numeric(v)];
+    expectClose(ref.dq, nq, 3e-5, 1e-4, 'dq');
+    expectClose(ref.dk, nk, 3e-5, 1e-4, 'dk');
+    expectClose(ref.dv, nv, 3e-5, 1e-4, 'dv');
+    const worst = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i])));
+    expect(worst(uncapped.dq, nq), 'the softcap changes dq').toBeGreaterThan(1e-2);
+    expect(worst(uncapped.dk, nk), 'the softcap changes dk').toBeGreaterThan(1e-2);
+    // Row 1's query 0 (padding, no allowed key) gets exactly dq = 0.
     const q10 = (1 * T + 0) * NH * HS;
     expect(Array.from(ref.dq.subarray(q10, q10 + NH * HS))).toEqual(Array(NH * HS).fill(0));
     expect(ref.dq.some((x) => Math.abs(x) > 1e-3) && ref.dk.some((x) => Math.abs(x) > 1e-3)).toBe(true);

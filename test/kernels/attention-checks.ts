@@ -4,11 +4,15 @@
 // and the subgroup kernels are held to the same tolerances and the same exact zeros:
 // - expectForwardMatches: out and lse are finite everywhere; at every query that is a real token or
 //   has no allowed key, each head's out is within 2e-5 + 1e-4·|ref| and its lse within
-//   2e-5 + 1e-5·|ref| of the reference, and a query with no allowed key (left padding) gives
-//   exactly out = 0 and lse = -1e30; any other padding query only has to be finite.
+//   2e-5 + 1e-5·|ref| of the reference, and a query with no allowed key (left padding, or only
+//   padding within its sliding window) gives exactly out = 0 and lse = -1e30; any other padding
+//   query only has to be finite.
 // - expectBackwardMatches: dq, dk and dv are finite everywhere and within 3e-5 + 3e-4·|ref| of the
 //   reference (1e-4 + 1e-3·|ref| for cases with a qScale); every padding key gets exactly
-//   dk = dv = 0, and every query before its row's first real key (no allowed key) exactly dq = 0.
+//   dk = dv = 0, and every query with no allowed key (before its row's first real key, or with
+//   only padding in its window) exactly dq = 0.
+// The cases' dims may carry the sliding window, softcap and scale (AttentionOptions), which the
+// references (../ref/attention.ts) and these checks honour.
 // With `written`, the finiteness messages say "is written and finite everywhere" (for outputs that
 // start as NaN). Also here: the fields the case tables share, the flat mask, the seeded q, k, v
 // and NaN in the keys and values a kernel must never read, and the backward's tensors.
@@ -19,10 +23,10 @@ import { attentionBackward, attentionBackwardPrepKernel, attentionBackwardScratc
 import { disableProfiling, enableProfiling, takeProfile } from '../../src/gpu/profile.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { expectClose, randomArray } from '../helpers.js';
-import { attentionBackwardRef, attentionForwardRef } from '../ref/attention.js';
+import { attendedKeys, attentionBackwardRef, attentionForwardRef, type AttentionRefOptions } from '../ref/attention.js';
 
-/** The backward's dims: training, so S = T and pos0 = 0 are implied. */
-export interface BackwardDims {
+/** The backward's dims: training, so S = T and pos0 = 0 are implied; with the forward's options. */
+export interface BackwardDims extends AttentionRefOptions {
   B: number;
   T: number;
   NH: number;
@@ -76,12 +80,16 @@ export function randomQkv(
   return { q, k, v };
 }
 
-/** NaN in k and v wherever a key must never be read: masked, or not yet filled (j >= pos0 + T). */
+/**
+ * NaN in k and v wherever a key must never be read: masked, not yet filled (j >= pos0 + T), or
+ * before the sliding window of every query of the call (j < pos0 + 1 - window).
+ */
 export function poisonUnreadKeys(k: Float32Array, v: Float32Array, mask: number[], dims: AttentionDims): void {
   const { B, T, S, KV, HS, pos0 } = dims;
+  const [firstRead] = attendedKeys(pos0, dims.window);
   for (let b = 0; b < B; b++) {
     for (let j = 0; j < S; j++) {
-      if (mask[b * S + j] && j < pos0 + T) continue;
+      if (mask[b * S + j] && j < pos0 + T && j >= firstRead) continue;
       const at = (b * S + j) * KV * HS;
       k.fill(NaN, at, at + KV * HS);
       v.fill(NaN, at, at + KV * HS);
@@ -130,11 +138,13 @@ export function expectForwardMatches(
   expect(got.out.every(Number.isFinite), `out ${finite}`).toBe(true);
   expect(got.lse.every(Number.isFinite), `lse ${finite}`).toBe(true);
   // Compare the query rows that are real tokens; padding queries only have to be finite, and a
-  // query with no allowed key (left padding) must give out = 0 and lse = -1e30.
+  // query with no allowed key (left padding, or padding all over its window) must give out = 0
+  // and lse = -1e30.
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const p = pos0 + t;
-      const anyKey = mask.slice(b * S, b * S + p + 1).some((m) => m !== 0);
+      const [first] = attendedKeys(p, dims.window);
+      const anyKey = mask.slice(b * S + first, b * S + p + 1).some((m) => m !== 0);
       if (!mask[b * S + p] && anyKey) continue;
       for (let h = 0; h < NH; h++) {
         const o = ((b * T + t) * NH + h) * HS;
@@ -170,16 +180,16 @@ export function expectBackwardMatches(
   expectClose(got.dk, ref.dk, atol, rtol, 'dk');
   expectClose(got.dv, ref.dv, atol, rtol, 'dv');
   for (let b = 0; b < B; b++) {
-    let seenKey = false;
     for (let p = 0; p < T; p++) {
-      seenKey ||= mask[b * T + p] !== 0;
+      const [first] = attendedKeys(p, dims.window);
+      const anyKey = mask.slice(b * T + first, b * T + p + 1).some((m) => m !== 0);
       if (!mask[b * T + p]) {
         const at = (b * T + p) * KV * HS;
         const zeros = Array(KV * HS).fill(0);
         expect(Array.from(got.dk.subarray(at, at + KV * HS)), `dk of padding key b=${b} j=${p}`).toEqual(zeros);
         expect(Array.from(got.dv.subarray(at, at + KV * HS)), `dv of padding key b=${b} j=${p}`).toEqual(zeros);
       }
-      if (!seenKey) {
+      if (!anyKey) {
         const at = (b * T + p) * NH * HS;
         expect(Array.from(got.dq.subarray(at, at + NH * HS)), `dq of fully-masked query b=${b} t=${p}`).toEqual(Array(NH * HS).fill(0));
       }

@@ -1,7 +1,7 @@
 // The subgroup attention kernels (attention_subgroup_*.wgsl: one subgroup per row, lanes splitting
 // the head dimension), each named explicitly rather than left to the launcher's per-device choice
 // (selectAttention, from the device's policy: src/gpu/policy.ts), against the CPU references, at head sizes that are and are not multiples of
-// the subgroup size, GQA ratios 1, 2 and 3, padding on either side and the forward's KV-cache
+// the subgroup size up to 256 (ATTENTION_MAX_HS), GQA ratios 1, 2 and 3, padding on either side and the forward's KV-cache
 // offsets. The checks and tolerances are those of attention.test.ts and attention-backward.test.ts,
 // shared through attention-checks.ts.
 import { describe, expect, it } from 'vitest';
@@ -32,6 +32,7 @@ const forwardCases: ForwardCase[] = [
   { name: 'GQA ratio 2, HS=10, B=2', dims: { B: 2, T: 5, S: 5, NH: 4, KV: 2, HS: 10, pos0: 0 } },
   { name: 'GQA ratio 3, HS=6, 84 rows over several workgroups', dims: { B: 2, T: 7, S: 7, NH: 6, KV: 2, HS: 6, pos0: 0 } },
   { name: 'HS=64, GQA ratio 3', dims: { B: 1, T: 5, S: 5, NH: 3, KV: 1, HS: 64, pos0: 0 } },
+  ...[80, 96, 192, 255, 256].map((HS) => ({ name: `HS=${HS}, up to ATTENTION_MAX_HS`, dims: { B: 1, T: 3, S: 3, NH: 2, KV: 1, HS, pos0: 0 } })),
   { name: 'HS=5 (fewer dims than lanes for some)', dims: { B: 1, T: 3, S: 3, NH: 2, KV: 1, HS: 5, pos0: 0 } },
   { name: 'HS=3 (some lanes own no dimension)', dims: { B: 1, T: 4, S: 4, NH: 2, KV: 2, HS: 3, pos0: 0 } },
   { name: 'decode T=1 at pos0=6, S=9', dims: { B: 2, T: 1, S: 9, NH: 4, KV: 2, HS: 12, pos0: 6 } },
@@ -62,6 +63,7 @@ const backwardCases: BackwardCase[] = [
   { name: 'GQA ratio 2, HS=10', dims: { B: 2, T: 5, NH: 4, KV: 2, HS: 10 } },
   { name: 'GQA ratio 3, HS=6, 84 query rows', dims: { B: 2, T: 7, NH: 6, KV: 2, HS: 6 } },
   { name: 'HS=64, GQA ratio 3', dims: { B: 1, T: 5, NH: 3, KV: 1, HS: 64 } },
+  ...[80, 96, 192, 255, 256].map((HS) => ({ name: `HS=${HS}, up to ATTENTION_MAX_HS`, dims: { B: 1, T: 3, NH: 2, KV: 1, HS } })),
   { name: 'HS=3 (some lanes own no dimension)', dims: { B: 1, T: 4, NH: 2, KV: 1, HS: 3 } },
   { name: 'large scores (|score| ~ 10s)', dims: { B: 1, T: 5, NH: 2, KV: 1, HS: 16 }, qScale: 8 },
   {

@@ -25,6 +25,8 @@ const forwardCases: ForwardCase[] = [
   { name: 'GQA ratio 2, HS=8, B=2', dims: { B: 2, T: 5, S: 5, NH: 4, KV: 2, HS: 8, pos0: 0 } },
   { name: 'GQA ratio 3, HS=4, 84 rows over two workgroups', dims: { B: 2, T: 7, S: 7, NH: 6, KV: 2, HS: 4, pos0: 0 } },
   { name: 'HS=64, GQA ratio 3', dims: { B: 1, T: 5, S: 5, NH: 3, KV: 1, HS: 64, pos0: 0 } },
+  { name: 'HS=80', dims: { B: 1, T: 3, S: 3, NH: 2, KV: 1, HS: 80, pos0: 0 } },
+  { name: 'HS=96, GQA ratio 2', dims: { B: 1, T: 3, S: 3, NH: 2, KV: 1, HS: 96, pos0: 0 } },
   { name: 'largest head size HS=128', dims: { B: 1, T: 3, S: 3, NH: 2, KV: 1, HS: ATTENTION_VEC4_MAX_HS, pos0: 0 } },
   { name: 'decode T=1 at pos0=6, S=9', dims: { B: 2, T: 1, S: 9, NH: 4, KV: 2, HS: 12, pos0: 6 } },
   { name: 'chunked prefill T=3 at pos0=4, S=8, GQA ratio 3', dims: { B: 1, T: 3, S: 8, NH: 3, KV: 1, HS: 8, pos0: 4 } },
@@ -54,6 +56,8 @@ const backwardCases: BackwardCase[] = [
   { name: 'GQA ratio 2, HS=8', dims: { B: 2, T: 5, NH: 4, KV: 2, HS: 8 } },
   { name: 'GQA ratio 3, HS=4, 84 query rows', dims: { B: 2, T: 7, NH: 6, KV: 2, HS: 4 } },
   { name: 'HS=64, GQA ratio 3', dims: { B: 1, T: 5, NH: 3, KV: 1, HS: 64 } },
+  { name: 'HS=80', dims: { B: 1, T: 3, NH: 2, KV: 1, HS: 80 } },
+  { name: 'HS=96', dims: { B: 1, T: 3, NH: 2, KV: 1, HS: 96 } },
   { name: 'largest head size HS=128', dims: { B: 1, T: 3, NH: 2, KV: 1, HS: ATTENTION_VEC4_MAX_HS } },
   { name: 'large scores (|score| ~ 10s)', dims: { B: 1, T: 5, NH: 2, KV: 1, HS: 16 }, qScale: 8 },
   {

@@ -20,6 +20,8 @@ const cases: Case[] = [
   { name: 'chunked prefill T=3 at pos0=4, S=8', dims: { B: 1, T: 3, S: 8, NH: 4, KV: 1, HS: 16, pos0: 4 }, poison: true },
   { name: 'odd T=7, 112 rows over two workgroups', dims: { B: 2, T: 7, S: 7, NH: 8, KV: 2, HS: 16, pos0: 0 } },
   { name: 'odd head size HS=5', dims: { B: 1, T: 3, S: 3, NH: 2, KV: 1, HS: 5, pos0: 0 } },
+  { name: 'head size HS=192 (the per-row launches: scalar above 128)', dims: { B: 1, T: 3, S: 3, NH: 2, KV: 1, HS: 192, pos0: 0 } },
+  { name: 'head size HS=255', dims: { B: 1, T: 3, S: 3, NH: 2, KV: 1, HS: 255, pos0: 0 } },
   { name: 'largest head size HS=256', dims: { B: 1, T: 2, S: 2, NH: 2, KV: 1, HS: 256, pos0: 0 } },
   { name: 'large scores (|score| ~ 100s)', dims: { B: 1, T: 5, S: 5, NH: 2, KV: 1, HS: 16, pos0: 0 }, qScale: 60 },
   {

@@ -1,5 +1,7 @@
 // Causal scaled-dot-product attention with grouped-query heads and a key padding mask, reading
 // keys and values from a KV-cache layout [B, S, KV, HS]; flash-style online softmax, O(T) memory.
+// Optionally (Gemma 2 / 3, AttentionOptions): a sliding window, logit softcapping and a score scale
+// other than 1 / sqrt(HS), in the forward (prefill and KV-cache decoding) and both gradient kernels.
 // Each of the forward, dq and dk/dv kernels comes in three variants with the same results: one
 // invocation per row (attention_*.wgsl), the same reading four dimensions at a time for head sizes
 // that are a multiple of 4 up to ATTENTION_VEC4_MAX_HS (attention_vec4_*.wgsl), and one subgroup per
@@ -20,13 +22,41 @@ import backwardIoCode from '../../../shaders/lib/attention_backward_io.wgsl?raw'
 import forwardIoCode from '../../../shaders/lib/attention_forward_io.wgsl?raw';
 import perRowCode from '../../../shaders/lib/attention_per_row.wgsl?raw';
 import rowsCode from '../../../shaders/lib/attention_rows.wgsl?raw';
+import scoreCode from '../../../shaders/lib/attention_score.wgsl?raw';
 import subgroupCode from '../../../shaders/lib/attention_subgroup.wgsl?raw';
 import { composeWgsl, type WgslPart } from '../wgsl.js';
 import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import type { KernelPolicy, Selection } from '../policy.js';
 
-export interface AttentionDims {
+/**
+ * What Gemma-style attention adds to the plain causal kind, in the forward's and the backward's
+ * dims alike (pass the same values to both); each absent or 0 means off, which is the attention
+ * as it was before these existed, to the bit.
+ */
+export interface AttentionOptions {
+  /**
+   * Sliding window W (a positive integer; 0 or absent: none): the query at absolute position
+   * p = pos0 + t attends only the keys j with p - W < j <= p, the W most recent positions with
+   * itself (and, as always, mask[b, j] != 0). Hugging Face transformers' sliding window
+   * (masking_utils.sliding_window_overlay: kv_idx > q_idx - sliding_window): pass
+   * config.sliding_window on a "sliding_attention" layer. W >= pos0 + T changes nothing.
+   */
+  window?: number;
+  /**
+   * Logit softcap c (> 0; 0 or absent: none): each score becomes c · tanh(score / c) before the
+   * mask and the softmax; the backward includes its derivative 1 - tanh². Gemma 2's
+   * attn_logit_softcapping (50); Gemma 3's configs have it null (and transformers' Gemma3Attention does not pass it).
+   */
+  softcap?: number;
+  /**
+   * The score scale, score = (q · k) · scale (positive; absent: 1 / sqrt(HS)). Gemma passes
+   * query_pre_attn_scalar^-1/2.
+   */
+  scale?: number;
+}
+
+export interface AttentionDims extends AttentionOptions {
   B: number;
   T: number; // query positions in this call, at absolute positions pos0 .. pos0 + T - 1
   S: number; // key/value capacity of the cache (pos0 + T <= S)
@@ -44,30 +74,48 @@ export const ATTENTION_NO_KEY_LSE = -1e30;
 
 // Each kernel's module is its own .wgsl file (shaders/attention_*.wgsl) composed (../wgsl.ts) with
 // the library parts it uses (shaders/lib/attention_*.wgsl): attention_rows (the HS override, the
-// no-key sentinels, the row decoding; all kernels but prep), attention_forward_io or
+// no-key sentinels, the row decoding; all kernels but prep), attention_score (the causal mask with
+// the sliding window, the SOFTCAP override and the softcapped score; the same), attention_forward_io or
 // attention_backward_io (the inputs and params that the three variants of a step share),
 // attention_per_row (the entry point of the per-row kernels and prep) or attention_subgroup (the
 // directives, work split and entry point of the subgroup kernels; first, for its directives).
 const rowsPart: WgslPart = { name: 'lib/attention_rows.wgsl', code: rowsCode };
 const forwardIo: WgslPart = { name: 'lib/attention_forward_io.wgsl', code: forwardIoCode };
 const backwardIo: WgslPart = { name: 'lib/attention_backward_io.wgsl', code: backwardIoCode };
+const scorePart: WgslPart = { name: 'lib/attention_score.wgsl', code: scoreCode };
 
-/** A per-row kernel's module: its file `${name}.wgsl`, its step's inputs and params, the rows and the per-row entry point. */
+/** A per-row kernel's module: its file `${name}.wgsl`, its step's inputs and params, the rows, the scores and the per-row entry point. */
 function perRowModule(name: string, code: string, io: WgslPart): string {
-  return composeWgsl({ name: `${name}.wgsl`, code }, io, rowsPart, { name: 'lib/attention_per_row.wgsl', code: perRowCode });
+  return composeWgsl({ name: `${name}.wgsl`, code }, io, rowsPart, scorePart, { name: 'lib/attention_per_row.wgsl', code: perRowCode });
 }
 
 /** A subgroup kernel's module: the subgroup part (with the directives) first, then as perRowModule. */
 function subgroupModule(name: string, code: string, io: WgslPart): string {
-  return composeWgsl({ name: 'lib/attention_subgroup.wgsl', code: subgroupCode }, { name: `${name}.wgsl`, code }, io, rowsPart);
+  return composeWgsl({ name: 'lib/attention_subgroup.wgsl', code: subgroupCode }, { name: `${name}.wgsl`, code }, io, rowsPart, scorePart);
+}
+
+// The options as the kernels take them (lib/attention_score.wgsl): the scale and the window in
+// the params (the window at most the key count `keys`, S or T, so that j + W never wraps and a
+// larger one is the same), the softcap as the SOFTCAP override constant (0: none), so that a
+// pipeline without it folds the capping away.
+const scaleOf = (d: AttentionOptions & { HS: number }) => d.scale ?? 1 / Math.sqrt(d.HS);
+const windowOf = (d: AttentionOptions, keys: number) => Math.min(d.window || 0, keys);
+const scoreConstants = (d: AttentionOptions & { HS: number }) => ({ HS: d.HS, SOFTCAP: d.softcap || 0 });
+
+/** Throws unless the options are valid: a non-negative integer window, a non-negative finite softcap, a positive finite scale. */
+function checkOptions(kernel: string, d: AttentionOptions): void {
+  const { window = 0, softcap = 0, scale } = d;
+  if (!Number.isInteger(window) || window < 0) throw new Error(`${kernel}: the sliding window ${window} is not a non-negative integer`);
+  if (!Number.isFinite(softcap) || softcap < 0) throw new Error(`${kernel}: the softcap ${softcap} is not a non-negative number`);
+  if (scale !== undefined && !(Number.isFinite(scale) && scale > 0)) throw new Error(`${kernel}: the scale ${scale} is not a positive number`);
 }
 
 export const attentionForwardKernel: KernelSpec<AttentionDims> = {
   name: 'attention_forward',
   code: perRowModule('attention_forward', forwardCode, forwardIo),
   bindings: ['read_write', 'read_write', 'read', 'read', 'read', 'read'],
-  constants: (d) => ({ HS: d.HS }),
-  params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.S), u32(d.NH), u32(d.KV), u32(d.pos0), f32(1 / Math.sqrt(d.HS))],
+  constants: scoreConstants,
+  params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.S), u32(d.NH), u32(d.KV), u32(d.pos0), f32(scaleOf(d)), u32(windowOf(d, d.S))],
   dispatch: (d) => grid1d(d.B * d.T * d.NH, 64),
 };
 
@@ -105,7 +153,7 @@ export type WithSubgroupSize<D> = D & { subgroupMinSize: number };
  * The subgroup variant of a per-row kernel: its bindings and params, with `rows` rows (one
  * subgroup each) in workgroups of SUBGROUP_WG / subgroupMinSize rows.
  */
-function subgroupVariant<D extends { HS: number }>(
+function subgroupVariant<D extends AttentionOptions & { HS: number }>(
   perRow: KernelSpec<D>,
   name: string,
   code: string,
@@ -116,7 +164,7 @@ function subgroupVariant<D extends { HS: number }>(
     code,
     bindings: perRow.bindings,
     params: perRow.params,
-    constants: (d) => ({ HS: d.HS, DIMS_PER_LANE: Math.ceil(d.HS / d.subgroupMinSize), ROWS_PER_WG: SUBGROUP_WG / d.subgroupMinSize }),
+    constants: (d) => ({ ...scoreConstants(d), DIMS_PER_LANE: Math.ceil(d.HS / d.subgroupMinSize), ROWS_PER_WG: SUBGROUP_WG / d.subgroupMinSize }),
     dispatch: (d) => grid1d(rows(d), SUBGROUP_WG / d.subgroupMinSize),
   };
 }
@@ -172,7 +220,10 @@ export function selectAttention(policy: KernelPolicy, HS: number): Selection<Att
 /**
  * out, q: [B, T, NH, HS]; k, v: [B, S, KV, HS]; mask: u32 [B, S] (1 real token, 0 padding);
  * lse: [B, NH, T], log-sum-exp of each row's scores, or ATTENTION_NO_KEY_LSE (with out = 0) for a
- * query that may attend to no key. Query t attends to keys j <= pos0 + t with mask[b, j] != 0.
+ * query that may attend to no key. Query t, at p = pos0 + t, attends to keys j <= p with
+ * mask[b, j] != 0, and p - window < j with a sliding window; score_j = (q · k_j) · scale
+ * (1 / sqrt(HS) unless dims.scale), then softcap · tanh(score_j / softcap) with dims.softcap.
+ * Keys outside what a query attends (padding, future, before the window) are never read.
  */
 export function attentionForward(
   rec: Recorder,
@@ -189,6 +240,7 @@ export function attentionForward(
   if (KV < 1 || NH % KV !== 0) throw new Error(`attention_forward: ${NH} query heads are not a multiple of ${KV} kv heads`);
   if (pos0 + T > S) throw new Error(`attention_forward: positions up to ${pos0 + T} do not fit a cache of ${S}`);
   if (mask.dtype !== 'u32') throw new Error(`attention_forward: the mask is ${mask.dtype}, u32 expected`);
+  checkOptions('attention_forward', dims);
   const { kernel, subgroupMinSize } = selectAttention(rec.ctx.policy, HS);
   rec.run(kernel.forward, { ...dims, subgroupMinSize }, [out, lse, q, k, v, mask]);
 }
@@ -198,7 +250,7 @@ export function attentionForward(
 // prep (per query row: lse and D = dout . out into the scratch), query (per query row: dq) and
 // key (per kv row: dk, dv). Each gradient kernel stays within 8 storage bindings.
 
-export interface AttentionBackwardDims {
+export interface AttentionBackwardDims extends AttentionOptions {
   B: number;
   T: number; // the sequence length; keys are the same T positions
   NH: number;
@@ -223,8 +275,8 @@ export const attentionBackwardQueryKernel: KernelSpec<AttentionBackwardDims> = {
   name: 'attention_backward_query',
   code: perRowModule('attention_backward_query', backwardQueryCode, backwardIo),
   bindings: ['read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
-  constants: (d) => ({ HS: d.HS }),
-  params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.NH), u32(d.KV), f32(1 / Math.sqrt(d.HS))],
+  constants: scoreConstants,
+  params: (d) => [u32(d.B * d.T * d.NH), u32(d.T), u32(d.NH), u32(d.KV), f32(scaleOf(d)), u32(windowOf(d, d.T))],
   dispatch: (d) => grid1d(d.B * d.T * d.NH, 64),
 };
 
@@ -232,8 +284,8 @@ export const attentionBackwardKeyKernel: KernelSpec<AttentionBackwardDims> = {
   name: 'attention_backward_key',
   code: perRowModule('attention_backward_key', backwardKeyCode, backwardIo),
   bindings: ['read_write', 'read_write', 'read', 'read', 'read', 'read', 'read', 'read'],
-  constants: (d) => ({ HS: d.HS }),
-  params: (d) => [u32(d.B * d.T * d.KV), u32(d.T), u32(d.NH), u32(d.KV), f32(1 / Math.sqrt(d.HS))],
+  constants: scoreConstants,
+  params: (d) => [u32(d.B * d.T * d.KV), u32(d.T), u32(d.NH), u32(d.KV), f32(scaleOf(d)), u32(windowOf(d, d.T))],
   dispatch: (d) => grid1d(d.B * d.T * d.KV, 64),
 };
 
@@ -272,10 +324,14 @@ export function attentionBackwardScratchShape(dims: AttentionBackwardDims): numb
  * Gradients of causal grouped-query attention (training: pos0 = 0, S = T), written, not accumulated.
  * dq, dout, q, out: [B, T, NH, HS]; dk, dv, k, v: [B, T, KV, HS]; lse: [B, NH, T] and out as saved
  * by attentionForward; mask: u32 [B, T]; dscratch: f32 [B, NH, T, 2] (attentionBackwardScratchShape),
- * overwritten with (lse_i, D_i = dout_i . out_i) per query row. With s_ij = q_i . k_j / sqrt(HS),
- * p_ij = exp(s_ij - lse_i) and ds_ij = p_ij (dout_i . v_j - D_i): dq_i = Σ_j ds_ij k_j / sqrt(HS),
- * dk_j = Σ_i ds_ij q_i / sqrt(HS), dv_j = Σ_i p_ij dout_i, summing over the query heads of j's kv
- * group. A query with no allowed key gets dq = 0; a padding key gets dk = dv = 0.
+ * overwritten with (lse_i, D_i = dout_i . out_i) per query row. With the raw score
+ * r_ij = (q_i . k_j) · scale (1 / sqrt(HS) unless dims.scale), the score s_ij = r_ij or, with
+ * dims.softcap = c, c · tanh(r_ij / c), c_ij = ∂s_ij / ∂r_ij (1, or 1 - tanh²(r_ij / c)),
+ * p_ij = exp(s_ij - lse_i) and g_ij = p_ij (dout_i . v_j - D_i) c_ij: dq_i = scale · Σ_j g_ij k_j,
+ * dk_j = scale · Σ_i g_ij q_i, dv_j = Σ_i p_ij dout_i, over the pairs the forward attends (j <= i,
+ * i - window < j with dims.window, real keys), summing over the query heads of j's kv group. Pass
+ * the forward's window, softcap and scale. A query with no allowed key gets dq = 0; a padding key
+ * gets dk = dv = 0.
  */
 export function attentionBackward(
   rec: Recorder,
@@ -299,6 +355,7 @@ export function attentionBackward(
     throw new Error(`attention_backward: training attention needs pos0 = 0 and S = T (got pos0 = ${dims.pos0}, S = ${dims.S}, T = ${T})`);
   }
   if (mask.dtype !== 'u32') throw new Error(`attention_backward: the mask is ${mask.dtype}, u32 expected`);
+  checkOptions('attention_backward', dims);
   if (dscratch.size < 2 * B * NH * T) {
     throw new Error(`attention_backward: the scratch holds ${dscratch.size} elements, ${2 * B * NH * T} ([B, NH, T, 2]) needed`);
   }

@@ -1,14 +1,18 @@
 // The models the benchmark trains: stories260K (real weights from ../shared/models), and random
-// weights in the exact shapes of SmolLM2-135M and Qwen2.5-0.5B, built in memory so that the engine
-// (LanguageModel.load) and the tfjs peer (loadWeights) read the same numbers.
+// weights in the exact shapes of real models (their published config.json, ./hub-configs.ts):
+// SmolLM2-135M, Qwen2.5-0.5B, Qwen2.5-1.5B, Qwen3-0.6B, Llama 3.2 1B and 3B, Gemma 3 270M and 1B,
+// built in memory so that the engine (LanguageModel.load) and the tfjs peer (loadWeights) read the
+// same numbers. A shape whose config the engine does not take yet fails its own rows with the
+// config's error, not the run.
 //
 // Random weights: a ModelSource holding config.json and a model.safetensors in Hugging Face's
 // tensor names, F32, whose bytes are generated when read: every matrix and bias is normal with
 // standard deviation 0.02 from a seeded generator (one stream per tensor, keyed by its name, so any
 // byte range reads the same values every time), every norm weight is 1. Nothing holds the whole
 // file: a read generates the tensors it overlaps. Host memory is what the reader keeps plus the
-// largest tensor being generated: loadWeights keeps all weights as float32 (SmolLM2-135M 0.54 GB,
-// Qwen2.5-0.5B 1.98 GB), and the largest tensor is the embedding (0.11 GB and 0.54 GB).
+// largest tensor being generated: loadWeights keeps all weights as float32 (4 bytes a parameter:
+// SmolLM2-135M 0.54 GB, Qwen2.5-0.5B 1.98 GB, Llama 3.2 3B 12.9 GB), and the largest tensor is the
+// embedding (0.11 GB, 0.54 GB, 1.58 GB). Gemma's norms scale by (1 + weight): theirs are zeros.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,60 +21,9 @@ import { parseModelConfig, type ModelSpec } from '../src/model/config.js';
 import { folderSource } from '../src/model/source-node.js';
 import type { ModelSource } from '../src/model/source.js';
 import { globalModuleName, layerModuleName, type LayerModule } from '../src/model/weights.js';
+import { GEMMA3_1B, GEMMA3_270M, LLAMA32_1B, LLAMA32_3B, QWEN25_05B, QWEN25_15B, QWEN3_06B, SMOLLM2_135M } from './hub-configs.js';
 
-/**
- * HuggingFaceTB/SmolLM2-135M's config.json (the fields that shape the model): llama, hidden 576,
- * 30 layers, 9 heads of 64, 3 kv heads, MLP 1536, vocabulary 49152, tied embeddings,
- * rope_theta 100000, rms_norm_eps 1e-5, 8192 positions: 134.5M parameters.
- */
-export const SMOLLM2_135M = {
-  architectures: ['LlamaForCausalLM'],
-  model_type: 'llama',
-  hidden_size: 576,
-  intermediate_size: 1536,
-  num_hidden_layers: 30,
-  num_attention_heads: 9,
-  num_key_value_heads: 3,
-  hidden_act: 'silu',
-  max_position_embeddings: 8192,
-  rms_norm_eps: 1e-5,
-  rope_theta: 100000,
-  rope_scaling: null,
-  attention_bias: false,
-  mlp_bias: false,
-  tie_word_embeddings: true,
-  vocab_size: 49152,
-  bos_token_id: 0,
-  eos_token_id: 0,
-  torch_dtype: 'float32',
-};
-
-/**
- * Qwen/Qwen2.5-0.5B's config.json: qwen2 (q/k/v biases, none on o), hidden 896, 24 layers, 14 heads
- * of 64, 2 kv heads, MLP 4864, vocabulary 151936, tied embeddings, rope_theta 1e6,
- * rms_norm_eps 1e-6, 32768 positions, no sliding window: 494.0M parameters.
- */
-export const QWEN25_05B = {
-  architectures: ['Qwen2ForCausalLM'],
-  model_type: 'qwen2',
-  hidden_size: 896,
-  intermediate_size: 4864,
-  num_hidden_layers: 24,
-  num_attention_heads: 14,
-  num_key_value_heads: 2,
-  hidden_act: 'silu',
-  max_position_embeddings: 32768,
-  max_window_layers: 24,
-  rms_norm_eps: 1e-6,
-  rope_theta: 1000000,
-  sliding_window: 32768,
-  use_sliding_window: false,
-  tie_word_embeddings: true,
-  vocab_size: 151936,
-  bos_token_id: 151643,
-  eos_token_id: 151643,
-  torch_dtype: 'float32',
-};
+export { GEMMA3_1B, GEMMA3_270M, LLAMA32_1B, LLAMA32_3B, QWEN25_05B, QWEN25_15B, QWEN3_06B, SMOLLM2_135M } from './hub-configs.js';
 
 export interface BenchModel {
   /** The name on the command line and in the results. */
@@ -80,7 +33,23 @@ export interface BenchModel {
   source: ModelSource;
 }
 
-export const MODEL_NAMES = ['stories260K', 'smollm2-135m', 'qwen2.5-0.5b'] as const;
+/** The random-weight models: command-line name → config.json and the name in messages. */
+export const RANDOM_MODELS: Record<string, { config: object; description: string }> = {
+  'smollm2-135m': { config: SMOLLM2_135M, description: 'random SmolLM2-135M' },
+  'qwen2.5-0.5b': { config: QWEN25_05B, description: 'random Qwen2.5-0.5B' },
+  'qwen2.5-1.5b': { config: QWEN25_15B, description: 'random Qwen2.5-1.5B' },
+  'qwen3-0.6b': { config: QWEN3_06B, description: 'random Qwen3-0.6B' },
+  'llama3.2-1b': { config: LLAMA32_1B, description: 'random Llama 3.2 1B' },
+  'llama3.2-3b': { config: LLAMA32_3B, description: 'random Llama 3.2 3B' },
+  'gemma3-270m': { config: GEMMA3_270M, description: 'random Gemma 3 270M' },
+  'gemma3-1b': { config: GEMMA3_1B, description: 'random Gemma 3 1B' },
+};
+
+/** Every model the benchmark knows, by its command-line name. */
+export const MODEL_NAMES = ['stories260K', ...Object.keys(RANDOM_MODELS)] as readonly string[];
+
+/** What a run on a GPU measures without --models (the others on request: they are larger, or newer architectures). */
+export const DEFAULT_MODEL_NAMES = ['stories260K', 'smollm2-135m', 'qwen2.5-0.5b'] as const;
 
 /** The shared fixtures folder: $WEBGPU_LORA_SHARED, else ../shared beside the working directory, shared/ in the repository, or ../shared beside it. */
 export function sharedDir(): string | null {
@@ -90,41 +59,56 @@ export function sharedDir(): string | null {
   return null;
 }
 
-/** The model of a command-line name; throws for unknown names and a missing ../shared. */
+/** The canonical spelling of a command-line model name (names are case-insensitive), or null for an unknown one. */
+export function modelName(name: string): string | null {
+  return MODEL_NAMES.find((n) => n.toLowerCase() === name.trim().toLowerCase()) ?? null;
+}
+
+/**
+ * The model of a command-line name; throws for unknown names and a missing ../shared, and (when
+ * its source is first read) for a config the engine does not take yet.
+ */
 export function benchModel(name: string, seed = 0): BenchModel {
-  switch (name.toLowerCase()) {
-    case 'stories260k': {
-      const shared = sharedDir();
-      if (!shared) throw new Error('stories260K needs ../shared/models/stories260K (or WEBGPU_LORA_SHARED=<the shared folder>)');
-      return { name: 'stories260K', weights: 'real', source: folderSource(join(shared, 'models', 'stories260K')) };
-    }
-    case 'smollm2-135m':
-      return { name: 'smollm2-135m', weights: 'random', source: randomModelSource(SMOLLM2_135M, seed, 'random SmolLM2-135M') };
-    case 'qwen2.5-0.5b':
-      return { name: 'qwen2.5-0.5b', weights: 'random', source: randomModelSource(QWEN25_05B, seed, 'random Qwen2.5-0.5B') };
-    default:
-      throw new Error(`unknown model '${name}'; the benchmark knows ${MODEL_NAMES.join(', ')}`);
+  const known = modelName(name);
+  if (known === 'stories260K') {
+    const shared = sharedDir();
+    if (!shared) throw new Error('stories260K needs ../shared/models/stories260K (or WEBGPU_LORA_SHARED=<the shared folder>)');
+    return { name: known, weights: 'real', source: folderSource(join(shared, 'models', 'stories260K')) };
   }
+  if (known === null) throw new Error(`unknown model '${name}'; the benchmark knows ${MODEL_NAMES.join(', ')}`);
+  const { config, description } = RANDOM_MODELS[known];
+  return { name: known, weights: 'random', source: randomModelSource(config, seed, description) };
 }
 
 export interface TensorShape {
   name: string;
   shape: number[];
-  /** Norm weights are ones; everything else is random. */
-  init: 'ones' | 'normal';
+  /** Norm weights are ones (zeros for Gemma's (1 + weight) norms: the same identity scale); everything else is random. */
+  init: 'ones' | 'zeros' | 'normal';
 }
 
-/** Every tensor of a llama-family checkpoint, with Hugging Face's names, in file order. */
+/** The switches of Gemma 3's specs (src/model/config.ts), read loosely so that this file compiles with specs that lack them. */
+const gemmaSwitches = (spec: ModelSpec) => spec as { postNorms?: boolean; normOnePlusWeight?: boolean };
+
+/**
+ * Every tensor of a llama-family checkpoint (llama, qwen2, qwen3, Gemma 3), with Hugging Face's
+ * names, in file order. Gemma 3's layers have four norms: input_layernorm before attention,
+ * post_attention_layernorm on its output, pre_feedforward_layernorm before the MLP and
+ * post_feedforward_layernorm on its output.
+ */
 export function llamaTensors(spec: ModelSpec): TensorShape[] {
-  if (spec.arch !== 'llama') throw new Error(`random weights are built for llama-family models, not ${spec.modelType}`);
+  if (spec.arch === 'gpt2') throw new Error(`random weights are built for llama-family models, not ${spec.modelType}`);
   const { V, C, NH, KV, HS, F, L } = spec;
+  const gemma = gemmaSwitches(spec);
+  const norm: TensorShape['init'] = gemma.normOnePlusWeight ? 'zeros' : 'ones';
   const out: TensorShape[] = [];
   const add = (module: string | null, shape: number[], init: TensorShape['init'] = 'normal') => out.push({ name: `${module}.weight`, shape, init });
   const bias = (module: string | null, n: number) => out.push({ name: `${module}.bias`, shape: [n], init: 'normal' });
   add(globalModuleName(spec, 'embed'), [V, C]);
   for (let l = 0; l < L; l++) {
     const m = (x: LayerModule) => layerModuleName(spec, l, x);
-    add(m('attnNorm'), [C], 'ones');
+    const at = `model.layers.${l}`;
+    add(m('attnNorm'), [C], norm);
     add(m('q'), [NH * HS, C]);
     add(m('k'), [KV * HS, C]);
     add(m('v'), [KV * HS, C]);
@@ -136,10 +120,14 @@ export function llamaTensors(spec: ModelSpec): TensorShape[] {
     add(m('o'), [C, NH * HS]);
     if (spec.oBias) bias(m('o'), C);
     if (spec.qkNorm) {
-      add(m('qNorm'), [HS], 'ones');
-      add(m('kNorm'), [HS], 'ones');
+      add(m('qNorm'), [HS], norm);
+      add(m('kNorm'), [HS], norm);
     }
-    add(m('mlpNorm'), [C], 'ones');
+    if (gemma.postNorms) {
+      add(`${at}.post_attention_layernorm`, [C], norm);
+      add(`${at}.pre_feedforward_layernorm`, [C], norm);
+      add(`${at}.post_feedforward_layernorm`, [C], norm);
+    } else add(m('mlpNorm'), [C], norm);
     add(m('gate'), [F, C]);
     add(m('up'), [F, C]);
     add(m('down'), [C, F]);
@@ -149,7 +137,7 @@ export function llamaTensors(spec: ModelSpec): TensorShape[] {
       bias(m('down'), C);
     }
   }
-  add(globalModuleName(spec, 'finalNorm'), [C], 'ones');
+  add(globalModuleName(spec, 'finalNorm'), [C], norm);
   if (!spec.tieWordEmbeddings) add(globalModuleName(spec, 'lmHead'), [V, C]);
   return out;
 }
@@ -165,6 +153,7 @@ function streamOf(seed: number, name: string): number {
 export function tensorValues(t: TensorShape, seed: number): Float32Array {
   const n = t.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
+  if (t.init === 'zeros') return out;
   if (t.init === 'ones') return out.fill(1);
   const random = mulberry32(streamOf(seed, t.name));
   for (let i = 0; i < n; i += 2) {

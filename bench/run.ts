@@ -15,12 +15,16 @@ import type { WeightStorage } from '../src/model/gpu-weights.js';
 import { errorText, type EngineSettings, type Shape, type SideOutcome } from './common.js';
 import { benchEngine, loadEngineModel, planEngineMemory, type EngineOutcome, type MemoryPlan } from './engine-step.js';
 import { benchMatmul, formatMatmul, matmulFailed, matmulSizes, withBareMatmul } from './matmul.js';
-import { benchModel, MODEL_NAMES, parameterCount } from './models.js';
+import { benchModel, DEFAULT_MODEL_NAMES, MODEL_NAMES, modelName, parameterCount } from './models.js';
 import { formatMemoryPlans, formatReport, ratioOf, type BenchReport, type BenchResult } from './report.js';
 import { benchTfjs, tfjsAdapter } from './tfjs-step.js';
 
 const USAGE = `usage: node dist/bench/bench.mjs [options]
-  --models a,b      of ${MODEL_NAMES.join(', ')} (default: all on a GPU, stories260K on SwiftShader)
+  --models a,b      of ${MODEL_NAMES.join(', ')}
+                    (default: ${DEFAULT_MODEL_NAMES.join(', ')} on a GPU, stories260K on SwiftShader);
+                    all but stories260K are random weights in the exact shapes of the real models
+                    (bench/hub-configs.ts); a shape whose architecture the engine does not take
+                    yet reports its config's error in its rows
   --shapes BxT,...  batch x sequence length (default: 1x256,8x256 on a GPU, 2x32 on SwiftShader)
   --steps N         timed steps, reported as their median (default: 10 on a GPU, 3 on SwiftShader)
   --warmup N        untimed steps first, which compile the pipelines (default: 2 on a GPU, 1 on SwiftShader)
@@ -87,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
     if (args.shapes !== undefined) parseShapes(args.shapes);
     if (args.weights !== undefined && args.weights !== 'f32' && args.weights !== 'f16') throw new UsageError(`--weights: '${args.weights}' is neither f32 nor f16`);
     if (args.matmul !== undefined) matmulSizes(args.matmul, false);
-    const unknown = (args.models ?? '').split(',').filter((m) => m.trim() && !MODEL_NAMES.some((n) => n.toLowerCase() === m.trim().toLowerCase()));
+    const unknown = (args.models ?? '').split(',').filter((m) => m.trim() && modelName(m) === null);
     if (unknown.length) throw new UsageError(`--models: unknown ${unknown.join(', ')}; the benchmark knows ${MODEL_NAMES.join(', ')}`);
     integerOption(args.steps, 'steps', 1, 1);
     integerOption(args.warmup, 'warmup', 0, 0);
@@ -105,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
   const ctx = await deviceOrRerun();
   const swiftshader = isSwiftShader(ctx);
   const matmulOnly = args.matmul !== undefined && args.models === undefined;
-  const models = matmulOnly ? [] : (args.models ?? (swiftshader ? 'stories260K' : MODEL_NAMES.join(','))).split(',').map((s) => s.trim()).filter(Boolean);
+  const models = matmulOnly ? [] : (args.models ?? (swiftshader ? 'stories260K' : DEFAULT_MODEL_NAMES.join(','))).split(',').map((s) => s.trim()).filter(Boolean);
   const shapes = parseShapes(args.shapes ?? (swiftshader ? '2x32' : '1x256,8x256'));
   const timing = { steps: integerOption(args.steps, 'steps', swiftshader ? 3 : 10, 1), warmup: integerOption(args.warmup, 'warmup', swiftshader ? 1 : 2, 0) };
   const engine: EngineSettings = { weightStorage: (args.weights ?? 'f32') as WeightStorage, gradientCheckpointing: !!args.checkpoint };
@@ -214,7 +218,7 @@ async function benchOneModel(ctx: GpuContext, name: string, plan: Plan): Promise
     log(`${bm.name} ${s.batch}x${s.seq}: tfjs (in a process of its own)`);
     return runTfjsChild(bm.name, s, timing, plan.tfjsTimeoutMs);
   };
-  return rows(bm.weights, spec.arch === 'llama' ? parameterCount(spec) : 0, (s) => engine.get(s)!, tfjs);
+  return rows(bm.weights, spec.arch !== 'gpt2' ? parameterCount(spec) : 0, (s) => engine.get(s)!, tfjs);
 }
 
 /**

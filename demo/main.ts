@@ -8,6 +8,7 @@ import { initDatasetPanel } from './ui/dataset-panel.js';
 import { $, show } from './ui/dom.js';
 import { initExportPanel } from './ui/export-panel.js';
 import { initGpuPanel } from './ui/gpu-panel.js';
+import { initHubToken } from './ui/hub-token.js';
 import { initMemoryEstimate } from './ui/memory-estimate.js';
 import { initModelPanel } from './ui/model-panel.js';
 import { initSettingsPanel } from './ui/settings-panel.js';
@@ -16,7 +17,8 @@ import { initTrainPanel } from './ui/train-panel.js';
 
 void registerServiceWorker();
 
-const worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module' });
+// The engine's worker (workers/engine.worker.ts's Engine, plus the Hugging Face token the page hands it).
+const worker = new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module' });
 const engine = connectEngine(worker);
 const store = new Store();
 
@@ -28,7 +30,7 @@ worker.addEventListener('error', (e) => {
 
 const compare = initComparePanel(engine, store);
 const dataset = initDatasetPanel(store, (prompt) => compare.suggestPrompt(prompt));
-initModelPanel(engine, store);
+initModelPanel(engine, store, initHubToken(worker));
 initSettingsPanel(store);
 initMemoryEstimate(engine, store);
 initTrainPanel(engine, store, dataset);

@@ -1,8 +1,11 @@
-// The model panel: a Hugging Face id or a model folder's URL (typed, or from suggestions), or a
-// folder picked on this computer, loaded by the engine with a progress bar; then the model's
-// shape, size and GPU memory in the status line.
+// The model panel: a Hugging Face id or a model folder's URL (typed, or chosen from the list of
+// ./model-list.ts), or a folder picked on this computer, loaded by the engine with a progress bar;
+// then the model's shape, size and GPU memory in the status line. Gated models download with the
+// access token of ./hub-token.ts, handed to the worker before each load.
 import type { LoadModelProgress, LoraEngine, ModelInfo, ModelInput } from '../../src/engine/types.js';
 import { $, count, errorMessage, mib, show } from './dom.js';
+import type { HubToken } from './hub-token.js';
+import { initModelList } from './model-list.js';
 import type { Store } from './state.js';
 
 type DirectoryPicker = () => Promise<FileSystemDirectoryHandle>;
@@ -24,9 +27,8 @@ function describeProgress(p: LoadModelProgress): string {
   return `Uploading weights to the GPU: ${p.done} / ${p.total} tensors (${p.item})`;
 }
 
-export function initModelPanel(engine: LoraEngine, store: Store): void {
+export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken): void {
   const source = $<HTMLInputElement>('model-source');
-  const suggestions = $<HTMLSelectElement>('model-suggestions');
   const loadButton = $<HTMLButtonElement>('load-model');
   const f16 = $<HTMLInputElement>('model-f16');
   const folderInput = $<HTMLInputElement>('model-folder');
@@ -41,10 +43,7 @@ export function initModelPanel(engine: LoraEngine, store: Store): void {
   pickButton.hidden = picker === undefined;
   folderLabel.hidden = picker !== undefined;
 
-  suggestions.addEventListener('change', () => {
-    if (suggestions.value) source.value = suggestions.value;
-    suggestions.value = '';
-  });
+  initModelList(store, (m) => token.chose(m));
 
   async function load(input: ModelInput, label: string): Promise<void> {
     show(status, 'loading', `Loading ${label}…`);
@@ -53,6 +52,7 @@ export function initModelPanel(engine: LoraEngine, store: Store): void {
     // The engine frees the old model (and its adapter) while it loads the new one.
     store.set({ model: null, adapter: null });
     try {
+      token.send();
       // The engine delivers every progress report before its reply.
       const info = await store.run('loading', () =>
         engine.loadModel(
@@ -72,6 +72,7 @@ export function initModelPanel(engine: LoraEngine, store: Store): void {
     } catch (e) {
       progressText.textContent = '';
       show(status, 'error', `Could not load ${label}: ${errorMessage(e)}`);
+      token.explain(errorMessage(e), label);
     }
   }
 

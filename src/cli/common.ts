@@ -28,6 +28,43 @@ export function weightsOption(value: string | undefined): 'f32' | 'f16' {
   return w;
 }
 
+/** The help text of the access-token option, which every command that reads --model takes. */
+export const HF_TOKEN_USAGE = `--hf-token <token> (or the environment variable HF_TOKEN) is the Hugging Face access token that
+gated models (Gemma, Llama) need; it is sent only to huggingface.co (HF_ENDPOINT, when set, replaces
+that address), never to other hosts.`;
+
+let hfTokenOption: string | undefined;
+
+/**
+ * argv without \`--hf-token <token>\` / \`--hf-token=<token>\`, remembering the token for hfToken()
+ * (each call starts afresh: a run without the option forgets an earlier run's token). The CLI's
+ * entry takes the option out before a command parses the rest, so every command accepts it.
+ */
+export function takeHfTokenOption(argv: string[]): string[] {
+  hfTokenOption = undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (a === '--hf-token') {
+      const value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new UsageError('--hf-token needs a value: --hf-token <token>');
+      hfTokenOption = value;
+      i++;
+    } else if (a.startsWith('--hf-token=')) hfTokenOption = a.slice('--hf-token='.length);
+    else rest.push(a);
+  }
+  return rest;
+}
+
+/** The access token for the Hub: --hf-token, else HF_TOKEN, else none. */
+export function hfToken(env: Record<string, string | undefined> = process.env): string | undefined {
+  return hfTokenOption ?? (env.HF_TOKEN || undefined);
+}
+
 /**
  * The GPU; or, where there is no Vulkan loader or no adapter and chromium's SwiftShader driver is
  * installed, a re-run of this process on SwiftShader (the environment must be set at start-up).

@@ -2,6 +2,9 @@
 // of a file downloads it whole (reporting progress) and stores it; every later read, on this
 // visit or the next (also with the network off), slices the stored copy. Optional files that the
 // server does not have are remembered as absent, so a cached model loads without any request.
+// Downloads from the Hugging Face Hub carry its token like urlSource's requests (./hub.ts); the
+// stored copy is the file alone, so a cached gated model loads later without the token.
+import { hubAccessError, hubAuthorization } from './hub.js';
 import { urlSource, type ModelSource, type UrlSourceOptions } from './source.js';
 
 export const MODEL_CACHE = 'webgpu-lora-models';
@@ -36,11 +39,11 @@ export function cachedUrlSource(baseUrl: string, opts: CachedUrlSourceOptions = 
     const url = urlOf(file);
     let res: Response;
     try {
-      res = await doFetch(url);
+      res = await doFetch(url, { headers: hubAuthorization(url, opts) });
     } catch (e) {
       throw new Error(`GET ${url} failed: ${(e as Error).message} (offline, or the server does not allow cross-origin requests); the file is not in the browser's cache yet`);
     }
-    if (!res.ok || !res.body) throw new Error(`GET ${url}: HTTP ${res.status} ${res.statusText}`);
+    if (!res.ok || !res.body) throw hubAccessError(res, 'GET', url, opts) ?? new Error(`GET ${url}: HTTP ${res.status} ${res.statusText}`);
     const total = Number(res.headers.get('content-length') ?? 0) || 0;
     let loaded = 0;
     const counted = res.body.pipeThrough(

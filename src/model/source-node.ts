@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { hubModelUrl, type HubOptions } from './hub.js';
 import { urlSource, type ModelSource } from './source.js';
 
 export function folderSource(dir: string): ModelSource {
@@ -38,10 +39,26 @@ export function folderSource(dir: string): ModelSource {
   };
 }
 
-/** A model named on a command line or in Node code: a local folder, a base URL, or a Hugging Face id. */
-export function resolveModelSource(arg: string, what = 'the model'): ModelSource {
-  if (/^https?:\/\//.test(arg)) return urlSource(arg.endsWith('/') ? arg : `${arg}/`);
+/**
+ * The Hub settings in Node: those given, else the environment's HF_TOKEN (the access token) and
+ * HF_ENDPOINT (the Hub's address), the variables huggingface_hub reads, else the realm's defaults.
+ */
+export function nodeHubOptions(opts: HubOptions = {}, env: Record<string, string | undefined> = process.env): HubOptions {
+  return {
+    hfToken: opts.hfToken !== undefined ? opts.hfToken : env.HF_TOKEN,
+    hubEndpoint: opts.hubEndpoint ?? (env.HF_ENDPOINT || undefined),
+  };
+}
+
+/**
+ * A model named on a command line or in Node code: a local folder, a base URL, or a Hugging Face
+ * id (`owner/name`, from `<hub>/<id>/resolve/main/`). Requests to the Hub carry the token of
+ * nodeHubOptions(hub); other hosts never get it.
+ */
+export function resolveModelSource(arg: string, what = 'the model', hub: HubOptions = {}): ModelSource {
+  const opts = nodeHubOptions(hub);
+  if (/^https?:\/\//.test(arg)) return urlSource(arg.endsWith('/') ? arg : `${arg}/`, opts);
   if (existsSync(arg)) return folderSource(arg);
-  if (/^[\w.-]+\/[\w.-]+$/.test(arg)) return urlSource(`https://huggingface.co/${arg}/resolve/main/`);
+  if (/^[\w.-]+\/[\w.-]+$/.test(arg)) return urlSource(hubModelUrl(arg, opts), opts);
   throw new Error(`${what} '${arg}' is neither a folder that exists, a URL, nor a Hugging Face id (owner/name)`);
 }

@@ -1,6 +1,8 @@
 // Where a Hugging Face model folder's files come from: a local folder (Node, ./source-node.ts),
 // a base URL, or files the user picked in a browser. Readers ask for byte ranges so that large
-// safetensors files are never held whole in memory.
+// safetensors files are never held whole in memory. Requests to the Hugging Face Hub carry its
+// access token when there is one (./hub.ts: only to the Hub's origin).
+import { hubAccessError, hubAuthorization, type HubOptions } from './hub.js';
 
 export interface ModelSource {
   /** A path or URL, used in messages. */
@@ -44,7 +46,7 @@ export function memorySource(files: Record<string, Uint8Array>, description = 'm
   };
 }
 
-export interface UrlSourceOptions {
+export interface UrlSourceOptions extends HubOptions {
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
   /** Called as each response body arrives: bytes received so far out of the bytes this read wants. */
@@ -56,21 +58,25 @@ export interface UrlSourceOptions {
  * (404 or 410 → false); size() takes Content-Length from the HEAD, or the total from the
  * Content-Range of a `Range: bytes=0-0` GET; read() sends `Range: bytes=start-(end-1)` and
  * accepts a 206 with those bytes, or a 200 with the whole file, from which it keeps [start, end).
+ * Requests to the Hub's origin carry the token (opts.hfToken, else the realm's default), and a
+ * 401 or 403 from the Hub is a HubAccessError saying whether a token is needed or was refused.
  */
 export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSource {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
   const doFetch = opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
   const urlOf = (file: string) => base + file.split('/').map(encodeURIComponent).join('/');
   const sizes = new Map<string, number>();
-  const request = async (file: string, init: RequestInit): Promise<Response> => {
+  const request = async (file: string, init: { method?: string; headers?: Record<string, string> }): Promise<Response> => {
     const url = urlOf(file);
+    const headers = { ...init.headers, ...hubAuthorization(url, opts) };
     try {
-      return await doFetch(url, init);
+      return await doFetch(url, { ...init, headers });
     } catch (e) {
       throw new Error(`${init.method ?? 'GET'} ${url} failed: ${(e as Error).message} (network error, or the server does not allow cross-origin requests)`);
     }
   };
   const httpError = (res: Response, method: string, file: string) =>
+    hubAccessError(res, method, urlOf(file), opts) ??
     new Error(`${method} ${urlOf(file)}: HTTP ${res.status} ${res.statusText}${res.status === 401 || res.status === 403 ? ' (the model may be gated or private)' : ''}`);
 
   /** A HEAD's Content-Length, remembered as the file's size; NaN when absent or of a compressed body. */
@@ -113,7 +119,7 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSo
       const whole = start === 0 && end === undefined;
       const stop = end ?? (whole ? Infinity : await size(file));
       if (stop <= start) return new Uint8Array(0);
-      const headers: HeadersInit = whole ? {} : { Range: `bytes=${start}-${stop - 1}` };
+      const headers: Record<string, string> = whole ? {} : { Range: `bytes=${start}-${stop - 1}` };
       const res = await request(file, { headers });
       if (!res.ok) throw httpError(res, 'GET', file);
       // A 200 is the whole file: skip to start. A 206 starts at start (checked when stated).

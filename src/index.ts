@@ -37,4 +37,4 @@ export type { LoraAdapter } from './lora/adapter.js';
 export { exportPeft, importPeft, type PeftFiles } from './lora/peft.js';
 export { GpuLora } from './lora/gpu-lora.js';
 export { mergedModelFiles } from './lora/merge.js';
-export { formatExample, formatPrompt } from './train/format.js';
+export { formatConversation, formatExample, formatPrompt } from './train/format.js';

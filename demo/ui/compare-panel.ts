@@ -44,6 +44,7 @@ export function initComparePanel(engine: LoraEngine, store: Store): ComparePanel
 
   /** Streams one answer into `el`; the reply's length and stop reason go into `meta`. */
   async function answer(el: HTMLElement, meta: HTMLElement, adapter: boolean, s: { maxNewTokens: number; temperature: number }): Promise<void> {
+    showReasoning(el, undefined);
     show(el, 'running', '');
     meta.textContent = 'generating…';
     // Every piece arrives before the reply, whose text is the pieces joined.
@@ -54,7 +55,24 @@ export function initComparePanel(engine: LoraEngine, store: Store): ComparePanel
       onText: (t) => el.append(t),
     });
     el.textContent = r.text;
+    showReasoning(el, r.reasoning);
     meta.textContent = `${r.tokens} tokens · ${STOP_REASONS[r.stopReason]}`;
+  }
+
+  /** A non-empty reasoning block the model wrote before its answer, collapsed above `el` (an earlier one removed). */
+  function showReasoning(el: HTMLElement, reasoning: string | undefined): void {
+    const before = el.previousElementSibling;
+    if (before?.classList.contains('reasoning')) before.remove();
+    if (!reasoning) return;
+    const details = document.createElement('details');
+    details.className = 'reasoning';
+    const summary = document.createElement('summary');
+    summary.textContent = 'Reasoning';
+    const text = document.createElement('pre');
+    text.className = 'output';
+    text.textContent = reasoning;
+    details.append(summary, text);
+    el.before(details);
   }
 
   button.addEventListener('click', async () => {

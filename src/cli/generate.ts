@@ -61,8 +61,10 @@ export async function generateCommand(argv: string[]): Promise<void> {
   } else {
     promptIds = tokenizer.encode(values.prompt!);
   }
-  await generateTextFromIds(model, tokenizer, promptIds, { ...opts, eosTokenIds, lora, onText: (t) => process.stdout.write(t) });
+  const result = await generateTextFromIds(model, tokenizer, promptIds, { ...opts, eosTokenIds, lora, onText: (t) => process.stdout.write(t) });
   process.stdout.write('\n');
+  // A non-empty reasoning block (Qwen3's <think>…</think>) is not part of the answer on stdout.
+  if (result.reasoning) process.stderr.write(`reasoning:\n${result.reasoning}\n`);
   lora?.destroy();
   model.destroy();
   ctx.device.destroy();

@@ -1,16 +1,18 @@
 // The webgpu-lora command line (Node, WebGPU through Dawn).
 import { describeGpu } from '../gpu/device.js';
-import { deviceOrRerun, UsageError } from './common.js';
+import { deviceOrRerun, HF_TOKEN_USAGE, takeHfTokenOption, UsageError } from './common.js';
 import { exportTrlCommand, EXPORT_TRL_USAGE } from './export-trl.js';
 import { generateCommand, GENERATE_USAGE } from './generate.js';
 import { goldenCommand, GOLDEN_USAGE } from './golden.js';
 import { mergeCommand, MERGE_USAGE } from './merge.js';
+import { tokenizeCommand, TOKENIZE_USAGE } from './tokenize.js';
 import { trainCommand, TRAIN_USAGE } from './train.js';
 
 const USAGE = `webgpu-lora: LoRA fine-tuning of small language models on your GPU, through WebGPU.
 
 Usage:
 ${TRAIN_USAGE}
+${TOKENIZE_USAGE}
 ${EXPORT_TRL_USAGE}
 ${GENERATE_USAGE}
 ${MERGE_USAGE}
@@ -20,6 +22,7 @@ ${GOLDEN_USAGE}
 
 --model takes a local Hugging Face model folder, a base URL of one
 (e.g. https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct/resolve/main/), or a Hugging Face id.
+${HF_TOKEN_USAGE}
 Without a GPU adapter the CLI re-runs itself on SwiftShader (a CPU Vulkan driver) when Debian's
 chromium package is installed.`;
 
@@ -31,11 +34,14 @@ async function infoCommand(): Promise<void> {
 
 /** Runs one command; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...options] = argv;
   try {
+    const rest = takeHfTokenOption(options);
     switch (command) {
       case 'train':
         return await trainCommand(rest);
+      case 'tokenize':
+        return await tokenizeCommand(rest);
       case 'export-trl':
         return await exportTrlCommand(rest);
       case 'generate':

@@ -241,8 +241,8 @@ export class Engine implements LoraEngine {
         promptIds = tokenizer.encode(prompt);
       }
       const lora = adapter && this.lora ? this.lora : undefined;
-      const r = await generateTextFromIds(model, tokenizer, promptIds, { maxNewTokens: 128, temperature: 0, ...sampling, eosTokenIds, lora, onText });
-      return { text: r.text, tokens: r.ids.length, stopReason: r.stopReason };
+      const r = await generateTextFromIds(model, tokenizer, promptIds, { maxNewTokens: 128, temperature: 0, ...sampling, eosTokenIds, lora, onText, splitReasoning: mode === 'input' });
+      return { text: r.text, tokens: r.ids.length, stopReason: r.stopReason, ...(r.reasoning === undefined ? {} : { reasoning: r.reasoning }) };
     });
   }
 

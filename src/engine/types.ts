@@ -181,6 +181,12 @@ export interface GenerateReply {
   text: string;
   tokens: number;
   stopReason: 'eos' | 'length' | 'max-positions';
+  /**
+   * In mode 'input', the reasoning block the model wrote before its answer (a chat template such
+   * as Qwen3's has it write '<think>…</think>' first), when it wrote a non-empty one; `text` and
+   * onText never include the block.
+   */
+  reasoning?: string;
 }
 
 export interface MemoryReport {

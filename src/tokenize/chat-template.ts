@@ -1,7 +1,9 @@
 // Chat templates: where a model folder keeps its Jinja template, and rendering it with
-// @huggingface/jinja the way transformers' apply_chat_template does (the same variables; the
-// engine already uses transformers' trim_blocks and lstrip_blocks settings).
+// @huggingface/jinja the way transformers' apply_chat_template does with Python's jinja2 (the
+// same variables; the engine already uses transformers' trim_blocks and lstrip_blocks settings;
+// Python's string stripping put in by jinja-python.ts).
 import { Template } from '@huggingface/jinja';
+import { PYTHON_STRING_FUNCTIONS, usePythonStringSemantics } from './jinja-python.js';
 import { readJsonIfExists, readTextIfExists, type ModelSource } from '../model/source.js';
 
 export interface ChatMessage {
@@ -37,10 +39,13 @@ export async function loadChatTemplate(source: ModelSource, configValue: unknown
   return json ? templateFromConfig(json.chat_template) : null;
 }
 
-/** The template parsed once; a syntax error names the folder it came from. */
+/**
+ * The template parsed once, with Python's str.strip/lstrip/rstrip and trim (see
+ * jinja-python.ts); a syntax error names the folder it came from.
+ */
 export function compileChatTemplate(template: string, where: string): Template {
   try {
-    return new Template(template);
+    return usePythonStringSemantics(new Template(template));
   } catch (e) {
     throw new Error(`the chat template of ${where} does not parse: ${(e as Error).message}`);
   }
@@ -59,8 +64,46 @@ export function renderChatTemplate(
   specialTokens: Record<string, string>,
 ): string {
   return template.render({
+    ...PYTHON_STRING_FUNCTIONS,
     ...specialTokens,
     messages: messages.map((m) => ({ role: m.role, content: m.content })),
     add_generation_prompt: addGenerationPrompt,
   });
+}
+
+/** A reasoning block that the chat template makes the model write at the start of each reply. */
+export interface ReasoningFormat {
+  /** The tag that opens the block, e.g. '<think>'. */
+  open: string;
+  /** The tag that closes it, e.g. '</think>'. */
+  close: string;
+  /** What the template writes between the closing tag and the reply's text, e.g. '\n\n'. */
+  separator: string;
+  /** The generation prompt (e.g. '<|im_start|>assistant\n'): what a prompt ends with before the model writes the block. */
+  generationPrompt: string;
+}
+
+const PROBE_REPLY = 'PROBE-REPLY-7f3a';
+
+/**
+ * The reasoning block a template writes before every reply it learns, found by rendering a
+ * one-turn probe: the text between the generation prompt and the reply must be an empty block,
+ * `<tag>` and `</tag>` with only whitespace around and between them (Qwen3 writes
+ * '<think>\n\n</think>\n\n'). Null when the template writes nothing there, or anything else.
+ */
+export function findReasoningFormat(render: (messages: ChatMessage[], addGenerationPrompt: boolean) => string): ReasoningFormat | null {
+  const prompt: ChatMessage[] = [{ role: 'user', content: 'Hello' }];
+  let base: string, before: string, through: string;
+  try {
+    base = render(prompt, false);
+    before = render(prompt, true);
+    through = render([...prompt, { role: 'assistant', content: PROBE_REPLY }], false);
+  } catch {
+    return null;
+  }
+  if (!before.startsWith(base) || !through.startsWith(before)) return null;
+  const turn = through.slice(before.length);
+  const lead = turn.slice(0, Math.max(0, turn.indexOf(PROBE_REPLY)));
+  const m = /^\s*(<([A-Za-z_][\w-]*)>)\s*(<\/\2>)(\s*)$/.exec(lead);
+  return m ? { open: m[1], close: m[3], separator: m[4], generationPrompt: before.slice(base.length) } : null;
 }

@@ -4,10 +4,10 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { Template } from '@huggingface/jinja';
 import { readJsonIfExists, type ModelSource } from '../model/source.js';
-import { compileChatTemplate, loadChatTemplate, renderChatTemplate, type ChatMessage } from './chat-template.js';
+import { compileChatTemplate, findReasoningFormat, loadChatTemplate, renderChatTemplate, type ChatMessage, type ReasoningFormat } from './chat-template.js';
 import { mergeTokenizerConfig, specialTokenPolicy, tokenContent, type TokenizerConfig } from './special-tokens.js';
 
-export type { ChatMessage } from './chat-template.js';
+export type { ChatMessage, ReasoningFormat } from './chat-template.js';
 export { StreamDecoder } from './stream.js';
 
 export class TextTokenizer {
@@ -31,6 +31,7 @@ export class TextTokenizer {
   /** bos_token, eos_token, ... as text, for the chat template. */
   private readonly specialTokenText: Record<string, string>;
   private compiledTemplate: Template | null = null;
+  private reasoning: ReasoningFormat | null | undefined;
 
   private constructor(tokenizerJson: Record<string, unknown>, config: TokenizerConfig, chatTemplate: string | null, where: string) {
     this.where = where;
@@ -138,5 +139,17 @@ export class TextTokenizer {
     }
     this.compiledTemplate ??= compileChatTemplate(this.chatTemplate, this.where);
     return renderChatTemplate(this.compiledTemplate, messages, opts.addGenerationPrompt ?? false, this.specialTokenText);
+  }
+
+  /**
+   * The empty reasoning block (Qwen3: '<think>\n\n</think>\n\n') the chat template writes at the
+   * start of every reply, which a model trained on its output therefore writes too; null when the
+   * template writes none (or there is no template). Generation keeps it out of the answer.
+   */
+  get reasoningFormat(): ReasoningFormat | null {
+    if (this.reasoning === undefined) {
+      this.reasoning = this.chatTemplate === null ? null : findReasoningFormat((m, gen) => this.applyChatTemplate(m, { addGenerationPrompt: gen }));
+    }
+    return this.reasoning;
   }
 }

@@ -1,4 +1,5 @@
-// A conversation → the token ids a model trains on and the labels its loss reads.
+// A conversation → the token ids a model trains on and the labels its loss reads: one sequence,
+// or (with some chat templates, see format-chat.ts) one per reply.
 //
 // Labels follow the Hugging Face convention: labels[t] is the token the model should predict at
 // position t, from the tokens before it (the loss shifts by one; it is not shifted here), and
@@ -14,7 +15,7 @@
 //   Each block is tokenized as one text and split where its prompt's tokens end (see
 //   splitEncode), so the reply's tokens are the ones that follow the prompt at generation time.
 import type { ChatMessage, TextTokenizer } from '../tokenize/tokenizer.js';
-import { chatSegments } from './format-chat.js';
+import { chatSequences } from './format-chat.js';
 import { conversationProblems } from './records.js';
 
 /** The tokenizer methods formatting uses (a TextTokenizer has them all). */
@@ -31,7 +32,7 @@ export interface FormatOptions {
 }
 
 export interface FormattedExample {
-  /** Token ids, at most maxLength of them. */
+  /** One training sequence. Token ids, at most maxLength of them. */
   ids: number[];
   /** Same length as ids; IGNORE_INDEX (-100) where there is no loss. */
   labels: number[];
@@ -52,16 +53,25 @@ export interface Segment {
   learn: boolean;
 }
 
+/** A conversation's training sequences (usually one), and how it became them. */
+export interface FormattedConversation {
+  sequences: FormattedExample[];
+  /** 'one sequence', or 'one sequence per reply (<why>)' (see format-chat.ts). */
+  how: string;
+}
+
 /**
- * Token ids and labels for one conversation ([system?] user, assistant, ...), in the chat template
- * when the tokenizer has one, else in the plain template. Each reply is followed by EOS unless
- * the template already ends the turn with it.
+ * The training sequences of one conversation ([system?] user, assistant, ...): in the chat
+ * template when the tokenizer has one (one sequence, or one per reply where the template needs it:
+ * see format-chat.ts), else in the plain template (one sequence). Each reply is followed by EOS
+ * unless the template already ends the turn with it. Training and `webgpu-lora tokenize` both
+ * take their sequences from here.
  */
-export function formatExample(
+export function formatConversation(
   example: ChatMessage[] | { messages: ChatMessage[] },
   tokenizer: FormatTokenizer,
   opts: FormatOptions = {},
-): FormattedExample {
+): FormattedConversation {
   const messages = Array.isArray(example) ? example : example.messages;
   const maxLength = opts.maxLength ?? Infinity;
   if (maxLength !== Infinity && !(Number.isInteger(maxLength) && maxLength > 0)) {
@@ -70,14 +80,36 @@ export function formatExample(
   const shape = conversationProblems(messages);
   if (shape.length) throw new Error(`cannot format this conversation: ${shape.join('; ')}`);
   const eos = requireEos(tokenizer);
-  const segments = tokenizer.chatTemplate !== null ? chatSegments(messages, tokenizer, eos) : plainSegments(messages, tokenizer, eos);
+  const { sequences, how } =
+    tokenizer.chatTemplate !== null ? chatSequences(messages, tokenizer, eos) : { sequences: [plainSegments(messages, tokenizer, eos)], how: 'one sequence' };
+  return { how, sequences: sequences.map((segments) => toSequence(segments, maxLength, opts.trainOnInputs ?? false)) };
+}
 
+/**
+ * Token ids and labels for a conversation that is one training sequence (as every one is in the
+ * plain template, and in a chat template that is prefix-stable and merges no tokens at a reply
+ * boundary). Throws for a conversation that becomes several sequences: use formatConversation.
+ */
+export function formatExample(
+  example: ChatMessage[] | { messages: ChatMessage[] },
+  tokenizer: FormatTokenizer,
+  opts: FormatOptions = {},
+): FormattedExample {
+  const { sequences, how } = formatConversation(example, tokenizer, opts);
+  if (sequences.length !== 1) {
+    throw new Error(`this conversation becomes ${sequences.length} training sequences, ${how}; formatConversation gives them all`);
+  }
+  return sequences[0];
+}
+
+/** Segments → one sequence's ids and labels, cut at maxLength. */
+function toSequence(segments: Segment[], maxLength: number, trainOnInputs: boolean): FormattedExample {
   const ids: number[] = [];
   const labels: number[] = [];
   for (const s of segments) {
     for (const id of s.ids) {
       ids.push(id);
-      labels.push(s.learn || opts.trainOnInputs ? id : IGNORE_INDEX);
+      labels.push(s.learn || trainOnInputs ? id : IGNORE_INDEX);
     }
   }
   // Nothing comes before the first token (BOS or not), so nothing can learn to predict it.

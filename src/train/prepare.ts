@@ -1,12 +1,14 @@
 // Examples → the token rows a training run uses: the seeded validation split, every example
-// formatted (ids + labels, cut at maxLength), the truncated ones counted, and the ones with nothing
-// left to learn (every reply token cut off) skipped and counted. A fingerprint of the rows lets a
-// resumed run check that it was given the same data.
+// formatted into its training sequences (ids + labels, cut at maxLength; usually one per example,
+// one per reply where the chat template needs it), the truncated ones counted, and the sequences
+// with nothing left to learn (every reply token cut off) skipped and counted. A fingerprint of the
+// rows lets a resumed run check that it was given the same data. `webgpu-lora tokenize` shows the
+// rows of exampleRows, the function training takes its rows from.
 import type { Example } from './dataset.js';
 import { splitValidation } from './batches.js';
-import { formatExample, type FormatTokenizer } from './format.js';
+import { formatConversation, type FormattedExample, type FormatTokenizer } from './format.js';
 
-/** One formatted example: ids, labels (−100 = no loss), and the line of the file it came from. */
+/** One training sequence: ids, labels (−100 = no loss), and the line of the file it came from. */
 export interface TokenRow {
   ids: number[];
   labels: number[];
@@ -16,9 +18,12 @@ export interface TokenRow {
 export interface PreparedData {
   train: TokenRow[];
   validation: TokenRow[];
-  /** Lines of the examples cut at maxLength that still have reply tokens (they are trained on). */
+  /**
+   * Lines of the examples cut at maxLength that still have reply tokens (they are trained on):
+   * a sequence was cut, or one of several was left with nothing to learn and skipped.
+   */
   truncatedLines: number[];
-  /** Lines of the examples left with no reply token after the cut (they are not used). */
+  /** Lines of the examples left with no reply token after the cut (none of their sequences is used). */
   skippedLines: number[];
   /** The longest row, in tokens (≤ maxLength). */
   longest: number;
@@ -26,11 +31,38 @@ export interface PreparedData {
   fingerprint: string;
 }
 
-export interface PrepareOptions {
+export interface RowOptions {
   maxLength: number;
   trainOnInputs: boolean;
+}
+
+export interface PrepareOptions extends RowOptions {
   valSplit: number;
   seed: number;
+}
+
+/** One example's training sequences: all of them, and the rows training uses. */
+export interface ExampleRows {
+  line: number;
+  /** Every sequence, cut at maxLength, with how it became them ('one sequence', or 'one sequence per reply (...)'). */
+  sequences: FormattedExample[];
+  how: string;
+  /** The sequences that still have something to learn, as rows (in order). */
+  rows: TokenRow[];
+  /** No row is left: the example is not used. */
+  skipped: boolean;
+  /** Rows are left, but something was cut off: a sequence's end, or a whole sequence. */
+  truncated: boolean;
+}
+
+/** The training rows of one example: its sequences, without those that have nothing left to learn. */
+export function exampleRows(example: Example, tokenizer: FormatTokenizer, opts: RowOptions): ExampleRows {
+  const { sequences, how } = formatConversation(example, tokenizer, { maxLength: opts.maxLength, trainOnInputs: opts.trainOnInputs });
+  const used = sequences.filter((f) => f.trainableTokens > 0);
+  const rows = used.map((f) => ({ ids: f.ids, labels: f.labels, line: example.line }));
+  const skipped = rows.length === 0;
+  const truncated = !skipped && (used.length < sequences.length || used.some((f) => f.truncated));
+  return { line: example.line, sequences, how, rows, skipped, truncated };
 }
 
 /**
@@ -45,13 +77,10 @@ export function prepareExamples(examples: Example[], tokenizer: FormatTokenizer,
   const format = (part: Example[]): TokenRow[] => {
     const rows: TokenRow[] = [];
     for (const ex of part) {
-      const f = formatExample(ex, tokenizer, { maxLength: opts.maxLength, trainOnInputs: opts.trainOnInputs });
-      if (f.trainableTokens === 0) {
-        skippedLines.push(ex.line);
-        continue;
-      }
-      if (f.truncated) truncatedLines.push(ex.line);
-      rows.push({ ids: f.ids, labels: f.labels, line: ex.line });
+      const r = exampleRows(ex, tokenizer, opts);
+      if (r.skipped) skippedLines.push(ex.line);
+      if (r.truncated) truncatedLines.push(ex.line);
+      rows.push(...r.rows);
     }
     return rows;
   };

@@ -1,13 +1,15 @@
 // Conversations → ids and labels through a chat template: stories260K's tokenizer with
 // <|im_start|> and <|im_end|> added as special tokens and a ChatML template (its EOS </s> is not
-// part of a turn, so one is appended after each reply), a template that writes EOS itself, and
-// one that is not prefix-stable.
+// part of a turn, so one is appended after each reply), a template that writes EOS itself, one
+// that writes the last reply differently (not prefix-stable: one sequence per reply), and one
+// whose generation prompt is not how it begins a reply. The real templates of four model families
+// are checked against ../shared/golden-format in test/tokenize/golden-format.test.ts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { folderSource } from '../../src/model/source-node.js';
 import { TextTokenizer, type ChatMessage } from '../../src/tokenize/tokenizer.js';
-import { formatExample, formatPrompt, IGNORE_INDEX } from '../../src/train/format.js';
+import { formatConversation, formatExample, formatPrompt, IGNORE_INDEX } from '../../src/train/format.js';
 import { SHARED_DIR } from '../helpers.js';
 import { modelDir, readModelJson, suiteTitle, tempFolder, type TempFolder } from '../tokenize/fixtures.js';
 
@@ -17,6 +19,10 @@ const CHATML =
 const EOS_TEMPLATE =
   "{{ bos_token }}{% for message in messages %}{% if message.role == 'user' %}[INST] {{ message.content }} [/INST]" +
   '{% else %}{{ message.content }}{{ eos_token }}{% endif %}{% endfor %}';
+/** ChatML, but the last reply is marked (as Qwen3 keeps the <think> block of the last reply only). */
+const LAST_MARKED =
+  '{% for message in messages %}<|im_start|>{{ message.role }}\n{% if loop.last and message.role == "assistant" %}[last] {% endif %}' +
+  '{{ message.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}';
 /** Writes the last message differently, so a conversation's beginning is not a prefix of it. */
 const UNSTABLE = '{% for message in messages %}{% if loop.last %}LAST {% endif %}{{ message.content }}\n{% endfor %}';
 
@@ -123,6 +129,30 @@ describe.skipIf(!SHARED_DIR)(suiteTitle('formatExample: chat template'), () => {
 
     const all = formatExample(messages, tok, { trainOnInputs: true });
     expect(all.labels).toEqual([IGNORE_INDEX, ...ids.slice(1)]);
+  });
+
+  it('makes one sequence per reply, each in its generation context, where the template is not prefix-stable', async () => {
+    const tok = await withTemplate(LAST_MARKED);
+    const encode = (t: string) => tok.encode(t, { addSpecialTokens: false });
+    const messages = conversation.slice(1);
+    const { sequences, how } = formatConversation(messages, tok);
+    expect(how).toBe('one sequence per reply (the template is not prefix-stable)');
+    expect(sequences).toHaveLength(2);
+    for (const [k, i] of [1, 3].entries()) {
+      // The context is what formatPrompt-style generation gives (the conversation before the reply
+      // and the generation prompt), then the reply's turn as the template writes it as the last one.
+      const context = encode(tok.applyChatTemplate(messages.slice(0, i), { addGenerationPrompt: true }));
+      // (Tokenized after the context: on its own, this tokenizer would start the turn with a '▁'.)
+      const through = encode(tok.applyChatTemplate(messages.slice(0, i + 1)));
+      expect(tok.decode(through.slice(context.length), { skipSpecialTokens: false })).toMatch(new RegExp(`^\\[last\\] ${messages[i].content}<\\|im_end\\|>\\s+$`));
+      const turn = [...through.slice(context.length), EOS];
+      const { ids, labels, trainableTokens } = sequences[k];
+      expect(ids).toEqual([...context, ...turn]);
+      expect(labels).toEqual([...context.map(() => IGNORE_INDEX), ...turn]);
+      expect(trainableTokens).toBe(turn.length);
+    }
+    expect(sequences[0].ids).toEqual(formatExample(messages.slice(0, 2), tok).ids);
+    expect(() => formatExample(messages, tok)).toThrow(/becomes 2 training sequences, one sequence per reply \(the template is not prefix-stable\)/);
   });
 
   it('reports a template that is not prefix-stable', async () => {

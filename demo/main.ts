@@ -17,8 +17,7 @@ import { initTrainPanel } from './ui/train-panel.js';
 
 void registerServiceWorker();
 
-// The engine's worker (workers/engine.worker.ts's Engine, plus the Hugging Face token the page hands it).
-const worker = new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module' });
+const worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module' });
 const engine = connectEngine(worker);
 const store = new Store();
 
@@ -30,7 +29,7 @@ worker.addEventListener('error', (e) => {
 
 const compare = initComparePanel(engine, store);
 const dataset = initDatasetPanel(store, (prompt) => compare.suggestPrompt(prompt));
-initModelPanel(engine, store, initHubToken(worker));
+initModelPanel(engine, store, initHubToken());
 initSettingsPanel(store);
 initMemoryEstimate(engine, store);
 initTrainPanel(engine, store, dataset);

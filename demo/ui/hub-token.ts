@@ -1,11 +1,10 @@
 // The Hugging Face access token field: gated models (Gemma, Llama) download only with the token
 // of an account that accepted their terms. The token lives in the field; it is written to this
 // browser's localStorage only while "remember on this device" is ticked (unticking removes it),
-// and it goes to the engine's worker before each load, whose downloads send it to huggingface.co
-// alone. The note under the field says when the chosen model needs a token and when the Hub
+// and each load hands it to the engine (LoadModelOptions.hfToken), whose downloads send it to
+// huggingface.co alone. The note under the field says when the chosen model needs a token and when the Hub
 // refused the one given.
-import { hubAccessKind } from '../../src/model/hub.js';
-import { postHubToken } from '../hub-token-channel.js';
+import { hubAccessKind, normalizeHubToken } from '../../src/model/hub.js';
 import { $, show } from './dom.js';
 
 /** The localStorage key of a remembered token. */
@@ -14,8 +13,8 @@ export const TOKEN_STORAGE_KEY = 'webgpu-lora:hf-token';
 const IDLE_NOTE = 'Only for gated models. Sent only to huggingface.co with the model downloads; kept in this tab unless you tick "remember".';
 
 export interface HubToken {
-  /** Hands the field's token (or none) to the worker for the next load; throws for a malformed token. */
-  send(): void;
+  /** The field's token for the next load (undefined: none); throws for a malformed token. */
+  value(): string | undefined;
   /** Says whether `model` (a catalogue entry's label, gated or not) needs a token that is missing. */
   chose(model: { label: string; gated: boolean } | null): void;
   /** After a failed load: if the Hub refused access, says why, next to the field. */
@@ -30,7 +29,7 @@ function storage(): Storage | null {
   }
 }
 
-export function initHubToken(worker: Pick<Worker, 'postMessage'>): HubToken {
+export function initHubToken(): HubToken {
   const field = $<HTMLInputElement>('hf-token');
   const remember = $<HTMLInputElement>('hf-token-remember');
   const note = $('hf-token-note');
@@ -57,7 +56,7 @@ export function initHubToken(worker: Pick<Worker, 'postMessage'>): HubToken {
   showChoice();
 
   return {
-    send: () => postHubToken(worker, field.value),
+    value: () => normalizeHubToken(field.value) ?? undefined,
     chose(model) {
       chosen = model;
       showChoice();

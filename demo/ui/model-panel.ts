@@ -1,7 +1,7 @@
 // The model panel: a Hugging Face id or a model folder's URL (typed, or chosen from the list of
 // ./model-list.ts), or a folder picked on this computer, loaded by the engine with a progress bar;
 // then the model's shape, size and GPU memory in the status line. Gated models download with the
-// access token of ./hub-token.ts, handed to the worker before each load.
+// access token of ./hub-token.ts, given to each load.
 import type { LoadModelProgress, LoraEngine, ModelInfo, ModelInput } from '../../src/engine/types.js';
 import { $, count, errorMessage, mib, show } from './dom.js';
 import type { HubToken } from './hub-token.js';
@@ -52,7 +52,7 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
     // The engine frees the old model (and its adapter) while it loads the new one.
     store.set({ model: null, adapter: null });
     try {
-      token.send();
+      const hfToken = token.value();
       // The engine delivers every progress report before its reply.
       const info = await store.run('loading', () =>
         engine.loadModel(
@@ -62,7 +62,7 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
             progress.value = p.done;
             progressText.textContent = describeProgress(p);
           },
-          { weightStorage: f16.checked ? 'f16' : 'f32' },
+          { weightStorage: f16.checked ? 'f16' : 'f32', ...(hfToken ? { hfToken } : {}) },
         ),
       );
       progress.value = progress.max;

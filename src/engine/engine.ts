@@ -20,6 +20,7 @@ import { GpuLora } from '../lora/gpu-lora.js';
 import { mergedModelFiles } from '../lora/merge.js';
 import { exportPeft, importPeft } from '../lora/peft.js';
 import { cachedUrlSource, hasCacheStorage } from '../model/cached-source.js';
+import { normalizeHubToken } from '../model/hub.js';
 import { assertWeightStorage } from '../model/gpu-weights.js';
 import { LanguageModel } from '../model/model.js';
 import { directoryHandleSource, fileListSource, memorySource, urlSource, type ModelSource } from '../model/source.js';
@@ -105,7 +106,7 @@ export class Engine implements LoraEngine {
     return this.exclusive('loading a model', async () => {
       const ctx = await this.device();
       const download = (item: string, done: number, total: number) => onProgress?.({ phase: 'download', item, done, total });
-      const source = this.source(input, download);
+      const source = this.source(input, download, opts.hfToken);
       const tokenizer = await TextTokenizer.load(source);
       this.unload();
       const before = gpuMemory(ctx).current;
@@ -318,7 +319,7 @@ export class Engine implements LoraEngine {
 
   // ---- helpers ------------------------------------------------------------------------------
 
-  private source(input: ModelInput, onProgress: (file: string, done: number, total: number) => void): ModelSource {
+  private source(input: ModelInput, onProgress: (file: string, done: number, total: number) => void, hfToken?: string): ModelSource {
     if (typeof input !== 'string') {
       if (Array.isArray(input)) return fileListSource(input);
       if ('getDirectoryHandle' in input) return directoryHandleSource(input as FileSystemDirectoryHandle);
@@ -333,7 +334,8 @@ export class Engine implements LoraEngine {
     else if (typeof location !== 'undefined' && /^(https?|file):/.test(location.href)) url = new URL(s, location.href).href; // a path on this site
     if (url === null) throw new Error(`'${s}' is neither a URL nor a Hugging Face id (owner/name); give paths on a site as full URLs`);
     const base = url.endsWith('/') ? url : `${url}/`;
-    return this.opts.cacheModels !== false && hasCacheStorage() ? cachedUrlSource(base, { onProgress }) : urlSource(base, { onProgress });
+    const options = hfToken === undefined ? { onProgress } : { onProgress, hfToken: normalizeHubToken(hfToken) };
+    return this.opts.cacheModels !== false && hasCacheStorage() ? cachedUrlSource(base, options) : urlSource(base, options);
   }
 
   private examples(data: DatasetInput, opts: DatasetOptions): Example[] {

@@ -14,11 +14,10 @@
 import type { GpuContext } from '../gpu/device.js';
 import { Recorder } from '../gpu/kernel.js';
 import { crossentropyForward, lossMean } from '../gpu/kernels/crossentropy.js';
-import { embeddingForward } from '../gpu/kernels/embedding.js';
 import { gatherRows } from '../gpu/kernels/gather-rows.js';
-import { matmulForward } from '../gpu/kernels/matmul/forward.js';
 import { createTensor, readTensor, type Tensor } from '../gpu/tensor.js';
 import { blockForward, normForward } from '../model/block.js';
+import { embedTokens, headLogits } from '../model/ends.js';
 import { adaptedKinds, createLayerBuffers, destroyLayerBuffers, type ForwardWeights, type LayerBuffers } from '../model/layer.js';
 import type { LowRankUpdates } from '../model/linear.js';
 import { logitsChunkRows } from '../model/train-buffer-plan.js';
@@ -108,7 +107,7 @@ async function batchLoss(ctx: GpuContext, m: ForwardWeights, lora: LowRankUpdate
 
   const rec = new Recorder(ctx, 'eval');
   const dims = { B, T, S: T, pos0: 0 };
-  embeddingForward(rec, tb.x, tb.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0: 0 });
+  embedTokens(rec, m, tb.x, tb.ids, { B, T, pos0: 0 });
   for (let l = 0; l < L; l++) blockForward(rec, m, l, { out: tb.x, x: tb.x, mask: tb.mask, buf: tb.block, dims, lora });
   normForward(rec, spec, { out: tb.hF, mean: tb.block.mean1, rstd: tb.block.rstd1, input: tb.x, weight: m.weights.finalNorm, bias: m.weights.finalNormBias, rows: M });
   // h = hF[rows] into x (free after the final norm), then the logits and loss of each chunk of them.
@@ -116,7 +115,7 @@ async function batchLoss(ctx: GpuContext, m: ForwardWeights, lora: LowRankUpdate
   gatherRows(rec, h, tb.hF, tb.lossRows, { n: count, C, indexedRows: M }, rows);
   for (let row0 = 0; row0 < count; row0 += tb.chunkRows) {
     const n = Math.min(tb.chunkRows, count - row0);
-    matmulForward(rec, tb.logitsChunk, h.view(row0 * C, [n, C]), m.weights.lmHead, null, { M: n, N: V, K: C });
+    headLogits(rec, m, tb.logitsChunk, h.view(row0 * C, [n, C]), n);
     crossentropyForward(rec, tb.losses, tb.lse, tb.logitsChunk, tb.targets, { rows: n, V, row0 });
   }
   lossMean(rec, tb.loss, tb.losses, { n: count, scale: count > 0 ? 1 / count : 0 });

@@ -40,6 +40,11 @@ export interface LoadModelProgress {
 
 export interface LoadModelOptions {
   /**
+   * A Hugging Face access token for a gated model (Gemma, Llama), sent only to the Hub with this
+   * load's downloads (src/model/hub.ts); default none (or the realm's default, HF_TOKEN in Node).
+   */
+  hfToken?: string;
+  /**
    * How the large frozen matrices are stored on the GPU: 'f32' (default) or 'f16', which halves
    * their memory; compute stays f32, and results differ from f32 by the f16 rounding of those weights.
    */

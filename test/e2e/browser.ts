@@ -8,6 +8,7 @@ import { setPriority } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { ensureBuilt } from '../setup/dist.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -145,4 +146,23 @@ export function collectErrors(context: BrowserContext): string[] {
     page.on('console', (m) => m.type() === 'error' && !/status of 404/.test(m.text()) && errors.push(`console: ${m.text()}`));
   });
   return errors;
+}
+
+/**
+ * A browser test suite's fixtures: the demo server with `models` (name → folder) and Chromium,
+ * started before the suite's tests and closed after them. Chromium is part of what .ci/run
+ * installs; its absence is a broken setup, not a reason to skip.
+ */
+export function demoSuite(models: Record<string, string>): { readonly browser: Browser; readonly server: StaticServer } {
+  const fixtures = {} as { browser: Browser; server: StaticServer };
+  beforeAll(async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} (Debian's chromium package) is needed`).toBe(true);
+    fixtures.server = await startDemoServer(models);
+    fixtures.browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await fixtures.browser?.close();
+    await fixtures.server?.close();
+  });
+  return fixtures;
 }

@@ -1,43 +1,29 @@
 // The built demo page in headless Chromium: WebGPU found, stories260K loaded from a local URL, and
 // the base model's greedy continuation streamed into the page, identical to the Node run; then the
 // same model loaded with f16 weights (about half the GPU memory) generating again.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { folderSource } from '../../src/model/source-node.js';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { AFTER_ONCE_IDS } from '../stories-readme.js';
-import { CHROMIUM, collectErrors, launchChromium, startDemoServer, type StaticServer } from './browser.js';
+import { collectErrors, demoSuite } from './browser.js';
 
-// Chromium is part of what .ci/run installs; its absence is a broken setup, not a reason to skip.
 describe.skipIf(!SHARED_DIR)(`demo page in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  let browser: Browser;
-  let server: StaticServer;
-
-  beforeAll(async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} (Debian's chromium package) is needed`).toBe(true);
-    server = await startDemoServer({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = demoSuite({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
 
   it('loads stories260K from a URL, generates the reference continuation, and reloads it with f16 weights', async () => {
     const dir = join(SHARED_DIR!, 'models', 'stories260K');
     const expected = (await TextTokenizer.load(folderSource(dir))).decode(AFTER_ONCE_IDS.slice(0, 40));
 
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     const errors = collectErrors(context);
     // Optional files of a model folder are probed and may be absent: a 404 is only an error for anything else.
     const optional = /(model\.safetensors\.index\.json|chat_template\.(jinja|json)|special_tokens_map\.json|generation_config\.json)$/;
     const notFound: string[] = [];
     context.on('response', (r) => r.status() === 404 && notFound.push(r.url()));
     const page = await context.newPage();
-    await page.goto(server.url);
+    await page.goto(suite.server.url);
 
     await expect.poll(() => page.getByTestId('gpu-info').textContent(), { timeout: 30_000 }).toMatch(/^adapter: /);
     await expect(page.getByTestId('train-status').getAttribute('data-state')).resolves.toBe('empty');

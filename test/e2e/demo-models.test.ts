@@ -6,12 +6,11 @@
 // inside the engine's worker: its fetch is wrapped so that huggingface.co requests are answered
 // from the local stories260K fixture (no request leaves the machine), and every request's
 // Authorization header is logged: the token goes to huggingface.co and to no other host.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page, Worker } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { Page, Worker } from 'playwright-core';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
-import { CHROMIUM, collectErrors, launchChromium, startDemoServer, type StaticServer } from './browser.js';
+import { collectErrors, demoSuite } from './browser.js';
 
 const GATED_ID = 'test-org/stories-gated';
 const RIGHT = 'hf_rightToken';
@@ -50,24 +49,13 @@ async function load(page: Page, model: string, token: string): Promise<{ state: 
 }
 
 describe.skipIf(!SHARED_DIR)(`demo model list and token in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  let browser: Browser;
-  let server: StaticServer;
-
-  beforeAll(async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} (Debian's chromium package) is needed`).toBe(true);
-    server = await startDemoServer({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = demoSuite({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
 
   it('lists six models with sizes and estimates, keeps the token only when asked, and loads a gated model with it', async () => {
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     const errors = collectErrors(context);
     const page = await context.newPage();
-    await page.goto(server.url);
+    await page.goto(suite.server.url);
 
     // The list, before any download.
     const choices = page.getByTestId('model-choice');
@@ -135,7 +123,7 @@ describe.skipIf(!SHARED_DIR)(`demo model list and token in Chromium${SHARED_DIR 
     // A gated model through the page, with the Hub stood in for inside the worker.
     await expect.poll(() => page.getByTestId('gpu-info').textContent(), { timeout: 30_000 }).toMatch(/^adapter: /);
     await expect.poll(() => page.workers().length).toBeGreaterThan(0);
-    await standInHub(page.workers()[0], server.url);
+    await standInHub(page.workers()[0], suite.server.url);
 
     const none = await load(page, GATED_ID, '');
     expect(none.state).toBe('error');

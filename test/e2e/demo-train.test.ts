@@ -2,40 +2,28 @@
 // train (the loss falls, the page stays responsive, a screenshot is taken mid-training), answer a
 // trained prompt with the trained answer, and export a zip whose adapter has PEFT's key names and
 // config for the same settings.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { unzipFiles } from '../../src/io/zip.js';
 import { readSafetensorsHeader } from '../../src/model/safetensors.js';
 import { folderSource } from '../../src/model/source-node.js';
 import { memorySource } from '../../src/model/source.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { storiesEndingWithBos } from '../stories-eos.js';
-import { CHROMIUM, collectErrors, launchChromium, startDemoServer, type StaticServer } from './browser.js';
+import { collectErrors, demoSuite } from './browser.js';
 import { fillSettings, PAIRS, PAIRS_JSONL, watchStalls, type Stalls } from './demo-steps.js';
 
 export const SCREENSHOT = join(import.meta.dirname, '..', '..', 'docs', 'demo-training.png');
 
 describe.skipIf(!SHARED_DIR)(`demo page trains in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  let browser: Browser;
-  let server: StaticServer;
-
-  beforeAll(async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} (Debian's chromium package) is needed`).toBe(true);
-    server = await startDemoServer({ 'stories-eos': storiesEndingWithBos() });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = demoSuite({ 'stories-eos': storiesEndingWithBos() });
 
   it('trains on a pasted dataset, answers with the trained answer, and exports a PEFT adapter', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await suite.browser.newContext({ viewport: { width: 1280, height: 900 } });
     const errors = collectErrors(context);
     const page = await context.newPage();
-    await page.goto(server.url);
+    await page.goto(suite.server.url);
     await expect.poll(() => page.getByTestId('gpu-info').textContent(), { timeout: 30_000 }).toMatch(/^adapter: /);
     await page.getByTestId('model-source').fill('/models/stories-eos/');
     await page.getByTestId('load-model').click();

@@ -3,33 +3,20 @@
 // (the run waits for the page's write), a run resumed from one ends with the uninterrupted run's
 // adapter bit for bit, the page's checkpoint is copied to the worker (not taken from the page), a
 // failing write rejects train() with its message, and checkpoint() hands the files over.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
-import { CHROMIUM, collectErrors, launchChromium, startDemoServer, type StaticServer } from './browser.js';
+import { collectErrors, demoSuite } from './browser.js';
 import { PAIRS_JSONL } from './demo-steps.js';
 
 describe.skipIf(!SHARED_DIR)(`engine checkpoints through the worker in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  let browser: Browser;
-  let server: StaticServer;
-
-  beforeAll(async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} (Debian's chromium package) is needed`).toBe(true);
-    server = await startDemoServer({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = demoSuite({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
 
   it('checkpoints every N steps and resumes bit for bit', async () => {
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     const errors = collectErrors(context);
     const page = await context.newPage();
-    await page.goto(`${server.url}widget/example.html`);
+    await page.goto(`${suite.server.url}widget/example.html`);
     const r = await page.evaluate(async (data) => {
       type Files = Record<string, Uint8Array>;
       type Engine = import('../../src/engine/types.js').LoraEngine;

@@ -1,35 +1,22 @@
 // Two end-to-end checks in headless Chromium: the demo works offline after one visit (the service
 // worker serves the app, Cache Storage the model), and the <lora-trainer> widget's example page
 // trains and emits `exported` with the adapter files.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { storiesEndingWithBos } from '../stories-eos.js';
-import { CHROMIUM, collectErrors, launchChromium, startDemoServer, type StaticServer } from './browser.js';
+import { collectErrors, demoSuite } from './browser.js';
 import { fillSettings, PAIRS_JSONL } from './demo-steps.js';
 
 describe.skipIf(!SHARED_DIR)(`offline demo and widget in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  let browser: Browser;
-  let server: StaticServer;
-
-  beforeAll(async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} (Debian's chromium package) is needed`).toBe(true);
-    server = await startDemoServer({ 'stories-eos': storiesEndingWithBos(), stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = demoSuite({ 'stories-eos': storiesEndingWithBos(), stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
 
   it('loads and trains with the network off after one visit', async () => {
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     const errors = collectErrors(context);
     const page = await context.newPage();
     // The visit online: the service worker installs (storing the app) and the model is downloaded once.
-    await page.goto(server.url);
+    await page.goto(suite.server.url);
     await page.evaluate(async () => void (await navigator.serviceWorker.ready));
     await page.getByTestId('model-source').fill('/models/stories-eos/');
     await page.getByTestId('load-model').click();
@@ -53,10 +40,10 @@ describe.skipIf(!SHARED_DIR)(`offline demo and widget in Chromium${SHARED_DIR ? 
   });
 
   it('the widget example page trains and emits exported', async () => {
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     const errors = collectErrors(context);
     const page = await context.newPage();
-    await page.goto(`${server.url}widget/example.html`);
+    await page.goto(`${suite.server.url}widget/example.html`);
     const log = page.locator('#log');
     await page.locator('lora-trainer [data-testid="train"]').click();
     await expect.poll(() => log.textContent(), { timeout: 300_000 }).toMatch(/^trained 8 steps/m);

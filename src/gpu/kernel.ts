@@ -12,6 +12,7 @@
 import { bindCacheOf, BindHolds, type BindCache } from './bind-cache.js';
 import type { GpuContext } from './device.js';
 import { passTimer, type PassTimer } from './profile.js';
+import { isQuantDType } from './quant/layout.js';
 import type { Tensor } from './tensor.js';
 import { composeWgsl, type WgslPart } from './wgsl.js';
 
@@ -226,7 +227,9 @@ export class Recorder {
 
   /** Copy `count` 4-byte elements between tensors (outside the compute pass). */
   copy(src: Tensor, srcElement: number, dst: Tensor, dstElement: number, count: number): void {
-    if (src.dtype === 'f16' || dst.dtype === 'f16') throw new Error(`copy: f16 tensors (${src.label}, ${dst.label}) are not copied element-wise`);
+    for (const t of [src, dst]) {
+      if (t.dtype === 'f16' || isQuantDType(t.dtype)) throw new Error(`copy: ${t.dtype} tensors (${t.label}) are not copied element-wise`);
+    }
     const start = performance.now();
     this.pass?.end();
     this.pass = null;

@@ -179,7 +179,7 @@ function recordBackward(rec: Recorder, dinp: Tensor, dout: Tensor, weight: Tenso
 }
 
 /**
- * dinp: [M, K]; dout: [M, N]; weight: [N, K], f32 or f16.
+ * dinp: [M, K]; dout: [M, N]; weight: [N, K] in any weight format (f32, f16, nf4, q8).
  * dinp = (accumulate ? dinp : 0) + scale · dout · weight.
  * dinp must be a different buffer from dout and weight. N = 0 gives zeros (or leaves dinp as it is).
  * `partials`, scratch the caller does not need during the call (a buffer of its own), lets a
@@ -224,7 +224,7 @@ export function canFuseLoraBackward(rec: Recorder, { M, N, K, R }: { M: number; 
 }
 
 /**
- * dinp: [M, K]; dout: [M, N]; weight: [N, K], f32 or f16; du: [M, R]; loraA: [R, K], f32.
+ * dinp: [M, K]; dout: [M, N]; weight: [N, K] in any weight format (f32, f16, nf4, q8); du: [M, R]; loraA: [R, K], f32.
  * dinp = (accumulate ? dinp : 0) + scale · dout · weight + du · loraA, in one launch. Only where
  * canFuseLoraBackward: there it gives the same bits as matmulBackward(dinp, dout, weight, {scale,
  * accumulate}) followed by matmulBackward(dinp, du, loraA, {accumulate: true}).

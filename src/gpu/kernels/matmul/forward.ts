@@ -132,7 +132,7 @@ function recordForward(rec: Recorder, out: Tensor, inp: Tensor, weight: Tensor, 
   rec.run(FORWARD_KERNELS[name].formats[format], launch, [out, inp, weight, bias ?? weight, ...loraSlots]);
 }
 
-/** out: [M, N]; inp: [M, K]; weight: [N, K], f32 or f16; bias: [N] or null. out = inp·weightᵀ (+ bias). */
+/** out: [M, N]; inp: [M, K]; weight: [N, K] in any weight format (f32, f16, nf4, q8); bias: [N] or null. out = inp·weightᵀ (+ bias). */
 export function matmulForward(
   rec: Recorder,
   out: Tensor,
@@ -162,7 +162,7 @@ export function canFuseLoraForward(rec: Recorder, { M, K, R }: { M: number; K: n
 
 /**
  * out = inp·weightᵀ (+ bias) + scale·u·loraBᵀ in one launch. out: [M, N]; inp: [M, K]; weight:
- * [N, K], f32 or f16; bias: [N] or null; u: [M, R]; loraB: [N, R]. Only where canFuseLoraForward:
+ * [N, K], any weight format; bias: [N] or null; u: [M, R]; loraB: [N, R]. Only where canFuseLoraForward:
  * there it gives the same bits as matmulForward(out, inp, weight, bias) followed by
  * loraForward(out, u, loraB).
  */

@@ -99,7 +99,7 @@ function checkSizes(kernel: string, dims: { M: number; N: number; K: number }, t
 }
 
 /**
- * out: [M, N]; inp: [M, K]; weight: [N, K] (f32 or f16); bias: [N] or null; with `lora`, u [M, R]
+ * out: [M, N]; inp: [M, K]; weight: [N, K] (any weight format: f32, f16, nf4, q8); bias: [N] or null; with `lora`, u [M, R]
  * and loraB [N, R] (R a positive multiple of 4).
  * out = scale · inp · weightᵀ (+ bias) (+ lora.scale · u · loraBᵀ). Throws unless
  * tile128ForwardSupports(dims).
@@ -132,7 +132,7 @@ export function matmulTile128Forward(
 }
 
 /**
- * dinp: [M, K]; dout: [M, N]; weight: [N, K] (f32 or f16); with `lora`, du [M, R] and loraA [R, K].
+ * dinp: [M, K]; dout: [M, N]; weight: [N, K] (any weight format: f32, f16, nf4, q8); with `lora`, du [M, R] and loraA [R, K].
  * dinp = (accumulate ? dinp : 0) + scale · dout · weight (+ lora.scale · du · loraA). dinp must
  * be a different buffer from the operands. Throws unless tile128BackwardSupports(dims).
  */

@@ -3,6 +3,8 @@
 //   dlogits[r, v] = 0                                                            otherwise,
 // where g = row0 + r is the row's global position and a row is counted when 0 <= targets[g] < V.
 // exp(logits - lse) is the softmax; dscale is d loss / d (per-row loss), 1/count for the mean.
+// With softcap = c > 0 the logits were softcapped (softcap_forward.wgsl: capped = c * tanh(raw / c))
+// and the gradient is taken on to the raw logits: times d capped / d raw = 1 - (capped / c)^2.
 // dlogits: [rows, V], the chunk's logits, overwritten by their gradient (each element is read and
 // written by the same invocation only); lse: [B·T], saved by crossentropy_forward; targets: i32
 // [B·T]. Columns v are workgroup_id.x · WG + local index; rows r are workgroup_id.y +
@@ -13,6 +15,7 @@ struct Params {
   V: u32,
   row0: u32,
   dscale: f32,
+  softcap: f32,  // 0: none
 }
 
 @group(0) @binding(0) var<storage, read_write> dlogits: array<f32>;
@@ -39,6 +42,12 @@ fn main(
     dlogits[i] = 0.0;
     return;
   }
-  let p = exp(dlogits[i] - lse[g]);
-  dlogits[i] = (p - select(0.0, 1.0, u32(t) == v)) * params.dscale;
+  let x = dlogits[i];
+  let p = exp(x - lse[g]);
+  var d = (p - select(0.0, 1.0, u32(t) == v)) * params.dscale;
+  if (params.softcap > 0.0) {
+    let th = x / params.softcap;
+    d = d * (1.0 - th * th);
+  }
+  dlogits[i] = d;
 }

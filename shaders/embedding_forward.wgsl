@@ -1,5 +1,7 @@
 // Token embedding lookup, with GPT-2's learned position embeddings when HAS_POSITIONS:
-//   out[b, t, c] = wte[ids[b, t], c]  (+ wpe[pos0 + t, c])
+//   out[b, t, c] = wte[ids[b, t], c] * scale  (+ wpe[pos0 + t, c])
+// scale is 1 (no multiplication at all) except for Gemma, whose embeddings are scaled by √C in
+// f32 (Gemma3TextScaledWordEmbedding).
 // ids: [B, T] (u32); wte: [V, C]; wpe: [P, C] with pos0 + T <= P (checked by the launcher);
 // out: [B, T, C]. One invocation per element of out, addressed as
 // global_invocation_id.x + global_invocation_id.y * (num_workgroups.x * WG) (see grid1d).
@@ -17,6 +19,7 @@ struct Params {
   C: u32,
   V: u32,
   pos0: u32,
+  scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -57,6 +60,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let c = i % C;
   let id = min(ids[bt], params.V - 1u);
   var v = wte_at(id * C + c);
+  if (params.scale != 1.0) { v = v * params.scale; }
   if (HAS_POSITIONS) {
     let t = bt % params.T;
     v += wpe_at((params.pos0 + t) * C + c);

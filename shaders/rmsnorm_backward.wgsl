@@ -2,7 +2,8 @@
 // The forward computed y[c] = x[c] * rstd * w[c] with rstd = 1 / sqrt(mean_c(x[c]^2) + eps);
 // since d rstd / d x[j] = -x[j] * rstd^3 / C, the gradient of the input row is
 //   dinp[j] = rstd * w[j] * dy[j] - x[j] * rstd^3 / C * sum_c(w[c] * dy[c] * x[c]),
-// which holds exactly for any eps. The row's rstd is the one the forward pass saved.
+// which holds exactly for any eps. The row's rstd is the one the forward pass saved. With
+// ONE_PLUS_WEIGHT, w[c] = 1 + weight[c] (Gemma's RMSNorm, rmsnorm_forward.wgsl), else weight[c].
 // dinp, dout, inp: [rows, C]; weight: [C]; rstd: [rows].
 // Rows are addressed as workgroup_id.x + workgroup_id.y * num_workgroups.x (see grid1d), since
 // a per-head norm (Qwen3's q/k norm, C = HS, rows = B * T * NH) can have more than 65535 rows.
@@ -27,9 +28,16 @@ struct Params {
 @group(0) @binding(5) var<uniform> params: Params;
 
 override ACCUMULATE: bool;
+override ONE_PLUS_WEIGHT: bool = false;
 
 const WG: u32 = 64u;
 var<workgroup> partial: array<f32, WG>;
+
+// The scale w[c] of column c: weight[c], or 1 + weight[c] (see the header).
+fn weight_at(c: u32) -> f32 {
+  if (ONE_PLUS_WEIGHT) { return 1.0 + weight[c]; }
+  return weight[c];
+}
 
 @compute @workgroup_size(WG)
 fn main(
@@ -44,7 +52,7 @@ fn main(
   // sum_c w[c] * dy[c] * x[c] over the row.
   var s = 0.0;
   for (var c = lid; c < params.C; c += WG) {
-    s += weight[c] * dout[base + c] * inp[base + c];
+    s += weight_at(c) * dout[base + c] * inp[base + c];
   }
   partial[lid] = s;
   workgroupBarrier();
@@ -60,7 +68,7 @@ fn main(
 
 // dinp[i] (= or +=) r * w[c] * dy[i] - x[i] * k, for element i = row * C + c.
 fn store_dinp(i: u32, c: u32, r: f32, k: f32) {
-  let d = r * weight[c] * dout[i] - inp[i] * k;
+  let d = r * weight_at(c) * dout[i] - inp[i] * k;
   if (ACCUMULATE) {
     dinp[i] += d;
   } else {
@@ -75,7 +83,7 @@ fn per_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   let base = row * params.C;
   var s = 0.0;
   for (var c = 0u; c < params.C; c++) {
-    s += weight[c] * dout[base + c] * inp[base + c];
+    s += weight_at(c) * dout[base + c] * inp[base + c];
   }
   let r = rstd[row];
   let k = s * r * r * r / f32(params.C);

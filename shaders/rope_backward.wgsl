@@ -6,8 +6,8 @@
 // dinp and dout are [B, T, H, HS] (H is NH for queries, KV for keys) and must be different
 // buffers; each element of dinp is written once, so nothing accumulates. Row (b, t) sits at
 // absolute position p = pos0 + t, and a = p * invFreq[i] exactly as in rope_forward.wgsl:
-// cos(a) and sin(a) come from the same tables cos_t and sin_t, [maxPositions, HS/2] (ropeTables
-// in rope.ts), with pos0 + T <= maxPositions.
+// cos(a) and sin(a) come from the same tables cos_t and sin_t, [maxPositions, HS/2] starting at
+// row table_row (ropeTables in rope.ts), with pos0 + T <= maxPositions.
 //
 // One invocation per rotated pair: index = ((b * T + t) * H + h) * (HS/2) + i, laid out on a 2D
 // grid of 64-wide workgroups (see grid1d), so index = (group.x + group.y * groups.x) * 64 + lane.
@@ -18,6 +18,7 @@ struct Params {
   H: u32,
   HS: u32,
   pos0: u32,
+  table_row: u32,  // the first row of this RoPE's table in cos_t and sin_t (several share them)
 }
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
@@ -39,8 +40,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = (row / params.H) % params.T;
   let p = params.pos0 + t;
 
-  let c = cos_t[p * half + i];
-  let s = sin_t[p * half + i];
+  let c = cos_t[(params.table_row + p) * half + i];
+  let s = sin_t[(params.table_row + p) * half + i];
   let base = row * params.HS;
   let dy1 = dout[base + i];
   let dy2 = dout[base + i + half];

@@ -8,7 +8,8 @@
 //   out[i]        = x[i] * cos(a) - x[i + HS/2] * sin(a)
 //   out[i + HS/2] = x[i + HS/2] * cos(a) + x[i] * sin(a)
 // WGSL's sin and cos are only accurate on [-pi, pi], so cos(a) and sin(a) are read from tables
-// cos_t and sin_t of shape [maxPositions, HS/2] computed on the CPU (ropeTables in rope.ts);
+// cos_t and sin_t of shape [maxPositions, HS/2] computed on the CPU (ropeTables in rope.ts; a model
+// with several RoPEs keeps their tables one after the other, this one from row table_row);
 // the caller guarantees pos0 + T <= maxPositions.
 //
 // One invocation per rotated pair: index = ((b * T + t) * H + h) * (HS/2) + i, laid out on a 2D
@@ -20,6 +21,7 @@ struct Params {
   H: u32,
   HS: u32,
   pos0: u32,
+  table_row: u32,  // the first row of this RoPE's table in cos_t and sin_t (several share them)
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -41,8 +43,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = (row / params.H) % params.T;
   let p = params.pos0 + t;
 
-  let c = cos_t[p * half + i];
-  let s = sin_t[p * half + i];
+  let c = cos_t[(params.table_row + p) * half + i];
+  let s = sin_t[(params.table_row + p) * half + i];
   let base = row * params.HS;
   let x1 = inp[base + i];
   let x2 = inp[base + i + half];

@@ -8,26 +8,33 @@
 // P positions the model knows (maxPositions), R LoRA rank; a projection maps K inputs to N
 // outputs. ModelSpec (./config.ts) holds C, NH, KV, HS, F, V and L.
 //
-// Llama family (llama, qwen2, qwen3), pre-norm; each projection is a LoRA-wrapped linear layer
-// (./linear.ts):
+// Llama family (llama, qwen2, qwen3, smollm3, gemma3), pre-norm; each projection is a LoRA-wrapped
+// linear layer (./linear.ts):
 //   h1 = rmsnorm(x);  q, k, v = h1·Wqᵀ (+bq), h1·Wkᵀ (+bk), h1·Wvᵀ (+bv)
-//   qwen3: qn, kn = rmsnorm_per_head(q), rmsnorm_per_head(k);  qr, kr = rope(qn), rope(kn)
-//   a = attention(qr, kr, v);  xMid = x + a·Woᵀ (+bo);  h2 = rmsnorm(xMid)
-//   out = xMid + (silu(h2·Wgᵀ) ⊙ h2·Wuᵀ)·Wdᵀ
+//   qwen3, gemma3: qn, kn = rmsnorm_per_head(q), rmsnorm_per_head(k);  qr, kr = rope(qn), rope(kn)
+//   (smollm3's NoPE layers: no rope; the layer's RoPE table otherwise, spec.layers[l].rope)
+//   a = attention(qr, kr, v) (with the layer's sliding window, and Gemma's score scale)
+//   xMid = x + a·Woᵀ (+bo);  h2 = rmsnorm(xMid);  out = xMid + act(h2·Wgᵀ, h2·Wuᵀ)·Wdᵀ
+// with act = silu(gate) ⊙ up (SwiGLU), or gelu_tanh(gate) ⊙ up (Gemma's GeGLU).
+// Gemma 3 (spec.postNorms; every RMSNorm there scales by 1 + weight): the attention and MLP
+// outputs are normed before their residual adds, xMid = x + rmsnorm_pa(a·Woᵀ) and
+// out = xMid + rmsnorm_pf(mlp(h2)); the o and down outputs are kept for those norms' backward.
 // GPT-2: LayerNorm, no RoPE (qr = q, kr = k), biases everywhere, and
 //   out = xMid + gelu(h2·Wfcᵀ + b)·Wprojᵀ + b.
 //
 // Backward (the base weights are frozen: activation gradients, and the LoRA A/B gradients that
 // linearBackward accumulates), given dRes = d loss / d out, from the last operation to the first:
-// the MLP half, dAct = dRes·Wd (the down projection's input gradient), the gate's and up's
-// gradients (swiglu or gelu backward), dH = their input gradients through Wu (and Wg), then
-// dRes += d norm(xMid) / d xMid applied to dH (the residual path carries dRes through unchanged);
-// the attention half, dAtt = dRes·Wo, dq, dk, dv from attention backward, back through RoPE and
-// the per-head norm, dH = dq·Wq + dk·Wk + dv·Wv, then dRes += d norm(x) / d x applied to dH.
+// the MLP half, (Gemma: dP = d rmsnorm_pf applied to dRes, else dP = dRes) dAct = dP·Wd (the down
+// projection's input gradient), the gate's and up's gradients (swiglu, geglu or gelu backward),
+// dH = their input gradients through Wu (and Wg), then dRes += d norm(xMid) / d xMid applied to dH
+// (the residual path carries dRes through unchanged); the attention half, dAtt = dP·Wo (dP as
+// before, through rmsnorm_pa), dq, dk, dv from attention backward, back through RoPE and the
+// per-head norm, dH = dq·Wq + dk·Wk + dv·Wv, then dRes += d norm(x) / d x applied to dH.
 // On exit dRes = d loss / d x.
 import type { Recorder } from '../gpu/kernel.js';
 import { attentionBackward, attentionForward } from '../gpu/kernels/attention.js';
 import { copyRows } from '../gpu/kernels/copy-rows.js';
+import { gegluBackward, gegluForward } from '../gpu/kernels/geglu.js';
 import { geluBackward, geluForward } from '../gpu/kernels/gelu.js';
 import { layernormBackward, layernormForward } from '../gpu/kernels/layernorm.js';
 import { residualForward } from '../gpu/kernels/residual.js';
@@ -91,7 +98,7 @@ export interface BlockBackwardArgs {
   partials?: Tensor;
 }
 
-// Norm: RMSNorm (llama family) or LayerNorm (GPT-2) over rows of width C.
+// Norm: RMSNorm (llama family, with Gemma's 1 + weight) or LayerNorm (GPT-2) over rows of width C.
 
 export interface NormForwardArgs {
   out: Tensor; // [rows, C]
@@ -103,11 +110,11 @@ export interface NormForwardArgs {
   rows: number;
 }
 
-/** out = (x − mean)·rstd·w + b (LayerNorm) or x·rstd·w (RMSNorm), saving mean and rstd. */
+/** out = (x − mean)·rstd·w + b (LayerNorm) or x·rstd·w (RMSNorm; Gemma: x·rstd·(1 + w)), saving mean and rstd. */
 export function normForward(rec: Recorder, spec: ModelSpec, { out, mean, rstd, input, weight, bias, rows }: NormForwardArgs): void {
   const dims = { rows, C: spec.C, eps: spec.normEps };
   if (spec.arch === 'gpt2') layernormForward(rec, out, mean, rstd, input, weight, bias!, dims);
-  else rmsnormForward(rec, out, rstd, input, weight, dims);
+  else rmsnormForward(rec, out, rstd, input, weight, { ...dims, onePlusWeight: spec.normOnePlusWeight });
 }
 
 export interface NormBackwardArgs {
@@ -126,7 +133,7 @@ export interface NormBackwardArgs {
 export function normBackward(rec: Recorder, spec: ModelSpec, { dinput, dout, input, weight, mean, rstd, rows, accumulate = false }: NormBackwardArgs): void {
   const dims = { rows, C: spec.C, accumulate };
   if (spec.arch === 'gpt2') layernormBackward(rec, dinput, dout, input, weight, mean, rstd, dims);
-  else rmsnormBackward(rec, dinput, dout, input, weight, rstd, dims);
+  else rmsnormBackward(rec, dinput, dout, input, weight, rstd, { ...dims, onePlusWeight: spec.normOnePlusWeight });
 }
 
 // The projections: a frozen linear layer with the layer's low-rank update, where it has one.
@@ -149,6 +156,30 @@ function projectBackward(rec: Recorder, l: number, { buf, lora, pass, grads, par
   linearBackward(rec, { ...a, ...adapted(lora, l, buf, kind), du: grads.dU, pass, partials });
 }
 
+// What differs per layer: its RoPE table and its attention's options.
+
+/** The row of layer l's RoPE table in the model's tables (./rope.ts), or null: no RoPE on this layer. */
+function ropeTableRow(m: ForwardWeights, l: number): number | null {
+  const k = m.spec.layers[l].rope;
+  return k === null || !m.ropeCos || !m.ropeSin ? null : k * m.spec.maxPositions;
+}
+
+/** Layer l's attention options (the kernels' AttentionOptions): its sliding window, the score scale and softcap. */
+function attentionOptions(spec: ModelSpec, l: number): { window?: number; softcap?: number; scale?: number } {
+  const { window } = spec.layers[l];
+  return {
+    ...(window !== null ? { window } : {}),
+    ...(spec.attnSoftcap !== null ? { softcap: spec.attnSoftcap } : {}),
+    ...(spec.attnScale !== null ? { scale: spec.attnScale } : {}),
+  };
+}
+
+/** A post-norm (Gemma's post_attention_layernorm / post_feedforward_layernorm): buf.post = rmsnorm(input), its rstd saved. */
+function postNormForward(rec: Recorder, spec: ModelSpec, buf: LayerBuffers, input: Tensor, weight: Tensor, rstd: Tensor, M: number): Tensor {
+  normForward(rec, spec, { out: buf.post!, mean: buf.mean1, rstd, input, weight, rows: M });
+  return buf.post!;
+}
+
 // Self-attention half: xMid = x + o(attention(rope(norm_qk(q)), rope(norm_qk(k)), v)), q, k, v of h1 = norm(x).
 
 function selfAttentionForward(rec: Recorder, m: ForwardWeights, l: number, args: BlockForwardArgs): void {
@@ -167,13 +198,15 @@ function selfAttentionForward(rec: Recorder, m: ForwardWeights, l: number, args:
   let q = buf.q;
   let k = buf.k;
   if (w.qNorm && w.kNorm) {
-    rmsnormForward(rec, buf.qn, buf.rstdQ, buf.q, w.qNorm, { rows: M * NH, C: HS, eps: spec.normEps });
-    rmsnormForward(rec, buf.kn, buf.rstdK, buf.k, w.kNorm, { rows: M * KV, C: HS, eps: spec.normEps });
+    const norm = { C: HS, eps: spec.normEps, onePlusWeight: spec.normOnePlusWeight };
+    rmsnormForward(rec, buf.qn, buf.rstdQ, buf.q, w.qNorm, { rows: M * NH, ...norm });
+    rmsnormForward(rec, buf.kn, buf.rstdK, buf.k, w.kNorm, { rows: M * KV, ...norm });
     [q, k] = [buf.qn, buf.kn];
   }
-  if (m.ropeCos && m.ropeSin) {
-    ropeForward(rec, buf.qr, q, m.ropeCos, m.ropeSin, { B, T, H: NH, HS, pos0 });
-    ropeForward(rec, buf.kr, k, m.ropeCos, m.ropeSin, { B, T, H: KV, HS, pos0 });
+  const tableRow = ropeTableRow(m, l);
+  if (tableRow !== null) {
+    ropeForward(rec, buf.qr, q, m.ropeCos!, m.ropeSin!, { B, T, H: NH, HS, pos0, tableRow });
+    ropeForward(rec, buf.kr, k, m.ropeCos!, m.ropeSin!, { B, T, H: KV, HS, pos0, tableRow });
     [q, k] = [buf.qr, buf.kr];
   }
   let keys = k;
@@ -184,9 +217,11 @@ function selfAttentionForward(rec: Recorder, m: ForwardWeights, l: number, args:
     copyRows(rec, cache.v, buf.v, kvCopy);
     [keys, values] = [cache.k, cache.v];
   }
-  attentionForward(rec, buf.att, buf.lse, q, keys, values, mask, { B, T, S, NH, KV, HS, pos0 });
-  project('o', { out: buf.proj, input: buf.att, weight: w.o, bias: w.oBias, dims: { M, N: C, K: NH * HS } });
-  residualForward(rec, buf.xMid, x, buf.proj, { n: M * C });
+  attentionForward(rec, buf.att, buf.lse, q, keys, values, mask, { B, T, S, NH, KV, HS, pos0, ...attentionOptions(spec, l) });
+  const o = spec.postNorms ? buf.oOut! : buf.proj;
+  project('o', { out: o, input: buf.att, weight: w.o, bias: w.oBias, dims: { M, N: C, K: NH * HS } });
+  const added = spec.postNorms ? postNormForward(rec, spec, buf, o, w.postAttnNorm!, buf.rstdPost1!, M) : o;
+  residualForward(rec, buf.xMid, x, added, { n: M * C });
 }
 
 function selfAttentionBackward(rec: Recorder, m: ForwardWeights, l: number, args: BlockBackwardArgs): void {
@@ -198,22 +233,31 @@ function selfAttentionBackward(rec: Recorder, m: ForwardWeights, l: number, args
   const M = B * T;
   const project = (kind: ProjectionKind, a: ProjectionBackward) => projectBackward(rec, l, args, kind, a);
 
-  project('o', { dinput: g.dAtt, dout: dres, input: buf.att, weight: w.o, dims: { M, N: C, K: NH * HS } });
-  const rope = !!(m.ropeCos && m.ropeSin);
+  // Gemma: back through the post-attention norm first (into dH, free until q's input gradient).
+  let dO = dres;
+  if (spec.postNorms) {
+    normBackward(rec, spec, { dinput: g.dH, dout: dres, input: buf.oOut!, weight: w.postAttnNorm!, mean: buf.mean1, rstd: buf.rstdPost1!, rows: M });
+    dO = g.dH;
+  }
+  project('o', { dinput: g.dAtt, dout: dO, input: buf.att, weight: w.o, dims: { M, N: C, K: NH * HS } });
+  const tableRow = ropeTableRow(m, l);
+  const rope = tableRow !== null;
   const qkNorm = !!(w.qNorm && w.kNorm);
   const qAtt = rope ? buf.qr : qkNorm ? buf.qn : buf.q;
   const kAtt = rope ? buf.kr : qkNorm ? buf.kn : buf.k;
-  attentionBackward(rec, g.dQ, g.dK, g.dV, g.attScratch, g.dAtt, qAtt, kAtt, buf.v, buf.att, buf.lse, mask, { B, T, NH, KV, HS });
+  const dims = { B, T, NH, KV, HS, ...attentionOptions(spec, l) };
+  attentionBackward(rec, g.dQ, g.dK, g.dV, g.attScratch, g.dAtt, qAtt, kAtt, buf.v, buf.att, buf.lse, mask, dims);
   // dq, dk step back through RoPE and the per-head norm, each step into the other buffer of its pair.
   let [dq, dqFree, dk, dkFree] = [g.dQ, g.dQ2, g.dK, g.dK2];
   if (rope) {
-    ropeBackward(rec, dqFree, dq, m.ropeCos!, m.ropeSin!, { B, T, H: NH, HS, pos0: 0 });
-    ropeBackward(rec, dkFree, dk, m.ropeCos!, m.ropeSin!, { B, T, H: KV, HS, pos0: 0 });
+    ropeBackward(rec, dqFree, dq, m.ropeCos!, m.ropeSin!, { B, T, H: NH, HS, pos0: 0, tableRow });
+    ropeBackward(rec, dkFree, dk, m.ropeCos!, m.ropeSin!, { B, T, H: KV, HS, pos0: 0, tableRow });
     [dq, dqFree, dk, dkFree] = [dqFree, dq, dkFree, dk];
   }
   if (qkNorm) {
-    rmsnormBackward(rec, dqFree, dq, buf.q, w.qNorm!, buf.rstdQ, { rows: M * NH, C: HS });
-    rmsnormBackward(rec, dkFree, dk, buf.k, w.kNorm!, buf.rstdK, { rows: M * KV, C: HS });
+    const norm = { C: HS, onePlusWeight: spec.normOnePlusWeight };
+    rmsnormBackward(rec, dqFree, dq, buf.q, w.qNorm!, buf.rstdQ, { rows: M * NH, ...norm });
+    rmsnormBackward(rec, dkFree, dk, buf.k, w.kNorm!, buf.rstdK, { rows: M * KV, ...norm });
     [dq, dk] = [dqFree, dkFree];
   }
   project('q', { dinput: g.dH, dout: dq, input: buf.h1, weight: w.q, dims: { M, N: NH * HS, K: C } });
@@ -222,7 +266,8 @@ function selfAttentionBackward(rec: Recorder, m: ForwardWeights, l: number, args
   normBackward(rec, spec, { dinput: dres, dout: g.dH, input: x, weight: w.attnNorm, mean: buf.mean1, rstd: buf.rstd1, rows: M, accumulate: true });
 }
 
-// MLP half: out = xMid + down(act(h2)), h2 = norm(xMid); act = silu(gate) ⊙ up, or gelu(up) (GPT-2).
+// MLP half: out = xMid + down(act(h2)), h2 = norm(xMid); act = silu(gate) ⊙ up, gelu_tanh(gate) ⊙ up
+// (Gemma), or gelu(up) (GPT-2); Gemma norms the down output before the residual add.
 
 function mlpForward(rec: Recorder, m: ForwardWeights, l: number, args: BlockForwardArgs): void {
   const { spec } = m;
@@ -236,12 +281,14 @@ function mlpForward(rec: Recorder, m: ForwardWeights, l: number, args: BlockForw
   project('up', { out: buf.up, input: buf.h2, weight: w.up, bias: w.upBias, dims: { M, N: F, K: C } });
   if (w.gate) {
     project('gate', { out: buf.gate, input: buf.h2, weight: w.gate, bias: w.gateBias, dims: { M, N: F, K: C } });
-    swigluForward(rec, buf.act, buf.gate, buf.up, { n: M * F });
+    if (spec.mlpActivation === 'gelu_tanh') gegluForward(rec, buf.act, buf.gate, buf.up, { n: M * F });
+    else swigluForward(rec, buf.act, buf.gate, buf.up, { n: M * F });
   } else {
     geluForward(rec, buf.act, buf.up, { n: M * F });
   }
   project('down', { out: buf.proj, input: buf.act, weight: w.down, bias: w.downBias, dims: { M, N: C, K: F } });
-  residualForward(rec, out, buf.xMid, buf.proj, { n: M * C });
+  const added = spec.postNorms ? postNormForward(rec, spec, buf, buf.proj, w.postMlpNorm!, buf.rstdPost2!, M) : buf.proj;
+  residualForward(rec, out, buf.xMid, added, { n: M * C });
 }
 
 function mlpBackward(rec: Recorder, m: ForwardWeights, l: number, args: BlockBackwardArgs): void {
@@ -252,9 +299,16 @@ function mlpBackward(rec: Recorder, m: ForwardWeights, l: number, args: BlockBac
   const w = m.weights.layers[l];
   const project = (kind: ProjectionKind, a: ProjectionBackward) => projectBackward(rec, l, args, kind, a);
 
-  project('down', { dinput: g.dAct, dout: dres, input: buf.act, weight: w.down, dims: { M, N: C, K: F } });
+  // Gemma: back through the post-feedforward norm first (into dH, free until up's input gradient).
+  let dDown = dres;
+  if (spec.postNorms) {
+    normBackward(rec, spec, { dinput: g.dH, dout: dres, input: buf.proj, weight: w.postMlpNorm!, mean: buf.mean2, rstd: buf.rstdPost2!, rows: M });
+    dDown = g.dH;
+  }
+  project('down', { dinput: g.dAct, dout: dDown, input: buf.act, weight: w.down, dims: { M, N: C, K: F } });
   if (w.gate) {
-    swigluBackward(rec, g.dGate, g.dUp, g.dAct, buf.gate, buf.up, { n: M * F });
+    if (spec.mlpActivation === 'gelu_tanh') gegluBackward(rec, g.dGate, g.dUp, g.dAct, buf.gate, buf.up, { n: M * F });
+    else swigluBackward(rec, g.dGate, g.dUp, g.dAct, buf.gate, buf.up, { n: M * F });
     project('up', { dinput: g.dH, dout: g.dUp, input: buf.h2, weight: w.up, dims: { M, N: F, K: C } });
     project('gate', { dinput: g.dH, dout: g.dGate, input: buf.h2, weight: w.gate, dims: { M, N: F, K: C }, accumulate: true });
   } else {

@@ -6,11 +6,11 @@
 import type { GpuContext } from '../gpu/device.js';
 import { Recorder } from '../gpu/kernel.js';
 import { copyRows } from '../gpu/kernels/copy-rows.js';
-import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
-import { matmulForward } from '../gpu/kernels/matmul/forward.js';
+import { assertTokenIds } from '../gpu/kernels/embedding.js';
 import { createTensor, readTensor, writeTensor, type Tensor } from '../gpu/tensor.js';
 import { blockForward, normForward } from './block.js';
 import type { ModelSpec } from './config.js';
+import { embedTokens, headLogits } from './ends.js';
 import { adaptedKinds, createLayerBuffers, destroyLayerBuffers, type ForwardWeights, type LayerBuffers } from './layer.js';
 import type { LowRankUpdates } from './linear.js';
 
@@ -99,7 +99,7 @@ export async function forward(
   const rec = new Recorder(ctx, 'forward');
   const M = B * T;
   const { C, V } = spec;
-  embeddingForward(rec, st.x, st.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0 });
+  embedTokens(rec, m, st.x, st.ids, { B, T, pos0 });
   for (let l = 0; l < spec.L; l++) {
     // The residual stream st.x is updated in place; keys and values go into layer l's cache.
     const cache = { k: st.kCache[l], v: st.vCache[l] };
@@ -112,11 +112,11 @@ export async function forward(
   if (opts.allLogits) {
     st.logitsAll ??= createTensor(ctx, [B, S, V], 'f32', undefined, 'logitsAll');
     logits = st.logitsAll;
-    matmulForward(rec, logits, st.hF, m.weights.lmHead, null, { M, N: V, K: C });
+    headLogits(rec, m, logits, st.hF, M);
   } else {
     copyRows(rec, st.last, st.hF, { B, n: 1, C, inT: T, inStart: T - 1, outT: 1, outStart: 0 });
     logits = st.logitsLast;
-    matmulForward(rec, logits, st.last, m.weights.lmHead, null, { M: B, N: V, K: C });
+    headLogits(rec, m, logits, st.last, B);
   }
   rec.submit();
   st.length = pos0 + T;

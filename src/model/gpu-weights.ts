@@ -51,13 +51,15 @@ export interface GpuModelWeights {
 /**
  * The plan of every tensor a model puts on the GPU: GpuModelWeights's fields, each tensor replaced
  * by its BufferSpec (named with its GPU label), with lmHead only when the head is untied (a tied
- * head is the embedding's buffer), and the RoPE tables ropeCos and ropeSin [P, HS/2] of the
- * llama-family models (GPT-2 has learned positions instead). Fields that a model lacks are absent.
+ * head is the embedding's buffer), and the RoPE tables ropeCos and ropeSin [R·P, HS/2] of the
+ * llama-family models, one [P, HS/2] block for each of the R distinct RoPEs of spec.ropes (Gemma 3
+ * has two: its sliding and its full layers'; GPT-2 has learned positions instead, and none).
+ * Fields that a model lacks are absent.
  */
 export type WeightPlan = Omit<Planned<GpuModelWeights>, 'lmHead'> & {
   lmHead?: BufferSpec<WeightStorage>; // [V, C], untied heads only
-  ropeCos?: BufferSpec<'f32'>; // [P, HS/2]
-  ropeSin?: BufferSpec<'f32'>; // [P, HS/2]
+  ropeCos?: BufferSpec<'f32'>; // [R·P, HS/2]
+  ropeSin?: BufferSpec<'f32'>; // [R·P, HS/2]
 };
 
 /** The plan of one layer's weights (LayerWeights' fields that the spec has). */
@@ -68,6 +70,7 @@ export function planWeights(spec: ModelSpec, storage: WeightStorage = 'f32'): We
   const matrix = assertWeightStorage(storage); // the dtype of the large matrices; everything else is f32
   const { V, C, NH, KV, HS, F, L, maxPositions: P } = spec;
   const gpt2 = spec.arch === 'gpt2';
+  const R = spec.ropes.length; // RoPE tables: one [P, HS/2] block per distinct RoPE of the layers
   const f32 = (name: string, shape: number[]): BufferSpec<'f32'> => ({ name, shape, dtype: 'f32' });
   const mat = (name: string, shape: number[]): BufferSpec<WeightStorage> => ({ name, shape, dtype: matrix });
   const layer = (i: number): LayerWeightPlan => {
@@ -88,8 +91,10 @@ export function planWeights(spec: ModelSpec, storage: WeightStorage = 'f32'): We
     add('oBias', [C], spec.oBias);
     add('qNorm', [HS], spec.qkNorm);
     add('kNorm', [HS], spec.qkNorm);
+    add('postAttnNorm', [C], spec.postNorms);
     add('mlpNorm', [C]);
     add('mlpNormBias', [C], gpt2);
+    add('postMlpNorm', [C], spec.postNorms);
     add('gate', [F, C], !gpt2); // GPT-2's MLP is ungated
     add('gateBias', [F], !gpt2 && spec.mlpBias);
     add('up', [F, C]);
@@ -106,7 +111,7 @@ export function planWeights(spec: ModelSpec, storage: WeightStorage = 'f32'): We
     finalNorm: f32('finalNorm', [C]),
     ...(gpt2 ? { finalNormBias: f32('finalNormBias', [C]) } : {}),
     ...(spec.tieWordEmbeddings ? {} : { lmHead: mat('lmHead', [V, C]) }),
-    ...(gpt2 ? {} : { ropeCos: f32('ropeCos', [P, HS / 2]), ropeSin: f32('ropeSin', [P, HS / 2]) }),
+    ...(R > 0 ? { ropeCos: f32('ropeCos', [R * P, HS / 2]), ropeSin: f32('ropeSin', [R * P, HS / 2]) } : {}),
   };
 }
 

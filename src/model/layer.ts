@@ -12,8 +12,8 @@ import { allocatePlan, planLayerBuffers } from './train-buffer-plan.js';
 export interface ForwardWeights {
   spec: ModelSpec;
   weights: GpuModelWeights;
-  ropeCos?: Tensor<'f32'>; // [P, HS/2]
-  ropeSin?: Tensor<'f32'>; // [P, HS/2]
+  ropeCos?: Tensor<'f32'>; // [R·P, HS/2]: spec.ropes' tables one after the other (./rope.ts)
+  ropeSin?: Tensor<'f32'>; // [R·P, HS/2]
 }
 
 /** Where a block puts its intermediates: per layer in training (saved), shared in inference. */
@@ -32,7 +32,7 @@ export interface LayerBuffers {
   kr: Tensor; // [M, KV·HS] after RoPE: the attention's keys
   att: Tensor; // [M, NH·HS] attention output
   lse: Tensor; // [B, NH, T] its log-sum-exp per query row
-  proj: Tensor; // [M, C] o_proj / down_proj output (scratch)
+  proj: Tensor; // [M, C] o_proj / down_proj output (scratch; Gemma: down_proj's, saved)
   xMid: Tensor; // [M, C] residual stream after attention
   h2: Tensor; // [M, C]
   mean2: Tensor; // [M]
@@ -40,6 +40,12 @@ export interface LayerBuffers {
   gate: Tensor; // [M, F]
   up: Tensor; // [M, F]
   act: Tensor; // [M, F]
+  // Gemma's post-norms (spec.postNorms; absent otherwise): the o_proj output, kept for the
+  // post-attention norm's backward (proj keeps down_proj's), the post-norms' output and rstds.
+  oOut?: Tensor; // [M, C]
+  post?: Tensor; // [M, C] (scratch: the normed o / down output, until its residual add)
+  rstdPost1?: Tensor; // [M] post_attention_layernorm
+  rstdPost2?: Tensor; // [M] post_feedforward_layernorm
   /** u = x·Aᵀ [M, R] of each adapted projection (GPT-2's k and v reuse q's). */
   u: Partial<Record<ProjectionKind, Tensor>>;
 }
@@ -55,7 +61,7 @@ export function createLayerBuffers(ctx: GpuContext, spec: ModelSpec, B: number, 
 export function destroyLayerBuffers(b: LayerBuffers): void {
   for (const [key, t] of Object.entries(b)) {
     if (key === 'u') Object.values(t as LayerBuffers['u']).forEach((x) => x?.destroy());
-    else (t as Tensor).destroy();
+    else (t as Tensor | undefined)?.destroy();
   }
 }
 

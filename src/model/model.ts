@@ -2,11 +2,11 @@
 // loaded from any ModelSource (a local folder, a URL, files picked in a browser). Every tensor it
 // puts on the GPU is one of planWeights(spec, storage) (./gpu-weights.ts), which the memory estimate sums.
 import type { GpuContext } from '../gpu/device.js';
-import { ropeTables } from '../gpu/kernels/rope.js';
 import type { ModelSpec } from './config.js';
 import { createInferenceState, type ForwardWeights, type InferenceState } from './forward.js';
 import { assertWeightStorage, createPlanned, destroyWeights, planWeights, uploadWeights, type WeightStorage } from './gpu-weights.js';
 import type { LowRankUpdates } from './linear.js';
+import { modelRopeTables } from './rope.js';
 import type { ModelSource } from './source.js';
 import { loadModelSpec, loadWeights } from './weights.js';
 
@@ -45,8 +45,8 @@ export class LanguageModel {
     const plan = planWeights(spec, storage);
     const fw: ForwardWeights = { spec, weights: uploadWeights(ctx, spec, cpu, storage) };
     if (plan.ropeCos && plan.ropeSin) {
-      // cos and sin of position p times each of the HS/2 frequencies: [P, HS/2] each.
-      const { cos, sin } = ropeTables(spec.ropeTheta, spec.HS, spec.maxPositions);
+      // cos and sin of position p times each of the HS/2 frequencies of each RoPE: [R·P, HS/2] each.
+      const { cos, sin } = modelRopeTables(spec);
       fw.ropeCos = createPlanned(ctx, plan.ropeCos, cos);
       fw.ropeSin = createPlanned(ctx, plan.ropeSin, sin);
     }

@@ -75,8 +75,9 @@ export const LOGITS_CHUNK_MIN_ROWS = 256;
 
 /**
  * One layer's block buffers for M = B·T rows, labelled `${label}.<field>`. The per-head norms'
- * buffers (qn, kn, rstdQ, rstdK) are one row each where the model has no q/k norm, and GPT-2's
- * gate (it has none) is one row.
+ * buffers (qn, kn, rstdQ, rstdK) are one row each where the model has no q/k norm, GPT-2's gate
+ * (it has none) is one row, and Gemma's post-norm buffers (oOut, post, rstdPost1, rstdPost2) exist
+ * only for Gemma.
  */
 export function planLayerBuffers(spec: ModelSpec, B: number, T: number, adapter: Pick<AdapterShape, 'kinds' | 'R'>, label: string): LayerBufferPlan {
   const { C, NH, KV, HS, F } = spec;
@@ -108,6 +109,7 @@ export function planLayerBuffers(spec: ModelSpec, B: number, T: number, adapter:
     gate: f([spec.arch === 'gpt2' ? 1 : M, F], 'gate'),
     up: f([M, F], 'up'),
     act: f([M, F], 'act'),
+    ...(spec.postNorms ? { oOut: f([M, C], 'oOut'), post: f([M, C], 'post'), rstdPost1: f([M], 'rstdPost1'), rstdPost2: f([M], 'rstdPost2') } : {}),
     u,
   };
 }

@@ -8,7 +8,8 @@
 // no logits at all: the LM head is the largest product of small models (V·C per position), and
 // their loss gradient is zero anyway.
 // Backward (frozen base weights, so only activation gradients and the LoRA A/B gradients):
-// per chunk, dlogits = (softmax − onehot)/count in place, dh = dlogits·Head; dhF = zeros with
+// per chunk, dlogits = (softmax − onehot)/count in place (times the softcap's derivative where the
+// model softcaps its logits), dh = dlogits·Head; dhF = zeros with
 // dh scattered back to the rows; then dRes = d norm(res[L]); each block from the last
 // (blockBackward, ./block.ts) takes dRes from d loss / d res[l+1] to d loss / d res[l].
 // Buffers: h lives in dRes and dh in hF, both free at that point (dRes is first written by the
@@ -27,12 +28,12 @@
 import type { Recorder } from '../gpu/kernel.js';
 import { crossentropyBackward, crossentropyForward, lossMean, shiftedTargets } from '../gpu/kernels/crossentropy.js';
 import { writeDropoutStep } from '../gpu/kernels/dropout.js';
-import { assertTokenIds, embeddingForward } from '../gpu/kernels/embedding.js';
+import { assertTokenIds } from '../gpu/kernels/embedding.js';
 import { gatherRows, scatterRows } from '../gpu/kernels/gather-rows.js';
-import { matmulForward } from '../gpu/kernels/matmul/forward.js';
 import { matmulBackward } from '../gpu/kernels/matmul/backward.js';
 import { writeTensor } from '../gpu/tensor.js';
 import { blockBackward, blockForward, normBackward, normForward } from './block.js';
+import { embedTokens, headLogits } from './ends.js';
 import type { ForwardWeights } from './layer.js';
 import type { DropoutPass, LowRankUpdates } from './linear.js';
 import { blockBuffers, type TrainBuffers } from './train-buffers.js';
@@ -121,7 +122,7 @@ export function recordTrainPass(rec: Recorder, m: ForwardWeights, tb: TrainBuffe
   // res[l+1] = block_l(res[l]), its intermediates saved in blockBuffers(tb, l) (shared when checkpointing).
   const block = (l: number) =>
     blockForward(rec, m, l, { out: tb.res[l + 1], x: tb.res[l], mask: tb.mask, buf: blockBuffers(tb, l), dims: { B, T, S: T, pos0: 0 }, lora, pass });
-  embeddingForward(rec, tb.res[0], tb.ids, m.weights.embed, m.weights.positions ?? null, { B, T, C, V, pos0: 0 });
+  embedTokens(rec, m, tb.res[0], tb.ids, { B, T, pos0: 0 });
   for (let l = 0; l < L; l++) block(l);
   normForward(rec, spec, { out: tb.hF, mean: tb.meanF, rstd: tb.rstdF, input: tb.res[L], weight: m.weights.finalNorm, bias: m.weights.finalNormBias, rows: M });
 
@@ -133,10 +134,11 @@ export function recordTrainPass(rec: Recorder, m: ForwardWeights, tb: TrainBuffe
   gatherRows(rec, h, tb.hF, tb.lossRows, { n: count, C, indexedRows: M }, rowIndices);
   for (let row0 = 0; row0 < count; row0 += tb.chunkRows) {
     const rows = Math.min(tb.chunkRows, count - row0);
-    matmulForward(rec, tb.logitsChunk, h.view(row0 * C, [rows, C]), m.weights.lmHead, null, { M: rows, N: V, K: C });
+    headLogits(rec, m, tb.logitsChunk, h.view(row0 * C, [rows, C]), rows);
     crossentropyForward(rec, tb.losses, tb.lseCE, tb.logitsChunk, tb.targets, { rows, V, row0 });
     if (gradScale === null) continue;
-    crossentropyBackward(rec, tb.logitsChunk, tb.lseCE, tb.targets, { rows, V, row0, dscale: gradScale });
+    // (With a final softcap the gradient goes on through it, to the head's raw logits.)
+    crossentropyBackward(rec, tb.logitsChunk, tb.lseCE, tb.targets, { rows, V, row0, dscale: gradScale, softcap: spec.finalSoftcap });
     // dAct is free until the layers' backward: scratch for splitting the long sum over the vocabulary.
     matmulBackward(rec, dh.view(row0 * C, [rows, C]), tb.logitsChunk, m.weights.lmHead, { M: rows, N: V, K: C }, tb.dAct);
   }

@@ -1,7 +1,10 @@
 // The weights of a Hugging Face model folder, read from safetensors into one canonical CPU layout
 // for both architectures: every linear weight as nn.Linear stores it, [out, in] row-major, so that
 // y = x·Wᵀ (+ b). GPT-2's Conv1D weights ([in, out]) are transposed here, and its fused c_attn is
-// split into q, k and v. Dimension letters as in ./block.ts's legend; P = maxPositions.
+// split into q, k and v. Every dtype readTensorF32 knows (F32, F16, BF16, ...) is widened to f32.
+// A gemma3 (multimodal) checkpoint is read for its language model only (model.language_model.*,
+// or language_model.model.* as transformers 4 saved it); its vision tower is left alone.
+// Dimension letters as in ./block.ts's legend; P = maxPositions.
 import type { ModelSpec } from './config.js';
 import { readSafetensorsHeader, readTensorF32, type SafetensorsHeader, type TensorInfo } from './safetensors.js';
 import { readJsonIfExists, type ModelSource } from './source.js';
@@ -24,10 +27,12 @@ export interface LayerWeights {
   vBias?: CpuTensor; // [KV·HS]
   o: CpuTensor; // [C, NH·HS]
   oBias?: CpuTensor; // [C]
-  qNorm?: CpuTensor; // [HS] qwen3
-  kNorm?: CpuTensor; // [HS] qwen3
-  mlpNorm: CpuTensor; // [C] post_attention_layernorm / ln_2
+  qNorm?: CpuTensor; // [HS] qwen3, gemma3
+  kNorm?: CpuTensor; // [HS] qwen3, gemma3
+  postAttnNorm?: CpuTensor; // [C] gemma3's post_attention_layernorm (on the attention output)
+  mlpNorm: CpuTensor; // [C] post_attention_layernorm / ln_2 / gemma3's pre_feedforward_layernorm
   mlpNormBias?: CpuTensor; // [C] gpt2
+  postMlpNorm?: CpuTensor; // [C] gemma3's post_feedforward_layernorm (on the MLP output)
   gate?: CpuTensor; // [F, C] llama family
   gateBias?: CpuTensor; // [F] llama with mlp_bias
   up: CpuTensor; // [F, C] llama up_proj; gpt2 mlp.c_fc transposed
@@ -52,10 +57,10 @@ export class WeightsError extends Error {
 // ---- Hugging Face names ----------------------------------------------------------------------
 
 /** The modules of one layer, named by their LayerWeights field (a bias is the module's `.bias`). */
-export type LayerModule = 'attnNorm' | 'q' | 'k' | 'v' | 'o' | 'qNorm' | 'kNorm' | 'mlpNorm' | 'gate' | 'up' | 'down';
+export type LayerModule = 'attnNorm' | 'q' | 'k' | 'v' | 'o' | 'qNorm' | 'kNorm' | 'postAttnNorm' | 'mlpNorm' | 'postMlpNorm' | 'gate' | 'up' | 'down';
 export type GlobalModule = 'embed' | 'positions' | 'finalNorm' | 'lmHead';
 
-const LLAMA_LAYER: Record<LayerModule, string> = {
+const LLAMA_LAYER: Partial<Record<LayerModule, string>> = {
   attnNorm: 'input_layernorm',
   q: 'self_attn.q_proj',
   k: 'self_attn.k_proj',
@@ -67,6 +72,13 @@ const LLAMA_LAYER: Record<LayerModule, string> = {
   gate: 'mlp.gate_proj',
   up: 'mlp.up_proj',
   down: 'mlp.down_proj',
+};
+// Gemma 3: four norms per layer; post_attention_layernorm is the attention output's.
+const GEMMA_LAYER: Partial<Record<LayerModule, string>> = {
+  ...LLAMA_LAYER,
+  postAttnNorm: 'post_attention_layernorm',
+  mlpNorm: 'pre_feedforward_layernorm',
+  postMlpNorm: 'post_feedforward_layernorm',
 };
 // GPT-2's q, k and v are one fused Conv1D, attn.c_attn, whose outputs are [q | k | v].
 const GPT2_LAYER: Partial<Record<LayerModule, string>> = {
@@ -81,6 +93,15 @@ const GPT2_LAYER: Partial<Record<LayerModule, string>> = {
 };
 const LLAMA_GLOBAL: Record<GlobalModule, string | null> = { embed: 'model.embed_tokens', positions: null, finalNorm: 'model.norm', lmHead: 'lm_head' };
 const GPT2_GLOBAL: Record<GlobalModule, string | null> = { embed: 'transformer.wte', positions: 'transformer.wpe', finalNorm: 'transformer.ln_f', lmHead: 'lm_head' };
+// Gemma3ForConditionalGeneration (transformers 5 names): the language model under model.language_model.
+const GEMMA3_TEXT_PREFIX = 'model.language_model.';
+const GEMMA3_GLOBAL: Record<GlobalModule, string | null> = {
+  embed: `${GEMMA3_TEXT_PREFIX}embed_tokens`,
+  positions: null,
+  finalNorm: `${GEMMA3_TEXT_PREFIX}norm`,
+  lmHead: 'lm_head',
+};
+const isGemma = (spec: ModelSpec) => spec.modelType === 'gemma3' || spec.modelType === 'gemma3_text';
 
 /** The prefix that checkpoints may leave out ('model.' or 'transformer.'). */
 export function modelPrefix(spec: ModelSpec): string {
@@ -99,13 +120,29 @@ export function isConv1D(spec: ModelSpec): boolean {
  * target_modules name.
  */
 export function layerModuleName(spec: ModelSpec, layer: number, module: LayerModule): string | null {
-  const part = (spec.arch === 'gpt2' ? GPT2_LAYER : LLAMA_LAYER)[module];
-  return part ? `${spec.arch === 'gpt2' ? 'transformer.h' : 'model.layers'}.${layer}.${part}` : null;
+  const part = (spec.arch === 'gpt2' ? GPT2_LAYER : isGemma(spec) ? GEMMA_LAYER : LLAMA_LAYER)[module];
+  const layers = spec.arch === 'gpt2' ? 'transformer.h' : spec.modelType === 'gemma3' ? `${GEMMA3_TEXT_PREFIX}layers` : 'model.layers';
+  return part ? `${layers}.${layer}.${part}` : null;
 }
 
 /** The module path of a non-layer module (`model.embed_tokens`, `transformer.wpe`, `lm_head`, ...). */
 export function globalModuleName(spec: ModelSpec, module: GlobalModule): string | null {
-  return (spec.arch === 'gpt2' ? GPT2_GLOBAL : LLAMA_GLOBAL)[module];
+  return (spec.arch === 'gpt2' ? GPT2_GLOBAL : spec.modelType === 'gemma3' ? GEMMA3_GLOBAL : LLAMA_GLOBAL)[module];
+}
+
+/**
+ * The names a checkpoint may give the tensor of canonical name `name`: the name itself, without
+ * the `model.` / `transformer.` prefix, and for a gemma3 checkpoint saved by transformers 4 its
+ * language_model.model.* / language_model.lm_head name.
+ */
+export function checkpointNames(spec: ModelSpec, name: string): string[] {
+  const prefix = modelPrefix(spec);
+  const names = [name];
+  if (spec.modelType === 'gemma3') {
+    if (name.startsWith(GEMMA3_TEXT_PREFIX)) names.push(`language_model.model.${name.slice(GEMMA3_TEXT_PREFIX.length)}`);
+    else if (name.startsWith('lm_head.')) names.push(`language_model.${name}`);
+  } else if (name.startsWith(prefix)) names.push(name.slice(prefix.length));
+  return names;
 }
 
 // ---- Finding tensors in one file or in shards ------------------------------------------------
@@ -188,7 +225,9 @@ function expectedTensors(spec: ModelSpec): Map<string, number[]> {
       add(m('qNorm'), [HS], null);
       add(m('kNorm'), [HS], null);
     }
+    if (spec.postNorms) add(m('postAttnNorm'), [C], null);
     add(m('mlpNorm'), [C], null);
+    if (spec.postNorms) add(m('postMlpNorm'), [C], null);
     add(m('gate'), [F, C], spec.mlpBias ? [F] : null);
     add(m('up'), [F, C], spec.mlpBias ? [F] : null);
     add(m('down'), [C, F], spec.mlpBias ? [C] : null);
@@ -224,14 +263,15 @@ export async function loadWeights(
 ): Promise<ModelWeights> {
   const index = await openTensorIndex(source);
   const want = expectedTensors(spec);
-  const prefix = modelPrefix(spec);
   const got = new Map<string, CpuTensor>();
   let done = 0;
   for (const [name, shape] of want) {
-    const short = name.startsWith(prefix) ? name.slice(prefix.length) : null;
-    const found = (await index.find(name)) ?? (short !== null ? await index.find(short) : undefined);
+    const names = checkpointNames(spec, name);
+    let found: Awaited<ReturnType<TensorIndex['find']>>;
+    for (const n of names) if ((found = await index.find(n))) break;
     if (!found) {
-      throw new WeightsError(`${index.where}: tensor '${name}'${short ? ` (or '${short}')` : ''} is missing; expected shape [${shape.join(', ')}]`);
+      const others = names.slice(1).map((n) => `'${n}'`).join(' or ');
+      throw new WeightsError(`${index.where}: tensor '${name}'${others ? ` (or ${others})` : ''} is missing; expected shape [${shape.join(', ')}]`);
     }
     const { header, info } = found;
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
@@ -268,6 +308,7 @@ function assembleLlama(spec: ModelSpec, got: Map<string, CpuTensor>): ModelWeigh
     };
     const optional = { qBias: b(m('q')), kBias: b(m('k')), vBias: b(m('v')), oBias: b(m('o')), gateBias: b(m('gate')), upBias: b(m('up')), downBias: b(m('down')) };
     if (spec.qkNorm) Object.assign(optional, { qNorm: w(m('qNorm')), kNorm: w(m('kNorm')) });
+    if (spec.postNorms) Object.assign(optional, { postAttnNorm: w(m('postAttnNorm')), postMlpNorm: w(m('postMlpNorm')) });
     // Only fields that exist: Object.values(layer) is every tensor the model uses.
     for (const [k, t] of Object.entries(optional)) if (t) (layer as unknown as Record<string, CpuTensor>)[k] = t;
     layers.push(layer);

@@ -147,14 +147,16 @@ describe('crossentropy_forward / crossentropy_backward', () => {
   });
 });
 
-const goldenDir = SHARED_DIR ? join(SHARED_DIR, 'golden') : '';
-const goldenCases = SHARED_DIR ? readdirSync(goldenDir).filter((d) => existsSync(join(goldenDir, d, 'expected.safetensors'))) : [];
+// Every case of ../shared/golden and ../shared/golden-arch.
+const goldenCases = SHARED_DIR
+  ? ['golden', 'golden-arch'].flatMap((d) => readdirSync(join(SHARED_DIR!, d)).filter((c) => existsSync(join(SHARED_DIR!, d, c, 'expected.safetensors'))).map((c) => join(d, c)))
+  : [];
 
 describe.skipIf(!SHARED_DIR)(`loss of logits.lora vs PyTorch's loss.trajectory[0]${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
   for (const name of goldenCases) {
     it(`${name}: chunked mean loss within 1e-5 relative`, async () => {
       const ctx = await gpu();
-      const src = folderSource(join(goldenDir, name));
+      const src = folderSource(join(SHARED_DIR!, name));
       const header = await readSafetensorsHeader(src, 'expected.safetensors');
       const labels = await readTensorI32(src, header, 'labels');
       const logitsAll = await readTensorF32(src, header, 'logits.lora');

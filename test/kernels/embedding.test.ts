@@ -14,7 +14,7 @@ function randomIds(n: number, V: number, seed: number): Uint32Array {
 /** Storage of wte and wpe: f32, or f16 (the tables hold f16-rounded values then). */
 type Storage = { wte: 'f32' | 'f16'; wpe: 'f32' | 'f16' };
 
-async function run(ids: Uint32Array, B: number, T: number, C: number, V: number, P: number | null, pos0: number, storage: Storage = { wte: 'f32', wpe: 'f32' }) {
+async function run(ids: Uint32Array, B: number, T: number, C: number, V: number, P: number | null, pos0: number, storage: Storage = { wte: 'f32', wpe: 'f32' }, scale?: number) {
   const ctx = await gpu();
   const round = (a: Float32Array, dtype: 'f32' | 'f16') => (dtype === 'f16' ? Float32Array.from(a, roundToF16) : a);
   const wte = round(randomArray(V * C, 17 + V * C, -1, 1), storage.wte);
@@ -27,7 +27,7 @@ async function run(ids: Uint32Array, B: number, T: number, C: number, V: number,
     createTensor(ctx, [B, T], 'u32', ids),
     createTensor(ctx, [V, C], storage.wte, wte),
     wpe && createTensor(ctx, [P!, C], storage.wpe, wpe),
-    { B, T, C, V, pos0 },
+    { B, T, C, V, pos0, ...(scale === undefined ? {} : { scale }) },
   );
   rec.submit();
   return { got: await readTensor(ctx, out), wte, wpe };
@@ -49,6 +49,19 @@ describe('embedding_forward', () => {
       const { got, wte, wpe } = await run(ids, B, T, C, V, P, pos0);
       // A sum of two f32 values, so the result is exact.
       expectClose(got, embeddingForwardRef(ids, wte, wpe, B, T, C, pos0), 0, 0, 'out');
+    });
+  }
+
+  // Gemma's √C scale (rounded to f32: 8 exactly for C = 64, inexact for C = 48), f32 and f16 tables.
+  for (const [C, storage] of [[64, 'f32'], [48, 'f32'], [41, 'f16']] as const) {
+    it(`scales the embeddings by f32(√C) at C=${C} (${storage} table)`, async () => {
+      const [B, T, V] = [2, 7, 30];
+      const scale = Math.fround(Math.sqrt(C));
+      const ids = randomIds(B * T, V, 31 + C);
+      const { got, wte } = await run(ids, B, T, C, V, null, 0, { wte: storage, wpe: 'f32' }, scale);
+      // One f32 product per element: exact against the reference's rounded product.
+      expectClose(got, embeddingForwardRef(ids, wte, null, B, T, C, 0, scale), 0, 0, 'out');
+      expect(got.some((x, i) => x !== wte[ids[Math.floor(i / C)] * C + (i % C)])).toBe(true);
     });
   }
 

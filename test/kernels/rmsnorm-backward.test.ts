@@ -17,27 +17,29 @@ const KERNELS = [rmsnormBackwardKernel, rmsnormBackwardPerRowKernel];
 
 describe('rmsnormBackwardRef', () => {
   // C = 1 (the output is ±weight, a flat function, whose gradient is nearly 0), a small row, a wide one.
+  // With weight, and with Gemma's 1 + weight.
+  for (const onePlusWeight of [false, true])
   for (const [rows, C] of [[1, 1], [3, 7], [2, 33]]) {
-    it(`agrees with finite differences of rmsnormForwardRef at rows=${rows} C=${C}`, () => {
+    it(`agrees with finite differences of rmsnormForwardRef at rows=${rows} C=${C}${onePlusWeight ? ' (1 + weight)' : ''}`, () => {
       const x = randomArray(rows * C, 21 + C, -2, 2);
-      const w = randomArray(C, 22 + C, 0.5, 1.5);
+      const w = onePlusWeight ? randomArray(C, 22 + C, -0.5, 0.5) : randomArray(C, 22 + C, 0.5, 1.5);
       const G = randomArray(rows * C, 23 + C, -1, 1);
-      const numeric = numericGradient((xs) => dot(rmsnormForwardRef(xs, w, rows, C, EPS).out, G), x);
-      const { rstd } = rmsnormForwardRef(x, w, rows, C, EPS);
-      expectClose(rmsnormBackwardRef(G, x, w, rstd, rows, C), numeric, 1e-4, 1e-4, 'dinp vs finite differences');
+      const numeric = numericGradient((xs) => dot(rmsnormForwardRef(xs, w, rows, C, EPS, onePlusWeight).out, G), x);
+      const { rstd } = rmsnormForwardRef(x, w, rows, C, EPS, onePlusWeight);
+      expectClose(rmsnormBackwardRef(G, x, w, rstd, rows, C, onePlusWeight), numeric, 1e-4, 1e-4, 'dinp vs finite differences');
     });
   }
 });
 
 /** Run rmsnorm_backward on seeded data; dinp starts as `prior` (accumulate) or as garbage (overwrite). */
-async function check(kernel: KernelSpec<RmsnormBackwardDims>, rows: number, C: number, accumulate: boolean) {
+async function check(kernel: KernelSpec<RmsnormBackwardDims>, rows: number, C: number, accumulate: boolean, onePlusWeight = false) {
   const ctx = await gpu();
   const n = rows * C;
   const x = randomArray(n, 1 + n, -3, 3);
-  const w = randomArray(C, 7 + C, 0.5, 1.5);
+  const w = onePlusWeight ? randomArray(C, 7 + C, -0.5, 0.5) : randomArray(C, 7 + C, 0.5, 1.5);
   const dy = randomArray(n, 13 + n, -1, 1);
   const prior = randomArray(n, 17 + n, -5, 5);
-  const { rstd } = rmsnormForwardRef(x, w, rows, C, EPS);
+  const { rstd } = rmsnormForwardRef(x, w, rows, C, EPS, onePlusWeight);
   const dinp = createTensor(ctx, [rows, C], 'f32', prior);
   const tensors = [
     createTensor(ctx, [rows, C], 'f32', dy),
@@ -46,9 +48,9 @@ async function check(kernel: KernelSpec<RmsnormBackwardDims>, rows: number, C: n
     createTensor(ctx, [rows], 'f32', rstd),
   ];
   const rec = new Recorder(ctx);
-  rec.run(kernel, { rows, C, accumulate }, [dinp, ...tensors]);
+  rec.run(kernel, { rows, C, accumulate, onePlusWeight }, [dinp, ...tensors]);
   rec.submit();
-  const ref = rmsnormBackwardRef(dy, x, w, rstd, rows, C);
+  const ref = rmsnormBackwardRef(dy, x, w, rstd, rows, C, onePlusWeight);
   const want = accumulate ? ref.map((v, i) => v + prior[i]) : ref;
   expectClose(await readTensor(ctx, dinp), want, 1e-5, 1e-5, 'dinp');
   for (const t of [dinp, ...tensors]) t.destroy();
@@ -65,6 +67,15 @@ describe('rmsnorm_backward', () => {
         await check(kernel, rows, C, accumulate);
       });
     }
+  }
+
+  // Gemma's 1 + weight, at odd widths and at its head size (256, a per-head q/k norm).
+  for (const kernel of KERNELS)
+  for (const [rows, C] of [[1, 1], [3, 7], [2, 100], [5, 256]]) {
+    it(`${kernel.entryPoint ?? 'main'} (1 + weight) matches the CPU reference at rows=${rows} C=${C}`, async () => {
+      await check(kernel, rows, C, true, true);
+      await check(kernel, rows, C, false, true);
+    });
   }
 
   // More rows than one dispatch dimension holds (65535), as a per-head q/k norm can have.

@@ -1,6 +1,7 @@
-// The golden LoRA cases of ../shared/golden (see its README.md): where each case's files and base
-// model are, and its adapter after five AdamW steps as a PEFT adapter folder in memory.
-import { readFileSync } from 'node:fs';
+// The golden LoRA cases of ../shared/golden and ../shared/golden-arch (the newer architectures;
+// the same format, see golden/README.md): where each case's files and base model are, and its
+// adapter after five AdamW steps as a PEFT adapter folder in memory.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelSpec } from '../../src/model/config.js';
 import { loadModelSpec } from '../../src/model/config.js';
@@ -9,7 +10,18 @@ import { folderSource } from '../../src/model/source-node.js';
 import { memorySource, type ModelSource } from '../../src/model/source.js';
 import { SHARED_DIR } from '../helpers.js';
 
-export const GOLDEN_CASES = ['stories260K-all-linear', 'gpt2-attn-mlp', 'qwen2-attn', 'qwen3-all-linear'];
+/** The folders of ../shared that hold golden cases. */
+export const GOLDEN_DIRS = ['golden', 'golden-arch'];
+
+/** The cases of ../shared/golden, then those of ../shared/golden-arch (Gemma 3, Llama-3 RoPE, SmolLM3). */
+export const GOLDEN_CASES = ['stories260K-all-linear', 'gpt2-attn-mlp', 'qwen2-attn', 'qwen3-all-linear', 'gemma3-all-linear', 'llama3-rope-all-linear', 'smollm3-attn-mlp'];
+
+/** The folder of ../shared holding case `name` (golden or golden-arch). */
+export function goldenDir(name: string): string {
+  const dir = GOLDEN_DIRS.map((d) => join(SHARED_DIR!, d, name)).find((d) => existsSync(join(d, 'case.json')));
+  if (!dir) throw new Error(`no golden case '${name}' in ${GOLDEN_DIRS.map((d) => join(SHARED_DIR!, d)).join(' or ')}`);
+  return dir;
+}
 
 export interface GoldenCase {
   name: string;
@@ -23,7 +35,7 @@ export interface GoldenCase {
 }
 
 export async function goldenCase(name: string): Promise<GoldenCase> {
-  const dir = join(SHARED_DIR!, 'golden', name);
+  const dir = goldenDir(name);
   const caseJson = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
   const model = folderSource(join(SHARED_DIR!, 'models', caseJson.model));
   const { spec } = await loadModelSpec(model);

@@ -1,5 +1,5 @@
-// The base model's logits against PyTorch's (`logits.base` of every case in ../shared/golden):
-// within 2e-4 of the largest |logit|, at positions whose attention_mask is 1.
+// The base model's logits against PyTorch's (`logits.base` of every case in ../shared/golden and
+// ../shared/golden-arch): within 2e-4 of the largest |logit|, at positions whose attention_mask is 1.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,20 +9,20 @@ import { readSafetensorsHeader, readTensorF32, readTensorI32 } from '../../src/m
 import { folderSource } from '../../src/model/source-node.js';
 import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 
-const goldenDir = SHARED_DIR ? join(SHARED_DIR, 'golden') : '';
-const cases = SHARED_DIR ? readdirSync(goldenDir).filter((d) => existsSync(join(goldenDir, d, 'case.json'))) : [];
+const goldenDirs = SHARED_DIR ? ['golden', 'golden-arch'].map((d) => join(SHARED_DIR!, d)) : [];
+const cases = goldenDirs.flatMap((dir) => readdirSync(dir).filter((d) => existsSync(join(dir, d, 'case.json'))).map((name) => ({ dir, name })));
 
 describe.skipIf(!SHARED_DIR)(`base logits vs PyTorch golden data${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  it('finds the four golden cases', () => {
-    expect(cases.length).toBeGreaterThanOrEqual(4);
+  it('finds the seven golden cases (four in golden, three in golden-arch)', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(7);
   });
 
-  for (const name of cases) {
+  for (const { dir, name } of cases) {
     it(`${name}: logits.base within 2e-4 of the largest |logit|`, async () => {
       const ctx = await gpu();
-      const caseJson = JSON.parse(readFileSync(join(goldenDir, name, 'case.json'), 'utf8'));
+      const caseJson = JSON.parse(readFileSync(join(dir, name, 'case.json'), 'utf8'));
       const model = await LanguageModel.load(ctx, folderSource(join(SHARED_DIR!, 'models', caseJson.model)));
-      const expected = folderSource(join(goldenDir, name));
+      const expected = folderSource(join(dir, name));
       const header = await readSafetensorsHeader(expected, 'expected.safetensors');
       const ids = await readTensorI32(expected, header, 'input_ids');
       const mask = await readTensorI32(expected, header, 'attention_mask');

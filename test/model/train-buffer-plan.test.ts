@@ -71,6 +71,18 @@ describe('planTrainBuffers', () => {
     expect(plan.layers[0].rstdK.shape).toEqual([1]);
     const largest = Math.max(...plannedTensors(plan).map((t) => 4 * t.shape.reduce((a, b) => a * b, 1)));
     expect(plannedBytes(plan).largest).toBe(largest);
+    expect(plan.layers[0].oOut).toBeUndefined();
+  });
+
+  it("plans Gemma 3's post-norm buffers (the o output, the normed scratch, two rstds), and only Gemma's", () => {
+    const gemma = parseModelConfig(
+      { model_type: 'gemma3_text', vocab_size: 50, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8 },
+      'a tiny gemma3 config',
+    );
+    const layer = planTrainBuffers(gemma, B, T, adapter).layers[1];
+    expect([layer.oOut?.shape, layer.post?.shape, layer.rstdPost1?.shape, layer.rstdPost2?.shape]).toEqual([[M, 16], [M, 16], [M], [M]]);
+    expect(layer.oOut?.name).toBe('layer.1.oOut');
+    expect(planTrainBuffers(smollm, B, T, adapter).layers[0].post).toBeUndefined();
   });
 });
 

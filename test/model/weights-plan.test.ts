@@ -21,10 +21,8 @@ import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 
 const smollm = parseModelConfig(SMOLLM2_135M, 'SmolLM2-135M config');
 const gpt2 = parseModelConfig({ model_type: 'gpt2', vocab_size: 100, n_embd: 16, n_head: 2, n_layer: 2, n_positions: 32, tie_word_embeddings: false }, 'a tiny gpt2');
-const qwen3 = parseModelConfig(
-  { model_type: 'qwen3', vocab_size: 50, hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 6, num_hidden_layers: 2, intermediate_size: 12, max_position_embeddings: 20, tie_word_embeddings: true },
-  'a tiny qwen3',
-);
+const qwen3Config = { model_type: 'qwen3', vocab_size: 50, hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 6, num_hidden_layers: 2, intermediate_size: 12, max_position_embeddings: 20, tie_word_embeddings: true };
+const qwen3 = parseModelConfig(qwen3Config, 'a tiny qwen3');
 const qwen2 = parseModelConfig(
   { model_type: 'qwen2', vocab_size: 30, hidden_size: 8, num_attention_heads: 2, num_key_value_heads: 2, num_hidden_layers: 1, intermediate_size: 10, max_position_embeddings: 16 },
   'a tiny qwen2',
@@ -45,6 +43,21 @@ describe('planWeights', () => {
       const names = plannedTensors(planWeights(spec)).map((t) => t.name);
       expect(new Set(names).size).toBe(names.length);
     }
+  });
+
+  it("plans Gemma 3's post-norms and one RoPE block per distinct RoPE", () => {
+    const gemma = parseModelConfig(
+      {
+        model_type: 'gemma3_text', vocab_size: 30, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1,
+        head_dim: 4, max_position_embeddings: 10, layer_types: ['sliding_attention', 'full_attention'], sliding_window: 3,
+      },
+      'a tiny gemma3',
+    );
+    const plan = planWeights(gemma);
+    expect(Object.keys(plan.layers[1]).sort()).toEqual(['attnNorm', 'down', 'gate', 'k', 'kNorm', 'mlpNorm', 'o', 'postAttnNorm', 'postMlpNorm', 'q', 'qNorm', 'up', 'v']);
+    expect([plan.ropeCos?.shape, plan.ropeSin?.shape, plan.lmHead]).toEqual([[20, 2], [20, 2], undefined]);
+    const nope = parseModelConfig({ ...qwen3Config, model_type: 'smollm3', no_rope_layers: [0, 0] }, 'a NoPE-only smollm3');
+    expect([planWeights(nope).ropeCos, planWeights(nope).ropeSin]).toEqual([undefined, undefined]);
   });
 
   it('plans the global tensors: learned positions for GPT-2, RoPE tables [P, HS/2] otherwise, an LM head only when untied', () => {
@@ -101,7 +114,7 @@ function uploaded(x: unknown, seen = new Set<Tensor>()): Set<Tensor> {
 const row = (name: string, shape: readonly number[], dtype: string, bytes: number) => ({ name, shape: [...shape], dtype, bytes });
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-const MODELS = ['stories260K', 'tiny-random-qwen2', 'tiny-random-qwen3', 'tiny-random-gpt2'];
+const MODELS = ['stories260K', 'tiny-random-qwen2', 'tiny-random-qwen3', 'tiny-random-gpt2', 'tiny-random-gemma3', 'tiny-random-llama3', 'tiny-random-smollm3'];
 
 describe.skipIf(!SHARED_DIR)(`LanguageModel.load allocates the plan${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
   const loaded: LanguageModel[] = [];
@@ -133,7 +146,9 @@ describe.skipIf(!SHARED_DIR)(`LanguageModel.load allocates the plan${SHARED_DIR 
       for (const [tensor, info] of header.tensors) if (!(spec.tieWordEmbeddings && tensor === 'lm_head.weight')) checkpoint += elements(info.shape);
       const plan = planWeights(spec);
       const rope = [plan.ropeCos, plan.ropeSin].reduce((n, t) => n + (t ? elements(t.shape) : 0), 0);
-      expect(rope).toBe(spec.arch === 'gpt2' ? 0 : spec.maxPositions * spec.HS);
+      // One [P, HS/2] block of cos and of sin per distinct RoPE (Gemma 3: its sliding and its full layers').
+      expect(rope).toBe(spec.ropes.length * spec.maxPositions * spec.HS);
+      expect(spec.ropes.length).toBe({ 'tiny-random-gpt2': 0, 'tiny-random-gemma3': 2 }[name] ?? 1);
       expect(modelElements(spec).total - rope).toBe(checkpoint);
     });
   }

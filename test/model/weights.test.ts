@@ -130,6 +130,55 @@ describe.skipIf(!SHARED_DIR)('loadWeights on the fixture models', () => {
   });
 });
 
+describe.skipIf(!SHARED_DIR)('loadWeights on the newer fixture models', () => {
+  it('gemma3: q/k norms of HS = 256, the four norms of a block', async () => {
+    const w = await load(fixture('tiny-random-gemma3'));
+    expect(shapes(w)).toEqual({
+      embed: [384, 64], finalNorm: [64],
+      'layers.0.attnNorm': [64], 'layers.0.q': [512, 64], 'layers.0.k': [256, 64], 'layers.0.v': [256, 64], 'layers.0.o': [64, 512],
+      'layers.0.qNorm': [256], 'layers.0.kNorm': [256], 'layers.0.postAttnNorm': [64], 'layers.0.mlpNorm': [64], 'layers.0.postMlpNorm': [64],
+      'layers.0.gate': [96, 64], 'layers.0.up': [96, 64], 'layers.0.down': [64, 96],
+    });
+    // mlpNorm is pre_feedforward_layernorm, postAttnNorm post_attention_layernorm.
+    const tensors = await fileTensors('tiny-random-gemma3');
+    const byName = (n: string) => tensors.find((t) => t.name === n)!.data;
+    expect(w.layers[1].mlpNorm.data).toEqual(byName('model.layers.1.pre_feedforward_layernorm.weight'));
+    expect(w.layers[1].postAttnNorm!.data).toEqual(byName('model.layers.1.post_attention_layernorm.weight'));
+    expect(w.layers[1].postMlpNorm!.data).toEqual(byName('model.layers.1.post_feedforward_layernorm.weight'));
+  });
+
+  it('llama3: BF16 tensors widen exactly to f32', async () => {
+    const src = fixture('tiny-random-llama3');
+    const h = await readSafetensorsHeader(src, 'model.safetensors');
+    expect([...h.tensors.values()].every((t) => t.dtype === 'BF16')).toBe(true);
+    const w = await load(src);
+    const q = w.layers[0].q.data;
+    // A bf16 value is the top half of an f32: the low 16 bits of every widened value are zero.
+    expect(new Uint32Array(q.buffer, q.byteOffset, q.length).every((b) => (b & 0xffff) === 0)).toBe(true);
+    const info = h.tensors.get('model.layers.0.self_attn.q_proj.weight')!;
+    const raw = new Uint16Array((await src.read('model.safetensors', h.dataStart + info.begin, h.dataStart + info.end)).slice().buffer);
+    expect(Array.from(new Uint32Array(q.buffer, q.byteOffset, q.length), (b) => b >>> 16)).toEqual(Array.from(raw));
+  });
+
+  it("gemma3 (multimodal): the text part under transformers 5's and 4's names, the vision tower ignored", async () => {
+    const text = await load(fixture('tiny-random-gemma3'));
+    const tensors = await fileTensors('tiny-random-gemma3');
+    const textConfig = JSON.parse(readFileSync(join(MODELS, 'tiny-random-gemma3', 'config.json'), 'utf8'));
+    const config = { model_type: 'gemma3', text_config: textConfig, vision_config: { hidden_size: 8 } };
+    const vision = { name: 'model.vision_tower.vision_model.post_layernorm.weight', dtype: 'F32' as const, shape: [8], data: new Float32Array(8) };
+    const t5 = tensors.map((t) => ({ ...t, name: t.name.replace(/^model\./, 'model.language_model.') }));
+    const t4 = tensors.map((t) => ({ ...t, name: t.name.replace(/^model\./, 'language_model.model.') }));
+    for (const [layout, named] of [['transformers 5', t5], ['transformers 4', t4]] as const) {
+      const w = await load(memoryModel('tiny-random-gemma3', [...named, vision], config));
+      expect(w, layout).toEqual(text);
+    }
+    const spec = parseModelConfig(config, 'x');
+    expect(layerModuleName(spec, 2, 'q')).toBe('model.language_model.layers.2.self_attn.q_proj');
+    expect(globalModuleName(spec, 'embed')).toBe('model.language_model.embed_tokens');
+    await expectWeightsError(memoryModel('tiny-random-gemma3', [vision], config), null, "'model.language_model.embed_tokens.weight' (or 'language_model.model.embed_tokens.weight') is missing");
+  });
+});
+
 describe.skipIf(!SHARED_DIR)('sharded checkpoints', () => {
   const dir = mkdtempSync(join(tmpdir(), 'webgpu-lora-shards-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

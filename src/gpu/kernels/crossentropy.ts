@@ -45,6 +45,8 @@ export interface CrossentropyDims {
 
 export interface CrossentropyBackwardDims extends CrossentropyDims {
   dscale: number; // d loss / d per-position loss: 1/count for the mean
+  /** The logits were softcapped with this cap (./softcap.ts): the gradient goes on to the raw logits. Default none. */
+  softcap?: number | null;
 }
 
 export interface LossMeanDims {
@@ -73,7 +75,7 @@ export const crossentropyBackwardKernel: KernelSpec<CrossentropyBackwardDims> = 
   name: 'crossentropy_backward',
   code: backwardCode,
   bindings: ['read_write', 'read', 'read'],
-  params: (d) => [u32(d.rows), u32(d.V), u32(d.row0), f32(d.dscale)],
+  params: (d) => [u32(d.rows), u32(d.V), u32(d.row0), f32(d.dscale), f32(d.softcap ?? 0)],
   dispatch: (d) => {
     const [y, z] = grid1d(d.rows, 1);
     return [Math.ceil(d.V / BACKWARD_WG), y, z];
@@ -118,7 +120,8 @@ export function crossentropyForward(rec: Recorder, losses: Tensor, lse: Tensor, 
 /**
  * dlogits: [rows, V], the chunk's logits buffer, overwritten with d loss / d logits =
  * (softmax - onehot(target)) · dscale at counted positions and 0 elsewhere; lse and targets as
- * crossentropyForward left and read them.
+ * crossentropyForward left and read them. With dims.softcap = c the logits were softcapped and
+ * the result is d loss / d raw logits: the above times 1 − (logit / c)².
  */
 export function crossentropyBackward(rec: Recorder, dlogits: Tensor, lse: Tensor, targets: Tensor, dims: CrossentropyBackwardDims): void {
   checkChunk('crossentropy_backward', dlogits, lse, targets, dims);

@@ -1,8 +1,9 @@
-// Token embeddings: out[b, t, c] = wte[ids[b, t], c] (+ wpe[pos0 + t, c], GPT-2's learned positions).
-// wte and wpe may each be stored as f32 or f16 (./weight-storage.ts): each is bound twice, as f32
+// Token embeddings: out[b, t, c] = wte[ids[b, t], c]·scale (+ wpe[pos0 + t, c], GPT-2's learned
+// positions); scale is 1 but for Gemma (√C, rounded to f32).
+// wte and wpe may each be stored as f32 or f16 (./weight-format.ts): each is bound twice, as f32
 // and as packed halves, and the WTE_F16 / WPE_F16 overrides pick what the kernel reads.
 import code from '../../../shaders/embedding_forward.wgsl?raw';
-import { grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
+import { f32, grid1d, u32, type KernelSpec, type Recorder } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 import { requireF32, weightIsF16 } from './weight-format.js';
 
@@ -12,6 +13,8 @@ export interface EmbeddingDims {
   C: number; // model width
   V: number; // vocabulary size: rows of wte
   pos0: number; // position of the first token (0 in training; the KV-cache length when generating)
+  /** The factor of every token embedding, f32 (Gemma: √C); default 1, no multiplication. */
+  scale?: number;
 }
 
 /** The launch dimensions plus whether position embeddings are bound (the HAS_POSITIONS override). */
@@ -30,7 +33,7 @@ export const embeddingForwardKernel: KernelSpec<EmbeddingLaunch> = {
   // out, ids, wte, wpe, wte as packed halves, wpe as packed halves
   bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
   constants: (d) => ({ HAS_POSITIONS: d.hasPositions ? 1 : 0, WTE_F16: d.wteF16 ? 1 : 0, WPE_F16: d.wpeF16 ? 1 : 0 }),
-  params: (d) => [u32(d.B), u32(d.T), u32(d.C), u32(d.V), u32(d.pos0)],
+  params: (d) => [u32(d.B), u32(d.T), u32(d.C), u32(d.V), u32(d.pos0), f32(d.scale ?? 1)],
   dispatch: (d) => grid1d(d.B * d.T * d.C, WG),
 };
 
@@ -48,8 +51,8 @@ export function assertTokenIds(ids: ArrayLike<number>, V: number): void {
 }
 
 /**
- * out: [B, T, C]; ids: [B, T] (u32); wte: [V, C]; wpe: [P, C] with pos0 + T <= P, or null (Llama,
- * Qwen: positions come from RoPE instead); wte and wpe f32 or f16. Each is bound both as f32 and as
+ * out: [B, T, C] = wte[ids]·dims.scale (+ wpe); ids: [B, T] (u32); wte: [V, C]; wpe: [P, C] with
+ * pos0 + T <= P, or null (Llama, Qwen: positions come from RoPE instead); wte and wpe f32 or f16. Each is bound both as f32 and as
  * packed halves; without wpe, wte is bound again in its slots, unread.
  */
 export function embeddingForward(

@@ -1,9 +1,14 @@
 // GELU, GPT-2's `gelu_new` (tanh approximation), elementwise over the MLP's hidden activations.
 import code from '../../../shaders/gelu_forward.wgsl?raw';
 import backwardCode from '../../../shaders/gelu_backward.wgsl?raw';
+import geluTanhCode from '../../../shaders/lib/gelu_tanh.wgsl?raw';
 import { u32, type KernelSpec, type Recorder } from '../kernel.js';
+import type { WgslPart } from '../wgsl.js';
 import { grid1dKernel } from './grid-1d.js';
 import type { Tensor } from '../tensor.js';
+
+/** gelu_tanh and gelu_tanh_grad (shaders/lib/gelu_tanh.wgsl), shared with the GeGLU kernels (./geglu.ts). */
+export const GELU_TANH_PART: WgslPart = { name: 'lib/gelu_tanh.wgsl', code: geluTanhCode };
 
 export interface GeluDims {
   n: number; // element count, B·T·4C in GPT-2
@@ -16,7 +21,7 @@ export const geluForwardKernel: KernelSpec<GeluDims> = grid1dKernel('gelu_forwar
   params: (d) => [u32(d.n)],
   workgroupSize: 256,
   threads: (d) => d.n,
-});
+}, GELU_TANH_PART);
 
 /** out, inp: [n]; out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
 export function geluForward(rec: Recorder, out: Tensor, inp: Tensor, dims: GeluDims): void {
@@ -36,7 +41,7 @@ export const geluBackwardKernel: KernelSpec<GeluBackwardDims> = grid1dKernel('ge
   params: (d) => [u32(d.n)],
   workgroupSize: 256,
   threads: (d) => d.n,
-});
+}, GELU_TANH_PART);
 
 /**
  * dinp = dout·gelu'(inp) for gelu_new, written to dinp, or added to it when dims.accumulate is set.

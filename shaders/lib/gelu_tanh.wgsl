@@ -1,5 +1,5 @@
 // The tanh approximation of GELU (GPT-2's gelu_new, torch's gelu(approximate='tanh'), Gemma's
-// gelu_pytorch_tanh) and its derivative, for gelu_forward.wgsl, gelu_backward.wgsl and the GeGLU
+// gelu_pytorch_tanh) and its derivative, for gelu_forward.wgsl, gelu_backward.wgsl and GeGLU's gate
 // kernels. With k = sqrt(2 / pi), u = k * (x + 0.044715 * x^3) and t = tanh(u):
 //   gelu(x)  = 0.5 * x * (1 + t)
 //   gelu'(x) = 0.5 * (1 + t) + 0.5 * x * (1 - t^2) * k * (1 + 3 * 0.044715 * x^2)

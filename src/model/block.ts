@@ -34,13 +34,12 @@
 import type { Recorder } from '../gpu/kernel.js';
 import { attentionBackward, attentionForward } from '../gpu/kernels/attention.js';
 import { copyRows } from '../gpu/kernels/copy-rows.js';
-import { gegluBackward, gegluForward } from '../gpu/kernels/geglu.js';
+import { gegluBackward, gegluForward, swigluBackward, swigluForward } from '../gpu/kernels/glu.js';
 import { geluBackward, geluForward } from '../gpu/kernels/gelu.js';
 import { layernormBackward, layernormForward } from '../gpu/kernels/layernorm.js';
 import { residualForward } from '../gpu/kernels/residual.js';
 import { rmsnormBackward, rmsnormForward } from '../gpu/kernels/rmsnorm.js';
 import { ropeBackward, ropeForward } from '../gpu/kernels/rope.js';
-import { swigluBackward, swigluForward } from '../gpu/kernels/swiglu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import type { ForwardWeights, LayerBuffers } from './layer.js';

@@ -3,7 +3,7 @@
 // ragged sizes and at extreme gates.
 import { describe, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { gegluBackward, gegluForward } from '../../src/gpu/kernels/geglu.js';
+import { gegluBackward, gegluForward } from '../../src/gpu/kernels/glu.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { dot, numericGradient } from '../ref/finite-difference.js';

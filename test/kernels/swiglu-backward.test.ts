@@ -2,7 +2,7 @@
 // the GPU kernel against the CPU reference, at ragged sizes and at extreme gates.
 import { describe, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { swigluBackward } from '../../src/gpu/kernels/swiglu.js';
+import { swigluBackward } from '../../src/gpu/kernels/glu.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { dot, numericGradient } from '../ref/finite-difference.js';

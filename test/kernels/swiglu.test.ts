@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest';
 import { Recorder } from '../../src/gpu/kernel.js';
-import { swigluForward } from '../../src/gpu/kernels/swiglu.js';
+import { swigluForward } from '../../src/gpu/kernels/glu.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
 import { swigluForwardRef } from '../ref/swiglu.js';

@@ -7,7 +7,7 @@ import type { WgslPart } from '../wgsl.js';
 import { grid1dKernel } from './grid-1d.js';
 import type { Tensor } from '../tensor.js';
 
-/** gelu_tanh and gelu_tanh_grad (shaders/lib/gelu_tanh.wgsl), shared with the GeGLU kernels (./geglu.ts). */
+/** gelu_tanh and gelu_tanh_grad (shaders/lib/gelu_tanh.wgsl), shared with the GeGLU kernels (./glu.ts). */
 export const GELU_TANH_PART: WgslPart = { name: 'lib/gelu_tanh.wgsl', code: geluTanhCode };
 
 export interface GeluDims {

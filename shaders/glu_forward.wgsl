@@ -1,7 +1,8 @@
-// GeGLU forward (Gemma's gated MLP), one invocation per element:
-//   out[i] = gelu(gate[i]) * up[i]
-// with gelu the tanh approximation (gelu_pytorch_tanh; gelu_tanh of lib/gelu_tanh.wgsl).
-// gate, up, out: [n] (n = B·T·F).
+// A gated linear unit's activation (the MLP gate of Llama / Qwen and of Gemma), one invocation
+// per element:
+//   out[i] = act(gate[i]) * up[i]
+// with act the gate's activation, composed in from shaders/lib/glu_*.wgsl as gate_act (SiLU for
+// SwiGLU, the tanh GELU for GeGLU; src/gpu/kernels/glu.ts). gate, up, out: [n] (n = B·T·F).
 // One invocation per element i, from the entry point of lib/grid_1d.wgsl.
 
 struct Params {
@@ -16,5 +17,5 @@ struct Params {
 fn invocations() -> u32 { return params.n; }
 
 fn element(i: u32) {
-  out[i] = gelu_tanh(gate[i]) * up[i];
+  out[i] = gate_act(gate[i]) * up[i];
 }

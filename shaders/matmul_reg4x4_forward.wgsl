@@ -30,15 +30,7 @@
 // [N, K] weight, widened to f32 as read.
 // The products and sums are f32 whatever the format. lora_u and lora_b are f32.
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  scale: f32,
-  R: u32,
-  lora_scale: f32,
-}
-
+// Params: lib/matmul_params.wgsl.
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> inp: array<vec4<f32>>;
 const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)

@@ -14,13 +14,7 @@
 // (shaders/weights/, src/gpu/kernels/weight-format.ts): weight_at(i) is element i of the [N, K] weight, widened to f32 as read.
 // The products and sums are f32 whatever the format.
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  scale: f32,
-}
-
+// Params: lib/matmul_params.wgsl.
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)

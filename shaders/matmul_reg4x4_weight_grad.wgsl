@@ -13,13 +13,7 @@
 // Invocation index i (the entry point of lib/grid_1d.wgsl) covers c = i % (K / 4),
 // b = i / (K / 4).
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  scale: f32,
-}
-
+// Params: lib/matmul_params.wgsl.
 @group(0) @binding(0) var<storage, read_write> dweight: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> dout: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> inp: array<vec4<f32>>;

@@ -39,15 +39,7 @@
 // zero, t = lora_scale * l, then t + the value stored before. Without HAS_LORA the launcher binds
 // operands already bound (at least one vec4) in the du and lora_a slots; they are never read.
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  scale: f32,
-  R: u32,
-  lora_scale: f32,
-}
-
+// Params: lib/matmul_params.wgsl.
 @group(0) @binding(0) var<storage, read_write> dinp: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> dout: array<vec4<f32>>;
 const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)

@@ -3,7 +3,7 @@
 // over chunks of the rows, written to a scratch buffer that pass 2 (matmul_weight_grad_reduce)
 // adds up in a fixed order:
 //   partials[s, n, k] = sum_{m in chunk s} dout[m, n] * inp[m, k]
-// chunk s = rows [s * rows_per_split, min(M, (s + 1) * rows_per_split)), empty (all zeros) when it
+// chunk s = rows [s * split, min(M, (s + 1) * split)) (params.split: rows per chunk), empty (all zeros) when it
 // starts at or past M. dout: [M, N]; inp: [M, K]; partials: [S, N, K]; all f32, row-major. No scale,
 // no accumulation here: pass 2 applies both.
 //
@@ -26,13 +26,7 @@
 // launcher checks). Every partial is summed by one invocation in row order: the same bits on
 // every run, no atomics. Barriers sit in control flow that depends only on workgroup_id and params.
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  rows_per_split: u32,  // a positive multiple of TM
-}
-
+// Params: lib/matmul_params.wgsl.
 @group(0) @binding(0) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
@@ -75,8 +69,8 @@ fn main(
   let a0 = select(wid.y, wid.x, K_THIN) * THIN;
   let b0 = select(wid.x, wid.y, K_THIN) * WIDE;
   let s = wid.z;
-  let m_begin = s * params.rows_per_split;
-  let m_end = min(params.M, m_begin + params.rows_per_split);
+  let m_begin = s * params.split;
+  let m_end = min(params.M, m_begin + params.split);
 
   let ta = select(t / 32u, t % 8u, K_THIN);
   let tb = select(t % 32u, t / 8u, K_THIN);

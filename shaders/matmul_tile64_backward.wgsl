@@ -33,21 +33,12 @@
 //
 // SPLIT_N splits the reduction over n across workgroups, for products with few output tiles and a
 // long reduction (the LM head's dh = dlogits·E: 64 rows, n over the whole vocabulary): workgroup
-// z = s sums n in [s * n_per_split, min(N, (s + 1) * n_per_split)) and writes the plain sum into
+// z = s sums n in [s * split, min(N, (s + 1) * split)) (params.split: n per slice) and writes the plain sum into
 // slice s of `dinp`, which is then a [S, M, K] partials buffer (no scale, no ACCUMULATE, no
 // HAS_LORA); matmul_split_reduce adds the slices in order into the real output. Row tiles are
 // then workgroup_id.y alone.
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  scale: f32,
-  R: u32,
-  lora_scale: f32,
-  n_per_split: u32,  // SPLIT_N: a positive multiple of TN
-}
-
+// Params: lib/matmul_params.wgsl.
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it (weight-format.ts)
@@ -85,8 +76,8 @@ fn main(
   var n_end = params.N;
   if (SPLIT_N) {
     m0 = wid.y * TILE;
-    n_begin = wid.z * params.n_per_split;
-    n_end = min(params.N, n_begin + params.n_per_split);
+    n_begin = wid.z * params.split;
+    n_end = min(params.N, n_begin + params.split);
   }
   let k0 = wid.x * TILE;
   // Uniform per workgroup (workgroup_id, num_workgroups and params only), so barriers stay uniform.

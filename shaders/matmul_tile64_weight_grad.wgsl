@@ -18,13 +18,7 @@
 // Tiles of dweight are addressed as column tile workgroup_id.x and row tile
 // workgroup_id.y + workgroup_id.z * num_workgroups.y.
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  scale: f32,
-}
-
+// Params: lib/matmul_params.wgsl.
 @group(0) @binding(0) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<f32>;

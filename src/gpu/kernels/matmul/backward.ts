@@ -17,10 +17,11 @@
 import reg4x4Code from '../../../../shaders/matmul_reg4x4_backward.wgsl?raw';
 import reg4x4ScalarCode from '../../../../shaders/matmul_reg4x4_scalar_backward.wgsl?raw';
 import tile64Code from '../../../../shaders/matmul_tile64_backward.wgsl?raw';
-import { composedKernel, f32, u32, type Recorder } from '../../kernel.js';
+import { composedKernel, type Recorder } from '../../kernel.js';
 import { grid1dKernel } from '../grid-1d.js';
 import type { Tensor } from '../../tensor.js';
 import { requireF32, weightFormat, weightKernel, type WeightFormat, type WeightKernel } from '../weight-format.js';
+import { MATMUL_PARAMS_PART, matmulParams } from './params.js';
 import { backwardSplits, nPerSplit, selectMatmulInputGrad, type MatmulBackwardKernelName } from './select.js';
 import { reducePartials } from './split-reduce.js';
 import { matmulTile128Backward } from './tile128.js';
@@ -67,7 +68,7 @@ export const backwardLaunch = (d: MatmulBackwardDims): MatmulBackwardLaunch => (
   accumulate: d.accumulate ?? false,
 });
 
-const params = (d: MatmulBackwardLaunch) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale)];
+const params = (d: MatmulBackwardLaunch) => matmulParams(d);
 export const accumulateConstant = (d: MatmulBackwardLaunch) => ({ ACCUMULATE: d.accumulate ? 1 : 0 });
 
 /**
@@ -83,9 +84,10 @@ export const matmulTile64BackwardKernel: WeightKernel<MatmulBackwardWeightLaunch
       code: tile64Code,
       bindings: ['read_write', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ ...accumulateConstant(d), HAS_LORA: d.loraR ? 1 : 0, SPLIT_N: d.splits ? 1 : 0 }),
-      params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1), u32(d.nPerSplit ?? 0)],
+      params: (d) => matmulParams({ ...d, R: d.loraR, loraScale: 1, split: d.nPerSplit }),
       dispatch: (d) => (d.splits ? [Math.ceil(d.K / TILE64), Math.ceil(d.M / TILE64), d.splits] : tile64Grid(d.M, d.K)),
     },
+    MATMUL_PARAMS_PART,
     reader,
   ),
 );
@@ -103,6 +105,7 @@ export const matmulReg4x4ScalarBackwardKernel: WeightKernel<MatmulBackwardWeight
       workgroupSize: REG_WORKGROUP,
       threads: (d) => reg4x4Blocks(d.M, d.K),
     },
+    MATMUL_PARAMS_PART,
     reader,
   ),
 );
@@ -121,10 +124,11 @@ export const matmulReg4x4BackwardKernel: WeightKernel<MatmulBackwardWeightLaunch
       code: reg4x4Code,
       bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ ...accumulateConstant(d), HAS_LORA: d.loraR ? 1 : 0, DOUT_VEC4: d.N % 4 === 0 ? 1 : 0 }),
-      params: (d) => [...params(d), u32(d.loraR ?? 0), f32(1)],
+      params: (d) => matmulParams({ ...d, R: d.loraR, loraScale: 1 }),
       workgroupSize: REG_WORKGROUP,
       threads: (d) => reg4x4Blocks(d.M, d.K),
     },
+    MATMUL_PARAMS_PART,
     reader,
   ),
 );

@@ -12,10 +12,11 @@
 import reg4x4Code from '../../../../shaders/matmul_reg4x4_forward.wgsl?raw';
 import reg4x4ScalarCode from '../../../../shaders/matmul_reg4x4_scalar_forward.wgsl?raw';
 import tile64Code from '../../../../shaders/matmul_tile64_forward.wgsl?raw';
-import { composedKernel, f32, u32, type Recorder } from '../../kernel.js';
+import { composedKernel, type Recorder } from '../../kernel.js';
 import { grid1dKernel } from '../grid-1d.js';
 import type { Tensor } from '../../tensor.js';
 import { requireF32, weightFormat, weightKernel, type WeightFormat, type WeightKernel } from '../weight-format.js';
+import { MATMUL_PARAMS_PART, matmulParams } from './params.js';
 import { selectMatmulForward, type MatmulForwardKernelName } from './select.js';
 import { matmulTile128Forward, type FusedLora } from './tile128.js';
 import { REG_WORKGROUP, reg4x4Blocks, tile64Grid } from './tiles.js';
@@ -49,9 +50,10 @@ export const matmulTile64ForwardKernel: WeightKernel<MatmulLaunch> = weightKerne
       code: tile64Code,
       bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-      params: (d) => [u32(d.M), u32(d.N), u32(d.K), u32(d.lora?.R ?? 0), f32(d.lora?.scale ?? 0)],
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, R: d.lora?.R, loraScale: d.lora?.scale }),
       dispatch: (d) => tile64Grid(d.M, d.N),
     },
+    MATMUL_PARAMS_PART,
     reader,
   ),
 );
@@ -65,10 +67,11 @@ export const matmulReg4x4ScalarForwardKernel: WeightKernel<MatmulLaunch> = weigh
       code: reg4x4ScalarCode,
       bindings: ['read_write', 'read', 'read', 'read'],
       constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0 }),
-      params: (d) => [u32(d.M), u32(d.N), u32(d.K)],
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K }),
       workgroupSize: REG_WORKGROUP,
       threads: (d) => reg4x4Blocks(d.M, d.N),
     },
+    MATMUL_PARAMS_PART,
     reader,
   ),
 );
@@ -87,10 +90,11 @@ export const matmulReg4x4ForwardKernel: WeightKernel<MatmulLaunch> = weightKerne
       code: reg4x4Code,
       bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, ACCUMULATE: d.accumulate ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-      params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1), u32(d.lora?.R ?? 0), f32(d.lora?.scale ?? 0)],
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, scale: d.scale, R: d.lora?.R, loraScale: d.lora?.scale }),
       workgroupSize: REG_WORKGROUP,
       threads: (d) => reg4x4Blocks(d.M, d.N),
     },
+    MATMUL_PARAMS_PART,
     reader,
   ),
 );

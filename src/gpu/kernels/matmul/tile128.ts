@@ -14,10 +14,11 @@
 import backwardCode from '../../../../shaders/matmul_tile128_backward.wgsl?raw';
 import forwardCode from '../../../../shaders/matmul_tile128_forward.wgsl?raw';
 import sharedCode from '../../../../shaders/lib/matmul_tile128.wgsl?raw';
-import { composedKernel, f32, u32, type Recorder } from '../../kernel.js';
+import { composedKernel, type Recorder } from '../../kernel.js';
 import type { Tensor } from '../../tensor.js';
 import { weightFormat, weightKernel, type WeightKernel } from '../weight-format.js';
 import type { WgslPart } from '../../wgsl.js';
+import { MATMUL_PARAMS_PART, matmulParams } from './params.js';
 import { tile128BackwardSupports, tile128ForwardSupports, tile128Grid } from './tiles.js';
 
 /** The tile geometry, slot() and load_w() both kernels compose in. */
@@ -54,7 +55,6 @@ export interface FusedLora {
   scale: number;
 }
 
-const loraParams = (lora: { R: number; scale: number } | undefined) => [u32(lora?.R ?? 0), f32(lora?.scale ?? 0)];
 
 /** Bindings: out, inp, weight, bias, u, loraB (the last two unread without `lora`). */
 export const matmulTile128ForwardKernel: WeightKernel<Tile128ForwardLaunch> = weightKernel('vec4', (reader) =>
@@ -65,10 +65,11 @@ export const matmulTile128ForwardKernel: WeightKernel<Tile128ForwardLaunch> = we
       code: forwardCode,
       bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-      params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale ?? 1), ...loraParams(d.lora)],
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, scale: d.scale, R: d.lora?.R, loraScale: d.lora?.scale }),
       dispatch: (d) => tile128Grid(d.M, d.N),
     },
     SHARED,
+    MATMUL_PARAMS_PART,
     reader,
   ),
 );
@@ -82,10 +83,11 @@ export const matmulTile128BackwardKernel: WeightKernel<Tile128BackwardLaunch> = 
       code: backwardCode,
       bindings: ['read_write', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-      params: (d) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale), ...loraParams(d.lora)],
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, scale: d.scale, R: d.lora?.R, loraScale: d.lora?.scale }),
       dispatch: (d) => tile128Grid(d.M, d.K),
     },
     SHARED,
+    MATMUL_PARAMS_PART,
     reader,
   ),
 );

@@ -12,10 +12,11 @@
 // partials is scratch of S·N·K f32 (splitPartialsElements) that the caller owns. weightGradSplits
 // says how many splits a device should use for given dimensions (1: keep matmulWeightGrad).
 import splitCode from '../../../../shaders/matmul_tile16x128_weight_grad.wgsl?raw';
-import { u32, type KernelSpec, type Recorder } from '../../kernel.js';
+import { composedKernel, type KernelSpec, type Recorder } from '../../kernel.js';
 import type { KernelPolicy } from '../../policy.js';
 import type { Tensor } from '../../tensor.js';
 import { requireF32 } from '../weight-format.js';
+import { MATMUL_PARAMS_PART, matmulParams } from './params.js';
 import { reducePartials } from './split-reduce.js';
 import { TILE64 } from './tiles.js';
 
@@ -87,14 +88,18 @@ export function weightGradSplitGrid(d: WeightGradSplitLaunch): [number, number, 
 }
 
 /** Pass 1: partials [S, N, K] from dout [M, N] and inp [M, K]. Bindings: partials, dout, inp. */
-export const matmulWeightGradSplitKernel: KernelSpec<WeightGradSplitLaunch> = {
-  name: 'matmul_tile16x128_weight_grad',
-  code: splitCode,
-  bindings: ['read_write', 'read', 'read'],
-  constants: (d) => ({ K_THIN: d.kThin ? 1 : 0 }),
-  params: (d) => [u32(d.M), u32(d.N), u32(d.K), u32(d.rowsPerSplit)],
-  dispatch: weightGradSplitGrid,
-};
+export const matmulWeightGradSplitKernel: KernelSpec<WeightGradSplitLaunch> = composedKernel(
+  'matmul_tile16x128_weight_grad.wgsl',
+  {
+    name: 'matmul_tile16x128_weight_grad',
+    code: splitCode,
+    bindings: ['read_write', 'read', 'read'],
+    constants: (d) => ({ K_THIN: d.kThin ? 1 : 0 }),
+    params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, split: d.rowsPerSplit }),
+    dispatch: weightGradSplitGrid,
+  },
+  MATMUL_PARAMS_PART,
+);
 
 
 /** Elements of the partials scratch for S splits of an [N, K] gradient: S·N·K. */

@@ -9,26 +9,31 @@
 // split over workgroups (weight-grad-split.ts). Only f32 operands: no frozen weight is read here.
 import reg4x4Code from '../../../../shaders/matmul_reg4x4_weight_grad.wgsl?raw';
 import tile64Code from '../../../../shaders/matmul_tile64_weight_grad.wgsl?raw';
-import { f32, u32, type KernelSpec, type Recorder } from '../../kernel.js';
+import { composedKernel, type KernelSpec, type Recorder } from '../../kernel.js';
 import { grid1dKernel } from '../grid-1d.js';
 import type { Tensor } from '../../tensor.js';
 import { requireF32 } from '../weight-format.js';
 import { accumulateConstant, backwardLaunch, checkSizes, type MatmulBackwardDims, type MatmulBackwardLaunch } from './backward.js';
+import { MATMUL_PARAMS_PART, matmulParams } from './params.js';
 import { selectMatmulWeightGrad, type MatmulWeightGradKernelName } from './select.js';
 import { REG_BLOCK, REG_WORKGROUP, tile64Grid } from './tiles.js';
 import { matmulWeightGradSplit } from './weight-grad-split.js';
 
-const params = (d: MatmulBackwardLaunch) => [u32(d.M), u32(d.N), u32(d.K), f32(d.scale)];
+const params = (d: MatmulBackwardLaunch) => matmulParams(d);
 
 /** dweight [N, K] tiled 64 × 64: column tiles (K) along x, row tiles (N) along y. Bindings: dweight, dout, inp. */
-export const matmulTile64WeightGradKernel: KernelSpec<MatmulBackwardLaunch> = {
-  name: 'matmul_tile64_weight_grad',
-  code: tile64Code,
-  bindings: ['read_write', 'read', 'read'],
-  constants: accumulateConstant,
-  params,
-  dispatch: (d) => tile64Grid(d.N, d.K),
-};
+export const matmulTile64WeightGradKernel: KernelSpec<MatmulBackwardLaunch> = composedKernel(
+  'matmul_tile64_weight_grad.wgsl',
+  {
+    name: 'matmul_tile64_weight_grad',
+    code: tile64Code,
+    bindings: ['read_write', 'read', 'read'],
+    constants: accumulateConstant,
+    params,
+    dispatch: (d) => tile64Grid(d.N, d.K),
+  },
+  MATMUL_PARAMS_PART,
+);
 
 /** dweight [N, K] in 4 × 4 blocks, vec4 loads; N and K must be multiples of 4 and M > 0. Bindings: dweight, dout, inp. */
 export const matmulReg4x4WeightGradKernel: KernelSpec<MatmulBackwardLaunch> = grid1dKernel('matmul_reg4x4_weight_grad.wgsl', {
@@ -39,7 +44,7 @@ export const matmulReg4x4WeightGradKernel: KernelSpec<MatmulBackwardLaunch> = gr
   params,
   workgroupSize: REG_WORKGROUP,
   threads: (d) => (d.N / REG_BLOCK) * (d.K / REG_BLOCK),
-});
+}, MATMUL_PARAMS_PART);
 
 const WEIGHT_GRAD_KERNELS: Record<Exclude<MatmulWeightGradKernelName, 'matmul_tile16x128_weight_grad'>, KernelSpec<MatmulBackwardLaunch>> = {
   matmul_tile64_weight_grad: matmulTile64WeightGradKernel,

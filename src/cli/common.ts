@@ -21,10 +21,13 @@ export function integerOption(value: string | undefined, name: string, fallback:
   return n;
 }
 
-/** --weights: how the model's large frozen matrices are stored on the GPU (default f32). */
-export function weightsOption(value: string | undefined): 'f32' | 'f16' {
+/**
+ * --weights: how the model's large frozen matrices are stored on the GPU (default f32; nf4 and q8
+ * quantize the layers' projections, model/gpu-weights.ts).
+ */
+export function weightsOption(value: string | undefined): 'f32' | 'f16' | 'nf4' | 'q8' {
   const w = (value ?? 'f32').toLowerCase();
-  if (w !== 'f32' && w !== 'f16') throw new UsageError(`--weights must be f32 or f16, got '${value}'`);
+  if (w !== 'f32' && w !== 'f16' && w !== 'nf4' && w !== 'q8') throw new UsageError(`--weights must be f32, f16, nf4 or q8, got '${value}'`);
   return w;
 }
 

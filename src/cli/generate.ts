@@ -12,12 +12,13 @@ import { resolveModelSource } from './model-source.js';
 
 export const GENERATE_USAGE = `  webgpu-lora generate --model <dir|url|hf-id> (--prompt <text> | --input <text>) [--adapter <dir>]
                        [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-                       [--weights f32|f16]
+                       [--weights f32|f16|nf4|q8]
       Prints the model's continuation of the prompt (greedy when temperature is 0, the default).
       --input formats the text as a training input (the chat template, or the plain
       "### Input: ... ### Output:" template) and prints only the answer, up to EOS.
       --adapter applies a PEFT LoRA adapter folder on top of the model. --weights f16 stores the
-      model's frozen matrices as f16 on the GPU (half their memory; compute stays f32).`;
+      model's frozen matrices as f16 on the GPU (half their memory; compute stays f32); nf4|q8
+      quantizes the layers' projections (NF4 or Q8_0) and keeps the embedding and head f16.`;
 
 export async function generateCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -9,7 +9,10 @@ import { deviceOrRerun, UsageError } from './common.js';
 export const GOLDEN_USAGE = `  webgpu-lora golden <case-dir> --model <model-dir> [--out <file.safetensors>]
       Runs a golden case (case.json, adapter, expected.safetensors, as in ../shared/golden):
       prints the error of every tensor, exits 0 only when all are within tolerance; --out
-      writes every computed tensor under expected.safetensors' names, as float32.`;
+      writes every computed tensor under expected.safetensors' names, as float32. A case with
+      case.json "quantization" (../shared/golden-quant) runs with the layers' projections
+      quantized that way (nf4, q8) and the rest float32, and also checks (and --out writes)
+      dequantized.<weight name> for every quantized weight.`;
 
 export async function goldenCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

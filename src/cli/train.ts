@@ -27,7 +27,7 @@ export const TRAIN_USAGE = `  webgpu-lora train --model <dir|url|hf-id> --data <
                     [--max-length T] [--seed S] [--val-split F] [--schedule linear|cosine|constant]
                     [--warmup N] [--eval-every N] [--dropout P] [--rslora] [--train-on-inputs]
                     [--gradient-checkpointing] [--adapter <dir>] [--dtype f32|f16]
-                    [--weights f32|f16] [--checkpoint-every N] [--resume <checkpoint-dir>]
+                    [--weights f32|f16|nf4|q8] [--checkpoint-every N] [--resume <checkpoint-dir>]
       Trains a LoRA adapter on input → output pairs and writes it to --out as a PEFT folder
       (adapter_config.json, adapter_model.safetensors; --dtype f16 halves it). Defaults: 3 epochs,
       lr 2e-4, rank 16, alpha 32, all-linear, batch 4, max length 512, 10% held out for
@@ -36,7 +36,8 @@ export const TRAIN_USAGE = `  webgpu-lora train --model <dir|url|hf-id> --data <
       all layers' and recomputes them in the backward pass (less memory at long sequences, about
       a third more compute, the same adapter). --weights f16 stores the model's frozen matrices
       as f16 on the GPU (half their memory; compute stays f32, so results differ from f32 only by
-      the rounding of those weights).
+      the rounding of those weights); --weights nf4|q8 quantizes the layers' projections (QLoRA:
+      NF4 or Q8_0, dequantized inside the matmuls) and keeps the embedding and head f16.
       --checkpoint-every N saves --out/checkpoint-<step>/ every N steps; --resume continues one
       with its own settings. Ctrl-C stops after the current step and saves a checkpoint.`;
 

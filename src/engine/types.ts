@@ -47,8 +47,11 @@ export interface LoadModelOptions {
   /**
    * How the large frozen matrices are stored on the GPU: 'f32' (default) or 'f16', which halves
    * their memory; compute stays f32, and results differ from f32 by the f16 rounding of those weights.
+   * 'nf4' and 'q8' (QLoRA) quantize the layers' projections (NF4, blocks of 64; Q8_0, blocks of 32
+   * along rows, only where rows are a multiple of 32 long) and keep the embedding and head f16;
+   * the matmuls dequantize as they read.
    */
-  weightStorage?: 'f32' | 'f16';
+  weightStorage?: 'f32' | 'f16' | 'nf4' | 'q8';
   /**
    * The name adapters trained on this model give as base_model_name_or_path (default: the model
    * argument as given when it is a string, else the source's description).
@@ -69,7 +72,7 @@ export interface ModelInfo {
   /** GPU memory the weights take. */
   gpuBytes: number;
   /** How the large frozen matrices are stored on the GPU. */
-  weightStorage: 'f32' | 'f16';
+  weightStorage: 'f32' | 'f16' | 'nf4' | 'q8';
   /** Whether training and `input` prompts use the tokenizer's chat template (else the plain template). */
   chatTemplate: boolean;
   /** The module names LoRA can target in this model. */

@@ -6,6 +6,17 @@
 // f16, two halves per 32-bit word, which halves their memory; the kernels that read them
 // (matmul forward/backward, embedding) widen each value to f32 and compute in f32, so the results
 // are those of the f32 model with these weights rounded to f16. Norm weights and biases stay f32.
+// 'nf4' and 'q8' quantize the seven projections of every layer (GPT-2's c_attn, c_proj and c_fc
+// as the [out, in] matrices the loader transposed them to) by ../gpu/quant's rules (NF4 in blocks
+// of 64 of the flattened matrix; Q8_0 in blocks of 32 along rows), and store the embedding, an
+// untied LM head and GPT-2's positions as f16; the matmuls dequantize as they read. Q8_0 needs
+// rows (K, a matrix's last dimension) a multiple of 32 long: a projection whose K is not stays in
+// the other matrices' format (f16), as llama.cpp leaves such a weight unquantized. A storage
+// descriptor {projections, others} says the two formats separately: 'nf4' is {projections: 'nf4',
+// others: 'f16'}; the golden cases (../train/golden.ts) use {projections: 'nf4', others: 'f32'},
+// their references keeping the embeddings and head float32. (GPT-2's c_attn is quantized as its
+// q, k and v parts; NF4's blocks of the whole [3C, C] matrix are the same as long as C·C is a
+// multiple of 64.)
 //
 // What goes on the GPU is planned first, from the spec alone (planWeights): every tensor's label,
 // shape and element type, the RoPE tables included. uploadWeights allocates exactly the planned
@@ -14,32 +25,72 @@
 // these sizes, as ./train-buffer-plan.ts is for the training buffers.
 // Dimension letters as in ./config.ts; P = maxPositions.
 import type { GpuContext } from '../gpu/device.js';
+import { quantizeNf4 } from '../gpu/quant/nf4.js';
+import { quantizeQ8 } from '../gpu/quant/q8.js';
+import { BLOCK_LAYOUT, isQuantDType } from '../gpu/quant/layout.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import type { BufferSpec, Planned } from './train-buffer-plan.js';
 import type { CpuTensor, LayerWeights, ModelWeights } from './weights.js';
 
-/** How the large frozen matrices are stored on the GPU. */
-export type WeightStorage = 'f32' | 'f16';
+/** How the large frozen matrices are stored on the GPU (the user-facing names; see the header). */
+export type WeightStorage = 'f32' | 'f16' | 'nf4' | 'q8';
+
+/** The storage formats of frozen weights: floats, or blocks quantized by ../gpu/quant. */
+export type WeightFormat = WeightStorage;
+
+/**
+ * The two formats of a storage separately: the layers' seven projections, and the other matrices
+ * (the embedding, an untied LM head, GPT-2's positions; also a q8 projection whose rows are not a
+ * multiple of 32 long). Norms and biases are f32 either way.
+ */
+export interface WeightStorageSpec {
+  projections: WeightFormat;
+  others: 'f32' | 'f16';
+}
+
+/** A storage as LanguageModel.load and planWeights take it: a name, or the two formats. */
+export type WeightStorageOption = WeightStorage | WeightStorageSpec;
+
+const STORAGES: readonly WeightStorage[] = ['f32', 'f16', 'nf4', 'q8'];
 
 /** `value` as a WeightStorage; throws a message naming the option otherwise (an option from a page or a file). */
 export function assertWeightStorage(value: unknown): WeightStorage {
-  if (value !== 'f32' && value !== 'f16') throw new Error(`weightStorage must be 'f32' or 'f16', not '${String(value)}'`);
-  return value;
+  if (!STORAGES.includes(value as WeightStorage)) throw new Error(`weightStorage must be 'f32', 'f16', 'nf4' or 'q8', not '${String(value)}'`);
+  return value as WeightStorage;
 }
 
-/** A frozen weight as the kernels read it: f32, or f16 where the storage says so. */
-export type WeightTensor = Tensor<WeightStorage>;
+/** `value` as a storage name or a {projections, others} descriptor; throws naming what is wrong. */
+export function assertWeightStorageOption(value: unknown): WeightStorageOption {
+  if (typeof value !== 'object' || value === null) return assertWeightStorage(value);
+  const { projections, others } = value as Record<string, unknown>;
+  if (!STORAGES.includes(projections as WeightStorage)) throw new Error(`weightStorage.projections must be 'f32', 'f16', 'nf4' or 'q8', not '${String(projections)}'`);
+  if (others !== 'f32' && others !== 'f16') throw new Error(`weightStorage.others must be 'f32' or 'f16', not '${String(others)}'`);
+  return { projections: projections as WeightFormat, others };
+}
 
-/** The layer fields stored as f16 under 'f16' storage: the projections. */
-export const F16_LAYER_FIELDS: ReadonlySet<string> = new Set(['q', 'k', 'v', 'o', 'gate', 'up', 'down']);
+/** The two formats of a storage: 'f32' and 'f16' are that format for both; 'nf4' and 'q8' keep the others f16. */
+export function weightStorageSpec(storage: WeightStorageOption): WeightStorageSpec {
+  const s = assertWeightStorageOption(storage);
+  if (typeof s === 'object') return s;
+  return { projections: s, others: s === 'f32' ? 'f32' : 'f16' };
+}
+
+/** A frozen weight as the kernels read it: f32, f16, or quantized where the storage says so. */
+export type WeightTensor = Tensor<WeightFormat>;
+
+/** The layer fields stored in the projections' format: the seven projections. */
+export const PROJECTION_FIELDS: ReadonlySet<string> = new Set(['q', 'k', 'v', 'o', 'gate', 'up', 'down']);
+
+/** The layer fields stored as f16 under 'f16' storage: the projections (PROJECTION_FIELDS). */
+export const F16_LAYER_FIELDS: ReadonlySet<string> = PROJECTION_FIELDS;
 
 /** The same fields as LayerWeights (optional ones stay optional), as GPU tensors. */
 export type GpuLayerWeights = { [K in keyof LayerWeights]: WeightTensor };
 
 export interface GpuModelWeights {
-  /** How the matrices below are stored (norms and biases are f32 either way). */
-  storage: WeightStorage;
+  /** How the matrices below are stored, as given to planWeights (norms and biases are f32 either way). */
+  storage: WeightStorageOption;
   embed: WeightTensor; // [V, C]
   positions?: WeightTensor; // [P, C] (GPT-2)
   layers: GpuLayerWeights[];
@@ -57,7 +108,7 @@ export interface GpuModelWeights {
  * Fields that a model lacks are absent.
  */
 export type WeightPlan = Omit<Planned<GpuModelWeights>, 'lmHead'> & {
-  lmHead?: BufferSpec<WeightStorage>; // [V, C], untied heads only
+  lmHead?: BufferSpec<WeightFormat>; // [V, C], untied heads only
   ropeCos?: BufferSpec<'f32'>; // [R·P, HS/2]
   ropeSin?: BufferSpec<'f32'>; // [R·P, HS/2]
 };
@@ -65,19 +116,29 @@ export type WeightPlan = Omit<Planned<GpuModelWeights>, 'lmHead'> & {
 /** The plan of one layer's weights (LayerWeights' fields that the spec has). */
 export type LayerWeightPlan = Planned<GpuLayerWeights>;
 
-/** Every tensor the model `spec` puts on the GPU, with its matrices stored as `storage` (see WeightPlan). */
-export function planWeights(spec: ModelSpec, storage: WeightStorage = 'f32'): WeightPlan {
-  const matrix = assertWeightStorage(storage); // the dtype of the large matrices; everything else is f32
+/**
+ * Every tensor the model `spec` puts on the GPU, with its matrices stored as `storage` (see
+ * WeightPlan and the header: a q8 projection whose rows are not a multiple of 32 long is planned
+ * in the others' format).
+ */
+export function planWeights(spec: ModelSpec, storage: WeightStorageOption = 'f32'): WeightPlan {
+  const given = assertWeightStorageOption(storage);
+  const { projections, others } = weightStorageSpec(given); // the matrices' dtypes; everything else is f32
   const { V, C, NH, KV, HS, F, L, maxPositions: P } = spec;
   const gpt2 = spec.arch === 'gpt2';
   const R = spec.ropes.length; // RoPE tables: one [P, HS/2] block per distinct RoPE of the layers
   const f32 = (name: string, shape: number[]): BufferSpec<'f32'> => ({ name, shape, dtype: 'f32' });
-  const mat = (name: string, shape: number[]): BufferSpec<WeightStorage> => ({ name, shape, dtype: matrix });
+  const mat = (name: string, shape: number[]): BufferSpec<WeightFormat> => ({ name, shape, dtype: others });
+  // A projection [N, K]: Q8_0 only where K is a multiple of its block (32); else the others' format.
+  const proj = (name: string, shape: number[]): BufferSpec<WeightFormat> => {
+    const q8Unfit = projections === 'q8' && (shape.at(-1) ?? 1) % BLOCK_LAYOUT.q8.elements !== 0;
+    return { name, shape, dtype: q8Unfit ? others : projections };
+  };
   const layer = (i: number): LayerWeightPlan => {
     const at = `layers.${i}.`;
-    const out: Partial<Record<keyof LayerWeights, BufferSpec<WeightStorage>>> = {};
+    const out: Partial<Record<keyof LayerWeights, BufferSpec<WeightFormat>>> = {};
     const add = (field: keyof LayerWeights, shape: number[], when = true) => {
-      if (when) out[field] = F16_LAYER_FIELDS.has(field) ? mat(at + field, shape) : f32(at + field, shape);
+      if (when) out[field] = PROJECTION_FIELDS.has(field) ? proj(at + field, shape) : f32(at + field, shape);
     };
     add('attnNorm', [C]);
     add('attnNormBias', [C], gpt2); // LayerNorm's bias
@@ -104,7 +165,7 @@ export function planWeights(spec: ModelSpec, storage: WeightStorage = 'f32'): We
     return out as LayerWeightPlan;
   };
   return {
-    storage: matrix,
+    storage: given,
     embed: mat('embed', [V, C]),
     ...(gpt2 ? { positions: mat('positions', [P, C]) } : {}),
     layers: Array.from({ length: L }, (_, i) => layer(i)),
@@ -115,18 +176,23 @@ export function planWeights(spec: ModelSpec, storage: WeightStorage = 'f32'): We
   };
 }
 
-/** A planned tensor allocated with its label, shape and type, holding `data`. */
-export function createPlanned<D extends WeightStorage>(ctx: GpuContext, t: BufferSpec<D>, data: Float32Array): Tensor<D> {
-  return createTensor(ctx, t.shape, t.dtype, data, t.name);
+/**
+ * A planned tensor allocated with its label, shape and type, holding `data` (f32 values; an nf4 or
+ * q8 tensor is quantized here, by quantizeNf4 / quantizeQ8, rows of the plan's last dimension).
+ */
+export function createPlanned<D extends WeightFormat>(ctx: GpuContext, t: BufferSpec<D>, data: Float32Array): Tensor<D> {
+  if (!isQuantDType(t.dtype)) return createTensor(ctx, t.shape, t.dtype, data, t.name);
+  const words = t.dtype === 'nf4' ? quantizeNf4(data) : quantizeQ8(data, t.shape.at(-1) ?? 1);
+  return createTensor(ctx, t.shape, t.dtype, words, t.name);
 }
 
 /**
  * Every planned weight of `w` paired with its CPU tensor, after checking that `w` has exactly the
  * planned tensors, each of the planned shape; throws naming the tensor (and both shapes) otherwise.
  */
-function pairWithPlan(plan: WeightPlan, w: ModelWeights): Array<[BufferSpec<WeightStorage>, CpuTensor]> {
-  const pairs: Array<[BufferSpec<WeightStorage>, CpuTensor]> = [];
-  const check = (want: BufferSpec<WeightStorage> | undefined, got: CpuTensor | undefined, name: string) => {
+function pairWithPlan(plan: WeightPlan, w: ModelWeights): Array<[BufferSpec<WeightFormat>, CpuTensor]> {
+  const pairs: Array<[BufferSpec<WeightFormat>, CpuTensor]> = [];
+  const check = (want: BufferSpec<WeightFormat> | undefined, got: CpuTensor | undefined, name: string) => {
     if (!want && !got) return;
     if (!want) throw new Error(`uploadWeights: the weights have a tensor '${name}' [${got!.shape.join(', ')}] that the model's plan (its config) does not`);
     if (!got) throw new Error(`uploadWeights: tensor '${want.name}' [${want.shape.join(', ')}] is planned but missing from the weights`);
@@ -139,7 +205,7 @@ function pairWithPlan(plan: WeightPlan, w: ModelWeights): Array<[BufferSpec<Weig
   check(plan.positions, w.positions, 'positions');
   if (w.layers.length !== plan.layers.length) throw new Error(`uploadWeights: the weights have ${w.layers.length} layers, the plan ${plan.layers.length}`);
   w.layers.forEach((layer, i) => {
-    const planned = plan.layers[i] as Partial<Record<string, BufferSpec<WeightStorage>>>;
+    const planned = plan.layers[i] as Partial<Record<string, BufferSpec<WeightFormat>>>;
     const cpu = layer as unknown as Partial<Record<string, CpuTensor>>;
     for (const field of new Set([...Object.keys(planned), ...Object.keys(cpu)])) check(planned[field], cpu[field], `layers.${i}.${field}`);
   });
@@ -154,12 +220,12 @@ function pairWithPlan(plan: WeightPlan, w: ModelWeights): Array<[BufferSpec<Weig
  * tables: LanguageModel.load computes those); the CPU copies can be dropped afterwards. Every
  * tensor is checked against the plan before anything is allocated.
  */
-export function uploadWeights(ctx: GpuContext, spec: ModelSpec, w: ModelWeights, storage: WeightStorage = 'f32'): GpuModelWeights {
+export function uploadWeights(ctx: GpuContext, spec: ModelSpec, w: ModelWeights, storage: WeightStorageOption = 'f32'): GpuModelWeights {
   const plan = planWeights(spec, storage);
   const uploaded = new Map<string, WeightTensor>();
   for (const [t, cpu] of pairWithPlan(plan, w)) uploaded.set(t.name, createPlanned(ctx, t, cpu.data));
-  const get = <D extends WeightStorage>(t: BufferSpec<D>) => uploaded.get(t.name) as Tensor<D>;
-  const maybe = <D extends WeightStorage>(t: BufferSpec<D> | undefined) => (t ? get(t) : undefined);
+  const get = <D extends WeightFormat>(t: BufferSpec<D>) => uploaded.get(t.name) as Tensor<D>;
+  const maybe = <D extends WeightFormat>(t: BufferSpec<D> | undefined) => (t ? get(t) : undefined);
   const embed = get(plan.embed);
   return {
     storage: plan.storage,

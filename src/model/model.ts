@@ -4,7 +4,7 @@
 import type { GpuContext } from '../gpu/device.js';
 import type { ModelSpec } from './config.js';
 import { createInferenceState, type ForwardWeights, type InferenceState } from './forward.js';
-import { assertWeightStorage, createPlanned, destroyWeights, planWeights, uploadWeights, type WeightStorage } from './gpu-weights.js';
+import { assertWeightStorageOption, createPlanned, destroyWeights, planWeights, uploadWeights, type WeightStorage, type WeightStorageOption } from './gpu-weights.js';
 import type { LowRankUpdates } from './linear.js';
 import { modelRopeTables } from './rope.js';
 import type { ModelSource } from './source.js';
@@ -21,9 +21,12 @@ export interface LoadOptions {
   /**
    * How the large frozen matrices (projections, embedding, untied LM head, GPT-2 positions) are
    * stored on the GPU: 'f32' (default, as loaded) or 'f16' (half their memory; compute stays f32,
-   * so results differ from f32 storage by the f16 rounding of those weights). See ./gpu-weights.ts.
+   * so results differ from f32 storage by the f16 rounding of those weights), 'nf4' or 'q8' (the
+   * layers' projections quantized, dequantized inside the matmuls; the other matrices f16), or a
+   * descriptor {projections, others} naming the two formats (the golden cases keep the others
+   * f32). See ./gpu-weights.ts.
    */
-  weightStorage?: WeightStorage;
+  weightStorage?: WeightStorageOption;
 }
 
 export class LanguageModel {
@@ -39,7 +42,7 @@ export class LanguageModel {
   ) {}
 
   static async load(ctx: GpuContext, source: ModelSource, onProgress?: (p: LoadProgress) => void, options: LoadOptions = {}): Promise<LanguageModel> {
-    const storage = assertWeightStorage(options.weightStorage ?? 'f32');
+    const storage = assertWeightStorageOption(options.weightStorage ?? 'f32');
     const { spec, generationConfig } = await loadModelSpec(source);
     const cpu = await loadWeights(source, spec, (tensor, done, total) => onProgress?.({ tensor, done, total }));
     const plan = planWeights(spec, storage);
@@ -54,9 +57,14 @@ export class LanguageModel {
     return new LanguageModel(ctx, source, spec, eos, generationConfig.bosTokenId ?? spec.bosTokenId, fw);
   }
 
-  /** How the large frozen matrices are stored on the GPU ('f32' or 'f16'). */
+  /**
+   * How the large frozen matrices are stored on the GPU ('f32', 'f16', 'nf4' or 'q8'); a model
+   * loaded with a {projections, others} descriptor reports its projections' format (the
+   * descriptor itself is weights.weights.storage).
+   */
   get weightStorage(): WeightStorage {
-    return this.weights.weights.storage;
+    const s = this.weights.weights.storage;
+    return typeof s === 'object' ? s.projections : s;
   }
 
   /** KV cache and activations for B rows of up to S positions (with u buffers for an adapter's projections). */

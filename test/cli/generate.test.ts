@@ -30,8 +30,8 @@ describe('webgpu-lora CLI', () => {
     expect(b.stderr).toMatch(/--temperature must be a number, got 'hot'/);
     const c = await cliInProcess(['generate', '--model', 'x', '--prompt', 'y', '--weights', 'bf16']);
     expect(c.status).toBe(2);
-    expect(c.stderr).toMatch(/--weights must be f32 or f16, got 'bf16'/);
-    expect(c.stderr).toMatch(/\[--weights f32\|f16\]/); // the usage text names it
+    expect(c.stderr).toMatch(/--weights must be f32, f16, nf4 or q8, got 'bf16'/);
+    expect(c.stderr).toMatch(/\[--weights f32\|f16\|nf4\|q8\]/); // the usage text names it
   });
 
   it('reports a model folder that does not exist', async () => {

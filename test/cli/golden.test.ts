@@ -1,7 +1,8 @@
-// `webgpu-lora golden` on every case of ../shared/golden and ../shared/golden-arch (Gemma 3,
-// Llama-3 RoPE scaling with bf16 weights, SmolLM3): LoRA logits, the loss trajectory, every
-// gradient, the AdamW steps, the trained and merged logits and the merged weights against
-// PyTorch + PEFT, through the CLI: the first case as a user runs it (the binary, bin/webgpu-lora.js),
+// `webgpu-lora golden` on every case of ../shared/golden, ../shared/golden-arch (Gemma 3,
+// Llama-3 RoPE scaling with bf16 weights, SmolLM3) and ../shared/golden-quant (QLoRA: NF4 and
+// Q8_0 projections): LoRA logits, the loss trajectory, every gradient, the AdamW steps, the
+// trained and merged logits and the merged weights (golden-quant: no merge, but every quantized
+// weight dequantized, bit for bit) against PyTorch + PEFT, through the CLI: the first case as a user runs it (the binary, bin/webgpu-lora.js),
 // the others through main() in this process.
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { folderSource } from '../../src/model/source-node.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { cli, cliInProcess } from './run-cli.js';
 
-const goldenDirs = SHARED_DIR ? ['golden', 'golden-arch'].map((d) => join(SHARED_DIR!, d)) : [];
+const goldenDirs = SHARED_DIR ? ['golden', 'golden-arch', 'golden-quant'].map((d) => join(SHARED_DIR!, d)) : [];
 const cases = goldenDirs.flatMap((dir) => readdirSync(dir).filter((d) => existsSync(join(dir, d, 'case.json'))).map((name) => join(dir, name)));
 
 async function golden(caseDir: string, out: string, binary: boolean) {
@@ -51,7 +52,7 @@ function unexpectedFailures(caseName: string, lines: string[]): string[] {
 }
 
 describe.skipIf(!SHARED_DIR)(`webgpu-lora golden${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  it('has the seven cases (four in golden, three in golden-arch)', () => expect(cases.length).toBeGreaterThanOrEqual(7));
+  it('has the ten cases (four in golden, three in golden-arch, three in golden-quant)', () => expect(cases.length).toBeGreaterThanOrEqual(10));
 
   for (const [i, caseDir] of cases.entries()) {
     const gaps = Object.keys(KNOWN_GAPS[basename(caseDir)] ?? {}).length;
@@ -63,10 +64,12 @@ describe.skipIf(!SHARED_DIR)(`webgpu-lora golden${SHARED_DIR ? '' : ` (skipped: 
       expect(r.status).toBe(lines.some((l) => l.startsWith('FAIL')) ? 1 : 0);
 
       // Every kind of tensor was compared.
-      const steps = JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8')).steps;
-      for (const kind of ['logits.base', 'logits.lora', 'loss.trajectory', `logits.after${steps}`, `logits.merged_after${steps}`, 'grad.', 'after1.', `after${steps}.`, `merged_after${steps}.safetensors:`]) {
-        expect(lines.some((l) => l.includes(` ${kind}`)), kind).toBe(true);
-      }
+      const { steps, quantization } = JSON.parse(readFileSync(join(caseDir, 'case.json'), 'utf8'));
+      const kinds = ['logits.base', 'logits.lora', 'loss.trajectory', `logits.after${steps}`, 'grad.', 'after1.', `after${steps}.`];
+      kinds.push(...(quantization ? ['dequantized.'] : [`logits.merged_after${steps}`, `merged_after${steps}.safetensors:`]));
+      for (const kind of kinds) expect(lines.some((l) => l.includes(` ${kind}`)), kind).toBe(true);
+      // golden-quant: every quantized weight's dequantized values, within 1e-6 (in effect equal).
+      for (const name of quantization?.quantized ?? []) expect(lines.some((l) => l.startsWith(`ok   dequantized.${name} `)), name).toBe(true);
       // --out holds every tensor under the expected file's names (the batch itself aside).
       const expected = await readSafetensorsHeader(folderSource(caseDir), 'expected.safetensors');
       const written = await readSafetensorsHeader(folderSource(join(out, '..')), 'computed.safetensors');

@@ -86,7 +86,7 @@ describe('webgpu-lora train: bad data files', () => {
       [['--schedule', 'step'], /--schedule: must be one of linear, cosine, constant/],
       [['--rank', '2.5'], /--rank: \(the rank\) must be an integer ≥ 1/],
       [['--checkpoint-every', '0'], /--checkpoint-every must be an integer ≥ 1/],
-      [['--weights', 'bf16'], /--weights must be f32 or f16, got 'bf16'/],
+      [['--weights', 'bf16'], /--weights must be f32, f16, nf4 or q8, got 'bf16'/],
       [['--resume', 'x', '--epochs', '2'], /--resume continues with the checkpoint's own settings; leave out --epochs/],
     ];
     for (const [extra, message] of cases) {
@@ -113,7 +113,7 @@ describe('webgpu-lora train: --gradient-checkpointing', () => {
 
 describe('webgpu-lora train: --weights', () => {
   it('the help names it and what f16 storage changes', () => {
-    expect(TRAIN_USAGE).toMatch(/\[--weights f32\|f16\]/);
+    expect(TRAIN_USAGE).toMatch(/\[--weights f32\|f16\|nf4\|q8\]/);
     expect(TRAIN_USAGE).toMatch(/--weights f16 stores the model's frozen matrices\s+as f16/);
   });
 });

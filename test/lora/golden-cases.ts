@@ -1,5 +1,6 @@
-// The golden LoRA cases of ../shared/golden and ../shared/golden-arch (the newer architectures;
-// the same format, see golden/README.md): where each case's files and base model are, and its
+// The golden LoRA cases of ../shared/golden, ../shared/golden-arch (the newer architectures) and
+// ../shared/golden-quant (quantized frozen weights, no merged files; the same format, see
+// golden/README.md): where each case's files and base model are, and its
 // adapter after five AdamW steps as a PEFT adapter folder in memory.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,12 +12,15 @@ import { memorySource, type ModelSource } from '../../src/model/source.js';
 import { SHARED_DIR } from '../helpers.js';
 
 /** The folders of ../shared that hold golden cases. */
-export const GOLDEN_DIRS = ['golden', 'golden-arch'];
+export const GOLDEN_DIRS = ['golden', 'golden-arch', 'golden-quant'];
 
 /** The cases of ../shared/golden, then those of ../shared/golden-arch (Gemma 3, Llama-3 RoPE, SmolLM3). */
 export const GOLDEN_CASES = ['stories260K-all-linear', 'gpt2-attn-mlp', 'qwen2-attn', 'qwen3-all-linear', 'gemma3-all-linear', 'llama3-rope-all-linear', 'smollm3-attn-mlp'];
 
-/** The folder of ../shared holding case `name` (golden or golden-arch). */
+/** The cases of ../shared/golden-quant (NF4 and Q8_0 frozen weights): adapters and steps as above, no merged files. */
+export const GOLDEN_QUANT_CASES = ['stories260K-nf4-all-linear', 'qwen3-q8-all-linear', 'gpt2-nf4-attn'];
+
+/** The folder of ../shared holding case `name` (golden, golden-arch or golden-quant). */
 export function goldenDir(name: string): string {
   const dir = GOLDEN_DIRS.map((d) => join(SHARED_DIR!, d, name)).find((d) => existsSync(join(d, 'case.json')));
   if (!dir) throw new Error(`no golden case '${name}' in ${GOLDEN_DIRS.map((d) => join(SHARED_DIR!, d)).join(' or ')}`);
@@ -31,7 +35,12 @@ export interface GoldenCase {
   /** The base model's folder. */
   model: ModelSource;
   spec: ModelSpec;
-  caseJson: { model: string; lora: { r: number; lora_alpha: number; target_modules: string[]; lora_dropout: number } };
+  caseJson: {
+    model: string;
+    lora: { r: number; lora_alpha: number; target_modules: string[]; lora_dropout: number };
+    /** golden-quant: how the projections were quantized (their references keep the rest float32). */
+    quantization?: { method: 'nf4' | 'q8'; block_size: number; quantized: string[]; left_unquantized: string[] };
+  };
 }
 
 export async function goldenCase(name: string): Promise<GoldenCase> {

@@ -9,7 +9,7 @@ import { pythonFloat, pythonJson } from '../../src/lora/peft-config.js';
 import { bf16ToF32, f16ToF32, f32ToF16, readSafetensorsHeader, writeSafetensors } from '../../src/model/safetensors.js';
 import { memorySource } from '../../src/model/source.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
-import { GOLDEN_CASES, goldenCase } from './golden-cases.js';
+import { GOLDEN_CASES, GOLDEN_QUANT_CASES, goldenCase } from './golden-cases.js';
 
 if (!SHARED_DIR) console.warn(`skipping the golden tests of peft.test.ts: ${NO_SHARED_REASON}`);
 
@@ -31,7 +31,7 @@ function withSortedTargets(text: string): string {
 }
 
 describe.skipIf(!SHARED_DIR)('PEFT adapters of the golden cases', () => {
-  for (const name of GOLDEN_CASES) {
+  for (const name of [...GOLDEN_CASES, ...GOLDEN_QUANT_CASES]) {
     it(`${name}: import → export reproduces PEFT's files`, async () => {
       const c = await goldenCase(name);
       const adapter = await importPeft(c.source, c.spec);

@@ -183,7 +183,7 @@ describe.skipIf(!SHARED_DIR)(`f16 weight storage through the Engine${SHARED_DIR 
       const reply = await engine.generate('Once upon a time', { maxNewTokens: 8 });
       expect(reply.text.length).toBeGreaterThan(0);
       // A bad value fails before the loaded model is dropped.
-      await expect(engine.loadModel(dir, undefined, { weightStorage: 'bf16' as 'f16' })).rejects.toThrow("weightStorage must be 'f32' or 'f16', not 'bf16'");
+      await expect(engine.loadModel(dir, undefined, { weightStorage: 'bf16' as 'f16' })).rejects.toThrow("weightStorage must be 'f32', 'f16', 'nf4' or 'q8', not 'bf16'");
       expect((await engine.generate('Once', { maxNewTokens: 2 })).tokens).toBeGreaterThan(0);
     } finally {
       await engine.dispose();

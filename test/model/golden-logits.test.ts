@@ -1,5 +1,7 @@
 // The base model's logits against PyTorch's (`logits.base` of every case in ../shared/golden and
-// ../shared/golden-arch): within 2e-4 of the largest |logit|, at positions whose attention_mask is 1.
+// ../shared/golden-arch, and ../shared/golden-quant with the projections quantized as case.json's
+// `quantization` says and the rest float32): within 2e-4 of the largest |logit|, at positions whose
+// attention_mask is 1.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,19 +11,21 @@ import { readSafetensorsHeader, readTensorF32, readTensorI32 } from '../../src/m
 import { folderSource } from '../../src/model/source-node.js';
 import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 
-const goldenDirs = SHARED_DIR ? ['golden', 'golden-arch'].map((d) => join(SHARED_DIR!, d)) : [];
+const goldenDirs = SHARED_DIR ? ['golden', 'golden-arch', 'golden-quant'].map((d) => join(SHARED_DIR!, d)) : [];
 const cases = goldenDirs.flatMap((dir) => readdirSync(dir).filter((d) => existsSync(join(dir, d, 'case.json'))).map((name) => ({ dir, name })));
 
 describe.skipIf(!SHARED_DIR)(`base logits vs PyTorch golden data${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  it('finds the seven golden cases (four in golden, three in golden-arch)', () => {
-    expect(cases.length).toBeGreaterThanOrEqual(7);
+  it('finds the ten golden cases (four in golden, three in golden-arch, three in golden-quant)', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(10);
   });
 
   for (const { dir, name } of cases) {
     it(`${name}: logits.base within 2e-4 of the largest |logit|`, async () => {
       const ctx = await gpu();
       const caseJson = JSON.parse(readFileSync(join(dir, name, 'case.json'), 'utf8'));
-      const model = await LanguageModel.load(ctx, folderSource(join(SHARED_DIR!, 'models', caseJson.model)));
+      const method = caseJson.quantization?.method as 'nf4' | 'q8' | undefined;
+      const weightStorage = method ? { projections: method, others: 'f32' as const } : 'f32';
+      const model = await LanguageModel.load(ctx, folderSource(join(SHARED_DIR!, 'models', caseJson.model)), undefined, { weightStorage });
       const expected = folderSource(join(dir, name));
       const header = await readSafetensorsHeader(expected, 'expected.safetensors');
       const ids = await readTensorI32(expected, header, 'input_ids');

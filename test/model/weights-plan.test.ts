@@ -1,5 +1,6 @@
 // The plan of a model's GPU tensors (src/model/gpu-weights.ts planWeights): without a GPU, which
-// tensors each architecture plans, with which element type under f32 and f16 storage, and that the
+// tensors each architecture plans, with which element type under f32, f16, nf4 and q8 storage (and
+// a {projections, others} descriptor), and that the
 // memory estimate (src/train/memory.ts) is the plan's bytes; with a GPU, that loading a model puts
 // exactly the planned tensors on it (the same labels, shapes, element types and buffer sizes, and
 // the bytes the load adds), that the plan holds as many elements as the checkpoint (an oracle
@@ -83,12 +84,45 @@ describe('planWeights', () => {
       ];
       expect(half.sort()).toEqual(matrices.sort());
     }
-    expect(() => planWeights(smollm, 'bf16' as WeightStorage)).toThrow("weightStorage must be 'f32' or 'f16', not 'bf16'");
+    expect(() => planWeights(smollm, 'bf16' as WeightStorage)).toThrow("weightStorage must be 'f32', 'f16', 'nf4' or 'q8', not 'bf16'");
+  });
+
+  it('under nf4 and q8 storage quantizes exactly the projections (q8: rows a multiple of 32), the other matrices f16', () => {
+    // SmolLM2-135M: C 576, F 1536, both multiples of 32: every projection is q8.
+    for (const spec of [smollm, gpt2, qwen3, qwen2]) {
+      for (const method of ['nf4', 'q8'] as const) {
+        for (const others of ['f16', 'f32'] as const) {
+          const plan = planWeights(spec, others === 'f16' ? method : { projections: method, others });
+          for (const t of plannedTensors(plan)) {
+            const field = t.name.split('.').at(-1)!;
+            const isProjection = t.name.startsWith('layers.') && PROJECTIONS.includes(field);
+            const isMatrix = ['embed', 'positions', 'lmHead'].includes(t.name);
+            const fits = method === 'nf4' || t.shape.at(-1)! % 32 === 0;
+            const want = isProjection ? (fits ? method : others) : isMatrix ? others : 'f32';
+            expect(t.dtype, `${spec.modelType} ${method}/${others}: ${t.name} [${t.shape}]`).toBe(want);
+          }
+        }
+      }
+    }
+    // The tiny configs' K (8, 12, 16) are not multiples of 32: q8 leaves them all f16; SmolLM2 quantizes all.
+    expect(plannedTensors(planWeights(qwen3, 'q8')).some((t) => t.dtype === 'q8')).toBe(false);
+    expect(plannedTensors(planWeights(smollm, 'q8')).filter((t) => t.dtype === 'q8').length).toBe(7 * smollm.L);
+    // 'f16' is {f16, f16}, 'f32' {f32, f32}: the same plans as the names.
+    expect(planWeights(gpt2, { projections: 'f16', others: 'f16' }).layers).toEqual(planWeights(gpt2, 'f16').layers);
+    expect(() => planWeights(smollm, { projections: 'nf4', others: 'nf4' as 'f32' })).toThrow("weightStorage.others must be 'f32' or 'f16', not 'nf4'");
+    // NF4: 9 words per block of 64; Q8_0: 9 words per block of 32 (SmolLM2's q: 576 × 576).
+    const q = (storage: WeightStorage) => bufferBytes(planWeights(smollm, storage).layers[0].q);
+    expect([q('nf4'), q('q8')]).toEqual([36 * Math.ceil((576 * 576) / 64), 36 * ((576 * 576) / 32)]);
+    for (const storage of ['nf4', 'q8'] as const) {
+      const e = estimateTrainingMemory(smollm, { r: 8, alpha: 16, targetModules: 'all-linear', useRslora: false, dropout: 0 }, 1, 64, { weightStorage: storage });
+      expect(e.modelBytes).toBe(plannedBytes(planWeights(smollm, storage)).total);
+      expect(e.modelBytes).toBeLessThan(modelBytes(smollm, 'f16'));
+    }
   });
 
   it('is what the memory estimate counts: model bytes and the largest buffer', () => {
     for (const spec of [smollm, gpt2, qwen3, qwen2]) {
-      for (const storage of ['f32', 'f16'] as const) {
+      for (const storage of ['f32', 'f16', 'nf4', 'q8'] as const) {
         const planned = plannedBytes(planWeights(spec, storage));
         expect(modelBytes(spec, storage)).toBe(planned.total);
         const e = estimateTrainingMemory(spec, { r: 2, alpha: 4, targetModules: 'all-linear', useRslora: false, dropout: 0 }, 1, 4, { weightStorage: storage });
@@ -121,7 +155,7 @@ describe.skipIf(!SHARED_DIR)(`LanguageModel.load allocates the plan${SHARED_DIR 
   afterAll(() => loaded.forEach((m) => m.destroy()));
 
   for (const name of MODELS) {
-    for (const storage of ['f32', 'f16'] as const) {
+    for (const storage of ['f32', 'f16', 'nf4', 'q8'] as const) {
       it(`${name}, ${storage} storage: the uploaded tensors are exactly the planned ones`, async () => {
         const ctx = await gpu();
         const before = gpuMemory(ctx).current;
@@ -134,6 +168,9 @@ describe.skipIf(!SHARED_DIR)(`LanguageModel.load allocates the plan${SHARED_DIR 
         expect(got).toEqual(want);
         expect(added, 'the bytes the load added').toBe(plannedBytes(plan).total);
         expect(modelBytes(model.spec, storage), 'the memory estimate').toBe(added);
+        const lora = { r: 2, alpha: 4, targetModules: 'all-linear' as const, useRslora: false, dropout: 0 };
+        expect(estimateTrainingMemory(model.spec, lora, 1, 4, { weightStorage: storage }).modelBytes, "the training estimate's modelBytes").toBe(added);
+        expect(model.weightStorage).toBe(storage);
         expect(model.weights.weights.lmHead === model.weights.weights.embed).toBe(model.spec.tieWordEmbeddings);
       });
     }

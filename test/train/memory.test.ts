@@ -1,7 +1,8 @@
 // The training-memory estimate (src/train/memory.ts) at SmolLM2-135M's real shape, without a GPU:
 // attention keeps O(T) per query row (the log-sum-exp, never a T × T score matrix), so the
 // activation memory grows linearly with the sequence length; gradient checkpointing keeps one
-// layer's block activations instead of L; f16 weight storage halves the weight matrices.
+// layer's block activations instead of L; f16 weight storage halves the weight matrices; nf4 and
+// q8 store the projections in 9 words per block of 64 or 32 values.
 // (test/train/checkpointing.test.ts checks the estimate against the bytes a TrainStep allocates.)
 import { describe, expect, it } from 'vitest';
 import { SMOLLM2_135M } from '../../bench/models.js';
@@ -41,5 +42,15 @@ describe('training memory at SmolLM2-135M shape', () => {
     expect(f16 / f32).toBeGreaterThan(0.5);
     expect(f16 / f32).toBeLessThan(0.51); // only norms and RoPE tables stay f32
     expect(estimateTrainingMemory(spec, BENCH_LORA, 8, 256, { weightStorage: 'f16' }).modelBytes).toBe(f16);
+  });
+
+  it('with nf4 and q8 weights stores the projections in blocks, the embedding in f16', () => {
+    // Projections: L · (C·(NH·HS + 2·KV·HS) + NH·HS·C + 3·C·F) elements; SmolLM2's C and F are multiples of 64.
+    const { C, NH, KV, HS, F, L } = spec;
+    const projections = L * (C * (NH * HS + 2 * KV * HS) + NH * HS * C + 3 * C * F);
+    const f16 = modelBytes(spec, 'f16');
+    expect(modelBytes(spec, 'nf4')).toBe(f16 - 2 * projections + (projections / 64) * 36);
+    expect(modelBytes(spec, 'q8')).toBe(f16 - 2 * projections + (projections / 32) * 36);
+    for (const storage of ['nf4', 'q8'] as const) expect(estimateTrainingMemory(spec, BENCH_LORA, 8, 256, { weightStorage: storage }).modelBytes).toBe(modelBytes(spec, storage));
   });
 });

@@ -2,7 +2,7 @@
 // Qwen3, Qwen2.5, Gemma 3 and Llama 3 vocabularies and templates, tiny random weights): two steps
 // on four of the demo's Korean customer-support pairs, each folder end to end through the CLI, in
 // this process. Each run must exit 0 with finite losses and write a PEFT adapter whose tensors
-// load back onto the model (PEFT key names, the model's shapes); the held-out loss is measured too.
+// load back onto the model (PEFT key names, the model's shapes).
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ const FOLDERS = ['qwen3-vocab', 'qwen2.5-vocab', 'gemma3-vocab', 'llama3-vocab']
 const KOREAN = join(import.meta.dirname, '../../demo/examples/ko-support.jsonl');
 
 describe.skipIf(!SHARED_DIR)(`webgpu-lora train on the real tokenizers, Korean data${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  const lines = readFileSync(KOREAN, 'utf8').trim().split('\n').slice(0, 5);
+  const lines = readFileSync(KOREAN, 'utf8').trim().split('\n').slice(0, 4);
   const data = join(mkdtempSync(join(tmpdir(), 'webgpu-lora-ko-')), 'ko.jsonl');
   writeFileSync(data, `${lines.join('\n')}\n`);
 
@@ -28,7 +28,7 @@ describe.skipIf(!SHARED_DIR)(`webgpu-lora train on the real tokenizers, Korean d
       const out = join(mkdtempSync(join(tmpdir(), `webgpu-lora-${folder}-`)), 'adapter');
       const r = await cliInProcess([
         'train', '--model', model, '--data', data, '--out', out,
-        '--max-steps', '2', '--batch-size', '2', '--rank', '4', '--alpha', '8', '--max-length', '96', '--val-split', '0.2', '--seed', '3',
+        '--max-steps', '2', '--batch-size', '2', '--rank', '4', '--alpha', '8', '--max-length', '64', '--val-split', '0', '--seed', '3',
       ]);
       expect(r.status, r.stderr).toBe(0);
       const losses = [...`${r.stdout}\n${r.stderr}`.matchAll(/loss (\d+\.\d+)/g)].map((m) => Number(m[1]));

@@ -12,7 +12,7 @@ import { relative } from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 export const SLOWEST: Record<string, number> = {
-  'test/cli/train-vocab.test.ts': 41.9,
+  'test/cli/train-vocab.test.ts': 20.4,
   'test/cli/train.test.ts': 39.5,
   'test/bench/tfjs-peer.test.ts': 30.1,
   'test/train/gpu-policy.test.ts': 24.0,

@@ -27,25 +27,13 @@ import type { WeightKernel } from '../../src/gpu/kernels/weight-format.js';
 import { roundToF16 } from '../../src/gpu/f16.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
+import { readSentinelOutput, sentinelOutput } from './sentinel-output.js';
 import { matmulBackwardRef } from '../ref/matmul-backward.js';
 import { matmulForwardRef } from '../ref/matmul.js';
 
-const SENTINEL = 12345;
-const PAD = 8; // elements past the output, which must stay untouched
 const rounded = (w: Float32Array) => Float32Array.from(w, roundToF16);
 
-/** The output tensor: `init` (or zeros) then PAD sentinels. */
-function output(ctx: Awaited<ReturnType<typeof gpu>>, n: number, init?: Float32Array) {
-  const data = new Float32Array(n + PAD).fill(SENTINEL);
-  data.set(init ?? new Float32Array(n));
-  return createTensor(ctx, [n + PAD], 'f32', data);
-}
 
-async function readOutput(ctx: Awaited<ReturnType<typeof gpu>>, out: ReturnType<typeof output>, n: number) {
-  const got = await readTensor(ctx, out);
-  expect(Array.from(got.subarray(n)).every((v) => v === SENTINEL), 'elements past the output untouched').toBe(true);
-  return got.subarray(0, n);
-}
 
 describe('matmul forward kernels with an f16 weight', () => {
   const cases: Array<[WeightKernel<MatmulLaunch>, Array<[number, number, number]>]> = [
@@ -62,7 +50,7 @@ describe('matmul forward kernels with an f16 weight', () => {
       const w = randomArray(N * K, 11 + N * K, -1, 1);
       const b = withBias ? randomArray(N, 5 + N, -1, 1) : null;
       const weight = createTensor(ctx, [N, K], 'f16', w);
-      const out = output(ctx, M * N);
+      const out = sentinelOutput(ctx, M * N);
       const rec = new Recorder(ctx);
       const bias = b ? createTensor(ctx, [N], 'f32', b) : weight;
       const inp = createTensor(ctx, [M, K], 'f32', x);
@@ -70,7 +58,7 @@ describe('matmul forward kernels with an f16 weight', () => {
       rec.run(spec, { M, N, K, hasBias: !!b }, [out, inp, weight, bias, inp, inp].slice(0, spec.bindings.length));
       rec.submit();
       const want = matmulForwardRef(x, rounded(w), b, M, N, K);
-      expectClose(await readOutput(ctx, out, M * N), want, 2e-6 * K + 1e-6, 1e-4, 'out');
+      expectClose(await readSentinelOutput(ctx, out, M * N), want, 2e-6 * K + 1e-6, 1e-4, 'out');
     });
   }
 });
@@ -90,7 +78,7 @@ describe('matmul backward kernels with an f16 weight', () => {
       const w = randomArray(N * K, 11 + N * K, -1, 1);
       const init = randomArray(M * K, 7 + M * K, -2, 2);
       const weight = createTensor(ctx, [N, K], 'f16', w);
-      const dinp = output(ctx, M * K, init);
+      const dinp = sentinelOutput(ctx, M * K, init);
       const rec = new Recorder(ctx);
       const doutT = createTensor(ctx, [M, N], 'f32', dout);
       const filler = weight.byteLength >= 16 ? weight : doutT; // the unread dout4 slot: at least one vec4
@@ -99,7 +87,7 @@ describe('matmul backward kernels with an f16 weight', () => {
       rec.run(spec, { M, N, K, scale, accumulate }, bindings.slice(0, spec.bindings.length));
       rec.submit();
       const want = matmulBackwardRef(dout, rounded(w), M, N, K, scale, accumulate ? init : null);
-      expectClose(await readOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');
+      expectClose(await readSentinelOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');
     });
   }
 });

@@ -20,12 +20,11 @@ import { FEW_ROWS } from '../../src/gpu/kernels/matmul/tiles.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { linearBackward, linearForward, loraFusion } from '../../src/model/linear.js';
 import { tiledKernels, barrierFreeKernels, expectClose, gpu, randomArray } from '../helpers.js';
+import { readSentinelOutput, sentinelOutput } from './sentinel-output.js';
 import { loraForwardRef } from '../ref/lora.js';
 import { matmulBackwardRef } from '../ref/matmul-backward.js';
 import { matmulForwardRef } from '../ref/matmul.js';
 
-const SENTINEL = 12345;
-const PAD = 8; // elements past the output, which must stay untouched
 
 type Ctx = Awaited<ReturnType<typeof gpu>>;
 
@@ -46,19 +45,7 @@ const PATHS: Array<{ name: string; pose: (ctx: Ctx) => Ctx; forward: number[][];
   },
 ];
 
-/** An output tensor holding `init` (or zeros), then PAD sentinels. */
-function output(ctx: Ctx, n: number, init?: Float32Array): Tensor<'f32'> {
-  const data = new Float32Array(n + PAD).fill(SENTINEL);
-  data.set(init ?? new Float32Array(n));
-  return createTensor(ctx, [n + PAD], 'f32', data);
-}
 
-/** The first n elements, after checking that the sentinels past them are untouched. */
-async function readOutput(ctx: Ctx, t: Tensor<'f32'>, n: number): Promise<Float32Array> {
-  const got = await readTensor(ctx, t);
-  expect(Array.from(got.subarray(n)).every((v) => v === SENTINEL), 'elements past the output untouched').toBe(true);
-  return got.slice(0, n);
-}
 
 const weightOf = (w: Float32Array, f16: boolean) => (f16 ? Float32Array.from(w, roundToF16) : w);
 
@@ -80,16 +67,16 @@ describe(`matmulLoraForward, ${path.name}`, () => {
       const [xT, uT, BT] = [createTensor(ctx, [M, K], 'f32', x), createTensor(ctx, [M, R], 'f32', u), createTensor(ctx, [N, R], 'f32', B)];
       const W = createTensor(ctx, [N, K], f16 ? 'f16' : 'f32', w);
       const bias = b ? createTensor(ctx, [N], 'f32', b) : null;
-      const fused = output(ctx, M * N);
-      const separate = output(ctx, M * N);
+      const fused = sentinelOutput(ctx, M * N);
+      const separate = sentinelOutput(ctx, M * N);
       const rec = new Recorder(ctx);
       expect(canFuseLoraForward(rec, { M, K, R })).toBe(true);
       matmulLoraForward(rec, fused, xT, W, bias, uT, BT, { M, N, K, R, scale });
       matmulForward(rec, separate, xT, W, bias, { M, N, K });
       loraForward(rec, separate, uT, BT, { M, N, R, scale });
       rec.submit();
-      const got = await readOutput(ctx, fused, M * N);
-      expect(got).toEqual(await readOutput(ctx, separate, M * N));
+      const got = await readSentinelOutput(ctx, fused, M * N);
+      expect(got).toEqual(await readSentinelOutput(ctx, separate, M * N));
       const want = loraForwardRef(matmulForwardRef(x, weightOf(w, f16), b, M, N, K), u, B, M, N, R, scale);
       expectClose(got, want, 4e-6 * (K + R) + 1e-6, 1e-4, 'out');
     });
@@ -117,16 +104,16 @@ describe(`matmulLoraBackward, ${path.name}`, () => {
       const init = randomArray(M * K, seed + 5, -2, 2);
       const [dyT, duT, AT] = [createTensor(ctx, [M, N], 'f32', dy), createTensor(ctx, [M, R], 'f32', du), createTensor(ctx, [R, K], 'f32', A)];
       const W = createTensor(ctx, [N, K], f16 ? 'f16' : 'f32', w);
-      const fused = output(ctx, M * K, init);
-      const separate = output(ctx, M * K, init);
+      const fused = sentinelOutput(ctx, M * K, init);
+      const separate = sentinelOutput(ctx, M * K, init);
       const rec = new Recorder(ctx);
       expect(canFuseLoraBackward(rec, { M, N, K, R }, W, dyT)).toBe(true);
       matmulLoraBackward(rec, fused, dyT, W, duT, AT, { M, N, K, R, scale, accumulate });
       matmulBackward(rec, separate, dyT, W, { M, N, K, scale, accumulate });
       matmulBackward(rec, separate, duT, AT, { M, N: R, K, accumulate: true });
       rec.submit();
-      const got = await readOutput(ctx, fused, M * K);
-      expect(got).toEqual(await readOutput(ctx, separate, M * K));
+      const got = await readSentinelOutput(ctx, fused, M * K);
+      expect(got).toEqual(await readSentinelOutput(ctx, separate, M * K));
       const base = matmulBackwardRef(dy, weightOf(w, f16), M, N, K, scale, accumulate ? init : null);
       expectClose(got, matmulBackwardRef(du, A, M, R, K, 1, base), 4e-6 * (N + R) + 1e-6, 1e-4, 'dinp');
     });

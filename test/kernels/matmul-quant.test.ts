@@ -41,6 +41,7 @@ import { dequantizeNf4, quantizeNf4 } from '../../src/gpu/quant/nf4.js';
 import { dequantizeQ8, quantizeQ8 } from '../../src/gpu/quant/q8.js';
 import { createTensor, readTensor, type Tensor } from '../../src/gpu/tensor.js';
 import { barrierFreeKernels, expectClose, gpu, randomArray, tiledKernels } from '../helpers.js';
+import { readSentinelOutput, sentinelOutput } from './sentinel-output.js';
 import { loraForwardRef } from '../ref/lora.js';
 import { matmulBackwardRef } from '../ref/matmul-backward.js';
 import { matmulForwardRef } from '../ref/matmul.js';
@@ -48,8 +49,6 @@ import { matmulForwardRef } from '../ref/matmul.js';
 type Ctx = GpuContext;
 type Format = 'nf4' | 'q8';
 const FORMATS: Format[] = ['nf4', 'q8'];
-const SENTINEL = 12345;
-const PAD = 8; // elements past the output, which must stay untouched
 
 /** A shape for `format`: q8 weights have rows (K) a multiple of 32, so K is rounded up to one. */
 const shapeFor = (format: Format, [M, N, K, ...rest]: number[]): number[] => [M, N, format === 'q8' ? Math.ceil(K / 32) * 32 : K, ...rest];
@@ -62,19 +61,7 @@ function quantWeight(ctx: Ctx, format: Format, N: number, K: number, seed: numbe
   return { weight: createTensor(ctx, [N, K], format, words, `w.${format}`), w };
 }
 
-/** An output tensor holding `init` (or zeros), then PAD sentinels. */
-function output(ctx: Ctx, n: number, init?: Float32Array): Tensor<'f32'> {
-  const data = new Float32Array(n + PAD).fill(SENTINEL);
-  data.set(init ?? new Float32Array(n));
-  return createTensor(ctx, [n + PAD], 'f32', data);
-}
 
-/** The first n elements, after checking that the sentinels past them are untouched. */
-async function readOutput(ctx: Ctx, t: Tensor<'f32'>, n: number): Promise<Float32Array> {
-  const got = await readTensor(ctx, t);
-  expect(Array.from(got.subarray(n)).every((v) => v === SENTINEL), 'elements past the output untouched').toBe(true);
-  return got.slice(0, n);
-}
 
 type ForwardRun = (rec: Recorder, out: Tensor, inp: Tensor, weight: Tensor, bias: Tensor | null, d: { M: number; N: number; K: number }) => void;
 const forwardKernel = (kernel: WeightKernel<MatmulLaunch>): ForwardRun => (rec, out, inp, weight, bias, { M, N, K }) => {
@@ -99,11 +86,11 @@ describe('matmul forward kernels with an nf4 or q8 weight', () => {
       const x = randomArray(M * K, 3 + M * K, -1, 1);
       const b = withBias ? randomArray(N, 5 + N, -1, 1) : null;
       const { weight, w } = quantWeight(ctx, format, N, K, 11 + N * K);
-      const out = output(ctx, M * N);
+      const out = sentinelOutput(ctx, M * N);
       const rec = new Recorder(ctx);
       run(rec, out, createTensor(ctx, [M, K], 'f32', x), weight, b ? createTensor(ctx, [N], 'f32', b) : null, { M, N, K });
       rec.submit();
-      expectClose(await readOutput(ctx, out, M * N), matmulForwardRef(x, w, b, M, N, K), 2e-6 * K + 1e-6, 1e-4, 'out');
+      expectClose(await readSentinelOutput(ctx, out, M * N), matmulForwardRef(x, w, b, M, N, K), 2e-6 * K + 1e-6, 1e-4, 'out');
     });
   }
 });
@@ -132,12 +119,12 @@ describe('matmul backward kernels with an nf4 or q8 weight', () => {
       const dout = randomArray(M * N, 3 + M * N, -1, 1);
       const init = randomArray(M * K, 7 + M * K, -2, 2);
       const { weight, w } = quantWeight(ctx, format, N, K, 11 + N * K);
-      const dinp = output(ctx, M * K, init);
+      const dinp = sentinelOutput(ctx, M * K, init);
       const rec = new Recorder(ctx);
       run(rec, dinp, createTensor(ctx, [M, N], 'f32', dout), weight, { M, N, K, scale, accumulate });
       rec.submit();
       const want = matmulBackwardRef(dout, w, M, N, K, scale, accumulate ? init : null);
-      expectClose(await readOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');
+      expectClose(await readSentinelOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');
     });
   }
 });
@@ -176,15 +163,15 @@ describe(`matmulLoraForward and matmulForward with an nf4 or q8 weight, ${path.n
       const { weight, w } = quantWeight(ctx, format, N, K, seed + 2);
       const [xT, uT, BT] = [createTensor(ctx, [M, K], 'f32', x), createTensor(ctx, [M, R], 'f32', u), createTensor(ctx, [N, R], 'f32', B)];
       const bias = b ? createTensor(ctx, [N], 'f32', b) : null;
-      const [fused, separate] = [output(ctx, M * N), output(ctx, M * N)];
+      const [fused, separate] = [sentinelOutput(ctx, M * N), sentinelOutput(ctx, M * N)];
       const rec = new Recorder(ctx);
       expect(canFuseLoraForward(rec, { M, K, R })).toBe(true);
       matmulLoraForward(rec, fused, xT, weight, bias, uT, BT, { M, N, K, R, scale });
       matmulForward(rec, separate, xT, weight, bias, { M, N, K });
       loraForward(rec, separate, uT, BT, { M, N, R, scale });
       rec.submit();
-      const got = await readOutput(ctx, fused, M * N);
-      expect(got).toEqual(await readOutput(ctx, separate, M * N));
+      const got = await readSentinelOutput(ctx, fused, M * N);
+      expect(got).toEqual(await readSentinelOutput(ctx, separate, M * N));
       expectClose(got, loraForwardRef(matmulForwardRef(x, w, b, M, N, K), u, B, M, N, R, scale), 4e-6 * (K + R) + 1e-6, 1e-4, 'out');
     });
   }
@@ -209,15 +196,15 @@ describe(`matmulLoraBackward and matmulBackward with an nf4 or q8 weight, ${path
       const init = randomArray(M * K, seed + 5, -2, 2);
       const { weight, w } = quantWeight(ctx, format, N, K, seed + 2);
       const [dyT, duT, AT] = [createTensor(ctx, [M, N], 'f32', dy), createTensor(ctx, [M, R], 'f32', du), createTensor(ctx, [R, K], 'f32', A)];
-      const [fused, separate] = [output(ctx, M * K, init), output(ctx, M * K, init)];
+      const [fused, separate] = [sentinelOutput(ctx, M * K, init), sentinelOutput(ctx, M * K, init)];
       const rec = new Recorder(ctx);
       expect(canFuseLoraBackward(rec, { M, N, K, R }, weight, dyT)).toBe(true);
       matmulLoraBackward(rec, fused, dyT, weight, duT, AT, { M, N, K, R, scale, accumulate });
       matmulBackward(rec, separate, dyT, weight, { M, N, K, scale, accumulate });
       matmulBackward(rec, separate, duT, AT, { M, N: R, K, accumulate: true });
       rec.submit();
-      const got = await readOutput(ctx, fused, M * K);
-      expect(got).toEqual(await readOutput(ctx, separate, M * K));
+      const got = await readSentinelOutput(ctx, fused, M * K);
+      expect(got).toEqual(await readSentinelOutput(ctx, separate, M * K));
       const base = matmulBackwardRef(dy, w, M, N, K, scale, accumulate ? init : null);
       expectClose(got, matmulBackwardRef(du, A, M, R, K, 1, base), 4e-6 * (N + R) + 1e-6, 1e-4, 'dinp');
     });

@@ -10,7 +10,6 @@
 // SwiftShader, so the shapes stay within a few tiles.
 
 import { describe, expect, it } from 'vitest';
-import type { GpuContext } from '../../src/gpu/device.js';
 import { roundToF16 } from '../../src/gpu/f16.js';
 import { Recorder } from '../../src/gpu/kernel.js';
 import {
@@ -22,26 +21,14 @@ import {
 import { TILE128, tile128BackwardSupports, tile128ForwardSupports, tile128Grid } from '../../src/gpu/kernels/matmul/tiles.js';
 import { createTensor, readTensor } from '../../src/gpu/tensor.js';
 import { expectClose, gpu, randomArray } from '../helpers.js';
+import { readSentinelOutput, sentinelOutput } from './sentinel-output.js';
 import { matmulBackwardRef } from '../ref/matmul-backward.js';
 import { matmulForwardRef } from '../ref/matmul.js';
 
-type Ctx = GpuContext;
-const SENTINEL = 12345;
 const PAD = 20; // elements past the output, which must stay untouched
 const rounded = (w: Float32Array) => Float32Array.from(w, roundToF16);
 
-/** An output tensor holding `init` (or zeros), then PAD sentinels. */
-function output(ctx: Ctx, n: number, init?: Float32Array) {
-  const data = new Float32Array(n + PAD).fill(SENTINEL);
-  data.set(init ?? new Float32Array(n));
-  return createTensor(ctx, [n + PAD], 'f32', data);
-}
 
-async function readOutput(ctx: Ctx, out: ReturnType<typeof output>, n: number): Promise<Float32Array> {
-  const got = await readTensor(ctx, out);
-  expect(Array.from(got.subarray(n)).every((v) => v === SENTINEL), 'elements past the output untouched').toBe(true);
-  return got.subarray(0, n);
-}
 
 interface ForwardCase {
   shape: [number, number, number];
@@ -70,7 +57,7 @@ describe('matmul_tile128_forward', () => {
       const w = randomArray(N * K, 11 + N * K, -1, 1);
       const b = withBias ? randomArray(N, 5 + N, -1, 1) : null;
       const weight = createTensor(ctx, [N, K], f16 ? 'f16' : 'f32', w);
-      const out = output(ctx, M * N);
+      const out = sentinelOutput(ctx, M * N, undefined, PAD);
       const inp = createTensor(ctx, [M, K], 'f32', x);
       const bias = b ? createTensor(ctx, [N], 'f32', b) : weight;
       const rec = new Recorder(ctx);
@@ -78,7 +65,7 @@ describe('matmul_tile128_forward', () => {
       rec.run(matmulTile128ForwardKernel.formats[f16 ? 'f16' : 'f32'], { M, N, K, hasBias: !!b, scale }, [out, inp, weight, bias, inp, inp]);
       rec.submit();
       const want = matmulForwardRef(x, f16 ? rounded(w) : w, null, M, N, K).map((v, i) => scale * v + (b ? b[i % N] : 0));
-      expectClose(await readOutput(ctx, out, M * N), want, 2e-6 * K + 1e-6, 1e-4, 'out');
+      expectClose(await readSentinelOutput(ctx, out, M * N), want, 2e-6 * K + 1e-6, 1e-4, 'out');
     });
   }
 
@@ -90,11 +77,11 @@ describe('matmul_tile128_forward', () => {
     const weight = createTensor(ctx, [N, K], 'f16', w);
     const inp = createTensor(ctx, [M, K], 'f32', x);
     expect(weight.byteLength).toBe(8);
-    const out = output(ctx, M * N);
+    const out = sentinelOutput(ctx, M * N, undefined, PAD);
     const rec = new Recorder(ctx);
     matmulTile128Forward(rec, out, inp, weight, null, { M, N, K });
     rec.submit();
-    expectClose(await readOutput(ctx, out, M * N), matmulForwardRef(x, rounded(w), null, M, N, K), 2e-6 * K + 1e-6, 1e-4, 'out');
+    expectClose(await readSentinelOutput(ctx, out, M * N), matmulForwardRef(x, rounded(w), null, M, N, K), 2e-6 * K + 1e-6, 1e-4, 'out');
   });
 });
 
@@ -124,14 +111,14 @@ describe('matmul_tile128_backward', () => {
       const w = randomArray(N * K, 11 + N * K, -1, 1);
       const init = randomArray(M * K, 7 + M * K, -2, 2);
       const weight = createTensor(ctx, [N, K], f16 ? 'f16' : 'f32', w);
-      const dinp = output(ctx, M * K, init);
+      const dinp = sentinelOutput(ctx, M * K, init, PAD);
       const rec = new Recorder(ctx);
       const dout = createTensor(ctx, [M, N], 'f32', dy);
       // dout fills the fused LoRA term's slots (du, loraA), unread without it.
       rec.run(matmulTile128BackwardKernel.formats[f16 ? 'f16' : 'f32'], { M, N, K, scale, accumulate }, [dinp, dout, weight, dout, dout]);
       rec.submit();
       const want = matmulBackwardRef(dy, f16 ? rounded(w) : w, M, N, K, scale, accumulate ? init : null);
-      expectClose(await readOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');
+      expectClose(await readSentinelOutput(ctx, dinp, M * K), want, 2e-6 * N + 1e-6, 1e-4, 'dinp');
     });
   }
 

@@ -44,6 +44,31 @@ const cases: Case[] = [
   },
 ];
 
+/** Σ out ⊙ G for the forward reference's out: the loss whose gradients the backward reference gives. */
+function dotWithForward(G: Float32Array, ...args: Parameters<typeof attentionForwardRef>): number {
+  const { out } = attentionForwardRef(...args);
+  let l = 0;
+  for (let i = 0; i < out.length; i++) l += out[i] * G[i];
+  return l;
+}
+
+/** d loss / dx by central differences of step eps, divided by the f32-rounded step actually taken. */
+function centralDifferences(x: Float32Array, loss: () => number, eps: number): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const x0 = x[i];
+    x[i] = x0 + eps;
+    const hi = x[i];
+    const lp = loss();
+    x[i] = x0 - eps;
+    const lo = x[i];
+    const lm = loss();
+    x[i] = x0;
+    g[i] = (lp - lm) / (hi - lo);
+  }
+  return g;
+}
+
 describe('attentionBackwardRef', () => {
   it('matches central finite differences of the forward reference (loss = Σ out ⊙ G)', () => {
     // Row 0 is right-padded, row 1 left-padded; GQA ratio 2.
@@ -55,31 +80,11 @@ describe('attentionBackwardRef', () => {
     const k = randomArray(B * T * KV * HS, 6, -1, 1);
     const v = randomArray(B * T * KV * HS, 7, -1, 1);
     const G = randomArray(B * T * NH * HS, 8, -1, 1);
-    const loss = () => {
-      const { out } = attentionForwardRef(q, k, v, mask, fwdDims);
-      let l = 0;
-      for (let i = 0; i < out.length; i++) l += out[i] * G[i];
-      return l;
-    };
+    const loss = () => dotWithForward(G, q, k, v, mask, fwdDims);
     const ref = attentionBackwardRef(G, q, k, v, mask, dims);
     // With this step the truncation and f32 rounding errors of the differences stay below 5e-6
     // (gradients up to ~2.6), so a tolerance of 3e-5 + 1e-4·|g| would catch a 1% error in any term.
-    const eps = 1e-2;
-    const numeric = (x: Float32Array) => {
-      const g = new Float64Array(x.length);
-      for (let i = 0; i < x.length; i++) {
-        const x0 = x[i];
-        x[i] = x0 + eps;
-        const hi = x[i];
-        const lp = loss();
-        x[i] = x0 - eps;
-        const lo = x[i];
-        const lm = loss();
-        x[i] = x0;
-        g[i] = (lp - lm) / (hi - lo); // the f32-rounded step actually taken
-      }
-      return g;
-    };
+    const numeric = (x: Float32Array) => centralDifferences(x, loss, 1e-2);
     expectClose(ref.dq, numeric(q), 3e-5, 1e-4, 'dq');
     expectClose(ref.dk, numeric(k), 3e-5, 1e-4, 'dk');
     expectClose(ref.dv, numeric(v), 3e-5, 1e-4, 'dv');
@@ -111,31 +116,11 @@ describe('attentionBackwardRef with a sliding window, softcapping and a scale', 
     const k = randomArray(B * T * KV * HS, 16, -1, 1);
     const v = randomArray(B * T * KV * HS, 17, -1, 1);
     const G = randomArray(B * T * NH * HS, 18, -1, 1);
-    const loss = () => {
-      const { out } = attentionForwardRef(q, k, v, mask, fwdDims);
-      let l = 0;
-      for (let i = 0; i < out.length; i++) l += out[i] * G[i];
-      return l;
-    };
+    const loss = () => dotWithForward(G, q, k, v, mask, fwdDims);
     const ref = attentionBackwardRef(G, q, k, v, mask, dims);
     // Without the (1 - tanh²) factor the gradients differ by far more than the tolerance.
     const uncapped = attentionBackwardRef(G, q, k, v, mask, { ...dims, softcap: 0 });
-    const eps = 1e-2;
-    const numeric = (x: Float32Array) => {
-      const g = new Float64Array(x.length);
-      for (let i = 0; i < x.length; i++) {
-        const x0 = x[i];
-        x[i] = x0 + eps;
-        const hi = x[i];
-        const lp = loss();
-        x[i] = x0 - eps;
-        const lo = x[i];
-        const lm = loss();
-        x[i] = x0;
-        g[i] = (lp - lm) / (hi - lo); // the f32-rounded step actually taken
-      }
-      return g;
-    };
+    const numeric = (x: Float32Array) => centralDifferences(x, loss, 1e-2);
     const [nq, nk, nv] = [numeric(q), numeric(k), numeric(v)];
     expectClose(ref.dq, nq, 3e-5, 1e-4, 'dq');
     expectClose(ref.dk, nk, 3e-5, 1e-4, 'dk');

@@ -8,6 +8,11 @@
 // An id >= V is clamped to V - 1 so that it never reads past wte; the caller validates ids on the
 // CPU (assertTokenIds). When HAS_POSITIONS is false the launcher binds wte again in the wpe slot.
 //
+// A vocabulary larger than one binding comes in blocks (src/model/vocab-blocks.ts): wte then holds
+// rows row0 .. row0 + rows - 1 of the whole [V, C] table, and the kernel, run once per block,
+// writes only the out rows of the tokens in that range (the other blocks' launches write the
+// rest). Unsplit, row0 = 0 and rows = V: every row is written.
+//
 // wte and wpe may each be stored as f32 or as f16 (two halves per 32-bit word, element 2i in the
 // low half): the launcher binds each buffer twice, as f32 (`wte`, `wpe`) and as packed halves
 // (`wte_f16`, `wpe_f16`), and sets WTE_F16 and WPE_F16; wte_at and wpe_at read whichever the
@@ -20,6 +25,8 @@ struct Params {
   V: u32,
   pos0: u32,
   scale: f32,
+  row0: u32,  // the first vocabulary row wte holds
+  rows: u32,  // how many it holds
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -59,7 +66,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let bt = i / C;  // the token's index in [B, T]
   let c = i % C;
   let id = min(ids[bt], params.V - 1u);
-  var v = wte_at(id * C + c);
+  if (id < params.row0 || id - params.row0 >= params.rows) { return; }  // another block's token
+  var v = wte_at((id - params.row0) * C + c);
   if (params.scale != 1.0) { v = v * params.scale; }
   if (HAS_POSITIONS) {
     let t = bt % params.T;

@@ -30,6 +30,11 @@
 // (shaders/weights/, src/gpu/kernels/weight-format.ts): weight4_at(i) is elements 4 i .. 4 i + 3 of the
 // [N, K] weight, widened to f32 as read.
 // The products and sums are f32 whatever the format. du and lora_a are f32.
+//
+// CONTINUE_SUM (with ACCUMULATE and scale 1): dinp holds this product's sum over an earlier block
+// of n (a split LM head's earlier blocks of the vocabulary, src/model/ends.ts), and the sum goes on
+// from it instead of from zero, so that the blocks, launched in order, give the bits of the whole
+// product in one launch.
 
 // Params: lib/matmul_params.wgsl.
 @group(0) @binding(0) var<storage, read_write> dinp: array<vec4<f32>>;
@@ -43,6 +48,7 @@ const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it 
 override ACCUMULATE: bool = false;
 override HAS_LORA: bool = false;
 override DOUT_VEC4: bool = false;
+override CONTINUE_SUM: bool = false;
 
 fn invocations() -> u32 { return (params.K / 4u) * ((params.M + 3u) / 4u); }
 
@@ -53,17 +59,23 @@ fn element(i: u32) {
   let c = i % K4;
   let m0 = (i / K4) * 4u;
 
-  let d0 = min(m0, M - 1u) * N;
-  let d1 = min(m0 + 1u, M - 1u) * N;
-  let d2 = min(m0 + 2u, M - 1u) * N;
-  let d3 = min(m0 + 3u, M - 1u) * N;
+  let d0 = mn_index(min(m0, M - 1u), 0u);
+  let d1 = mn_index(min(m0 + 1u, M - 1u), 0u);
+  let d2 = mn_index(min(m0 + 2u, M - 1u), 0u);
+  let d3 = mn_index(min(m0 + 3u, M - 1u), 0u);
 
   var a0 = vec4<f32>(0.0);  // a<r>: dinp row m0 + r, columns 4 c .. 4 c + 3
   var a1 = vec4<f32>(0.0);
   var a2 = vec4<f32>(0.0);
   var a3 = vec4<f32>(0.0);
+  if (CONTINUE_SUM) {
+    a0 = dinp[min(m0, M - 1u) * K4 + c];
+    a1 = dinp[min(m0 + 1u, M - 1u) * K4 + c];
+    a2 = dinp[min(m0 + 2u, M - 1u) * K4 + c];
+    a3 = dinp[min(m0 + 3u, M - 1u) * K4 + c];
+  }
   if (DOUT_VEC4) {
-    // Rows start at multiples of N, so at whole vec4s of dout4.
+    // Rows start at whole vec4s of dout4 (N, ld and col0 are multiples of 4 under DOUT_VEC4).
     let q0 = d0 / 4u;
     let q1 = d1 / 4u;
     let q2 = d2 / 4u;
@@ -119,7 +131,7 @@ fn element(i: u32) {
     let m = m0 + r;
     if (m >= M) { break; }
     var v = params.scale * acc[r];
-    if (ACCUMULATE) { v += dinp[m * K4 + c]; }
+    if (ACCUMULATE && !CONTINUE_SUM) { v += dinp[m * K4 + c]; }
     if (HAS_LORA) {
       // As the separate launch would: t = lora_scale * acc, then t += the stored v.
       var t = params.lora_scale * lacc[r];

@@ -127,14 +127,14 @@ fn element(i: u32) {
       if (n >= N) { break; }
       var y = params.scale * acc[r][j];
       if (HAS_BIAS) { y += bias[n]; }
-      if (ACCUMULATE) { y += out[m * N + n]; }
+      if (ACCUMULATE) { y += out[mn_index(m, n)]; }
       if (HAS_LORA) {
         // As the separate update would: t = lora_scale * acc, then t += the stored y.
         var t = params.lora_scale * lacc[r][j];
         t += y;
         y = t;
       }
-      out[m * N + n] = y;
+      out[mn_index(m, n)] = y;
     }
   }
 }

@@ -13,6 +13,11 @@
 // The weight is read through the reader of its storage format, composed into this module
 // (shaders/weights/, src/gpu/kernels/weight-format.ts): weight_at(i) is element i of the [N, K] weight, widened to f32 as read.
 // The products and sums are f32 whatever the format.
+//
+// CONTINUE_SUM (with ACCUMULATE and scale 1): dinp holds this product's sum over an earlier block
+// of n (a split LM head's earlier blocks of the vocabulary, src/model/ends.ts), and the sum goes on
+// from it instead of from zero, so that the blocks, launched in order, give the bits of the whole
+// product in one launch.
 
 // Params: lib/matmul_params.wgsl.
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
@@ -21,6 +26,7 @@ const WEIGHT_BINDING: u32 = 2u;  // the weight: its format's reader declares it 
 @group(0) @binding(3) var<uniform> params: Params;
 
 override ACCUMULATE: bool = false;
+override CONTINUE_SUM: bool = false;
 
 fn invocations() -> u32 { return ((params.K + 3u) / 4u) * ((params.M + 3u) / 4u); }
 
@@ -37,10 +43,16 @@ fn element(i: u32) {
   var d_row: array<u32, 4>;
   for (var j = 0u; j < 4u; j++) {
     col[j] = min(k0 + j, K - 1u);
-    d_row[j] = min(m0 + j, params.M - 1u) * N;
+    d_row[j] = mn_index(min(m0 + j, params.M - 1u), 0u);
   }
 
   var acc: array<vec4<f32>, 4>;  // acc[row][column]
+  if (CONTINUE_SUM) {
+    for (var r = 0u; r < 4u; r++) {
+      let row = min(m0 + r, params.M - 1u) * K;
+      acc[r] = vec4<f32>(dinp[row + col[0]], dinp[row + col[1]], dinp[row + col[2]], dinp[row + col[3]]);
+    }
+  }
   for (var n = 0u; n < N; n++) {
     let base = n * K;
     let w = vec4<f32>(weight_at(base + col[0]), weight_at(base + col[1]), weight_at(base + col[2]), weight_at(base + col[3]));
@@ -56,7 +68,7 @@ fn element(i: u32) {
       let k = k0 + j;
       if (k >= K) { break; }
       var v = params.scale * acc[r][j];
-      if (ACCUMULATE) { v += dinp[m * K + k]; }
+      if (ACCUMULATE && !CONTINUE_SUM) { v += dinp[m * K + k]; }
       dinp[m * K + k] = v;
     }
   }

@@ -56,7 +56,7 @@ fn element(i: u32) {
       if (n >= params.N) { break; }
       var y = acc[r][j];
       if (HAS_BIAS) { y += bias[n]; }
-      out[m * params.N + n] = y;
+      out[mn_index(m, n)] = y;
     }
   }
 }

@@ -58,7 +58,7 @@ var<workgroup> tile_w: array<vec4<f32>, 2u * SLICE>;     // [copy][n][column / 4
 fn load_dout(m: u32, nv: u32) -> vec4<f32> {
   let N4 = params.N / 4u;
   if (m >= params.M || nv >= N4) { return vec4<f32>(0.0); }
-  return dout[m * N4 + nv];
+  return dout[mn_index(m, 0u) / 4u + nv];  // ld and col0 are multiples of 4 here
 }
 
 // Writes the four n of v (row `row` of the dout slice, n = 4 c .. 4 c + 3) into copy `base`.

@@ -110,7 +110,7 @@ fn store4(m: u32, n: u32, v: vec4<f32>) {
         t += y;
         y = t;
       }
-      out[m * params.N + n + j] = y;
+      out[mn_index(m, n + j)] = y;
     }
   }
 }

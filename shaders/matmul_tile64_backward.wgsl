@@ -102,7 +102,7 @@ fn main(
     for (var l = 0u; l < LOADS; l++) {
       let row = drow + l * (SIDE * SIDE / TN);
       var d = 0.0;
-      if (m0 + row < M && n0 + dn < n_end) { d = dout[(m0 + row) * N + n0 + dn]; }
+      if (m0 + row < M && n0 + dn < n_end) { d = dout[mn_index(m0 + row, n0 + dn)]; }
       tile_dout[slot(row, dn)] = d;
       let n = wn + l * (SIDE * SIDE / TILE);
       var w = 0.0;

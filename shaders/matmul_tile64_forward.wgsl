@@ -131,7 +131,7 @@ fn main(
           t += v;
           v = t;
         }
-        out[m * N + n] = v;
+        out[mn_index(m, n)] = v;
       }
     }
   }

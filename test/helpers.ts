@@ -37,6 +37,18 @@ export const tiledKernels = (ctx: GpuContext): GpuContext => withPolicy(ctx, { k
 /** The same device with the barrier-free kernels of CPU drivers (which run anywhere). */
 export const barrierFreeKernels = (ctx: GpuContext): GpuContext => withPolicy(ctx, { kernels: 'barrier-free' });
 
+/**
+ * The same device as if it bound at most `bytes` of a buffer at once (maxStorageBufferBindingSize):
+ * every planner and allocator reads ctx.limits, so a tiny model meets the limits of a large one
+ * (a vocabulary split into blocks, src/model/vocab-blocks.ts) on the device the test has.
+ */
+export function withBindingLimit(ctx: GpuContext, bytes: number): GpuContext {
+  const limits = new Proxy(ctx.limits, {
+    get: (target, key) => (key === 'maxStorageBufferBindingSize' ? bytes : Reflect.get(target, key, target)),
+  });
+  return { ...ctx, limits };
+}
+
 /** Deterministic uniform values in [lo, hi) from a 32-bit xorshift generator. */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   let s = seed >>> 0 || 1;

@@ -33,6 +33,7 @@ import { prepareExamples } from '../train/prepare.js';
 import { checkAdapterFits, Trainer } from '../train/trainer.js';
 import { trlExportFiles } from '../train/trl-export.js';
 import { meanLoss } from './loss-pass.js';
+import { bindingLimit } from '../model/vocab-blocks.js';
 import type {
   AdapterInfo, DatasetInput, DatasetOptions, EvaluateOptions, EvaluateResult, Files, GenerateReply, GenerateRequest, GpuInfo,
   LoadModelOptions, LoadModelProgress, LoraEngine, MemoryReport, ModelInfo, ModelInput, TrainCallbacks, TrainOptions, TrainSummary,
@@ -297,6 +298,7 @@ export class Engine implements LoraEngine {
       gradientCheckpointing: c.gradientCheckpointing,
       weightStorage: model.weightStorage,
       storageOffsetAlignment: ctx.limits.minStorageBufferOffsetAlignment,
+      maxBindingBytes: bindingLimit(ctx),
     });
     const limits = { maxBufferSize: ctx.limits.maxBufferSize, maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize };
     const fits = estimate.largestBufferBytes <= Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);

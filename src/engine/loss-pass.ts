@@ -21,6 +21,7 @@ import { embedTokens, headLogits } from '../model/ends.js';
 import { adaptedKinds, createLayerBuffers, destroyLayerBuffers, type ForwardWeights, type LayerBuffers } from '../model/layer.js';
 import type { LowRankUpdates } from '../model/linear.js';
 import { logitsChunkRows } from '../model/train-buffer-plan.js';
+import { bindingLimit } from '../model/vocab-blocks.js';
 import { writeTokens } from '../model/train-pass.js';
 import { makeBatch, paddedLength, type Batch } from '../train/batches.js';
 import type { TokenRow } from '../train/prepare.js';
@@ -74,7 +75,7 @@ function createLossBuffers(ctx: GpuContext, m: ForwardWeights, lora: LowRankUpda
   const M = B * T;
   const f = (shape: number[], label: string) => createTensor(ctx, shape, 'f32', undefined, `eval.${label}`);
   const { kinds, R } = adaptedKinds(m.spec, lora);
-  const chunkRows = logitsChunkRows(V, M);
+  const chunkRows = logitsChunkRows(V, M, C, bindingLimit(ctx));
   return {
     ids: createTensor(ctx, [B, T], 'u32', undefined, 'eval.ids'),
     mask: createTensor(ctx, [B, T], 'u32', undefined, 'eval.mask'),

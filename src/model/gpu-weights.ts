@@ -18,6 +18,10 @@
 // q, k and v parts; NF4's blocks of the whole [3C, C] matrix are the same as long as C·C is a
 // multiple of 64.)
 //
+// The embedding and an untied LM head larger than the device's binding limit are stored as
+// blocks of vocabulary rows, each its own buffer (./vocab-blocks.ts): `embed` and `lmHead` are
+// the blocks, one where the matrix fits a binding.
+//
 // What goes on the GPU is planned first, from the spec alone (planWeights): every tensor's label,
 // shape and element type, the RoPE tables included. uploadWeights allocates exactly the planned
 // weights, checking each loaded tensor against its plan, LanguageModel.load (./model.ts) the planned
@@ -31,7 +35,9 @@ import { BLOCK_LAYOUT, isQuantDType } from '../gpu/quant/layout.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import type { BufferSpec, Planned } from './train-buffer-plan.js';
-import type { CpuTensor, LayerWeights, ModelWeights } from './weights.js';
+import { bindingLimit, vocabBlockRows, withFirstRows } from './vocab-blocks.js';
+import type { ModelSource } from './source.js';
+import { streamWeights, type CpuTensor, type LayerWeights, type LayerWeightsOf, type ModelWeights, type ModelWeightsOf } from './weights.js';
 
 /** How the large frozen matrices are stored on the GPU (the user-facing names; see the header). */
 export type WeightStorage = 'f32' | 'f16' | 'nf4' | 'q8';
@@ -91,12 +97,12 @@ export type GpuLayerWeights = { [K in keyof LayerWeights]: WeightTensor };
 export interface GpuModelWeights {
   /** How the matrices below are stored, as given to planWeights (norms and biases are f32 either way). */
   storage: WeightStorageOption;
-  embed: WeightTensor; // [V, C]
+  embed: WeightTensor[]; // [V, C] as blocks of rows [V_b, C] (one unless V·C exceeds a binding; ./vocab-blocks.ts)
   positions?: WeightTensor; // [P, C] (GPT-2)
   layers: GpuLayerWeights[];
   finalNorm: Tensor<'f32'>; // [C]
   finalNormBias?: Tensor<'f32'>; // [C] (GPT-2)
-  lmHead: WeightTensor; // [V, C]; the embedding itself when tied
+  lmHead: WeightTensor[]; // [V, C] as blocks of rows, like embed; the embedding's blocks themselves when tied
 }
 
 /**
@@ -108,7 +114,7 @@ export interface GpuModelWeights {
  * Fields that a model lacks are absent.
  */
 export type WeightPlan = Omit<Planned<GpuModelWeights>, 'lmHead'> & {
-  lmHead?: BufferSpec<WeightFormat>; // [V, C], untied heads only
+  lmHead?: BufferSpec<WeightFormat>[]; // [V, C] as blocks of rows, untied heads only
   ropeCos?: BufferSpec<'f32'>; // [R·P, HS/2]
   ropeSin?: BufferSpec<'f32'>; // [R·P, HS/2]
 };
@@ -119,9 +125,10 @@ export type LayerWeightPlan = Planned<GpuLayerWeights>;
 /**
  * Every tensor the model `spec` puts on the GPU, with its matrices stored as `storage` (see
  * WeightPlan and the header: a q8 projection whose rows are not a multiple of 32 long is planned
- * in the others' format).
+ * in the others' format), the embedding and an untied head in blocks of rows of at most
+ * maxBindingBytes each (vocabBlockRows; one block each by default).
  */
-export function planWeights(spec: ModelSpec, storage: WeightStorageOption = 'f32'): WeightPlan {
+export function planWeights(spec: ModelSpec, storage: WeightStorageOption = 'f32', maxBindingBytes = Infinity): WeightPlan {
   const given = assertWeightStorageOption(storage);
   const { projections, others } = weightStorageSpec(given); // the matrices' dtypes; everything else is f32
   const { V, C, NH, KV, HS, F, L, maxPositions: P } = spec;
@@ -129,6 +136,11 @@ export function planWeights(spec: ModelSpec, storage: WeightStorageOption = 'f32
   const R = spec.ropes.length; // RoPE tables: one [P, HS/2] block per distinct RoPE of the layers
   const f32 = (name: string, shape: number[]): BufferSpec<'f32'> => ({ name, shape, dtype: 'f32' });
   const mat = (name: string, shape: number[]): BufferSpec<WeightFormat> => ({ name, shape, dtype: others });
+  // A vocabulary matrix [V, C]: 'embed' whole, or blocks 'embed.0', 'embed.1', ... of rows.
+  const vocab = (name: string): BufferSpec<WeightFormat>[] => {
+    const rows = vocabBlockRows(name, V, C, others, maxBindingBytes);
+    return rows.map((n, i) => mat(rows.length === 1 ? name : `${name}.${i}`, [n, C]));
+  };
   // A projection [N, K]: Q8_0 only where K is a multiple of its block (32); else the others' format.
   const proj = (name: string, shape: number[]): BufferSpec<WeightFormat> => {
     const q8Unfit = projections === 'q8' && (shape.at(-1) ?? 1) % BLOCK_LAYOUT.q8.elements !== 0;
@@ -166,12 +178,12 @@ export function planWeights(spec: ModelSpec, storage: WeightStorageOption = 'f32
   };
   return {
     storage: given,
-    embed: mat('embed', [V, C]),
+    embed: vocab('embed'),
     ...(gpt2 ? { positions: mat('positions', [P, C]) } : {}),
     layers: Array.from({ length: L }, (_, i) => layer(i)),
     finalNorm: f32('finalNorm', [C]),
     ...(gpt2 ? { finalNormBias: f32('finalNormBias', [C]) } : {}),
-    ...(spec.tieWordEmbeddings ? {} : { lmHead: mat('lmHead', [V, C]) }),
+    ...(spec.tieWordEmbeddings ? {} : { lmHead: vocab('lmHead') }),
     ...(R > 0 ? { ropeCos: f32('ropeCos', [R * P, HS / 2]), ropeSin: f32('ropeSin', [R * P, HS / 2]) } : {}),
   };
 }
@@ -187,59 +199,150 @@ export function createPlanned<D extends WeightFormat>(ctx: GpuContext, t: Buffer
 }
 
 /**
- * Every planned weight of `w` paired with its CPU tensor, after checking that `w` has exactly the
- * planned tensors, each of the planned shape; throws naming the tensor (and both shapes) otherwise.
+ * Puts weights on the GPU one tensor at a time, as planWeights planned them: each tensor is checked
+ * against its plan (present in it, of its shape), uploaded (quantized or rounded to f16 where the
+ * plan says; a vocabulary matrix cut into its blocks of rows), and its CPU copy can go. What was
+ * uploaded is destroyed if a later tensor fails.
  */
-function pairWithPlan(plan: WeightPlan, w: ModelWeights): Array<[BufferSpec<WeightFormat>, CpuTensor]> {
-  const pairs: Array<[BufferSpec<WeightFormat>, CpuTensor]> = [];
-  const check = (want: BufferSpec<WeightFormat> | undefined, got: CpuTensor | undefined, name: string) => {
-    if (!want && !got) return;
-    if (!want) throw new Error(`uploadWeights: the weights have a tensor '${name}' [${got!.shape.join(', ')}] that the model's plan (its config) does not`);
-    if (!got) throw new Error(`uploadWeights: tensor '${want.name}' [${want.shape.join(', ')}] is planned but missing from the weights`);
-    if (got.shape.length !== want.shape.length || got.shape.some((d, i) => d !== want.shape[i])) {
-      throw new Error(`uploadWeights: tensor '${want.name}' has shape [${got.shape.join(', ')}], but the plan (from the config) has [${want.shape.join(', ')}]`);
+class WeightUploader {
+  private readonly planned = new Map<string, BufferSpec<WeightFormat>[]>();
+  private readonly done = new Set<string>();
+  private readonly made: Tensor[] = [];
+
+  constructor(
+    private readonly ctx: GpuContext,
+    readonly plan: WeightPlan,
+  ) {
+    const add = (field: string, blocks: BufferSpec<WeightFormat>[]) => this.planned.set(field, blocks);
+    add('embed', plan.embed);
+    if (plan.positions) add('positions', [plan.positions]);
+    plan.layers.forEach((layer, i) => {
+      for (const [field, t] of Object.entries(layer)) add(`layers.${i}.${field}`, [t]);
+    });
+    add('finalNorm', [plan.finalNorm]);
+    if (plan.finalNormBias) add('finalNormBias', [plan.finalNormBias]);
+    if (plan.lmHead) add('lmHead', plan.lmHead);
+  }
+
+  /** Throws unless `field` is planned with this shape (the whole [V, C] of a vocabulary matrix). */
+  check(field: string, shape: readonly number[]): void {
+    const blocks = this.planned.get(field);
+    if (!blocks) throw new Error(`uploadWeights: the weights have a tensor '${field}' [${shape.join(', ')}] that the model's plan (its config) does not`);
+    const want = blocks.length === 1 ? blocks[0].shape : [blocks.reduce((n, b) => n + b.shape[0], 0), blocks[0].shape[1]];
+    if (shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
+      throw new Error(`uploadWeights: tensor '${field}' has shape [${shape.join(', ')}], but the plan (from the config) has [${want.join(', ')}]`);
     }
-    pairs.push([want, got]);
-  };
-  check(plan.embed, w.embed, 'embed');
-  check(plan.positions, w.positions, 'positions');
-  if (w.layers.length !== plan.layers.length) throw new Error(`uploadWeights: the weights have ${w.layers.length} layers, the plan ${plan.layers.length}`);
-  w.layers.forEach((layer, i) => {
-    const planned = plan.layers[i] as Partial<Record<string, BufferSpec<WeightFormat>>>;
-    const cpu = layer as unknown as Partial<Record<string, CpuTensor>>;
-    for (const field of new Set([...Object.keys(planned), ...Object.keys(cpu)])) check(planned[field], cpu[field], `layers.${i}.${field}`);
-  });
-  check(plan.finalNorm, w.finalNorm, 'finalNorm');
-  check(plan.finalNormBias, w.finalNormBias, 'finalNormBias');
-  check(plan.lmHead, w.lmHead, 'lmHead');
-  return pairs;
+  }
+
+  /** The tensor of `field` on the GPU: its blocks (one but for a split vocabulary matrix). */
+  put(field: string, t: CpuTensor): WeightTensor[] {
+    this.check(field, t.shape);
+    if (this.done.has(field)) throw new Error(`uploadWeights: tensor '${field}' given twice`);
+    const blocks = this.planned.get(field)!;
+    const C = t.shape.at(-1) ?? 1;
+    const out = withFirstRows(blocks).map(({ block, row0, rows }) => {
+      const data = blocks.length === 1 ? t.data : t.data.subarray(row0 * C, (row0 + rows) * C);
+      const made = createPlanned(this.ctx, block, data);
+      this.made.push(made);
+      return made;
+    });
+    this.done.add(field);
+    return out;
+  }
+
+  /** Throws unless every planned tensor is among `given` (by default, those put), naming the first one missing. */
+  checkComplete(given: ReadonlySet<string> = this.done): void {
+    for (const [field, blocks] of this.planned) {
+      if (!given.has(field)) {
+        const shape = blocks.length === 1 ? blocks[0].shape : [blocks.reduce((n, b) => n + b.shape[0], 0), blocks[0].shape[1]];
+        throw new Error(`uploadWeights: tensor '${field}' [${shape.join(', ')}] is planned but missing from the weights`);
+      }
+    }
+  }
+
+  destroyAll(): void {
+    for (const t of this.made) t.destroy();
+  }
+
+  /** GpuModelWeights from what put returned, laid out as the weights were. */
+  assemble(w: ModelWeightsOf<WeightTensor[]>): GpuModelWeights {
+    const one = (blocks: WeightTensor[]) => blocks[0];
+    return {
+      storage: this.plan.storage,
+      embed: w.embed,
+      positions: w.positions && one(w.positions),
+      layers: w.layers.map((layer) => Object.fromEntries(Object.entries(layer).map(([field, blocks]) => [field, one(blocks as WeightTensor[])])) as GpuLayerWeights),
+      finalNorm: one(w.finalNorm) as Tensor<'f32'>,
+      finalNormBias: w.finalNormBias && (one(w.finalNormBias) as Tensor<'f32'>),
+      lmHead: w.lmHead ?? w.embed,
+    };
+  }
+
 }
 
 /**
- * Upload every weight of `spec`'s model as planWeights(spec, storage) plans it (not the RoPE
- * tables: LanguageModel.load computes those); the CPU copies can be dropped afterwards. Every
- * tensor is checked against the plan before anything is allocated.
+ * Read every weight of `spec`'s model from `source` and upload it as planWeights(spec, storage)
+ * plans it for this device (not the RoPE tables: LanguageModel.load computes those), one tensor at
+ * a time as the file streams in: no more than one tensor is held in f32 on the CPU at once (see
+ * ./weights.ts streamWeights). On a failure nothing stays allocated.
+ */
+export async function streamWeightsToGpu(
+  ctx: GpuContext,
+  source: ModelSource,
+  spec: ModelSpec,
+  storage: WeightStorageOption = 'f32',
+  onTensor?: (name: string, done: number, total: number) => void,
+): Promise<GpuModelWeights> {
+  const uploader = new WeightUploader(ctx, planWeights(spec, storage, bindingLimit(ctx)));
+  try {
+    const w = await streamWeights(source, spec, (field, t) => uploader.put(field, t), onTensor);
+    uploader.checkComplete();
+    return uploader.assemble(w);
+  } catch (e) {
+    uploader.destroyAll();
+    throw e;
+  }
+}
+
+/**
+ * Upload CPU weights `w` of `spec`'s model as planWeights(spec, storage) plans them for this device
+ * (not the RoPE tables). Every tensor is checked against the plan before anything is allocated.
  */
 export function uploadWeights(ctx: GpuContext, spec: ModelSpec, w: ModelWeights, storage: WeightStorageOption = 'f32'): GpuModelWeights {
-  const plan = planWeights(spec, storage);
-  const uploaded = new Map<string, WeightTensor>();
-  for (const [t, cpu] of pairWithPlan(plan, w)) uploaded.set(t.name, createPlanned(ctx, t, cpu.data));
-  const get = <D extends WeightFormat>(t: BufferSpec<D>) => uploaded.get(t.name) as Tensor<D>;
-  const maybe = <D extends WeightFormat>(t: BufferSpec<D> | undefined) => (t ? get(t) : undefined);
-  const embed = get(plan.embed);
-  return {
-    storage: plan.storage,
-    embed,
-    positions: maybe(plan.positions),
-    layers: plan.layers.map((layer) => Object.fromEntries(Object.entries(layer).map(([field, t]) => [field, get(t)])) as GpuLayerWeights),
-    finalNorm: get(plan.finalNorm),
-    finalNormBias: maybe(plan.finalNormBias),
-    lmHead: maybe(plan.lmHead) ?? embed,
-  };
+  const uploader = new WeightUploader(ctx, planWeights(spec, storage, bindingLimit(ctx)));
+  if (w.layers.length !== uploader.plan.layers.length) throw new Error(`uploadWeights: the weights have ${w.layers.length} layers, the plan ${uploader.plan.layers.length}`);
+  const fields = weightFields(w);
+  for (const [field, t] of fields) uploader.check(field, t.shape);
+  uploader.checkComplete(new Set(fields.map(([field]) => field)));
+  const put = (field: string, t: CpuTensor) => uploader.put(field, t);
+  try {
+    const layers = w.layers.map((layer, i) => Object.fromEntries(Object.entries(layer).map(([field, t]) => [field, put(`layers.${i}.${field}`, t as CpuTensor)])) as LayerWeightsOf<WeightTensor[]>);
+    const out: ModelWeightsOf<WeightTensor[]> = { embed: put('embed', w.embed), layers, finalNorm: put('finalNorm', w.finalNorm) };
+    if (w.positions) out.positions = put('positions', w.positions);
+    if (w.finalNormBias) out.finalNormBias = put('finalNormBias', w.finalNormBias);
+    if (w.lmHead) out.lmHead = put('lmHead', w.lmHead);
+    return uploader.assemble(out);
+  } catch (e) {
+    uploader.destroyAll();
+    throw e;
+  }
+}
+
+/** Every tensor of CPU weights with its field name (as streamWeights names them). */
+function weightFields(w: ModelWeights): Array<[string, CpuTensor]> {
+  const out: Array<[string, CpuTensor]> = [['embed', w.embed]];
+  if (w.positions) out.push(['positions', w.positions]);
+  w.layers.forEach((layer, i) => {
+    for (const [field, t] of Object.entries(layer)) out.push([`layers.${i}.${field}`, t as CpuTensor]);
+  });
+  out.push(['finalNorm', w.finalNorm]);
+  if (w.finalNormBias) out.push(['finalNormBias', w.finalNormBias]);
+  if (w.lmHead) out.push(['lmHead', w.lmHead]);
+  return out;
 }
 
 export function destroyWeights(w: GpuModelWeights): void {
-  const all = new Set<Tensor>([w.embed, w.finalNorm, w.lmHead]);
+  const all = new Set<Tensor>([...w.embed, w.finalNorm, ...w.lmHead]);
   if (w.positions) all.add(w.positions);
   if (w.finalNormBias) all.add(w.finalNormBias);
   for (const layer of w.layers) for (const t of Object.values(layer)) if (t) all.add(t as Tensor);

@@ -4,11 +4,11 @@
 import type { GpuContext } from '../gpu/device.js';
 import type { ModelSpec } from './config.js';
 import { createInferenceState, type ForwardWeights, type InferenceState } from './forward.js';
-import { assertWeightStorageOption, createPlanned, destroyWeights, planWeights, uploadWeights, type WeightStorage, type WeightStorageOption } from './gpu-weights.js';
+import { assertWeightStorageOption, createPlanned, destroyWeights, planWeights, streamWeightsToGpu, type WeightStorage, type WeightStorageOption } from './gpu-weights.js';
 import type { LowRankUpdates } from './linear.js';
 import { modelRopeTables } from './rope.js';
 import type { ModelSource } from './source.js';
-import { loadModelSpec, loadWeights } from './weights.js';
+import { loadModelSpec } from './weights.js';
 
 export interface LoadProgress {
   /** The tensor just loaded, and how many of how many are done. */
@@ -44,9 +44,10 @@ export class LanguageModel {
   static async load(ctx: GpuContext, source: ModelSource, onProgress?: (p: LoadProgress) => void, options: LoadOptions = {}): Promise<LanguageModel> {
     const storage = assertWeightStorageOption(options.weightStorage ?? 'f32');
     const { spec, generationConfig } = await loadModelSpec(source);
-    const cpu = await loadWeights(source, spec, (tensor, done, total) => onProgress?.({ tensor, done, total }));
+    // Each tensor goes to the GPU as it is read (quantized or rounded there), its CPU copy dropped.
+    const weights = await streamWeightsToGpu(ctx, source, spec, storage, (tensor, done, total) => onProgress?.({ tensor, done, total }));
     const plan = planWeights(spec, storage);
-    const fw: ForwardWeights = { spec, weights: uploadWeights(ctx, spec, cpu, storage) };
+    const fw: ForwardWeights = { spec, weights };
     if (plan.ropeCos && plan.ropeSin) {
       // cos and sin of position p times each of the HS/2 frequencies of each RoPE: [R·P, HS/2] each.
       const { cos, sin } = modelRopeTables(spec);

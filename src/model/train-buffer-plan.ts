@@ -53,6 +53,8 @@ export interface AdapterShape {
 export interface TrainBufferOptions {
   /** Gradient checkpointing: plan one LayerBuffers for all layers instead of one each. Default false. */
   checkpoint?: boolean;
+  /** The device's largest binding (../model/vocab-blocks.ts bindingLimit), which bounds the logits chunk; default none. */
+  maxBindingBytes?: number;
 }
 
 /**
@@ -62,13 +64,24 @@ export interface TrainBufferOptions {
  * head, the largest product of small models, runs on the 128 × 128-tiled kernel (TILE128_MIN_SIDE)
  * rather than the 64 × 64 one; there the other buffers dwarf the chunk (256 rows are 48 MiB of
  * logits at SmolLM2's 49,152 tokens, 148 MiB at Qwen2.5's 151,936), while a small batch keeps its
- * memory lean.
+ * memory lean. The chunk fits one binding of maxBindingBytes: a vocabulary too wide for that takes
+ * fewer rows (a multiple of 64 / gcd(64, C), so that the chunks' rows of h stay aligned).
  */
-export function logitsChunkRows(V: number, rows: number): number {
+export function logitsChunkRows(V: number, rows: number, C: number, maxBindingBytes = Infinity): number {
   const least = rows >= 4 * LOGITS_CHUNK_MIN_ROWS ? LOGITS_CHUNK_MIN_ROWS : 64;
   const budget = Math.max(least, Math.floor((4 << 20) / V / 64) * 64);
-  return Math.min(budget, Math.ceil(rows / 64) * 64);
+  const chunk = Math.min(budget, Math.ceil(rows / 64) * 64);
+  const fitting = Math.floor(maxBindingBytes / (4 * V)); // rows of logits one binding holds
+  if (chunk <= fitting) return chunk;
+  // A vocabulary too wide for the usual chunk in one binding: fewer rows, a multiple of `align` so
+  // that each chunk's rows of h [rows, C] still start on a 256-byte binding offset.
+  const align = 64 / gcd(64, C);
+  const rowsFitting = Math.floor(fitting / align) * align;
+  if (rowsFitting === 0) throw new Error(`the logits of ${align} rows of a ${V}-token vocabulary take ${4 * V * align} bytes, more than this GPU binds at once (${maxBindingBytes})`);
+  return rowsFitting;
 }
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 /** The fewest rows of a large batch's logits chunk (logitsChunkRows). */
 export const LOGITS_CHUNK_MIN_ROWS = 256;
@@ -120,13 +133,13 @@ export function planLayerBuffers(spec: ModelSpec, B: number, T: number, adapter:
  * recomputation reuses; the residual stream, the final norm, the chunked loss, the gradient
  * scratch shared by all layers, and the dropout scratch when some update drops its input.
  */
-export function planTrainBuffers(spec: ModelSpec, B: number, T: number, adapter: AdapterShape, { checkpoint = false }: TrainBufferOptions = {}): TrainBufferPlan {
+export function planTrainBuffers(spec: ModelSpec, B: number, T: number, adapter: AdapterShape, { checkpoint = false, maxBindingBytes }: TrainBufferOptions = {}): TrainBufferPlan {
   const { C, NH, KV, HS, F, V, L } = spec;
   const M = B * T;
   const { R, dropoutWidth: Kd } = adapter;
   const f = (shape: number[], name: string): BufferSpec<'f32'> => ({ name, shape, dtype: 'f32' });
   const u32 = (shape: number[], name: string): BufferSpec<'u32'> => ({ name, shape, dtype: 'u32' });
-  const chunkRows = logitsChunkRows(V, M);
+  const chunkRows = logitsChunkRows(V, M, C, maxBindingBytes);
   return {
     B,
     T,

@@ -11,6 +11,7 @@ import { Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import { adaptedKinds, type LayerBuffers } from './layer.js';
 import type { LowRankUpdates, ProjectionKind } from './linear.js';
+import { bindingLimit } from './vocab-blocks.js';
 import { allocatePlan, planTrainBuffers, type AdapterShape, type TrainBufferOptions } from './train-buffer-plan.js';
 
 export { LOGITS_CHUNK_MIN_ROWS, logitsChunkRows, type TrainBufferOptions } from './train-buffer-plan.js';
@@ -87,7 +88,7 @@ export function createTrainBuffers(
   lora: LowRankUpdates | undefined,
   options: TrainBufferOptions = {},
 ): TrainBuffers {
-  const plan = planTrainBuffers(spec, B, T, adapterShape(spec, lora), options);
+  const plan = planTrainBuffers(spec, B, T, adapterShape(spec, lora), { maxBindingBytes: bindingLimit(ctx), ...options });
   return { ...allocatePlan(ctx, plan), lossRowIndices: new Uint32Array(0) };
 }
 

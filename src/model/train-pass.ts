@@ -30,10 +30,9 @@ import { crossentropyBackward, crossentropyForward, lossMean, shiftedTargets } f
 import { writeDropoutStep } from '../gpu/kernels/dropout.js';
 import { assertTokenIds } from '../gpu/kernels/embedding.js';
 import { gatherRows, scatterRows } from '../gpu/kernels/gather-rows.js';
-import { matmulBackward } from '../gpu/kernels/matmul/backward.js';
 import { writeTensor } from '../gpu/tensor.js';
 import { blockBackward, blockForward, normBackward, normForward } from './block.js';
-import { embedTokens, headLogits } from './ends.js';
+import { embedTokens, headInputGrad, headLogits } from './ends.js';
 import type { ForwardWeights } from './layer.js';
 import type { DropoutPass, LowRankUpdates } from './linear.js';
 import { blockBuffers, type TrainBuffers } from './train-buffers.js';
@@ -140,7 +139,7 @@ export function recordTrainPass(rec: Recorder, m: ForwardWeights, tb: TrainBuffe
     // (With a final softcap the gradient goes on through it, to the head's raw logits.)
     crossentropyBackward(rec, tb.logitsChunk, tb.lseCE, tb.targets, { rows, V, row0, dscale: gradScale, softcap: spec.finalSoftcap });
     // dAct is free until the layers' backward: scratch for splitting the long sum over the vocabulary.
-    matmulBackward(rec, dh.view(row0 * C, [rows, C]), tb.logitsChunk, m.weights.lmHead, { M: rows, N: V, K: C }, tb.dAct);
+    headInputGrad(rec, m, dh.view(row0 * C, [rows, C]), tb.logitsChunk, rows, tb.dAct);
   }
   lossMean(rec, tb.loss, tb.losses, { n: count, scale: count > 0 ? 1 / count : 0 });
   if (gradScale === null) return;

@@ -251,20 +251,46 @@ function rowSlice(t: CpuTensor, from: number, to: number): CpuTensor {
   return { data: t.data.slice(from * width, to * width), shape: t.shape.length > 1 ? [to - from, width] : [to - from] };
 }
 
+/** Weights in the layout of ModelWeights with each tensor replaced by a T (what a TensorSink made of it). */
+export type LayerWeightsOf<T> = { [K in keyof LayerWeights]: T };
+export type ModelWeightsOf<T> = { [K in keyof ModelWeights]: K extends 'layers' ? LayerWeightsOf<T>[] : T };
+
 /**
- * Read every weight the spec needs from model.safetensors or its shards, checking each shape.
- * Names may carry or omit the `model.` / `transformer.` prefix. onTensor is called after each
- * tensor with its name and the count done out of the total.
+ * What the loader hands each tensor to as soon as it is read, with its field name in the
+ * canonical layout ('embed', 'positions', 'layers.3.q', 'finalNorm', 'finalNormBias', 'lmHead'):
+ * an uploader puts it on the GPU and lets the CPU copy go, so that no more than one tensor of the
+ * model is held in f32 on the CPU at a time.
+ */
+export type TensorSink<T> = (field: string, t: CpuTensor) => T;
+
+/**
+ * Read every weight the spec needs from model.safetensors or its shards into CPU tensors, checking
+ * each shape. Names may carry or omit the `model.` / `transformer.` prefix. onTensor is called
+ * after each tensor with its name and the count done out of the total.
  */
 export async function loadWeights(
   source: ModelSource,
   spec: ModelSpec,
   onTensor?: (name: string, done: number, total: number) => void,
 ): Promise<ModelWeights> {
+  return streamWeights(source, spec, (_field, t) => t, onTensor) as Promise<ModelWeights>;
+}
+
+/**
+ * loadWeights, handing each tensor to `sink` as it is read (GPT-2's after its transpose and
+ * split) and keeping what the sink returns. Every tensor is found and its shape checked in the
+ * headers before any data is read: a missing or misshapen tensor is reported before the sink
+ * sees anything.
+ */
+export async function streamWeights<T>(
+  source: ModelSource,
+  spec: ModelSpec,
+  sink: TensorSink<T>,
+  onTensor?: (name: string, done: number, total: number) => void,
+): Promise<ModelWeightsOf<T>> {
   const index = await openTensorIndex(source);
   const want = expectedTensors(spec);
-  const got = new Map<string, CpuTensor>();
-  let done = 0;
+  const located = new Map<string, { header: SafetensorsHeader; info: TensorInfo }>();
   for (const [name, shape] of want) {
     const names = checkpointNames(spec, name);
     let found: Awaited<ReturnType<TensorIndex['find']>>;
@@ -279,87 +305,99 @@ export async function loadWeights(
         `${source.description}/${header.file}: tensor '${info.name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from the config (${specSummary(spec)})`,
       );
     }
-    got.set(name, { data: await readTensorF32(source, header, info.name), shape: info.shape });
-    onTensor?.(info.name, ++done, want.size);
+    located.set(name, found);
   }
-  return spec.arch === 'gpt2' ? assembleGpt2(spec, got) : assembleLlama(spec, got);
+  let done = 0;
+  const take: TakeTensor = async (name) => {
+    const { header, info } = located.get(name)!;
+    const t = { data: await readTensorF32(source, header, info.name), shape: info.shape };
+    onTensor?.(info.name, ++done, want.size);
+    return t;
+  };
+  return spec.arch === 'gpt2' ? assembleGpt2(spec, take, sink) : assembleLlama(spec, take, sink);
 }
+
+/** Reads one tensor by its canonical name (one that expectedTensors lists). */
+type TakeTensor = (name: string) => Promise<CpuTensor>;
 
 function specSummary(s: ModelSpec): string {
   return `${s.modelType}: V ${s.V}, C ${s.C}, L ${s.L}, NH ${s.NH}, KV ${s.KV}, HS ${s.HS}, F ${s.F}, P ${s.maxPositions}`;
 }
 
-function assembleLlama(spec: ModelSpec, got: Map<string, CpuTensor>): ModelWeights {
-  const w = (module: string | null) => got.get(`${module}.weight`)!;
-  const b = (module: string | null) => got.get(`${module}.bias`);
-  const layers: LayerWeights[] = [];
+async function assembleLlama<T>(spec: ModelSpec, take: TakeTensor, sink: TensorSink<T>): Promise<ModelWeightsOf<T>> {
+  const g = (x: GlobalModule) => globalModuleName(spec, x);
+  const out = { embed: sink('embed', await take(`${g('embed')}.weight`)) } as ModelWeightsOf<T>;
+  out.layers = [];
   for (let i = 0; i < spec.L; i++) {
     const m = (x: LayerModule) => layerModuleName(spec, i, x);
-    const layer: LayerWeights = {
-      attnNorm: w(m('attnNorm')),
-      q: w(m('q')),
-      k: w(m('k')),
-      v: w(m('v')),
-      o: w(m('o')),
-      mlpNorm: w(m('mlpNorm')),
-      gate: w(m('gate')),
-      up: w(m('up')),
-      down: w(m('down')),
-    };
-    const optional = { qBias: b(m('q')), kBias: b(m('k')), vBias: b(m('v')), oBias: b(m('o')), gateBias: b(m('gate')), upBias: b(m('up')), downBias: b(m('down')) };
-    if (spec.qkNorm) Object.assign(optional, { qNorm: w(m('qNorm')), kNorm: w(m('kNorm')) });
-    if (spec.postNorms) Object.assign(optional, { postAttnNorm: w(m('postAttnNorm')), postMlpNorm: w(m('postMlpNorm')) });
+    const layer = {} as Record<string, T>;
     // Only fields that exist: Object.values(layer) is every tensor the model uses.
-    for (const [k, t] of Object.entries(optional)) if (t) (layer as unknown as Record<string, CpuTensor>)[k] = t;
-    layers.push(layer);
+    const put = async (field: keyof LayerWeights, name: string) => {
+      layer[field] = sink(`layers.${i}.${field}`, await take(name));
+    };
+    const module = async (field: LayerModule, bias: { field: keyof LayerWeights; when: boolean } | null) => {
+      await put(field, `${m(field)}.weight`);
+      if (bias?.when) await put(bias.field, `${m(field)}.bias`);
+    };
+    await module('attnNorm', null);
+    await module('q', { field: 'qBias', when: spec.qkvBias });
+    await module('k', { field: 'kBias', when: spec.qkvBias });
+    await module('v', { field: 'vBias', when: spec.qkvBias });
+    await module('o', { field: 'oBias', when: spec.oBias });
+    if (spec.qkNorm) {
+      await module('qNorm', null);
+      await module('kNorm', null);
+    }
+    if (spec.postNorms) await module('postAttnNorm', null);
+    await module('mlpNorm', null);
+    if (spec.postNorms) await module('postMlpNorm', null);
+    await module('gate', { field: 'gateBias', when: spec.mlpBias });
+    await module('up', { field: 'upBias', when: spec.mlpBias });
+    await module('down', { field: 'downBias', when: spec.mlpBias });
+    out.layers.push(layer as unknown as LayerWeightsOf<T>);
   }
-  const g = (x: GlobalModule) => globalModuleName(spec, x);
-  const out: ModelWeights = { embed: w(g('embed')), layers, finalNorm: w(g('finalNorm')) };
-  if (!spec.tieWordEmbeddings) out.lmHead = w(g('lmHead'));
+  out.finalNorm = sink('finalNorm', await take(`${g('finalNorm')}.weight`));
+  if (!spec.tieWordEmbeddings) out.lmHead = sink('lmHead', await take(`${g('lmHead')}.weight`));
   return out;
 }
 
-function assembleGpt2(spec: ModelSpec, got: Map<string, CpuTensor>): ModelWeights {
-  const w = (module: string | null) => got.get(`${module}.weight`)!;
-  const b = (module: string | null) => got.get(`${module}.bias`)!;
+async function assembleGpt2<T>(spec: ModelSpec, take: TakeTensor, sink: TensorSink<T>): Promise<ModelWeightsOf<T>> {
   const qRows = spec.NH * spec.HS;
   const kvRows = spec.KV * spec.HS;
-  const layers: LayerWeights[] = [];
-  for (let i = 0; i < spec.L; i++) {
-    const m = (x: LayerModule) => layerModuleName(spec, i, x);
-    // c_attn: weight [C, q|k|v] → transposed [q|k|v, C], split by rows; its bias splits the same way.
-    const qkv = transpose(w(m('q')));
-    const qkvBias = b(m('q'));
-    const split = (t: CpuTensor) => [rowSlice(t, 0, qRows), rowSlice(t, qRows, qRows + kvRows), rowSlice(t, qRows + kvRows, qRows + 2 * kvRows)];
-    const [q, k, v] = split(qkv);
-    const [qBias, kBias, vBias] = split(qkvBias);
-    layers.push({
-      attnNorm: w(m('attnNorm')),
-      attnNormBias: b(m('attnNorm')),
-      q,
-      k,
-      v,
-      qBias,
-      kBias,
-      vBias,
-      o: transpose(w(m('o'))), // c_proj [NH·HS, C] → [C, NH·HS]
-      oBias: b(m('o')),
-      mlpNorm: w(m('mlpNorm')),
-      mlpNormBias: b(m('mlpNorm')),
-      up: transpose(w(m('up'))), // c_fc [C, F] → [F, C]
-      upBias: b(m('up')),
-      down: transpose(w(m('down'))), // c_proj [F, C] → [C, F]
-      downBias: b(m('down')),
-    });
-  }
   const g = (x: GlobalModule) => globalModuleName(spec, x);
-  const out: ModelWeights = {
-    embed: w(g('embed')),
-    positions: w(g('positions')),
-    layers,
-    finalNorm: w(g('finalNorm')),
-    finalNormBias: b(g('finalNorm')),
-  };
-  if (!spec.tieWordEmbeddings) out.lmHead = w(g('lmHead'));
+  const out = {
+    embed: sink('embed', await take(`${g('embed')}.weight`)),
+    positions: sink('positions', await take(`${g('positions')}.weight`)),
+  } as ModelWeightsOf<T>;
+  out.layers = [];
+  for (let i = 0; i < spec.L; i++) {
+    const m = (x: LayerModule) => `${layerModuleName(spec, i, x)}`;
+    const layer = {} as Record<string, T>;
+    const put = (field: keyof LayerWeights, t: CpuTensor) => void (layer[field] = sink(`layers.${i}.${field}`, t));
+    put('attnNorm', await take(`${m('attnNorm')}.weight`));
+    put('attnNormBias', await take(`${m('attnNorm')}.bias`));
+    // c_attn: weight [C, q|k|v] → transposed [q|k|v, C], split by rows; its bias splits the same way.
+    const split = (t: CpuTensor) => [rowSlice(t, 0, qRows), rowSlice(t, qRows, qRows + kvRows), rowSlice(t, qRows + kvRows, qRows + 2 * kvRows)];
+    const [q, k, v] = split(transpose(await take(`${m('q')}.weight`)));
+    const [qBias, kBias, vBias] = split(await take(`${m('q')}.bias`));
+    put('q', q);
+    put('k', k);
+    put('v', v);
+    put('qBias', qBias);
+    put('kBias', kBias);
+    put('vBias', vBias);
+    put('o', transpose(await take(`${m('o')}.weight`))); // c_proj [NH·HS, C] → [C, NH·HS]
+    put('oBias', await take(`${m('o')}.bias`));
+    put('mlpNorm', await take(`${m('mlpNorm')}.weight`));
+    put('mlpNormBias', await take(`${m('mlpNorm')}.bias`));
+    put('up', transpose(await take(`${m('up')}.weight`))); // c_fc [C, F] → [F, C]
+    put('upBias', await take(`${m('up')}.bias`));
+    put('down', transpose(await take(`${m('down')}.weight`))); // c_proj [F, C] → [C, F]
+    put('downBias', await take(`${m('down')}.bias`));
+    out.layers.push(layer as unknown as LayerWeightsOf<T>);
+  }
+  out.finalNorm = sink('finalNorm', await take(`${g('finalNorm')}.weight`));
+  out.finalNormBias = sink('finalNormBias', await take(`${g('finalNorm')}.bias`));
+  if (!spec.tieWordEmbeddings) out.lmHead = sink('lmHead', await take(`${g('lmHead')}.weight`));
   return out;
 }

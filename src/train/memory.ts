@@ -61,6 +61,12 @@ export interface MemoryEstimateOptions {
    * (lora/gpu-lora.ts loraLayout); default 256, WebGPU's default limit.
    */
   storageOffsetAlignment?: number;
+  /**
+   * The device's largest binding in bytes (model/vocab-blocks.ts bindingLimit): a vocabulary
+   * matrix larger than that is planned in blocks of rows, and the logits chunk within it, as the
+   * device allocates them. Default none: every matrix one buffer.
+   */
+  maxBindingBytes?: number;
 }
 
 /**
@@ -78,10 +84,10 @@ export function loraAdapterShape(lora: LoraConfig, modules: LoraModule[]): Adapt
 export function estimateTrainingMemory(spec: ModelSpec, lora: LoraConfig, B: number, T: number, opts: MemoryEstimateOptions = {}): MemoryEstimate {
   const modules = resolveLoraModules(spec, lora);
   const trainableParameters = loraParameterCount({ config: lora, modules });
-  const plan = planTrainBuffers(spec, B, T, loraAdapterShape(lora, modules), { checkpoint: opts.gradientCheckpointing ?? false });
+  const plan = planTrainBuffers(spec, B, T, loraAdapterShape(lora, modules), { checkpoint: opts.gradientCheckpointing ?? false, maxBindingBytes: opts.maxBindingBytes });
   const activations = plannedBytes(plan);
 
-  const weights = plannedBytes(planWeights(spec, opts.weightStorage ?? 'f32'));
+  const weights = plannedBytes(planWeights(spec, opts.weightStorage ?? 'f32', opts.maxBindingBytes));
   // A and B in one flat buffer laid out as GpuLora lays it out, its gradient and AdamW's two
   // moments (4 buffers of that length), and the gradient norm with its scratch (step.ts).
   const { elements } = loraLayout(modules, lora.r, (opts.storageOffsetAlignment ?? 256) / 4);

@@ -105,6 +105,97 @@ describe('embedding_forward', () => {
   });
 });
 
+describe('embedding_forward over a vocabulary split into blocks', () => {
+  const [B, T, C, V] = [2, 9, 7, 150]; // C odd: f16 rows start mid-word
+  const BLOCKS: Array<[number, number]> = [[0, 64], [64, 64], [128, 22]];
+  const SENTINEL = 12345;
+  /** ids over the whole vocabulary, with the first and last row of every block among them. */
+  const ids = (() => {
+    const r = randomIds(B * T, V, 77);
+    BLOCKS.forEach(([row0, rows], i) => {
+      r[2 * i] = row0;
+      r[2 * i + 1] = row0 + rows - 1;
+    });
+    return r;
+  })();
+  const blockOf = (id: number) => BLOCKS.findIndex(([row0, rows]) => id >= row0 && id < row0 + rows);
+
+  interface Options {
+    dtype?: 'f32' | 'f16';
+    P?: number; // rows of wpe (GPT-2's positions), or none
+    pos0?: number;
+    scale?: number;
+  }
+
+  /**
+   * The unsplit launch, and into a SENTINEL-filled out one launch per block of `which` (default
+   * all), each with its rows of wte as a tensor of its own.
+   */
+  async function runBlocks({ dtype = 'f32', P, pos0 = 0, scale }: Options, which = BLOCKS.map((_, i) => i)) {
+    const ctx = await gpu();
+    const round = (a: Float32Array) => (dtype === 'f16' ? Float32Array.from(a, roundToF16) : a);
+    const wte = round(randomArray(V * C, 41, -1, 1));
+    const wpe = P === undefined ? null : randomArray(P * C, 43, -1, 1);
+    const idsT = createTensor(ctx, [B, T], 'u32', ids);
+    const wpeT = wpe && createTensor(ctx, [P!, C], 'f32', wpe);
+    const dims = { B, T, C, V, pos0, ...(scale === undefined ? {} : { scale }) };
+    const whole = createTensor(ctx, [B, T, C], 'f32');
+    const split = createTensor(ctx, [B, T, C], 'f32', new Float32Array(B * T * C).fill(SENTINEL));
+    const rec = new Recorder(ctx);
+    embeddingForward(rec, whole, idsT, createTensor(ctx, [V, C], dtype, wte), wpeT, dims);
+    for (const i of which) {
+      const [row0, rows] = BLOCKS[i];
+      const part = createTensor(ctx, [rows, C], dtype, wte.subarray(row0 * C, (row0 + rows) * C));
+      embeddingForward(rec, split, idsT, part, wpeT, { ...dims, block: { row0, rows } });
+    }
+    rec.submit();
+    return { whole: await readTensor(ctx, whole), split: await readTensor(ctx, split), wte, wpe };
+  }
+
+  const VARIANTS: Array<[string, Options]> = [
+    ['f32 table', {}],
+    ['f16 table', { dtype: 'f16' }],
+    ['GPT-2 positions (P=20, pos0=5)', { P: 20, pos0: 5 }],
+    ['f16 table, positions and a scale', { dtype: 'f16', P: 12, pos0: 3, scale: Math.fround(Math.sqrt(C)) }],
+    ['scale', { scale: Math.fround(Math.sqrt(C)) }],
+  ];
+  for (const [what, options] of VARIANTS) {
+    it(`one launch per block of 64, 64 and 22 rows gives the unsplit output exactly (${what})`, async () => {
+      const { whole, split, wte, wpe } = await runBlocks(options);
+      expectClose(whole, embeddingForwardRef(ids, wte, wpe, B, T, C, options.pos0 ?? 0, options.scale), 0, 0, 'unsplit');
+      expect(split).toEqual(whole);
+    });
+  }
+
+  for (const [what, options] of VARIANTS.slice(0, 3)) {
+    it(`one block's launch writes only its tokens' rows (${what})`, async () => {
+      const { whole, split } = await runBlocks(options, [1]);
+      const mine = Array.from(ids, (id) => blockOf(id) === 1);
+      expect(mine.some((x) => x) && mine.some((x) => !x), 'tokens of the block and of others').toBe(true);
+      for (let bt = 0; bt < B * T; bt++) {
+        const [got, want] = [split.subarray(bt * C, (bt + 1) * C), whole.subarray(bt * C, (bt + 1) * C)];
+        if (mine[bt]) expect(got, `token ${bt} (id ${ids[bt]})`).toEqual(want);
+        else expect(Array.from(got).every((v) => v === SENTINEL), `token ${bt} (id ${ids[bt]}) untouched`).toBe(true);
+      }
+    });
+  }
+
+  it('rejects a block outside the vocabulary and a wte too short for its block, naming the block', async () => {
+    const ctx = await gpu();
+    const t = (shape: number[], dtype: 'f32' | 'u32' = 'f32') => createTensor(ctx, shape, dtype);
+    const rec = new Recorder(ctx);
+    const dims = { B: 1, T: 2, C: 3, V: 10, pos0: 0 };
+    const launch = (wteRows: number, block: { row0: number; rows: number }) => () =>
+      embeddingForward(rec, t([1, 2, 3]), t([1, 2], 'u32'), t([wteRows, 3]), null, { ...dims, block });
+    expect(launch(4, { row0: 7, rows: 4 })).toThrow('embedding_forward: the block of rows 7 .. 10 is not within the vocabulary (B=1 T=2 C=3 V=10 pos0=0)');
+    expect(launch(4, { row0: -1, rows: 4 })).toThrow(/the block of rows -1 .. 2 is not within the vocabulary/);
+    expect(launch(4, { row0: 3, rows: 0 })).toThrow(/the block of rows 3 .. 2 is not within the vocabulary/);
+    expect(launch(3, { row0: 6, rows: 4 })).toThrow(/wte has 9 elements, needs 12/);
+    expect(launch(4, { row0: 6, rows: 4 })).not.toThrow();
+    rec.submit();
+  });
+});
+
 describe('assertTokenIds', () => {
   it('accepts ids in [0, V)', () => {
     expect(() => assertTokenIds([0, 4, 2], 5)).not.toThrow();

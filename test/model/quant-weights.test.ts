@@ -38,7 +38,7 @@ describe.skipIf(!SHARED_DIR)(`quantized weight storage${SHARED_DIR ? '' : ` (ski
           const cpu = await loadWeights(source, spec);
           const w = model.weights.weights;
           expect(model.weightStorage).toBe(method);
-          expect([w.embed.dtype, w.lmHead.dtype, w.finalNorm.dtype]).toEqual([others, others, 'f32']);
+          expect([w.embed[0].dtype, w.lmHead[0].dtype, w.finalNorm.dtype]).toEqual([others, others, 'f32']);
           let quantized = 0;
           for (const [l, layer] of w.layers.entries()) {
             for (const [field, t] of Object.entries(layer) as Array<[string, Tensor]>) {

@@ -50,7 +50,7 @@ describe('planTrainBuffers', () => {
       expect(layer.u.q!.shape).toEqual([M, 8]);
     }
     expect(plan.dU.shape).toEqual([M, 8]);
-    expect(plan.chunkRows).toBe(logitsChunkRows(smollm.V, M));
+    expect(plan.chunkRows).toBe(logitsChunkRows(smollm.V, M, smollm.C));
     expect(plan.logitsChunk.shape).toEqual([plan.chunkRows, smollm.V]);
     expect(plan.dropScratch).toBeUndefined();
     expect(plan.dropStep).toBeUndefined();

@@ -29,6 +29,8 @@ const qwen2 = parseModelConfig(
   'a tiny qwen2',
 );
 const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+/** The whole [V, C] shape of a vocabulary matrix's blocks of rows. */
+const whole = (blocks: Array<{ shape: number[] }>) => ({ shape: [blocks.reduce((n, b) => n + b.shape[0], 0), blocks[0].shape[1]] });
 const PROJECTIONS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
 
 describe('planWeights', () => {
@@ -63,13 +65,13 @@ describe('planWeights', () => {
 
   it('plans the global tensors: learned positions for GPT-2, RoPE tables [P, HS/2] otherwise, an LM head only when untied', () => {
     const g = planWeights(gpt2);
-    expect([g.positions?.shape, g.finalNormBias?.shape, g.lmHead?.shape, g.ropeCos, g.ropeSin]).toEqual([[32, 16], [16], [100, 16], undefined, undefined]);
+    expect([g.positions?.shape, g.finalNormBias?.shape, g.lmHead?.map((b) => b.shape), g.ropeCos, g.ropeSin]).toEqual([[32, 16], [16], [[100, 16]], undefined, undefined]);
     const q = planWeights(qwen3);
     expect([q.positions, q.finalNormBias, q.lmHead, q.ropeCos?.shape, q.ropeSin?.shape]).toEqual([undefined, undefined, undefined, [20, 3], [20, 3]]);
     expect(q.layers[1].qNorm?.shape).toEqual([6]);
     expect(q.layers[1].k.shape).toEqual([6, 8]);
     expect(q.layers[1].o.shape).toEqual([8, 12]);
-    expect(planWeights(qwen2).lmHead?.shape).toEqual([30, 8]);
+    expect(planWeights(qwen2).lmHead?.map((b) => b.shape)).toEqual([[30, 8]]);
   });
 
   it('under f16 storage makes exactly the matrices f16 (projections, embedding, positions, untied head)', () => {
@@ -195,10 +197,10 @@ describe.skipIf(!SHARED_DIR)(`LanguageModel.load allocates the plan${SHARED_DIR 
 function cpuWeights(plan: WeightPlan): ModelWeights {
   const cpu = (t: { shape: number[] }): CpuTensor => ({ data: new Float32Array(elements(t.shape)), shape: [...t.shape] });
   const layers = plan.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, t]) => [k, cpu(t)])) as unknown as LayerWeights);
-  const w: ModelWeights = { embed: cpu(plan.embed), layers, finalNorm: cpu(plan.finalNorm) };
+  const w: ModelWeights = { embed: cpu(whole(plan.embed)), layers, finalNorm: cpu(plan.finalNorm) };
   if (plan.positions) w.positions = cpu(plan.positions);
   if (plan.finalNormBias) w.finalNormBias = cpu(plan.finalNormBias);
-  if (plan.lmHead) w.lmHead = cpu(plan.lmHead);
+  if (plan.lmHead) w.lmHead = cpu(whole(plan.lmHead));
   return w;
 }
 

@@ -15,6 +15,11 @@ export interface EmbeddingDims {
   pos0: number; // position of the first token (0 in training; the KV-cache length when generating)
   /** The factor of every token embedding, f32 (Gemma: √C); default 1, no multiplication. */
   scale?: number;
+  /**
+   * One block of a split vocabulary (src/model/vocab-blocks.ts): wte holds rows row0 .. row0 +
+   * rows − 1 of the [V, C] table, and only the tokens in that range are written. Default: all V.
+   */
+  block?: { row0: number; rows: number };
 }
 
 /** The launch dimensions plus whether position embeddings are bound (the HAS_POSITIONS override). */
@@ -33,7 +38,7 @@ export const embeddingForwardKernel: KernelSpec<EmbeddingLaunch> = {
   // out, ids, wte, wpe, wte as packed halves, wpe as packed halves
   bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
   constants: (d) => ({ HAS_POSITIONS: d.hasPositions ? 1 : 0, WTE_F16: d.wteF16 ? 1 : 0, WPE_F16: d.wpeF16 ? 1 : 0 }),
-  params: (d) => [u32(d.B), u32(d.T), u32(d.C), u32(d.V), u32(d.pos0), f32(d.scale ?? 1)],
+  params: (d) => [u32(d.B), u32(d.T), u32(d.C), u32(d.V), u32(d.pos0), f32(d.scale ?? 1), u32(d.block?.row0 ?? 0), u32(d.block?.rows ?? d.V)],
   dispatch: (d) => grid1d(d.B * d.T * d.C, WG),
 };
 
@@ -51,7 +56,8 @@ export function assertTokenIds(ids: ArrayLike<number>, V: number): void {
 }
 
 /**
- * out: [B, T, C] = wte[ids]·dims.scale (+ wpe); ids: [B, T] (u32); wte: [V, C]; wpe: [P, C] with
+ * out: [B, T, C] = wte[ids]·dims.scale (+ wpe); ids: [B, T] (u32); wte: [V, C] (or a block of its
+ * rows, dims.block: then only the rows of the tokens in the block are written); wpe: [P, C] with
  * pos0 + T <= P, or null (Llama, Qwen: positions come from RoPE instead); wte and wpe f32 or f16. Each is bound both as f32 and as
  * packed halves; without wpe, wte is bound again in its slots, unread.
  */
@@ -64,6 +70,7 @@ export function embeddingForward(
   dims: EmbeddingDims,
 ): void {
   const { B, T, C, V, pos0 } = dims;
+  const { row0, rows } = dims.block ?? { row0: 0, rows: V };
   const fail = (msg: string) => {
     throw new Error(`embedding_forward: ${msg} (B=${B} T=${T} C=${C} V=${V} pos0=${pos0})`);
   };
@@ -74,7 +81,8 @@ export function embeddingForward(
   if (V < 1) fail('the vocabulary is empty');
   if (out.size < B * T * C) fail(`out has ${out.size} elements, needs ${B * T * C}`);
   if (ids.size < B * T) fail(`ids has ${ids.size} elements, needs ${B * T}`);
-  if (wte.size < V * C) fail(`wte has ${wte.size} elements, needs ${V * C}`);
+  if (!(Number.isInteger(row0) && Number.isInteger(rows) && row0 >= 0 && rows >= 1 && row0 + rows <= V)) fail(`the block of rows ${row0} .. ${row0 + rows - 1} is not within the vocabulary`);
+  if (wte.size < rows * C) fail(`wte has ${wte.size} elements, needs ${rows * C}`);
   if (wpe && wpe.size < (pos0 + T) * C) fail(`wpe has ${wpe.size / C} positions, needs pos0 + T = ${pos0 + T}`);
   if (B * T * C === 0) return;
   const pos = wpe ?? wte;

@@ -21,7 +21,7 @@ import { composedKernel, type Recorder } from '../../kernel.js';
 import { grid1dKernel } from '../grid-1d.js';
 import type { Tensor } from '../../tensor.js';
 import { requireF32, weightFormat, weightKernel, type WeightFormat, type WeightKernel } from '../weight-format.js';
-import { MATMUL_PARAMS_PART, matmulParams } from './params.js';
+import { checkColumnBlock, columnBlockSize, columnBlockVec4, MATMUL_PARAMS_PART, matmulParams, type ColumnBlock } from './params.js';
 import { backwardSplits, nPerSplit, selectMatmulInputGrad, type MatmulBackwardKernelName } from './select.js';
 import { reducePartials } from './split-reduce.js';
 import { matmulTile128Backward } from './tile128.js';
@@ -35,13 +35,33 @@ export interface MatmulBackwardDims {
   accumulate?: boolean; // add to the output instead of overwriting it; default false
 }
 
-/** The dimensions the matmul backward kernels are launched with (defaults filled in). */
-export interface MatmulBackwardLaunch {
+/**
+ * The input gradient's dimensions; with ld / col0 (ColumnBlock), dout is columns col0 .. col0 + N − 1
+ * of a row-major matrix of row stride ld (a split LM head's part of the logits' gradient).
+ */
+export type MatmulInputGradDims = MatmulBackwardDims &
+  ColumnBlock & {
+    /**
+     * dinp holds this product's sum over an earlier block of n (scale 1; implies accumulate): the
+     * barrier-free kernels continue that sum rather than add a new one to it, so that blocks
+     * launched in order give the whole product's bits (CONTINUE_SUM); the others add (float32
+     * rounding apart, the same). A split LM head's blocks (src/model/ends.ts). Default false.
+     */
+    continueSum?: boolean;
+  };
+
+/**
+ * The dimensions the matmul backward kernels are launched with (defaults filled in); the input
+ * gradient's dout may be a column block (ld, col0: ColumnBlock), the weight gradients' never is.
+ */
+export interface MatmulBackwardLaunch extends ColumnBlock {
   M: number;
   N: number;
   K: number;
   scale: number;
   accumulate: boolean;
+  /** matmul_reg4x4_backward and matmul_reg4x4_scalar_backward: MatmulInputGradDims.continueSum (default false). */
+  continueSum?: boolean;
 }
 
 /** The input-gradient launches: the fused LoRA term and the split over n. */
@@ -60,13 +80,11 @@ export interface MatmulBackwardWeightLaunch extends MatmulBackwardLaunch {
 }
 
 /** The launch of dims, with the defaults filled in. */
-export const backwardLaunch = (d: MatmulBackwardDims): MatmulBackwardLaunch => ({
-  M: d.M,
-  N: d.N,
-  K: d.K,
-  scale: d.scale ?? 1,
-  accumulate: d.accumulate ?? false,
-});
+export function backwardLaunch(d: MatmulInputGradDims): MatmulBackwardLaunch {
+  const scale = d.scale ?? 1;
+  if (d.continueSum && scale !== 1) throw new Error(`matmul_backward: continueSum needs scale 1, not ${scale} (M=${d.M} N=${d.N} K=${d.K})`);
+  return { M: d.M, N: d.N, K: d.K, scale, accumulate: (d.accumulate || d.continueSum) ?? false, ld: d.ld ?? d.N, col0: d.col0 ?? 0, continueSum: d.continueSum ?? false };
+}
 
 const params = (d: MatmulBackwardLaunch) => matmulParams(d);
 export const accumulateConstant = (d: MatmulBackwardLaunch) => ({ ACCUMULATE: d.accumulate ? 1 : 0 });
@@ -100,7 +118,7 @@ export const matmulReg4x4ScalarBackwardKernel: WeightKernel<MatmulBackwardWeight
       name: 'matmul_reg4x4_scalar_backward',
       code: reg4x4ScalarCode,
       bindings: ['read_write', 'read', 'read'],
-      constants: accumulateConstant,
+      constants: (d) => ({ ...accumulateConstant(d), CONTINUE_SUM: d.continueSum ? 1 : 0 }),
       params,
       workgroupSize: REG_WORKGROUP,
       threads: (d) => reg4x4Blocks(d.M, d.K),
@@ -123,7 +141,7 @@ export const matmulReg4x4BackwardKernel: WeightKernel<MatmulBackwardWeightLaunch
       name: 'matmul_reg4x4_backward',
       code: reg4x4Code,
       bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
-      constants: (d) => ({ ...accumulateConstant(d), HAS_LORA: d.loraR ? 1 : 0, DOUT_VEC4: d.N % 4 === 0 ? 1 : 0 }),
+      constants: (d) => ({ ...accumulateConstant(d), HAS_LORA: d.loraR ? 1 : 0, DOUT_VEC4: columnBlockVec4(d.N, d) ? 1 : 0, CONTINUE_SUM: d.continueSum ? 1 : 0 }),
       params: (d) => matmulParams({ ...d, R: d.loraR, loraScale: 1 }),
       workgroupSize: REG_WORKGROUP,
       threads: (d) => reg4x4Blocks(d.M, d.K),
@@ -134,11 +152,12 @@ export const matmulReg4x4BackwardKernel: WeightKernel<MatmulBackwardWeightLaunch
 );
 
 /**
- * What matmul_reg4x4_backward binds as `dout4`: dout itself when N is a multiple of 4 (it reads
- * dout's rows as vec4 values), else `filler`, an operand of at least one vec4 that it never reads.
+ * What matmul_reg4x4_backward binds as `dout4`: dout itself when its rows start at whole vec4s (N,
+ * and a column block's ld and col0, multiples of 4: it reads dout's rows as vec4 values), else
+ * `filler`, an operand of at least one vec4 that it never reads.
  */
-export function reg4x4Dout4(N: number, dout: Tensor, filler: Tensor): Tensor {
-  return N % 4 === 0 ? dout : filler;
+export function reg4x4Dout4(N: number, dout: Tensor, filler: Tensor, block: ColumnBlock = {}): Tensor {
+  return columnBlockVec4(N, block) ? dout : filler;
 }
 
 /** The kernels selectMatmulInputGrad names, except matmul_tile128_backward (tile128.ts launches it). */
@@ -178,12 +197,13 @@ function recordBackward(rec: Recorder, dinp: Tensor, dout: Tensor, weight: Tenso
   const reg4x4 = name === 'matmul_reg4x4_backward';
   const loraSlots = name === 'matmul_reg4x4_scalar_backward' ? [] : lora ? [lora.du, lora.loraA] : [dout, reg4x4 ? filler! : dout];
   // matmul_reg4x4_backward also binds dout as vec4 rows when N is a multiple of 4.
-  const dout4 = reg4x4 ? [reg4x4Dout4(d.N, dout, filler!)] : [];
+  const dout4 = reg4x4 ? [reg4x4Dout4(d.N, dout, filler!, d)] : [];
   rec.run(BACKWARD_KERNELS[name].formats[format], d, [dinp, dout, weight, ...loraSlots, ...dout4]);
 }
 
 /**
- * dinp: [M, K]; dout: [M, N]; weight: [N, K] in any weight format (f32, f16, nf4, q8).
+ * dinp: [M, K]; dout: [M, N] (or a column block of a wider matrix: dims.ld, dims.col0); weight:
+ * [N, K] in any weight format (f32, f16, nf4, q8).
  * dinp = (accumulate ? dinp : 0) + scale · dout · weight.
  * dinp must be a different buffer from dout and weight. N = 0 gives zeros (or leaves dinp as it is).
  * `partials`, scratch the caller does not need during the call (a buffer of its own), lets a
@@ -195,15 +215,16 @@ export function matmulBackward(
   dinp: Tensor,
   dout: Tensor,
   weight: Tensor,
-  dims: MatmulBackwardDims,
+  dims: MatmulInputGradDims,
   partials?: Tensor,
 ): void {
   const format = weightFormat('matmul_backward', weight);
   const d: MatmulBackwardWeightLaunch = backwardLaunch(dims);
   requireF32('matmul_backward', [[dinp, 'dinp'], [dout, 'dout']]);
+  checkColumnBlock('matmul_backward', d.N, d);
   checkSizes('matmul_backward', d, [
     [dinp, d.M * d.K, 'dinp'],
-    [dout, d.M * d.N, 'dout'],
+    [dout, columnBlockSize(d.M, d.N, d), 'dout'],
     [weight, d.N * d.K, 'weight'],
   ]);
   const splits = partials ? backwardSplits(rec.ctx.policy, d, partials.size) : 1;

@@ -16,12 +16,16 @@ import { composedKernel, type Recorder } from '../../kernel.js';
 import { grid1dKernel } from '../grid-1d.js';
 import type { Tensor } from '../../tensor.js';
 import { requireF32, weightFormat, weightKernel, type WeightFormat, type WeightKernel } from '../weight-format.js';
-import { MATMUL_PARAMS_PART, matmulParams } from './params.js';
+import { checkColumnBlock, columnBlockSize, MATMUL_PARAMS_PART, matmulParams, type ColumnBlock } from './params.js';
 import { selectMatmulForward, type MatmulForwardKernelName } from './select.js';
 import { matmulTile128Forward, type FusedLora } from './tile128.js';
 import { REG_WORKGROUP, reg4x4Blocks, tile64Grid } from './tiles.js';
 
-export interface MatmulDims {
+/**
+ * With ld / col0 (ColumnBlock), out is columns col0 .. col0 + N − 1 of a row-major matrix of row
+ * stride ld (a split LM head's part of the logits); by default out is [M, N] itself.
+ */
+export interface MatmulDims extends ColumnBlock {
   M: number; // rows of inp and out (B·T, or fewer)
   N: number; // output features: rows of weight, columns of out
   K: number; // input features: columns of inp and of weight
@@ -50,7 +54,7 @@ export const matmulTile64ForwardKernel: WeightKernel<MatmulLaunch> = weightKerne
       code: tile64Code,
       bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, R: d.lora?.R, loraScale: d.lora?.scale }),
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, R: d.lora?.R, loraScale: d.lora?.scale, ld: d.ld, col0: d.col0 }),
       dispatch: (d) => tile64Grid(d.M, d.N),
     },
     MATMUL_PARAMS_PART,
@@ -67,7 +71,7 @@ export const matmulReg4x4ScalarForwardKernel: WeightKernel<MatmulLaunch> = weigh
       code: reg4x4ScalarCode,
       bindings: ['read_write', 'read', 'read', 'read'],
       constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0 }),
-      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K }),
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, ld: d.ld, col0: d.col0 }),
       workgroupSize: REG_WORKGROUP,
       threads: (d) => reg4x4Blocks(d.M, d.N),
     },
@@ -90,7 +94,7 @@ export const matmulReg4x4ForwardKernel: WeightKernel<MatmulLaunch> = weightKerne
       code: reg4x4Code,
       bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, ACCUMULATE: d.accumulate ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, scale: d.scale, R: d.lora?.R, loraScale: d.lora?.scale }),
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, scale: d.scale, R: d.lora?.R, loraScale: d.lora?.scale, ld: d.ld, col0: d.col0 }),
       workgroupSize: REG_WORKGROUP,
       threads: (d) => reg4x4Blocks(d.M, d.N),
     },
@@ -112,7 +116,8 @@ function checkForward(kernel: string, out: Tensor, inp: Tensor, weight: Tensor, 
   const format = weightFormat(kernel, weight);
   const acts: Array<[Tensor, string]> = [[out, 'out'], [inp, 'inp'], ...more.map(([t, , what]): [Tensor, string] => [t, what])];
   requireF32(kernel, bias ? [...acts, [bias, 'bias']] : acts);
-  const sizes: Array<[Tensor, number, string]> = [[out, M * N, 'out'], [inp, M * K, 'inp'], [weight, N * K, 'weight'], ...more];
+  checkColumnBlock(kernel, N, dims);
+  const sizes: Array<[Tensor, number, string]> = [[out, columnBlockSize(M, N, dims), 'out'], [inp, M * K, 'inp'], [weight, N * K, 'weight'], ...more];
   if (bias) sizes.push([bias, N, 'bias']);
   for (const [t, want, what] of sizes) {
     if (t.size < want) throw new Error(`${kernel}: ${what} has ${t.size} elements, needs ${want} (${Object.entries(dims).map(([k, v]) => `${k}=${v}`).join(' ')})`);
@@ -132,11 +137,14 @@ function recordForward(rec: Recorder, out: Tensor, inp: Tensor, weight: Tensor, 
   const { kernel: name } = selectMatmulForward(rec.ctx.policy, dims);
   if (name === 'matmul_tile128_forward') return matmulTile128Forward(rec, out, inp, weight, bias, dims, lora);
   const loraSlots = name === 'matmul_reg4x4_scalar_forward' ? [] : [lora?.u ?? inp, lora?.factor ?? inp];
-  const launch = { M, N, K, hasBias: bias !== null, lora: lora && { R: lora.R, scale: lora.scale } };
+  const launch = { M, N, K, ld: dims.ld, col0: dims.col0, hasBias: bias !== null, lora: lora && { R: lora.R, scale: lora.scale } };
   rec.run(FORWARD_KERNELS[name].formats[format], launch, [out, inp, weight, bias ?? weight, ...loraSlots]);
 }
 
-/** out: [M, N]; inp: [M, K]; weight: [N, K] in any weight format (f32, f16, nf4, q8); bias: [N] or null. out = inp·weightᵀ (+ bias). */
+/**
+ * out: [M, N] (or a column block of a wider matrix: dims.ld, dims.col0); inp: [M, K]; weight:
+ * [N, K] in any weight format (f32, f16, nf4, q8); bias: [N] or null. out = inp·weightᵀ (+ bias).
+ */
 export function matmulForward(
   rec: Recorder,
   out: Tensor,
@@ -183,5 +191,5 @@ export function matmulLoraForward(
   const { M, N, K, R, scale } = dims;
   const format = checkForward('matmul_lora_forward', out, inp, weight, bias, dims, [[u, M * R, 'u'], [loraB, N * R, 'loraB']]);
   if (!canFuseLoraForward(rec, dims)) throw new Error(`matmul_lora_forward: not on this device or at M=${M} K=${K} R=${R} (see canFuseLoraForward)`);
-  recordForward(rec, out, inp, weight, bias, { M, N, K }, format, { u, factor: loraB, R, scale });
+  recordForward(rec, out, inp, weight, bias, { M, N, K, ld: dims.ld, col0: dims.col0 }, format, { u, factor: loraB, R, scale });
 }

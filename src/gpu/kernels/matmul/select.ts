@@ -37,14 +37,14 @@ export function selectMatmulForward(policy: KernelPolicy, { M, N, K }: { M: numb
  */
 export function selectMatmulInputGrad(
   policy: KernelPolicy,
-  { M, N, K, vec4Operands = true }: { M: number; N: number; K: number; vec4Operands?: boolean },
+  { M, N, K, ld, col0, vec4Operands = true }: { M: number; N: number; K: number; ld?: number; col0?: number; vec4Operands?: boolean },
 ): Selection<MatmulBackwardKernelName> {
   if (policy.kernels === 'barrier-free') {
     return K % 4 === 0 && N > 0 && vec4Operands
       ? { kernel: 'matmul_reg4x4_backward', reason: 'barrier-free device, K a multiple of 4: 4 × 4 register blocks, vec4 loads' }
       : { kernel: 'matmul_reg4x4_scalar_backward', reason: 'barrier-free device, K not a multiple of 4 (or N = 0, or a tiny f16 weight): 4 × 4 register blocks, scalar loads' };
   }
-  if (useTile128Backward(policy, { M, N, K })) return { kernel: 'matmul_tile128_backward', reason: `M and K at least ${TILE128_MIN_SIDE}: 128 × 128 workgroup tiles` };
+  if (useTile128Backward(policy, { M, N, K, ld, col0 })) return { kernel: 'matmul_tile128_backward', reason: `M and K at least ${TILE128_MIN_SIDE}: 128 × 128 workgroup tiles` };
   return M <= FEW_ROWS
     ? { kernel: 'matmul_reg4x4_scalar_backward', reason: `at most ${FEW_ROWS} rows: 4 × 4 register blocks, no workgroup memory` }
     : { kernel: 'matmul_tile64_backward', reason: '64 × 64 workgroup tiles' };
@@ -66,7 +66,7 @@ export const nPerSplit = (N: number, S: number): number => Math.ceil(N / S / 32)
  * matmul_tile64_backward with S ≈ 256 workgroups / its tiles, each slice at least MIN_N_PER_SPLIT
  * long (a first estimate, to be tuned on the GPU machine).
  */
-export function backwardSplits(policy: KernelPolicy, d: { M: number; N: number; K: number }, scratchElements: number): number {
+export function backwardSplits(policy: KernelPolicy, d: { M: number; N: number; K: number; ld?: number; col0?: number }, scratchElements: number): number {
   const { M, N, K } = d;
   if (policy.kernels === 'barrier-free' || M <= FEW_ROWS || K === 0) return 1;
   const [colTiles, rowTiles] = [Math.ceil(K / TILE64), Math.ceil(M / TILE64)];

@@ -18,13 +18,13 @@ import { composedKernel, type Recorder } from '../../kernel.js';
 import type { Tensor } from '../../tensor.js';
 import { weightFormat, weightKernel, type WeightKernel } from '../weight-format.js';
 import type { WgslPart } from '../../wgsl.js';
-import { MATMUL_PARAMS_PART, matmulParams } from './params.js';
+import { columnBlockSize, MATMUL_PARAMS_PART, matmulParams, type ColumnBlock } from './params.js';
 import { tile128BackwardSupports, tile128ForwardSupports, tile128Grid } from './tiles.js';
 
 /** The tile geometry, slot() and load_w() both kernels compose in. */
 const SHARED: WgslPart = { name: 'lib/matmul_tile128.wgsl', code: sharedCode };
 
-export interface Tile128ForwardLaunch {
+export interface Tile128ForwardLaunch extends ColumnBlock {
   M: number; // rows of inp and out
   N: number; // output features: rows of weight, columns of out
   K: number; // input features: columns of inp and weight; a positive multiple of 4
@@ -35,7 +35,7 @@ export interface Tile128ForwardLaunch {
   lora?: { R: number; scale: number };
 }
 
-export interface Tile128BackwardLaunch {
+export interface Tile128BackwardLaunch extends ColumnBlock {
   M: number; // rows of dout and dinp
   N: number; // output features of the forward layer: columns of dout, rows of weight; a positive multiple of 4
   K: number; // input features of the forward layer: columns of weight and dinp; a positive multiple of 4
@@ -65,7 +65,7 @@ export const matmulTile128ForwardKernel: WeightKernel<Tile128ForwardLaunch> = we
       code: forwardCode,
       bindings: ['read_write', 'read', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ HAS_BIAS: d.hasBias ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, scale: d.scale, R: d.lora?.R, loraScale: d.lora?.scale }),
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, scale: d.scale, R: d.lora?.R, loraScale: d.lora?.scale, ld: d.ld, col0: d.col0 }),
       dispatch: (d) => tile128Grid(d.M, d.N),
     },
     SHARED,
@@ -83,7 +83,7 @@ export const matmulTile128BackwardKernel: WeightKernel<Tile128BackwardLaunch> = 
       code: backwardCode,
       bindings: ['read_write', 'read', 'read', 'read', 'read'],
       constants: (d) => ({ ACCUMULATE: d.accumulate ? 1 : 0, HAS_LORA: d.lora ? 1 : 0 }),
-      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, scale: d.scale, R: d.lora?.R, loraScale: d.lora?.scale }),
+      params: (d) => matmulParams({ M: d.M, N: d.N, K: d.K, scale: d.scale, R: d.lora?.R, loraScale: d.lora?.scale, ld: d.ld, col0: d.col0 }),
       dispatch: (d) => tile128Grid(d.M, d.K),
     },
     SHARED,
@@ -112,14 +112,14 @@ export function matmulTile128Forward(
   inp: Tensor,
   weight: Tensor,
   bias: Tensor | null,
-  dims: { M: number; N: number; K: number; scale?: number },
+  dims: { M: number; N: number; K: number; scale?: number } & ColumnBlock,
   lora?: FusedLora,
 ): void {
   const { M, N, K } = dims;
   if (!tile128ForwardSupports(dims)) throw new Error(`matmul_tile128_forward: K = ${K} is not a positive multiple of 4`);
   if (lora && !multipleOf4(lora.R)) throw new Error(`matmul_tile128_forward: the LoRA rank R = ${lora.R} is not a positive multiple of 4`);
   checkSizes('matmul_tile128_forward', dims, [
-    [out, M * N, 'out'],
+    [out, columnBlockSize(M, N, dims), 'out'],
     [inp, M * K, 'inp'],
     [weight, N * K, 'weight'],
     ...(bias ? [[bias, N, 'bias'] as [Tensor, number, string]] : []),
@@ -127,7 +127,7 @@ export function matmulTile128Forward(
   ]);
   const format = weightFormat('matmul_tile128_forward', weight);
   if (M === 0 || N === 0) return;
-  const launch = { M, N, K, hasBias: bias !== null, scale: dims.scale, lora: lora && { R: lora.R, scale: lora.scale } };
+  const launch = { M, N, K, ld: dims.ld, col0: dims.col0, hasBias: bias !== null, scale: dims.scale, lora: lora && { R: lora.R, scale: lora.scale } };
   // Without a bias the weight fills its slot, and without lora inp (M·K ≥ 4 elements) the u and
   // loraB slots, unread.
   rec.run(matmulTile128ForwardKernel.formats[format], launch, [out, inp, weight, bias ?? weight, lora?.u ?? inp, lora?.factor ?? inp]);
@@ -143,21 +143,21 @@ export function matmulTile128Backward(
   dinp: Tensor,
   dout: Tensor,
   weight: Tensor,
-  dims: { M: number; N: number; K: number; scale?: number; accumulate?: boolean },
+  dims: { M: number; N: number; K: number; scale?: number; accumulate?: boolean } & ColumnBlock,
   lora?: FusedLora,
 ): void {
   const { M, N, K } = dims;
-  if (!tile128BackwardSupports(dims)) throw new Error(`matmul_tile128_backward: N = ${N} and K = ${K} must be positive multiples of 4`);
+  if (!tile128BackwardSupports(dims)) throw new Error(`matmul_tile128_backward: N = ${N} and K = ${K} (and dout's ld and col0) must be positive multiples of 4`);
   if (lora && !(lora.R > 0)) throw new Error(`matmul_tile128_backward: the LoRA rank R = ${lora.R} must be positive`);
   checkSizes('matmul_tile128_backward', dims, [
     [dinp, M * K, 'dinp'],
-    [dout, M * N, 'dout'],
+    [dout, columnBlockSize(M, N, dims), 'dout'],
     [weight, N * K, 'weight'],
     ...(lora ? ([[lora.u, M * lora.R, 'du'], [lora.factor, lora.R * K, 'loraA']] as Array<[Tensor, number, string]>) : []),
   ]);
   const format = weightFormat('matmul_tile128_backward', weight);
   if (M === 0) return;
-  const launch = { M, N, K, scale: dims.scale ?? 1, accumulate: dims.accumulate ?? false, lora: lora && { R: lora.R, scale: lora.scale } };
+  const launch = { M, N, K, ld: dims.ld, col0: dims.col0, scale: dims.scale ?? 1, accumulate: dims.accumulate ?? false, lora: lora && { R: lora.R, scale: lora.scale } };
   // Without lora, dout (M·N ≥ 4 elements) fills the du and loraA slots, unread.
   rec.run(matmulTile128BackwardKernel.formats[format], launch, [dinp, dout, weight, lora?.u ?? dout, lora?.factor ?? dout]);
 }

@@ -61,8 +61,12 @@ const multipleOf4 = (x: number) => x > 0 && x % 4 === 0;
 /** Whether matmul_tile128_forward takes these dimensions (K a positive multiple of 4). */
 export const tile128ForwardSupports = (d: { K: number }): boolean => multipleOf4(d.K);
 
-/** Whether matmul_tile128_backward takes these dimensions (N and K positive multiples of 4). */
-export const tile128BackwardSupports = (d: { N: number; K: number }): boolean => multipleOf4(d.N) && multipleOf4(d.K);
+/**
+ * Whether matmul_tile128_backward takes these dimensions: N and K positive multiples of 4, and
+ * dout's rows at whole vec4s where it is a column block (ld and col0 multiples of 4).
+ */
+export const tile128BackwardSupports = (d: { N: number; K: number; ld?: number; col0?: number }): boolean =>
+  multipleOf4(d.N) && multipleOf4(d.K) && (d.ld ?? d.N) % 4 === 0 && (d.col0 ?? 0) % 4 === 0;
 
 /**
  * Whether a device with this policy can run the tile128 kernels: 256 invocations and 32 KiB of
@@ -77,5 +81,5 @@ export const useTile128Forward = (policy: KernelPolicy, d: { M: number; N: numbe
   tile128Fits(policy) && tile128ForwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.N >= TILE128_MIN_SIDE;
 
 /** Whether a GPU's input gradient dy·W of these dimensions goes to matmul_tile128_backward. */
-export const useTile128Backward = (policy: KernelPolicy, d: { M: number; N: number; K: number }): boolean =>
+export const useTile128Backward = (policy: KernelPolicy, d: { M: number; N: number; K: number; ld?: number; col0?: number }): boolean =>
   tile128Fits(policy) && tile128BackwardSupports(d) && d.M >= TILE128_MIN_SIDE && d.K >= TILE128_MIN_SIDE;

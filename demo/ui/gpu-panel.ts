@@ -1,5 +1,6 @@
 // The GPU panel: the WebGPU adapter the engine's worker found (name, features, limits), or a
-// clear explanation of why there is none. The rest of the page stays usable for editing data.
+// clear explanation of why there is none. Its buffer limits go to the store (the weights format
+// is judged by them). The rest of the page stays usable for editing data.
 import type { LoraEngine } from '../../src/engine/types.js';
 import { $, errorMessage, show } from './dom.js';
 import type { Store } from './state.js';
@@ -29,7 +30,8 @@ export async function initGpuPanel(engine: LoraEngine, store: Store): Promise<vo
         },
       ),
     );
-    store.set({ gpuOk: true });
+    const { maxBufferSize, maxStorageBufferBindingSize } = gpu.limits;
+    store.set({ gpuOk: true, gpuLimits: { maxBufferSize, maxStorageBufferBindingSize } });
   } catch (e) {
     show(info, 'error', `No usable WebGPU adapter: ${errorMessage(e)}. ${NEEDS_WEBGPU}`);
     store.set({ gpuOk: false });

@@ -1,17 +1,17 @@
 // The memory estimate: once a model is loaded, whenever the settings or the dataset change (after
 // a pause in typing), the engine's estimate of the GPU memory a training run would take: the
-// model, the adapter with its optimizer state, the activations, the total, and whether the
-// largest buffer fits the adapter's maxStorageBufferBindingSize; with gradient checkpointing off,
+// model (in the weights format it was loaded with), the adapter with its optimizer state, the
+// activations, the total, and whether the largest buffer fits the adapter's maxStorageBufferBindingSize; with gradient checkpointing off,
 // also what turning it on would bring the total to.
 import type { LoraEngine, MemoryReport } from '../../src/engine/types.js';
 import { $, count, debounce, errorMessage, mib, show } from './dom.js';
 import type { AppState, Store } from './state.js';
 
-function describe(r: MemoryReport, checkpointed: MemoryReport | null): string {
+function describe(r: MemoryReport, checkpointed: MemoryReport | null, weights: string): string {
   const e = r.estimate;
   const limit = Math.min(r.limits.maxBufferSize, r.limits.maxStorageBufferBindingSize);
   return [
-    `model ${mib(e.modelBytes)} MiB · adapter + optimizer ${mib(e.adapterBytes)} MiB · activations ${mib(e.activationBytes)} MiB`,
+    `model ${mib(e.modelBytes)} MiB (${weights} weights) · adapter + optimizer ${mib(e.adapterBytes)} MiB · activations ${mib(e.activationBytes)} MiB`,
     `total ${mib(e.total)} MiB for batches of ${r.batchSize} × ${r.sequenceLength} tokens, ${count(e.trainableParameters)} trainable parameters`,
     ...(checkpointed ? [`with gradient checkpointing: ${mib(checkpointed.estimate.total)} MiB (activations ${mib(checkpointed.estimate.activationBytes)} MiB)`] : []),
     r.fits
@@ -37,7 +37,7 @@ export function initMemoryEstimate(engine: LoraEngine, store: Store): void {
       const data = store.datasetOk ? s.datasetText : undefined;
       const r = await engine.estimateMemory(s.config, data);
       const checkpointed = s.config.gradientCheckpointing ? null : await engine.estimateMemory({ ...s.config, gradientCheckpointing: true }, data);
-      if (mine === request) show(el, r.fits ? 'fits' : 'warning', describe(r, checkpointed));
+      if (mine === request) show(el, r.fits ? 'fits' : 'warning', describe(r, checkpointed, s.model.weightStorage));
     } catch (e) {
       if (mine === request) show(el, 'error', `No estimate: ${errorMessage(e)}`);
     }

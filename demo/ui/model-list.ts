@@ -3,19 +3,18 @@
 // this page: nothing is downloaded), and whether it is gated. Choosing one puts its id in the
 // model field; Load downloads it.
 import { parseModelConfig, type ModelSpec } from '../../src/model/config.js';
+import type { WeightStorage } from '../../src/model/gpu-weights.js';
 import { resolveTrainingConfig, type TrainingConfigInput } from '../../src/train/config.js';
 import { estimateTrainingMemory } from '../../src/train/memory.js';
 import { $, debounce, errorMessage } from './dom.js';
 import { CATALOG, downloadSize, type CatalogModel } from './model-catalog.js';
 import type { Store } from './state.js';
+import { memorySize } from './weights-choice.js';
 
-/** GiB with two decimals, or MiB below one GiB. */
-export function memorySize(bytes: number): string {
-  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
-}
+export { memorySize };
 
 /** A catalogue model's spec, or why this build cannot read its config. */
-function specOf(m: CatalogModel): ModelSpec | string {
+export function specOf(m: CatalogModel): ModelSpec | string {
   try {
     return parseModelConfig(m.config, `${m.id}/config.json`);
   } catch (e) {
@@ -25,20 +24,23 @@ function specOf(m: CatalogModel): ModelSpec | string {
 
 /**
  * The memory line of one model: the estimate for the settings (batches of batchSize × maxLength
- * tokens, up to the model's positions; its weights as f32 or f16), and, when the settings do not
- * use both savers, the total with f16 weights and gradient checkpointing.
+ * tokens, up to the model's positions; its weights stored as `weights`: f32, f16, q8 or nf4, or
+ * true for f16 and false for f32), and, when the settings do not use both savers, the total with
+ * f16 weights (or the quantized format chosen) and gradient checkpointing.
  */
-export function memoryLine(spec: ModelSpec | string, config: TrainingConfigInput | null, f16: boolean): string {
+export function memoryLine(spec: ModelSpec | string, config: TrainingConfigInput | null, weights: WeightStorage | boolean): string {
+  const storage: WeightStorage = weights === true ? 'f16' : weights === false ? 'f32' : weights;
   if (typeof spec === 'string') return `memory estimate: this build cannot read its config yet (${spec})`;
   if (config === null) return 'memory estimate: fix the training settings to see it';
   try {
     const c = resolveTrainingConfig(config);
     const T = Math.min(c.maxLength, spec.maxPositions);
-    const total = (weightStorage: 'f32' | 'f16', gradientCheckpointing: boolean) =>
+    const total = (weightStorage: WeightStorage, gradientCheckpointing: boolean) =>
       estimateTrainingMemory(spec, c.lora, c.batchSize, T, { weightStorage, gradientCheckpointing }).total;
-    const now = total(f16 ? 'f16' : 'f32', c.gradientCheckpointing);
-    const savers = f16 && c.gradientCheckpointing ? '' : `; ${memorySize(total('f16', true))} with f16 weights and gradient checkpointing`;
-    return `training: ≈ ${memorySize(now)} of GPU memory (batches of ${c.batchSize} × ${T} tokens, ${f16 ? 'f16' : 'f32'} weights${c.gradientCheckpointing ? ', gradient checkpointing' : ''})${savers}`;
+    const now = total(storage, c.gradientCheckpointing);
+    const saver = storage === 'f32' ? 'f16' : storage;
+    const savers = storage !== 'f32' && c.gradientCheckpointing ? '' : `; ${memorySize(total(saver, true))} with ${saver} weights and gradient checkpointing`;
+    return `training: ≈ ${memorySize(now)} of GPU memory (batches of ${c.batchSize} × ${T} tokens, ${storage} weights${c.gradientCheckpointing ? ', gradient checkpointing' : ''})${savers}`;
   } catch (e) {
     return `memory estimate: ${errorMessage(e)}`;
   }
@@ -46,12 +48,14 @@ export function memoryLine(spec: ModelSpec | string, config: TrainingConfigInput
 
 /**
  * Renders the list into #model-list and keeps its memory lines in step with the settings and the
- * f16 checkbox. `onChoose` hears of each choice (also of the model field's value on start).
+ * weights format (`weights()`, which fires 'weights-change' on #model-weights when it changes).
+ * `onChoose` hears of each choice (also of the model field's value on start), with the model's
+ * spec or why there is none (null for a model outside the list).
  */
-export function initModelList(store: Store, onChoose: (m: CatalogModel | null) => void): void {
+export function initModelList(store: Store, weights: () => WeightStorage, onChoose: (m: CatalogModel | null, spec: ModelSpec | string | null) => void): void {
   const list = $('model-list');
   const source = $<HTMLInputElement>('model-source');
-  const f16 = $<HTMLInputElement>('model-f16');
+  const select = $<HTMLSelectElement>('model-weights');
   const rows = CATALOG.map((m) => {
     const li = document.createElement('li');
     const button = document.createElement('button');
@@ -93,15 +97,15 @@ export function initModelList(store: Store, onChoose: (m: CatalogModel | null) =
   const mark = () => {
     const chosen = rows.find((r) => r.m.id === source.value.trim()) ?? null;
     for (const r of rows) r.button.setAttribute('aria-pressed', String(r === chosen));
-    onChoose(chosen?.m ?? null);
+    onChoose(chosen?.m ?? null, chosen?.spec ?? null);
   };
   // Six estimates take some tens of milliseconds on a slow machine: once typing in the settings pauses.
   const estimateNow = () => {
-    for (const r of rows) r.memory.textContent = memoryLine(r.spec, store.state.config, f16.checked);
+    for (const r of rows) r.memory.textContent = memoryLine(r.spec, store.state.config, weights());
   };
   const estimate = debounce(estimateNow, 300);
   source.addEventListener('input', mark);
-  f16.addEventListener('change', estimate);
+  select.addEventListener('weights-change', estimate);
   let config: TrainingConfigInput | null | undefined;
   store.subscribe((s) => {
     if (s.config === config) return;

@@ -1,12 +1,17 @@
 // The model panel: a Hugging Face id or a model folder's URL (typed, or chosen from the list of
 // ./model-list.ts), or a folder picked on this computer, loaded by the engine with a progress bar;
-// then the model's shape, size and GPU memory in the status line. Gated models download with the
-// access token of ./hub-token.ts, given to each load.
+// then the model's shape, size, GPU memory and weights format in the status line. The load stores
+// the weights in the format of ./weights-panel.ts (chosen before loading; a new choice applies at
+// the next load). Gated models download with the access token of ./hub-token.ts, given to each load.
 import type { LoadModelProgress, LoraEngine, ModelInfo, ModelInput } from '../../src/engine/types.js';
+import type { ModelSpec } from '../../src/model/config.js';
 import { $, count, errorMessage, mib, show } from './dom.js';
 import type { HubToken } from './hub-token.js';
+import { readModelSpec } from './model-config.js';
+import type { CatalogModel } from './model-catalog.js';
 import { initModelList } from './model-list.js';
 import type { Store } from './state.js';
+import { initWeightsControl, type WeightsSubject } from './weights-panel.js';
 
 type DirectoryPicker = () => Promise<FileSystemDirectoryHandle>;
 
@@ -14,7 +19,7 @@ type DirectoryPicker = () => Promise<FileSystemDirectoryHandle>;
 export function describeModel(m: ModelInfo): string {
   return (
     `${m.modelType}: ${m.layers} layers, width ${m.width}, ${m.heads} heads (${m.kvHeads} kv), vocabulary ${m.vocabulary}` +
-    ` · ${count(m.parameters)} parameters · ${mib(m.gpuBytes)} MiB on the GPU${m.weightStorage === 'f16' ? ' (f16 weights)' : ''}` +
+    ` · ${count(m.parameters)} parameters · ${mib(m.gpuBytes)} MiB on the GPU (${m.weightStorage} weights)` +
     (m.chatTemplate ? ' · chat template' : ' · no chat template (plain prompt format)')
   );
 }
@@ -30,7 +35,6 @@ function describeProgress(p: LoadModelProgress): string {
 export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken): void {
   const source = $<HTMLInputElement>('model-source');
   const loadButton = $<HTMLButtonElement>('load-model');
-  const f16 = $<HTMLInputElement>('model-f16');
   const folderInput = $<HTMLInputElement>('model-folder');
   const folderLabel = $<HTMLLabelElement>('model-folder-label');
   const pickButton = $<HTMLButtonElement>('pick-folder');
@@ -43,7 +47,22 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
   pickButton.hidden = picker === undefined;
   folderLabel.hidden = picker !== undefined;
 
-  initModelList(store, (m) => token.chose(m));
+  const weights = initWeightsControl(store);
+  // The model the weights estimates are for: the model field's (a model of the list, or the one
+  // loaded from that field), or a model loaded from a folder until the field changes.
+  let loaded: WeightsSubject | null = null;
+  let chosen: { m: CatalogModel | null; spec: ModelSpec | string | null } = { m: null, spec: null };
+  const fieldSubject = (): WeightsSubject | null => {
+    const id = source.value.trim();
+    if (loaded && loaded.key === id) return loaded;
+    if (chosen.m) return { key: chosen.m.id, label: chosen.m.label, spec: chosen.spec, loaded: false };
+    return id ? { key: id, label: id, spec: null, loaded: false } : null;
+  };
+  initModelList(store, () => weights.value(), (m, spec) => {
+    token.chose(m);
+    chosen = { m, spec };
+    weights.setSubject(fieldSubject());
+  });
 
   async function load(input: ModelInput, label: string): Promise<void> {
     show(status, 'loading', `Loading ${label}…`);
@@ -51,6 +70,7 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
     progressText.textContent = '';
     // The engine frees the old model (and its adapter) while it loads the new one.
     store.set({ model: null, adapter: null });
+    loaded = null;
     try {
       const hfToken = token.value();
       // The engine delivers every progress report before its reply.
@@ -62,13 +82,25 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
             progress.value = p.done;
             progressText.textContent = describeProgress(p);
           },
-          { weightStorage: f16.checked ? 'f16' : 'f32', ...(hfToken ? { hfToken } : {}) },
+          { weightStorage: weights.value(), ...(hfToken ? { hfToken } : {}) },
         ),
       );
       progress.value = progress.max;
       progressText.textContent = `Loaded ${info.description}.`;
       show(status, 'ready', describeModel(info));
+      const key = typeof input === 'string' ? input.trim() : label;
+      const fromList = chosen.m?.id === key && typeof chosen.spec === 'object' ? chosen.spec : null;
+      loaded = { key, label, spec: fromList, loaded: true };
       store.set({ model: info });
+      weights.setSubject(typeof input === 'string' ? fieldSubject() : loaded);
+      if (!fromList) {
+        // Outside the list: its config.json (from the cache the load filled) gives the estimates.
+        const mine = loaded;
+        const spec = await readModelSpec(input, hfToken ?? null).catch((e: unknown) => `its config.json could not be read here (${errorMessage(e)})`);
+        if (loaded !== mine) return;
+        loaded = { ...mine, spec };
+        weights.setSubject(typeof input === 'string' ? fieldSubject() : loaded);
+      }
     } catch (e) {
       progressText.textContent = '';
       show(status, 'error', `Could not load ${label}: ${errorMessage(e)}`);
@@ -110,7 +142,6 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
   store.subscribe((s) => {
     const blocked = s.gpuOk === false || s.job !== null;
     loadButton.disabled = blocked;
-    f16.disabled = blocked;
     pickButton.disabled = blocked;
     folderInput.disabled = blocked;
     folderLabel.classList.toggle('disabled', blocked);

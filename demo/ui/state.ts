@@ -1,4 +1,4 @@
-// The page's shared state: whether WebGPU works, the loaded model, the job the engine is running,
+// The page's shared state: whether WebGPU works (and the adapter's buffer limits), the loaded model, the job the engine is running,
 // the current adapter, the dataset and the training settings. Panels read it to enable or disable
 // their buttons and subscribe to hear of changes; only the panel that owns a field writes it.
 import type { AdapterInfo, ModelInfo } from '../../src/engine/types.js';
@@ -10,6 +10,8 @@ export type Job = 'loading' | 'training' | 'generating' | 'exporting' | 'importi
 export interface AppState {
   /** null while the adapter is being looked for. */
   gpuOk: boolean | null;
+  /** The adapter's buffer limits (GpuInfo.limits), once the engine has found it. */
+  gpuLimits: { maxBufferSize: number; maxStorageBufferBindingSize: number } | null;
   model: ModelInfo | null;
   job: Job | null;
   /** The current adapter (trained here or imported); null before one exists. */
@@ -27,6 +29,7 @@ type Listener = (state: Readonly<AppState>) => void;
 export class Store {
   private current: AppState = {
     gpuOk: null,
+    gpuLimits: null,
     model: null,
     job: null,
     adapter: null,

@@ -2,7 +2,8 @@
 // An attribute that is absent keeps DEFAULT_TRAINING_CONFIG's value; one that is present must be
 // a plain decimal number (no units, no trailing text) in range, else AttributeError names it.
 // Switches (gradient-checkpointing) are HTML boolean attributes: present means on, and their only
-// values are '', 'true' or their own name. `weights` (f32 or f16) is how the model is loaded.
+// values are '', 'true' or their own name. `weights` (f32, f16, q8 or nf4) is how the model's
+// frozen matrices are stored on the GPU when it is loaded (LoadModelOptions.weightStorage).
 import type { WeightStorage } from '../../src/model/gpu-weights.js';
 import { DEFAULT_TRAINING_CONFIG, resolveTrainingConfig, type TrainingConfigInput } from '../../src/train/config.js';
 
@@ -51,12 +52,19 @@ export function switchAttribute(name: SwitchAttribute, raw: string | null): bool
   throw new AttributeError(name, `is on when present (leave it out for off), got ${JSON.stringify(raw)}`);
 }
 
-/** The `weights` attribute: how the model's weight matrices are stored, 'f32' (absent) or 'f16'. */
+/** The values of the `weights` attribute: f32 (the default), f16, and QLoRA's quantized q8 and nf4. */
+export const WEIGHTS_VALUES: readonly WeightStorage[] = ['f32', 'f16', 'q8', 'nf4'];
+
+/**
+ * The `weights` attribute: how the model's weight matrices are stored, 'f32' (absent), 'f16'
+ * (halves), 'q8' (8-bit Q8_0 projections) or 'nf4' (4-bit NF4 projections, QLoRA).
+ */
 export function weightsAttribute(raw: string | null): WeightStorage {
   if (raw === null) return 'f32';
   const text = raw.trim().toLowerCase();
-  if (text === 'f32' || text === 'f16') return text;
-  throw new AttributeError('weights', `must be f32 or f16, got ${JSON.stringify(raw)}`);
+  const value = WEIGHTS_VALUES.find((v) => v === text);
+  if (value) return value;
+  throw new AttributeError('weights', `must be one of f32, f16, q8 or nf4, got ${JSON.stringify(raw)}`);
 }
 
 /** A decimal number as people write one: 8, 0.02, .5, 2e-4. Not '', '0x10', '8px', 'Infinity'. */

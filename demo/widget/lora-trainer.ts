@@ -5,10 +5,11 @@
 //   <script type="module" src="lora-trainer.js"></script>
 //   <lora-trainer model="/models/stories260K/" dataset-src="data.jsonl" epochs="8" rank="8"></lora-trainer>
 //
-// Attributes: model, dataset-src, rank, alpha, epochs, learning-rate, batch-size, val-split,
-// gradient-checkpointing (./attributes.ts). Properties and methods: datasetText, engine, train(), exportAdapter(),
-// generate(prompt). Events (bubbling, composed CustomEvents): progress (StepEvent), trained
-// (TrainSummary; also after Stop, with cancelled: true), exported ({ files, zip }), error ({ message }).
+// Attributes: model, weights (f32, f16, q8 or nf4), dataset-src, rank, alpha, epochs, learning-rate,
+// batch-size, val-split, gradient-checkpointing (./attributes.ts). Properties and methods:
+// datasetText, engine, train(), exportAdapter(), generate(prompt). Events (bubbling, composed
+// CustomEvents): progress (StepEvent), trained (TrainSummary; also after Stop, with cancelled:
+// true), exported ({ files, zip }), error ({ message }).
 import EngineWorker from '../../workers/engine.worker.ts?worker&inline';
 import { connectEngine, type WorkerEngine } from '../../src/engine/worker-client.js';
 import type { LoadModelProgress, LoraEngine, ModelInfo, TrainStartEvent, TrainSummary } from '../../src/engine/types.js';
@@ -89,7 +90,7 @@ export class LoraTrainerElement extends HTMLElement {
   }
 
   attributeChangedCallback(name: string): void {
-    if (name === 'model') this.renderModel();
+    if (name === 'model' || name === 'weights') this.renderModel();
     if (!this.busy && this.isConnected) this.checkAttributes();
   }
 
@@ -202,10 +203,21 @@ export class LoraTrainerElement extends HTMLElement {
     b.pause.textContent = this.paused ? 'Resume' : 'Pause';
   }
 
+  /**
+   * The model line: the model's name and, unless f32, the weights format the weights attribute
+   * asks for (the next load uses it); data-weights holds the format the engine loaded ('' before a load).
+   */
   private renderModel(): void {
     const model = this.getAttribute('model');
-    this.el.model.textContent = model ? modelLabel(model) : '(no model attribute)';
+    let weights: string | null;
+    try {
+      weights = weightsAttribute(this.getAttribute('weights'));
+    } catch {
+      weights = null; // checkAttributes shows the error
+    }
+    this.el.model.textContent = model ? `${modelLabel(model)}${weights && weights !== 'f32' ? ` · ${weights} weights` : ''}` : '(no model attribute)';
     this.el.model.title = model ?? '';
+    this.el.model.dataset.weights = this.loaded?.info.weightStorage ?? '';
   }
 
   /** Shows a malformed attribute as an error right away, and clears that error once fixed. */
@@ -266,11 +278,13 @@ export class LoraTrainerElement extends HTMLElement {
     const key = `${url} (${weightStorage} weights)`;
     if (this.loaded?.key === key) return this.loaded.info;
     this.loaded = null;
+    this.renderModel();
     this.hasAdapter = false; // loading a model drops the adapter of the previous one
     this.setState('loading', 'loading the model…');
     this.setProgress(0);
     const info = await this.call(this.engine.loadModel(url, (p) => this.onLoadProgress(p), { weightStorage }));
     this.loaded = { key, info };
+    this.renderModel();
     this.setProgress(1);
     return info;
   }

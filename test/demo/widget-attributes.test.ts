@@ -1,6 +1,7 @@
 // The <lora-trainer> element's training attributes (demo/widget/attributes.ts), read without a
 // DOM: the gradient-checkpointing switch is on when present and refuses values that read as off;
-// `weights` is f32 when absent, f16 or f32 when given, and an error naming it otherwise.
+// `weights` is f32 when absent, f32, f16, q8 or nf4 when given, and an error naming it and the
+// allowed values otherwise.
 import { describe, expect, it } from 'vitest';
 import { AttributeError, trainingConfigFromAttributes, weightsAttribute } from '../../demo/widget/attributes.js';
 
@@ -14,10 +15,14 @@ describe('<lora-trainer> attributes', () => {
     expect(() => read({ 'gradient-checkpointing': 'no' })).toThrow(/attribute gradient-checkpointing: is on when present \(leave it out for off\), got "no"/);
   });
 
-  it('reads weights as f32 (absent), f32 or f16, and names the attribute for anything else', () => {
+  it('reads weights as f32 (absent), f32, f16, q8 or nf4, and names the attribute and its values for anything else', () => {
     expect(weightsAttribute(null)).toBe('f32');
     expect(weightsAttribute(' F16 ')).toBe('f16');
     expect(weightsAttribute('f32')).toBe('f32');
-    expect(() => weightsAttribute('bf16')).toThrow(/attribute weights: must be f32 or f16, got "bf16"/);
+    expect(weightsAttribute('nf4')).toBe('nf4');
+    expect(weightsAttribute('Q8')).toBe('q8');
+    expect(() => weightsAttribute('bf16')).toThrow(AttributeError);
+    expect(() => weightsAttribute('bf16')).toThrow(/attribute weights: must be one of f32, f16, q8 or nf4, got "bf16"/);
+    expect(() => weightsAttribute('int4')).toThrow(/attribute weights: must be one of f32, f16, q8 or nf4, got "int4"/);
   });
 });

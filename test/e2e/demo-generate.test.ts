@@ -46,7 +46,7 @@ describe.skipIf(!SHARED_DIR)(`demo page in Chromium${SHARED_DIR ? '' : ` (skippe
     // Loaded again with f16 weights: about half the GPU memory, and it still generates.
     const gpuMiB = async () => Number(/([\d.]+) MiB on the GPU/.exec((await page.getByTestId('model-status').textContent()) ?? '')?.[1]);
     const f32MiB = await gpuMiB();
-    await page.getByTestId('model-f16').check();
+    await page.getByTestId('model-weights').selectOption('f16');
     await page.getByTestId('load-model').click();
     await page.locator('[data-testid="model-status"][data-state="ready"]').waitFor({ timeout: 60_000 });
     expect(await page.getByTestId('model-status').textContent()).toMatch(/\(f16 weights\)/);

@@ -89,9 +89,9 @@ describe.skipIf(!SHARED_DIR)(`demo model list and token in Chromium${SHARED_DIR 
     expect(await page.getByTestId('model-source').inputValue()).toBe('HuggingFaceTB/SmolLM2-135M-Instruct');
     expect(await choices.first().getAttribute('aria-pressed')).toBe('true');
     // The estimates follow the settings: f16 weights lower every figure.
-    await page.getByTestId('model-f16').check();
+    await page.getByTestId('model-weights').selectOption('f16');
     await expect.poll(() => choices.first().locator('[data-testid="model-memory"]').textContent()).toMatch(/f16 weights\)/);
-    await page.getByTestId('model-f16').uncheck();
+    await page.getByTestId('model-weights').selectOption('f32');
 
     // A gated model asks for a token; an open one does not.
     const note = page.getByTestId('hf-token-note');

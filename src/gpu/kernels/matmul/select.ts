@@ -33,7 +33,8 @@ export function selectMatmulForward(policy: KernelPolicy, { M, N, K }: { M: numb
  * The kernel dinp (+)= dout·weight takes on a device with this policy at these dimensions (the
  * unsplit product; backwardSplits says when a GPU splits it). vec4Operands: whether the launch has
  * an operand of at least one vec4 (16 bytes) for the vec4 slots it leaves unread (a tiny f16
- * weight with a tiny dout has none; default true).
+ * weight with a tiny dout has none; default true). ld / col0: dout as a column block (params.ts
+ * ColumnBlock); the 128 × 128 tiles read its rows as vec4s, so they need both multiples of 4.
  */
 export function selectMatmulInputGrad(
   policy: KernelPolicy,

@@ -241,17 +241,33 @@ export function f32ToF16(f: Float32Array): Uint16Array {
   return out;
 }
 
+/**
+ * float32 → bfloat16 bits with round-to-nearest-even, as torch's .to(torch.bfloat16) does: the top
+ * 16 bits of the float32 after adding 0x7fff plus the lowest kept bit (values past bfloat16's
+ * largest finite one round to ±inf); every NaN becomes 0x7fc0, as torch's.
+ */
+export function f32ToBf16(f: Float32Array): Uint16Array {
+  const bits = new Uint32Array(f.buffer, f.byteOffset, f.length);
+  const out = new Uint16Array(f.length);
+  for (let i = 0; i < f.length; i++) {
+    const x = bits[i];
+    if ((x & 0x7fffffff) > 0x7f800000) out[i] = 0x7fc0;
+    else out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16; // a carry into the exponent is right, up to inf
+  }
+  return out;
+}
+
 export interface TensorToWrite {
   name: string;
-  dtype: 'F32' | 'F16' | 'I32';
+  dtype: 'F32' | 'F16' | 'BF16' | 'I32';
   shape: number[];
-  /** Float32Array for F32 and F16 (converted when written), Int32Array for I32. */
+  /** Float32Array for F32, F16 and BF16 (converted when written), Int32Array for I32. */
   data: Float32Array | Int32Array;
 }
 
 /** The order of the Rust safetensors library's Dtype enum, whose writer sorts by it (descending). */
-const WRITE_RANK = { F16: 0, I32: 1, F32: 2 } as const;
-const WRITE_BYTES = { F16: 2, I32: 4, F32: 4 } as const;
+const WRITE_RANK = { F16: 0, BF16: 1, I32: 2, F32: 3 } as const;
+const WRITE_BYTES = { F16: 2, BF16: 2, I32: 4, F32: 4 } as const;
 
 /** Compare strings by Unicode code point, which is the UTF-8 byte order that Rust's str::cmp uses. */
 function compareCodePoints(a: string, b: string): number {
@@ -265,7 +281,7 @@ function compareCodePoints(a: string, b: string): number {
 
 /**
  * Serialize tensors to safetensors bytes, byte-identical to the reference writer (the Rust library
- * behind safetensors.torch/numpy.save_file): tensors sorted by dtype (F32, then I32, then F16: the
+ * behind safetensors.torch/numpy.save_file): tensors sorted by dtype (F32, then I32, BF16, F16: the
  * library's dtype order, descending, which also keeps every tensor aligned to its element size),
  * then by name; compact JSON with "__metadata__" first when given; the header padded with spaces
  * to a multiple of 8 bytes; data packed back to back with no gaps.
@@ -276,7 +292,7 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata?: Record<str
     const what = `writeSafetensors: tensor '${t.name}'`;
     if (t.name === '__metadata__' || seen.has(t.name)) throw new SafetensorsError(`${what}: the name is reserved or repeated`);
     seen.add(t.name);
-    if (!(t.dtype in WRITE_RANK)) throw new SafetensorsError(`${what}: dtype ${t.dtype} cannot be written (F32, F16, I32 can)`);
+    if (!(t.dtype in WRITE_RANK)) throw new SafetensorsError(`${what}: dtype ${t.dtype} cannot be written (F32, F16, BF16, I32 can)`);
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`${what}: bad shape [${t.shape}]`);
     const numel = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== numel) throw new SafetensorsError(`${what}: shape [${t.shape}] has ${numel} elements, data has ${t.data.length}`);
@@ -304,6 +320,7 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata?: Record<str
   for (const { t, begin } of placed) {
     const at = dataStart + begin;
     if (t.dtype === 'F16') new Uint16Array(out.buffer, at, t.data.length).set(f32ToF16(t.data as Float32Array));
+    else if (t.dtype === 'BF16') new Uint16Array(out.buffer, at, t.data.length).set(f32ToBf16(t.data as Float32Array));
     else if (t.dtype === 'I32') new Int32Array(out.buffer, at, t.data.length).set(t.data);
     else new Float32Array(out.buffer, at, t.data.length).set(t.data);
   }

@@ -140,49 +140,60 @@ const PAIRS = [
   ['Where does the frog live?', 'The frog lives in the pond.'],
 ];
 
-describe.skipIf(!SHARED_DIR)(`webgpu-lora train on stories260K${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  it('learns a dozen question → answer pairs, and the held-out loss goes down', async () => {
-    const modelDir = storiesEndingWithBos();
-    const text = PAIRS.map(([input, output]) => JSON.stringify({ input, output })).join('\n');
-    const data = dataFile('pairs.jsonl', `${text}\n`);
-    const out = join(tmp('out'), 'adapter');
-    // 12 training examples in batches of 4: 3 steps per epoch, 30 steps.
-    const args = ['--epochs', '10', '--lr', '1e-2', '--rank', '8', '--alpha', '16', '--schedule', 'linear', '--val-split', '0.2', '--seed', '0'];
-    const started = performance.now();
-    const r = cli(['train', '--model', modelDir, '--data', data, '--out', out, ...args], 900_000);
-    const seconds = (performance.now() - started) / 1000;
-    expect(r.status, r.stderr).toBe(0);
-    console.log(`train: ${seconds.toFixed(1)} s\n${r.stdout}`);
-    expect(r.stdout).toMatch(/^12 training and 3 validation examples; 30 steps \(3 per epoch, batch 4×1\)/m);
-    // Progress goes to stderr (not a TTY here): a line every 2 steps, the last one included.
-    expect(r.stderr).toMatch(/^step 30\/30 {2}epoch 10\.00 {2}loss \d+\.\d{4} {2}lr 3\.33e-4 {2}\d+ tok\/s/m);
-    expect(r.stderr).toMatch(/^before training: validation loss \d+\.\d{4}$/m);
-    const [, before, after] = /^validation loss: (\d+\.\d+) before training, (\d+\.\d+) after$/m.exec(r.stdout)!.map(Number);
-    expect(after).toBeLessThan(before * 0.75);
-    expect(r.stdout).toMatch(/^truncated examples: 0; skipped examples: 0$/m);
-    expect(readdirSync(out).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+/**
+ * The learning run: train on PAIRS with the binary (with `--weights <weights>` when given), then
+ * check the run's report, that the held-out loss went down by a quarter, and that at least 10 of
+ * the 12 training answers come back greedily from their prompts (on the model loaded with the
+ * same weight storage it was trained on). Logs the run time and the answers that did not.
+ */
+async function learnsPairs(weights?: 'nf4'): Promise<void> {
+  const modelDir = storiesEndingWithBos();
+  const text = PAIRS.map(([input, output]) => JSON.stringify({ input, output })).join('\n');
+  const data = dataFile('pairs.jsonl', `${text}\n`);
+  const out = join(tmp('out'), 'adapter');
+  // 12 training examples in batches of 4: 3 steps per epoch, 30 steps.
+  const args = ['--epochs', '10', '--lr', '1e-2', '--rank', '8', '--alpha', '16', '--schedule', 'linear', '--val-split', '0.2', '--seed', '0'];
+  if (weights) args.push('--weights', weights);
+  const started = performance.now();
+  const r = cli(['train', '--model', modelDir, '--data', data, '--out', out, ...args], 900_000);
+  const seconds = (performance.now() - started) / 1000;
+  expect(r.status, r.stderr).toBe(0);
+  console.log(`train${weights ? ` --weights ${weights}` : ''}: ${seconds.toFixed(1)} s\n${r.stdout}`);
+  expect(r.stdout).toMatch(/^12 training and 3 validation examples; 30 steps \(3 per epoch, batch 4×1\)/m);
+  // Progress goes to stderr (not a TTY here): a line every 2 steps, the last one included.
+  expect(r.stderr).toMatch(/^step 30\/30 {2}epoch 10\.00 {2}loss \d+\.\d{4} {2}lr 3\.33e-4 {2}\d+ tok\/s/m);
+  expect(r.stderr).toMatch(/^before training: validation loss \d+\.\d{4}$/m);
+  const [, before, after] = /^validation loss: (\d+\.\d+) before training, (\d+\.\d+) after$/m.exec(r.stdout)!.map(Number);
+  expect(after).toBeLessThan(before * 0.75);
+  expect(r.stdout).toMatch(/^truncated examples: 0; skipped examples: 0$/m);
+  expect(readdirSync(out).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
 
-    // Greedy answers with the trained adapter, from the prompt as training formatted it, to EOS.
-    const source = folderSource(modelDir);
-    const tokenizer = await TextTokenizer.load(source);
-    const model = await LanguageModel.load(await gpu(), source);
-    const adapter = await importPeft(folderSource(out), model.spec);
-    expect(adapter.config).toMatchObject({ r: 8, alpha: 16 });
-    const lora = GpuLora.create(await gpu(), adapter);
-    const { train } = splitValidation(parseDataset(text, 'jsonl'), 0.2, 0);
-    expect(train.length).toBe(12);
-    const wrong: string[] = [];
-    for (const ex of train) {
-      const [question, answer] = ex.messages.map((m) => m.content);
-      const g = await generateTokens(model, formatPrompt(question, tokenizer), { maxNewTokens: 24, lora });
-      const got = tokenizer.decode(g.ids);
-      if (got !== answer || g.stopReason !== 'eos') wrong.push(`${question} → ${JSON.stringify(got)} (${g.stopReason})`);
-    }
-    lora.destroy();
-    model.destroy();
-    console.log(`${12 - wrong.length} of 12 answers reproduced${wrong.length ? `; wrong:\n${wrong.join('\n')}` : ''}`);
-    expect(wrong.length, wrong.join('\n')).toBeLessThanOrEqual(2);
-  }, 900_000);
+  // Greedy answers with the trained adapter, from the prompt as training formatted it, to EOS.
+  const source = folderSource(modelDir);
+  const tokenizer = await TextTokenizer.load(source);
+  const model = await LanguageModel.load(await gpu(), source, undefined, { weightStorage: weights ?? 'f32' });
+  const adapter = await importPeft(folderSource(out), model.spec);
+  expect(adapter.config).toMatchObject({ r: 8, alpha: 16 });
+  const lora = GpuLora.create(await gpu(), adapter);
+  const { train } = splitValidation(parseDataset(text, 'jsonl'), 0.2, 0);
+  expect(train.length).toBe(12);
+  const wrong: string[] = [];
+  for (const ex of train) {
+    const [question, answer] = ex.messages.map((m) => m.content);
+    const g = await generateTokens(model, formatPrompt(question, tokenizer), { maxNewTokens: 24, lora });
+    const got = tokenizer.decode(g.ids);
+    if (got !== answer || g.stopReason !== 'eos') wrong.push(`${question} → ${JSON.stringify(got)} (${g.stopReason})`);
+  }
+  lora.destroy();
+  model.destroy();
+  console.log(`${12 - wrong.length} of 12 answers reproduced${weights ? ` (--weights ${weights})` : ''}${wrong.length ? `; wrong:\n${wrong.join('\n')}` : ''}`);
+  expect(wrong.length, wrong.join('\n')).toBeLessThanOrEqual(2);
+}
+
+describe.skipIf(!SHARED_DIR)(`webgpu-lora train on stories260K${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
+  it('learns a dozen question → answer pairs, and the held-out loss goes down', () => learnsPairs(), 900_000);
+
+  it('learns them as well on an NF4-quantized base (--weights nf4, QLoRA): at least 10 of 12', () => learnsPairs('nf4'), 900_000);
 
   it('checkpoints, and a run resumed from a checkpoint writes the same adapter as the uninterrupted run', async () => {
     const modelDir = join(SHARED_DIR!, 'models', 'stories260K');

@@ -25,8 +25,10 @@ export function integerOption(value: string | undefined, name: string, fallback:
  * --weights: how the model's large frozen matrices are stored on the GPU (default f32; nf4 and q8
  * quantize the layers' projections, model/gpu-weights.ts).
  */
-export function weightsOption(value: string | undefined): 'f32' | 'f16' | 'nf4' | 'q8' {
-  const w = (value ?? 'f32').toLowerCase();
+/** --weights as a storage, or undefined when not given (the model's default: f32, or nf4 for a bitsandbytes 4-bit checkpoint). */
+export function weightsOption(value: string | undefined): 'f32' | 'f16' | 'nf4' | 'q8' | undefined {
+  if (value === undefined) return undefined;
+  const w = value.toLowerCase();
   if (w !== 'f32' && w !== 'f16' && w !== 'nf4' && w !== 'q8') throw new UsageError(`--weights must be f32, f16, nf4 or q8, got '${value}'`);
   return w;
 }

@@ -103,7 +103,8 @@ export class Engine implements LoraEngine {
   }
 
   async loadModel(input: ModelInput, onProgress?: (p: LoadModelProgress) => void, opts: LoadModelOptions = {}): Promise<ModelInfo> {
-    const storage = assertWeightStorage(opts.weightStorage ?? 'f32'); // before the current model is unloaded
+    // Checked before the current model is unloaded; none given: the model's default (LanguageModel.load).
+    const storage = opts.weightStorage === undefined ? undefined : assertWeightStorage(opts.weightStorage);
     return this.exclusive('loading a model', async () => {
       const ctx = await this.device();
       const download = (item: string, done: number, total: number) => onProgress?.({ phase: 'download', item, done, total });

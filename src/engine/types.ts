@@ -45,7 +45,8 @@ export interface LoadModelOptions {
    */
   hfToken?: string;
   /**
-   * How the large frozen matrices are stored on the GPU: 'f32' (default) or 'f16', which halves
+   * How the large frozen matrices are stored on the GPU: 'f32' (default; for a bitsandbytes 4-bit
+   * checkpoint 'nf4', its codes as they are) or 'f16', which halves
    * their memory; compute stays f32, and results differ from f32 by the f16 rounding of those weights.
    * 'nf4' and 'q8' (QLoRA) quantize the layers' projections (NF4, blocks of 64; Q8_0, blocks of 32
    * along rows, only where rows are a multiple of 32 long) and keep the embedding and head f16;

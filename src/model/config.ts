@@ -9,6 +9,7 @@
 import { layerRopes, type RopeSpec } from './rope-config.js';
 import { fields, ModelConfigError, type Fields, type Json } from './config-fields.js';
 import { readJsonIfExists, type ModelSource } from './source.js';
+import { parseQuantizationConfig, type BnbQuantization } from './bnb.js';
 
 export { ModelConfigError } from './config-fields.js';
 export { ROPE_TYPES, type RopeSpec } from './rope-config.js';
@@ -77,6 +78,11 @@ export interface ModelSpec {
   ropes: RopeSpec[];
   /** One entry per layer (L of them). */
   layers: LayerSpec[];
+  /**
+   * config.json's quantization_config, where the checkpoint is quantized: bitsandbytes 4-bit NF4,
+   * its projections read as they are (./bnb.ts). Absent for a float checkpoint.
+   */
+  quantization?: BnbQuantization;
 }
 
 /** Parse a config.json object; `where` (a path or URL) is named in every error. */
@@ -105,9 +111,13 @@ export function parseModelConfig(config: unknown, where: string): ModelSpec {
   const f = fields(c, at);
   const bosIds = f.tokenIds('bos_token_id');
   const common: Common = { bosTokenId: bosIds[0] ?? null, eosTokenIds: f.tokenIds('eos_token_id'), V: f.positiveInt('vocab_size') };
-  if (modelType === 'gpt2') return gpt2Spec(f, c, common);
-  if (modelType === 'gemma3' || modelType === 'gemma3_text') return gemma3Spec(f, c, modelType, common);
-  return llamaSpec(f, c, modelType as LlamaType, common);
+  const quantization = parseQuantizationConfig(top.quantization_config, where);
+  if (quantization && modelType === 'gpt2') {
+    throw new ModelConfigError(`${where}: quantization_config: bitsandbytes checkpoints of gpt2 (Conv1D weights) are not supported; load the original weights with weightStorage 'nf4'`);
+  }
+  const spec = modelType === 'gpt2' ? gpt2Spec(f, c, common) : modelType === 'gemma3' || modelType === 'gemma3_text' ? gemma3Spec(f, c, modelType, common) : llamaSpec(f, c, modelType as LlamaType, common);
+  if (quantization) spec.quantization = quantization;
+  return spec;
 }
 
 type Common = Pick<ModelSpec, 'bosTokenId' | 'eosTokenIds' | 'V'>;

@@ -31,13 +31,13 @@
 import type { GpuContext } from '../gpu/device.js';
 import { quantizeNf4 } from '../gpu/quant/nf4.js';
 import { quantizeQ8 } from '../gpu/quant/q8.js';
-import { BLOCK_LAYOUT, isQuantDType } from '../gpu/quant/layout.js';
+import { BLOCK_LAYOUT, isQuantDType, quantWords } from '../gpu/quant/layout.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import type { BufferSpec, Planned } from './train-buffer-plan.js';
 import { bindingLimit, vocabBlockRows, withFirstRows } from './vocab-blocks.js';
 import type { ModelSource } from './source.js';
-import { streamWeights, type CpuTensor, type LayerWeights, type LayerWeightsOf, type ModelWeights, type ModelWeightsOf } from './weights.js';
+import { streamWeights, tensorFloats, type CpuTensor, type LayerWeights, type LayerWeightsOf, type LoadedTensor, type ModelWeights, type ModelWeightsOf } from './weights.js';
 
 /** How the large frozen matrices are stored on the GPU (the user-facing names; see the header). */
 export type WeightStorage = 'f32' | 'f16' | 'nf4' | 'q8';
@@ -234,11 +234,25 @@ class WeightUploader {
     }
   }
 
-  /** The tensor of `field` on the GPU: its blocks (one but for a split vocabulary matrix). */
-  put(field: string, t: CpuTensor): WeightTensor[] {
-    this.check(field, t.shape);
+  /**
+   * The tensor of `field` on the GPU: its blocks (one but for a split vocabulary matrix). An
+   * Nf4CpuTensor (a bnb checkpoint's projection) is uploaded as its words where the plan says
+   * nf4, and dequantized to f32 first (then stored as planned) otherwise.
+   */
+  put(field: string, loaded: LoadedTensor): WeightTensor[] {
+    this.check(field, loaded.shape);
     if (this.done.has(field)) throw new Error(`uploadWeights: tensor '${field}' given twice`);
     const blocks = this.planned.get(field)!;
+    if ('nf4' in loaded && blocks.length === 1 && blocks[0].dtype === 'nf4') {
+      const block = blocks[0];
+      const words = quantWords('nf4', block.shape.reduce((a, b) => a * b, 1));
+      if (loaded.nf4.length !== words) throw new Error(`uploadWeights: nf4 tensor '${field}' [${loaded.shape.join(', ')}] has ${loaded.nf4.length} words, expected ${words}`);
+      const made = createTensor(this.ctx, block.shape, 'nf4', loaded.nf4, block.name);
+      this.made.push(made);
+      this.done.add(field);
+      return [made];
+    }
+    const t = tensorFloats(loaded);
     const C = t.shape.at(-1) ?? 1;
     const out = withFirstRows(blocks).map(({ block, row0, rows }) => {
       const data = blocks.length === 1 ? t.data : t.data.subarray(row0 * C, (row0 + rows) * C);

@@ -20,11 +20,12 @@ export interface LoadProgress {
 export interface LoadOptions {
   /**
    * How the large frozen matrices (projections, embedding, untied LM head, GPT-2 positions) are
-   * stored on the GPU: 'f32' (default, as loaded) or 'f16' (half their memory; compute stays f32,
-   * so results differ from f32 storage by the f16 rounding of those weights), 'nf4' or 'q8' (the
+   * stored on the GPU: 'f32' (the default, as loaded) or 'f16' (half their memory; compute stays
+   * f32, so results differ from f32 storage by the f16 rounding of those weights), 'nf4' or 'q8' (the
    * layers' projections quantized, dequantized inside the matmuls; the other matrices f16), or a
    * descriptor {projections, others} naming the two formats (the golden cases keep the others
-   * f32). See ./gpu-weights.ts.
+   * f32). See ./gpu-weights.ts. A bitsandbytes 4-bit checkpoint (./bnb.ts) defaults to 'nf4': its
+   * NF4 projections go to the GPU as they are; under another storage they are dequantized first.
    */
   weightStorage?: WeightStorageOption;
 }
@@ -42,8 +43,10 @@ export class LanguageModel {
   ) {}
 
   static async load(ctx: GpuContext, source: ModelSource, onProgress?: (p: LoadProgress) => void, options: LoadOptions = {}): Promise<LanguageModel> {
-    const storage = assertWeightStorageOption(options.weightStorage ?? 'f32');
+    const given = options.weightStorage === undefined ? undefined : assertWeightStorageOption(options.weightStorage);
     const { spec, generationConfig } = await loadModelSpec(source);
+    // A bitsandbytes 4-bit checkpoint keeps its NF4 projections by default (read as they are, not re-quantized).
+    const storage: WeightStorageOption = given ?? (spec.quantization ? 'nf4' : 'f32');
     // Each tensor goes to the GPU as it is read (quantized or rounded there), its CPU copy dropped.
     const weights = await streamWeightsToGpu(ctx, source, spec, storage, (tensor, done, total) => onProgress?.({ tensor, done, total }));
     const plan = planWeights(spec, storage);

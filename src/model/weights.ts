@@ -4,7 +4,12 @@
 // split into q, k and v. Every dtype readTensorF32 knows (F32, F16, BF16, ...) is widened to f32.
 // A gemma3 (multimodal) checkpoint is read for its language model only (model.language_model.*,
 // or language_model.model.* as transformers 4 saved it); its vision tower is left alone.
+// A bitsandbytes 4-bit NF4 checkpoint (./bnb.ts) is read as it is: each quantized projection is
+// handed on as this engine's nf4 words (an Nf4CpuTensor), not re-quantized; loadWeights
+// dequantizes them to f32 (NF4[code] · absmax, as the GPU reads them).
 // Dimension letters as in ./block.ts's legend; P = maxPositions.
+import { dequantizeNf4 } from '../gpu/quant/nf4.js';
+import { locateBnbWeight, readBnbNf4, type BnbWeight } from './bnb.js';
 import type { ModelSpec } from './config.js';
 import { readSafetensorsHeader, readTensorF32, type SafetensorsHeader, type TensorInfo } from './safetensors.js';
 import { readJsonIfExists, type ModelSource } from './source.js';
@@ -14,6 +19,24 @@ export { loadModelSpec, type GenerationDefaults } from './config.js';
 export interface CpuTensor {
   data: Float32Array;
   shape: number[];
+}
+
+/**
+ * A projection of a bitsandbytes NF4 checkpoint as read: [N, K] (nn.Linear [out, in]) in this
+ * engine's nf4 words (../gpu/quant/nf4.ts: blocks of 64, the f32 absmax, then the codes).
+ */
+export interface Nf4CpuTensor {
+  nf4: Uint32Array;
+  shape: number[];
+}
+
+/** What the loader hands a sink: f32 values, or a bnb checkpoint's projection still in NF4. */
+export type LoadedTensor = CpuTensor | Nf4CpuTensor;
+
+/** `t` as f32 values: an Nf4CpuTensor dequantized (NF4[code] · absmax in f32), a CpuTensor as it is. */
+export function tensorFloats(t: LoadedTensor): CpuTensor {
+  if (!('nf4' in t)) return t;
+  return { data: dequantizeNf4(t.nf4, t.shape.reduce((a, b) => a * b, 1)), shape: t.shape };
 }
 
 export interface LayerWeights {
@@ -261,26 +284,29 @@ export type ModelWeightsOf<T> = { [K in keyof ModelWeights]: K extends 'layers' 
  * an uploader puts it on the GPU and lets the CPU copy go, so that no more than one tensor of the
  * model is held in f32 on the CPU at a time.
  */
-export type TensorSink<T> = (field: string, t: CpuTensor) => T;
+export type TensorSink<T> = (field: string, t: LoadedTensor) => T;
 
 /**
  * Read every weight the spec needs from model.safetensors or its shards into CPU tensors, checking
  * each shape. Names may carry or omit the `model.` / `transformer.` prefix. onTensor is called
- * after each tensor with its name and the count done out of the total.
+ * after each tensor with its name and the count done out of the total. A bitsandbytes NF4
+ * checkpoint's projections come dequantized (tensorFloats).
  */
 export async function loadWeights(
   source: ModelSource,
   spec: ModelSpec,
   onTensor?: (name: string, done: number, total: number) => void,
 ): Promise<ModelWeights> {
-  return streamWeights(source, spec, (_field, t) => t, onTensor) as Promise<ModelWeights>;
+  return streamWeights(source, spec, (_field, t) => tensorFloats(t), onTensor) as Promise<ModelWeights>;
 }
 
 /**
  * loadWeights, handing each tensor to `sink` as it is read (GPT-2's after its transpose and
  * split) and keeping what the sink returns. Every tensor is found and its shape checked in the
  * headers before any data is read: a missing or misshapen tensor is reported before the sink
- * sees anything.
+ * sees anything. A projection weight stored as bitsandbytes NF4 (U8 codes with its quant_state
+ * and absmax tensors beside it) is found with its companion tensors, checked against the config's
+ * shape, and handed on as an Nf4CpuTensor.
  */
 export async function streamWeights<T>(
   source: ModelSource,
@@ -291,6 +317,8 @@ export async function streamWeights<T>(
   const index = await openTensorIndex(source);
   const want = expectedTensors(spec);
   const located = new Map<string, { header: SafetensorsHeader; info: TensorInfo }>();
+  const bnb = new Map<string, BnbWeight>();
+  const projections = projectionWeights(spec);
   for (const [name, shape] of want) {
     const names = checkpointNames(spec, name);
     let found: Awaited<ReturnType<TensorIndex['find']>>;
@@ -300,6 +328,12 @@ export async function streamWeights<T>(
       throw new WeightsError(`${index.where}: tensor '${name}'${others ? ` (or ${others})` : ''} is missing; expected shape [${shape.join(', ')}]`);
     }
     const { header, info } = found;
+    const quantized = projections.has(name) ? await locateBnbWeight(source, (n) => index.find(n), found, shape) : null;
+    if (quantized) {
+      bnb.set(name, quantized);
+      located.set(name, found);
+      continue;
+    }
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new WeightsError(
         `${source.description}/${header.file}: tensor '${info.name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from the config (${specSummary(spec)})`,
@@ -310,15 +344,31 @@ export async function streamWeights<T>(
   let done = 0;
   const take: TakeTensor = async (name) => {
     const { header, info } = located.get(name)!;
-    const t = { data: await readTensorF32(source, header, info.name), shape: info.shape };
+    const q = bnb.get(name);
+    const shape = want.get(name)!;
+    const t: LoadedTensor = q ? { nf4: await readBnbNf4(source, q, shape), shape } : { data: await readTensorF32(source, header, info.name), shape: info.shape };
     onTensor?.(info.name, ++done, want.size);
     return t;
   };
-  return spec.arch === 'gpt2' ? assembleGpt2(spec, take, sink) : assembleLlama(spec, take, sink);
+  // GPT-2's weights are transposed and split as floats (its bnb checkpoints are refused by the config).
+  return spec.arch === 'gpt2' ? assembleGpt2(spec, async (name) => tensorFloats(await take(name)), sink) : assembleLlama(spec, take, sink);
 }
 
 /** Reads one tensor by its canonical name (one that expectedTensors lists). */
-type TakeTensor = (name: string) => Promise<CpuTensor>;
+type TakeTensor = (name: string) => Promise<LoadedTensor>;
+
+/** The canonical names of the layers' projection weights (`<q_proj module>.weight`, ...): the tensors a bnb checkpoint quantizes. */
+function projectionWeights(spec: ModelSpec): Set<string> {
+  const out = new Set<string>();
+  const fields: LayerModule[] = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
+  for (let i = 0; i < spec.L; i++) {
+    for (const f of fields) {
+      const m = layerModuleName(spec, i, f);
+      if (m) out.add(`${m}.weight`);
+    }
+  }
+  return out;
+}
 
 function specSummary(s: ModelSpec): string {
   return `${s.modelType}: V ${s.V}, C ${s.C}, L ${s.L}, NH ${s.NH}, KV ${s.KV}, HS ${s.HS}, F ${s.F}, P ${s.maxPositions}`;
@@ -361,7 +411,7 @@ async function assembleLlama<T>(spec: ModelSpec, take: TakeTensor, sink: TensorS
   return out;
 }
 
-async function assembleGpt2<T>(spec: ModelSpec, take: TakeTensor, sink: TensorSink<T>): Promise<ModelWeightsOf<T>> {
+async function assembleGpt2<T>(spec: ModelSpec, take: (name: string) => Promise<CpuTensor>, sink: TensorSink<T>): Promise<ModelWeightsOf<T>> {
   const qRows = spec.NH * spec.HS;
   const kvRows = spec.KV * spec.HS;
   const g = (x: GlobalModule) => globalModuleName(spec, x);

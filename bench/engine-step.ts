@@ -9,6 +9,7 @@ import { gpuMemory, resetPeak } from '../src/gpu/tensor.js';
 import { initLoraAdapter } from '../src/lora/adapter.js';
 import { GpuLora } from '../src/lora/gpu-lora.js';
 import { LanguageModel } from '../src/model/model.js';
+import { bindingLimit } from '../src/model/vocab-blocks.js';
 import type { ModelSource } from '../src/model/source.js';
 import type { TokenBatch } from '../src/model/train-pass.js';
 import { TrainStep } from '../src/train/step.js';
@@ -44,15 +45,18 @@ export interface EngineResult extends SideResult {
 
 export type EngineOutcome = EngineResult | { error: string };
 
-/** A model on the GPU and the tensor bytes that were in use before it was loaded. */
+/** A model on the GPU, the tensor bytes that were in use before it was loaded, and the bytes it holds. */
 export interface LoadedModel {
   model: LanguageModel;
   bytesBefore: number;
+  /** Tracked bytes of the model's tensors (weights in their storage, RoPE tables), as loaded. */
+  weightsBytes: number;
 }
 
 export async function loadEngineModel(ctx: GpuContext, source: ModelSource, settings: EngineSettings): Promise<LoadedModel> {
   const bytesBefore = gpuMemory(ctx).current;
-  return { model: await LanguageModel.load(ctx, source, undefined, { weightStorage: settings.weightStorage }), bytesBefore };
+  const model = await LanguageModel.load(ctx, source, undefined, { weightStorage: settings.weightStorage });
+  return { model, bytesBefore, weightsBytes: gpuMemory(ctx).current - bytesBefore };
 }
 
 /** The training memory of one shape without running a step: what TrainStep allocates, and the estimate. */
@@ -64,6 +68,8 @@ export interface MemoryPlan {
   peak_bytes: number;
   /** estimateTrainingMemory's total for the same settings (train/memory.ts). */
   estimated_bytes: number;
+  /** Tracked bytes of the model's weights on the GPU (in --weights' storage, RoPE tables included): the estimate's modelBytes. */
+  weights_bytes: number;
 }
 
 /**
@@ -81,8 +87,9 @@ export function planEngineMemory(ctx: GpuContext, name: string, loaded: LoadedMo
   } finally {
     lora.destroy();
   }
-  const estimate = estimateTrainingMemory(model.spec, BENCH_LORA, shape.batch, shape.seq, settings);
-  return { model: name, batch: shape.batch, seq: shape.seq, peak_bytes: gpuMemory(ctx).peak - bytesBefore, estimated_bytes: estimate.total };
+  // The device's binding limit plans the vocabulary blocks and the logits chunk, as TrainStep and the upload plan them.
+  const estimate = estimateTrainingMemory(model.spec, BENCH_LORA, shape.batch, shape.seq, { ...settings, maxBindingBytes: bindingLimit(ctx) });
+  return { model: name, batch: shape.batch, seq: shape.seq, peak_bytes: gpuMemory(ctx).peak - bytesBefore, estimated_bytes: estimate.total, weights_bytes: loaded.weightsBytes };
 }
 
 /**

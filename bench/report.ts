@@ -99,10 +99,10 @@ function engineSettings(r: BenchReport): string {
 /** --memory-only: each shape's tracked training memory and the estimate for it. */
 export function formatMemoryPlans(r: BenchReport, plans: Array<MemoryPlan | { model: string; error: string }>): string {
   const lines = [`adapter: ${r.adapter}`, `${engineSettings(r)}; memory allocated for one training step, no step run`, ''];
-  const rows = [['model', 'B x T', 'peak MiB', 'estimate MiB']];
+  const rows = [['model', 'B x T', 'weights MiB', 'peak MiB', 'estimate MiB']];
   for (const p of plans) {
     if ('error' in p) lines.push(`${p.model}: error: ${p.error}`);
-    else rows.push([p.model, `${p.batch} x ${p.seq}`, mib(p.peak_bytes), mib(p.estimated_bytes)]);
+    else rows.push([p.model, `${p.batch} x ${p.seq}`, mib(p.weights_bytes), mib(p.peak_bytes), mib(p.estimated_bytes)]);
   }
   lines.push(pad(rows));
   return lines.join('\n');

@@ -4,7 +4,7 @@
 // which runs with nothing but Node and Dawn (see BENCHMARKS.md).
 //
 //   node dist/bench/bench.mjs [--models a,b] [--shapes 1x256,8x256] [--steps N] [--warmup N]
-//                             [--weights f32|f16] [--checkpoint] [--memory-only]
+//                             [--weights f32|f16|nf4|q8] [--checkpoint] [--memory-only]
 //                             [--no-tfjs] [--tfjs-timeout S] [--no-profile] [--matmul [SIZES]] [--json]
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -12,12 +12,15 @@ import { deviceOrRerun, integerOption, UsageError } from '../src/cli/common.js';
 import type { GpuContext } from '../src/gpu/device.js';
 import { loadModelSpec, loadWeights } from '../src/model/weights.js';
 import type { WeightStorage } from '../src/model/gpu-weights.js';
-import { errorText, type EngineSettings, type Shape, type SideOutcome } from './common.js';
+import { errorText, SEED, type EngineSettings, type Shape, type SideOutcome } from './common.js';
 import { benchEngine, loadEngineModel, planEngineMemory, type EngineOutcome, type MemoryPlan } from './engine-step.js';
 import { benchMatmul, formatMatmul, matmulFailed, matmulSizes, withBareMatmul } from './matmul.js';
 import { benchModel, DEFAULT_MODEL_NAMES, MODEL_NAMES, modelName, parameterCount } from './models.js';
 import { formatMemoryPlans, formatReport, ratioOf, type BenchReport, type BenchResult } from './report.js';
 import { benchTfjs, tfjsAdapter } from './tfjs-step.js';
+
+/** What --weights takes: LanguageModel.load's weightStorage (src/model/gpu-weights.ts). */
+const WEIGHT_STORAGES: readonly WeightStorage[] = ['f32', 'f16', 'nf4', 'q8'];
 
 const USAGE = `usage: node dist/bench/bench.mjs [options]
   --models a,b      of ${MODEL_NAMES.join(', ')}
@@ -28,9 +31,14 @@ const USAGE = `usage: node dist/bench/bench.mjs [options]
   --shapes BxT,...  batch x sequence length (default: 1x256,8x256 on a GPU, 2x32 on SwiftShader)
   --steps N         timed steps, reported as their median (default: 10 on a GPU, 3 on SwiftShader)
   --warmup N        untimed steps first, which compile the pipelines (default: 2 on a GPU, 1 on SwiftShader)
-  --weights f32|f16 the engine's storage of the frozen weight matrices (default f32; compute is f32 either way)
+  --weights f32|f16|nf4|q8
+                    the engine's storage of the frozen weight matrices: f32 (default), f16, or
+                    nf4 / q8 (QLoRA's frozen base: the seven projections of every layer quantized,
+                    the embedding f16); compute is f32 either way; the tfjs peer always runs f32
   --checkpoint      the engine trains with gradient checkpointing
-  --memory-only     allocate each shape's training buffers and report the engine's memory, without steps
+  --memory-only     allocate each shape's training buffers and report the engine's memory, without
+                    steps (the random models' tensors repeat their first 65,536 values, which
+                    loads them faster: the bytes do not depend on the values)
   --no-tfjs         measure the engine only
   --tfjs-timeout S  stop a tfjs measurement (one model and shape) after S seconds and report that
                     as its error (default: none)
@@ -89,7 +97,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (args.shapes !== undefined) parseShapes(args.shapes);
-    if (args.weights !== undefined && args.weights !== 'f32' && args.weights !== 'f16') throw new UsageError(`--weights: '${args.weights}' is neither f32 nor f16`);
+    if (args.weights !== undefined && !WEIGHT_STORAGES.includes(args.weights as WeightStorage)) {
+      throw new UsageError(`--weights: '${args.weights}' is not one of ${WEIGHT_STORAGES.join(', ')}`);
+    }
     if (args.matmul !== undefined) matmulSizes(args.matmul, false);
     const unknown = (args.models ?? '').split(',').filter((m) => m.trim() && modelName(m) === null);
     if (unknown.length) throw new UsageError(`--models: unknown ${unknown.join(', ')}; the benchmark knows ${MODEL_NAMES.join(', ')}`);
@@ -161,7 +171,8 @@ interface Plan {
 /** --memory-only: each shape's planned training memory (no steps), or the error that stopped it. */
 async function planOneModel(ctx: GpuContext, name: string, shapes: Shape[], settings: EngineSettings): Promise<Array<MemoryPlan | { model: string; error: string }>> {
   try {
-    const bm = benchModel(name);
+    // Tiled random values: the allocated bytes do not depend on them, and they load several times faster.
+    const bm = benchModel(name, SEED, 'tiled');
     log(`${bm.name}: engine: loading the model (${settings.weightStorage} weights)`);
     const loaded = await loadEngineModel(ctx, bm.source, settings);
     try {

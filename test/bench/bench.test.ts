@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { matmulSizes } from '../../bench/matmul.js';
-import { llamaTensors, parameterCount, QWEN25_05B, randomModelSource, SMOLLM2_135M, tensorValues } from '../../bench/models.js';
+import { llamaTensors, parameterCount, QWEN25_05B, randomModelSource, SMOLLM2_135M, tensorValues, TILED_VALUES } from '../../bench/models.js';
 import { parseModelConfig } from '../../src/model/config.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
 import { loadWeights } from '../../src/model/weights.js';
@@ -51,6 +51,24 @@ describe('benchmark models', () => {
     expect(std).toBeGreaterThan(0.015);
     expect(std).toBeLessThan(0.025);
     expect(w.layers[0].qBias!.data.some((x) => x !== 0)).toBe(true);
+  });
+
+  it("'tiled' (--memory-only) repeats the first TILED_VALUES values of the normal fill", async () => {
+    // (Compared as bytes: toEqual walks typed arrays element by element, slowly.)
+    const same = (a: ArrayBufferView, b: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    const t = { name: 'model.layers.0.mlp.up_proj.weight', shape: [3 * TILED_VALUES + 100], init: 'normal' as const };
+    const normal = tensorValues(t, 5);
+    const tiled = tensorValues(t, 5, 'tiled');
+    expect(same(tiled.subarray(0, TILED_VALUES), normal.subarray(0, TILED_VALUES))).toBe(true);
+    for (const at of [TILED_VALUES, 2 * TILED_VALUES, 3 * TILED_VALUES]) expect(same(tiled.subarray(at, at + 100), normal.subarray(0, 100)), `at ${at}`).toBe(true);
+    expect(same(tiled.subarray(TILED_VALUES), normal.subarray(TILED_VALUES))).toBe(false);
+    const small = { name: 'model.norm.weight', shape: [4096], init: 'normal' as const };
+    expect(same(tensorValues(small, 5, 'tiled'), tensorValues(small, 5))).toBe(true);
+    // A tiled source reads the same bytes for any range too.
+    const config = { ...QWEN25_05B, hidden_size: 512, intermediate_size: 256, num_hidden_layers: 1, num_attention_heads: 8, num_key_value_heads: 2, vocab_size: 300 };
+    const source = randomModelSource(config, 7, 'tiled qwen', 'tiled');
+    const whole = await source.read('model.safetensors');
+    expect(same(await source.read('model.safetensors', 1000, 700_000), whole.subarray(1000, 700_000))).toBe(true);
   });
 });
 

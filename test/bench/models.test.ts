@@ -92,4 +92,13 @@ describe('the built benchmark command line', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--models: unknown gemma3-4b; the benchmark knows stories260K, smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b, qwen3-0.6b, llama3.2-1b, llama3.2-3b, gemma3-270m, gemma3-1b');
   });
+
+  it('takes --weights f32, f16, nf4 and q8, and refuses others naming the four', () => {
+    const help = bench('--help');
+    expect(help.stdout).toContain('--weights f32|f16|nf4|q8');
+    expect(help.stdout).toContain('the tfjs peer always runs f32');
+    const bad = bench('--weights', 'nf8', '--memory-only');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("--weights: 'nf8' is not one of f32, f16, nf4, q8");
+  });
 });

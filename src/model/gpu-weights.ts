@@ -35,7 +35,7 @@ import { BLOCK_LAYOUT, isQuantDType, quantWords } from '../gpu/quant/layout.js';
 import { createTensor, type Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';
 import type { BufferSpec, Planned } from './train-buffer-plan.js';
-import { bindingLimit, vocabBlockRows, withFirstRows } from './vocab-blocks.js';
+import { bindingLimit, vocabBlockRows, wholeShape, withFirstRows } from './vocab-blocks.js';
 import type { ModelSource } from './source.js';
 import { streamWeights, tensorFloats, type CpuTensor, type LayerWeights, type LayerWeightsOf, type LoadedTensor, type ModelWeights, type ModelWeightsOf } from './weights.js';
 
@@ -228,7 +228,7 @@ class WeightUploader {
   check(field: string, shape: readonly number[]): void {
     const blocks = this.planned.get(field);
     if (!blocks) throw new Error(`uploadWeights: the weights have a tensor '${field}' [${shape.join(', ')}] that the model's plan (its config) does not`);
-    const want = blocks.length === 1 ? blocks[0].shape : [blocks.reduce((n, b) => n + b.shape[0], 0), blocks[0].shape[1]];
+    const want = wholeShape(blocks);
     if (shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
       throw new Error(`uploadWeights: tensor '${field}' has shape [${shape.join(', ')}], but the plan (from the config) has [${want.join(', ')}]`);
     }
@@ -268,7 +268,7 @@ class WeightUploader {
   checkComplete(given: ReadonlySet<string> = this.done): void {
     for (const [field, blocks] of this.planned) {
       if (!given.has(field)) {
-        const shape = blocks.length === 1 ? blocks[0].shape : [blocks.reduce((n, b) => n + b.shape[0], 0), blocks[0].shape[1]];
+        const shape = wholeShape(blocks);
         throw new Error(`uploadWeights: tensor '${field}' [${shape.join(', ')}] is planned but missing from the weights`);
       }
     }

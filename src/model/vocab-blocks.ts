@@ -39,6 +39,11 @@ export function vocabBlockRows(name: string, V: number, C: number, dtype: DType,
   return Array.from({ length: Math.ceil(V / rows) }, (_, i) => Math.min(rows, V - i * rows));
 }
 
+/** The shape of the whole matrix that blocks of rows (or one tensor) make up: [Σ rows, C], or the one tensor's shape. */
+export function wholeShape(blocks: ReadonlyArray<{ shape: readonly number[] }>): number[] {
+  return blocks.length === 1 ? [...blocks[0].shape] : [blocks.reduce((n, b) => n + b.shape[0], 0), blocks[0].shape[1]];
+}
+
 /** Each block of a split matrix (tensors or their plans, [rows, C] each) with its first row in the whole matrix. */
 export function withFirstRows<P extends { shape: readonly number[] }>(blocks: readonly P[]): Array<{ block: P; row0: number; rows: number }> {
   let row0 = 0;

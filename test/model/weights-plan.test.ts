@@ -17,6 +17,7 @@ import { readSafetensorsHeader } from '../../src/model/safetensors.js';
 import { folderSource } from '../../src/model/source-node.js';
 import { bufferBytes, plannedBytes, plannedTensors } from '../../src/model/train-buffer-plan.js';
 import type { CpuTensor, LayerWeights, ModelWeights } from '../../src/model/weights.js';
+import { wholeShape } from '../../src/model/vocab-blocks.js';
 import { estimateTrainingMemory, modelBytes, modelElements } from '../../src/train/memory.js';
 import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 
@@ -29,8 +30,8 @@ const qwen2 = parseModelConfig(
   'a tiny qwen2',
 );
 const elements = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-/** The whole [V, C] shape of a vocabulary matrix's blocks of rows. */
-const whole = (blocks: Array<{ shape: number[] }>) => ({ shape: [blocks.reduce((n, b) => n + b.shape[0], 0), blocks[0].shape[1]] });
+/** The whole [V, C] of a vocabulary matrix's blocks of rows. */
+const whole = (blocks: Array<{ shape: number[] }>) => ({ shape: wholeShape(blocks) });
 const PROJECTIONS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
 
 describe('planWeights', () => {

@@ -1,10 +1,12 @@
 // The webgpu-lora command line (Node, WebGPU through Dawn).
 import { describeGpu } from '../gpu/device.js';
 import { deviceOrRerun, HF_TOKEN_USAGE, takeHfTokenOption, UsageError } from './common.js';
+import { exportGgufCommand, EXPORT_GGUF_USAGE } from './export-gguf.js';
 import { exportTrlCommand, EXPORT_TRL_USAGE } from './export-trl.js';
 import { generateCommand, GENERATE_USAGE } from './generate.js';
 import { goldenCommand, GOLDEN_USAGE } from './golden.js';
 import { mergeCommand, MERGE_USAGE } from './merge.js';
+import { serveCommand, SERVE_USAGE } from './serve.js';
 import { tokenizeCommand, TOKENIZE_USAGE } from './tokenize.js';
 import { trainCommand, TRAIN_USAGE } from './train.js';
 
@@ -15,7 +17,9 @@ ${TRAIN_USAGE}
 ${TOKENIZE_USAGE}
 ${EXPORT_TRL_USAGE}
 ${GENERATE_USAGE}
+${SERVE_USAGE}
 ${MERGE_USAGE}
+${EXPORT_GGUF_USAGE}
 ${GOLDEN_USAGE}
   webgpu-lora info
       Prints the GPU adapter, its features and limits.
@@ -47,6 +51,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'generate':
         await generateCommand(rest);
         return 0;
+      case 'serve':
+        return await serveCommand(rest);
+      case 'export-gguf':
+        return await exportGgufCommand(rest);
       case 'merge':
         await mergeCommand(rest);
         return 0;

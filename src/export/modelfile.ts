@@ -15,6 +15,7 @@
 // the GGUF's tokenizer.chat_template (or uses the bare prompt), which is better than failing the
 // whole export or writing a template that is known to differ from the model's.
 import { compileChatTemplate, renderChatTemplate } from '../tokenize/chat-template.js';
+import { PLAIN_CHAT_TEMPLATE } from '../train/format.js';
 import { chatGoTemplate, RAW_COMPLETION_TEMPLATE } from './ollama-template.js';
 import { findTurnFormat, type TurnFormat } from './turn-format.js';
 
@@ -39,7 +40,7 @@ export interface OllamaModelfileOptions {
   ggufFileName: string;
   /** A LoRA adapter GGUF beside the Modelfile, applied to the model of `ggufFileName`. */
   adapterFileName?: string;
-  /** The model's Jinja chat template; null for a model without one (raw completion). */
+  /** The model's Jinja chat template; null for a model without one (webgpu-lora's plain template; raw completion without an EOS token). */
   chatTemplate: string | null;
   /** The text of the special tokens the template reads (bos_token, eos_token, ...): only those that are set. */
   specialTokens: Record<string, string>;
@@ -71,21 +72,26 @@ const unique = (xs: string[]): string[] => [...new Set(xs.filter((x) => x !== ''
  */
 export function ollamaChat(chatTemplate: string | null, specialTokens: Record<string, string>, addsBos = true): OllamaChat {
   const eos = specialTokens.eos_token ?? '';
-  if (chatTemplate === null) {
-    return { kind: 'raw', template: RAW_COMPLETION_TEMPLATE, stop: unique([eos]), notes: ['The model has no chat template: prompts go to it as they are.'] };
+  if (chatTemplate === null && eos === '') {
+    return { kind: 'raw', template: RAW_COMPLETION_TEMPLATE, stop: [], notes: ['The model has neither a chat template nor an EOS token: prompts go to it as they are.'] };
   }
-  const compiled = compileChatTemplate(chatTemplate, 'the model being exported');
+  // Without a chat template, webgpu-lora trains and answers in its plain template (### Input: /
+  // ### Output:), so that is the TEMPLATE a model tuned here needs.
+  const plain = chatTemplate === null;
+  const compiled = compileChatTemplate(chatTemplate ?? PLAIN_CHAT_TEMPLATE, plain ? "webgpu-lora's plain template" : 'the model being exported');
   const result = findTurnFormat((messages, gen) => renderChatTemplate(compiled, messages, gen, specialTokens), specialTokens.bos_token ?? null);
   if (!result.ok) {
     const reason = result.reason.length > 400 ? `${result.reason.slice(0, 400)}...` : result.reason;
     return { kind: 'unrecognised', reason, stop: unique([eos]), notes: [] };
   }
   const f = result.format;
-  const notes = [`TEMPLATE follows the model's chat template (${f.family === 'other' ? 'its own turn markers' : `${f.family} turns`}).`];
+  const notes = plain
+    ? ["The model has no chat template: TEMPLATE is webgpu-lora's plain training template (### Input: / ### Output:), the format a model tuned with webgpu-lora answers in."]
+    : [`TEMPLATE follows the model's chat template (${f.family === 'other' ? 'its own turn markers' : `${f.family} turns`}).`];
   if (f.bos && addsBos) notes.push(`The chat template starts with ${f.bos}; llama.cpp adds it itself when it tokenizes (tokenizer.ggml.add_bos_token), so TEMPLATE leaves it out.`);
   const written = f.bos && !addsBos ? { ...f, head: f.bos + f.head, systemBefore: f.bos + f.systemBefore, bos: null } : f;
   if (f.trimsContent) notes.push('The chat template strips spaces and line breaks around each message; a Go template cannot, so contents go in as they are.');
-  if (!f.laterSystem) notes.push('The chat template refuses system messages after the first message; TEMPLATE leaves them out.');
+  if (!f.laterSystem) notes.push(plain ? 'System messages after the first message are left out, as in training.' : 'The chat template refuses system messages after the first message; TEMPLATE leaves them out.');
   return { kind: 'chat', format: f, template: chatGoTemplate(written), stop: unique([f.assistantClose.trim(), eos, f.userOpen.trim()]), notes };
 }
 

@@ -61,6 +61,37 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   await syncDir(dirname(target));
 }
 
+/**
+ * Replace one file atomically with bytes produced in pieces (a file too large to hold whole):
+ * produce(sink) writes them in order to `${path}.tmp-<random>`, which is then fsynced and renamed
+ * over path; on an error the temporary file is removed and path is left as it was.
+ */
+export async function writeFileAtomicStream<T>(path: string, produce: (sink: { write(bytes: Uint8Array): Promise<void> }) => Promise<T>): Promise<T> {
+  const target = resolve(path);
+  const tmp = `${target}.tmp-${suffix()}`;
+  let result: T;
+  try {
+    const handle = await open(tmp, 'wx');
+    try {
+      result = await produce({
+        write: async (bytes) => {
+          let done = 0;
+          while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done)).bytesWritten;
+        },
+      });
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await syncDir(dirname(target));
+  return result;
+}
+
 /** A plain file name: no path separators, not '.' or '..'. */
 function checkName(name: string): void {
   if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {

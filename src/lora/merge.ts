@@ -165,7 +165,7 @@ interface CheckpointTensor {
 }
 
 /** Every tensor of model.safetensors, or of the shards model.safetensors.index.json lists. */
-async function listCheckpoint(source: ModelSource): Promise<Map<string, CheckpointTensor>> {
+export async function listCheckpoint(source: ModelSource): Promise<Map<string, CheckpointTensor>> {
   const all = new Map<string, CheckpointTensor>();
   const add = (header: SafetensorsHeader) => {
     for (const info of header.tensors.values()) {

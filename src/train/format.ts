@@ -148,6 +148,20 @@ export function plainPrompt(user: string, system?: string): string {
 const PLAIN_TURN_SEPARATOR = '\n\n';
 
 /**
+ * The plain template as a Jinja chat template, for the places that need one written out (the
+ * Ollama Modelfile of an exported model without a chat template: ../export/modelfile.ts). It
+ * renders the text plainSegments tokenizes: a first system message, then each "### Input:"
+ * block, each reply followed by the EOS text and each later block after a blank line; later
+ * system messages are left out, as plainSegments leaves them. The prompt already ends with
+ * "### Output:\n", so add_generation_prompt adds nothing.
+ */
+export const PLAIN_CHAT_TEMPLATE =
+  "{%- for m in messages -%}{%- if m.role == 'system' -%}{%- if loop.first -%}{{ m.content + '\\n\\n' }}{%- endif -%}" +
+  "{%- elif m.role == 'user' -%}{%- if loop.index0 > 0 and loop.previtem.role == 'assistant' -%}{{ '\\n\\n' }}{%- endif -%}" +
+  "{{ '### Input:\\n' + m.content + '\\n\\n### Output:\\n' }}" +
+  "{%- elif m.role == 'assistant' -%}{{ m.content + eos_token }}{%- endif -%}{%- endfor -%}";
+
+/**
  * The plain template: the first prompt with the tokenizer's special tokens (BOS where it adds
  * one), replies and later prompts without, each reply followed by EOS.
  */

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { ollamaChat, ollamaModelfile, type OllamaModelfileOptions } from '../../src/export/modelfile.js';
 import { compileChatTemplate, renderChatTemplate, type ChatMessage } from '../../src/tokenize/chat-template.js';
 import { tokenContent } from '../../src/tokenize/special-tokens.js';
+import { formatPrompt, plainPrompt } from '../../src/train/format.js';
 import type { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { SHARED_DIR } from '../helpers.js';
 import { loadTokenizer, readModelJson, suiteTitle } from '../tokenize/fixtures.js';
@@ -259,15 +260,25 @@ describe.skipIf(!SHARED_DIR)(suiteTitle('the Modelfile for models without a chat
   it.each([
     ['stories260K', '</s>'],
     ['tiny-random-gpt2', '<|endoftext|>'],
-  ])('%s: a raw-completion TEMPLATE and its EOS as the stop', async (model, eos) => {
+  ])("%s: webgpu-lora's plain template as TEMPLATE, the prompts formatPrompt writes, its EOS as a stop", async (model, eos) => {
     const tok = await loadTokenizer(model);
     expect(tok.chatTemplate).toBeNull();
     const text = ollamaModelfile({ ggufFileName: `${model}.gguf`, chatTemplate: tok.chatTemplate, specialTokens: specialTokens(model) });
     const parsed = parseModelfile(text);
     expect(parsed.from).toBe(`./${model}.gguf`);
-    expect(parsed.template).toBe('{{ .Prompt }}');
-    expect(parsed.parameters.stop).toEqual([eos]);
-    // Ollama runs a template without .Messages with .System, .Prompt and .Response (empty while generating).
+    expect(parsed.parameters.stop).toEqual([eos, '### Input:']);
+    // The prompt a model tuned here is given (formatPrompt), and a conversation as training writes it.
+    const go = (messages: ChatMessage[]) => executeGoTemplate(parsed.template!, goValues(messages));
+    expect(go([user('Hi there')])).toBe(plainPrompt('Hi there'));
+    expect(go([sys('Be brief.'), user('Hi there')])).toBe(plainPrompt('Hi there', 'Be brief.'));
+    expect(go([sys('Be brief.'), user('Hi'), bot('Hello'), user('Why?')])).toBe(`${plainPrompt('Hi', 'Be brief.')}Hello${eos}\n\n${plainPrompt('Why?')}`);
+    // The ids of the prompt text, with llama.cpp's BOS where the tokenizer adds one, are formatPrompt's.
+    expect(tok.encode(go([user('Hi there')]))).toEqual(formatPrompt('Hi there', tok));
+  });
+
+  it('a model with neither a chat template nor an EOS token gets a raw-completion TEMPLATE', () => {
+    const parsed = parseModelfile(ollamaModelfile({ ggufFileName: 'm.gguf', chatTemplate: null, specialTokens: {} }));
+    expect([parsed.template, parsed.parameters.stop]).toEqual(['{{ .Prompt }}', undefined]);
     expect(executeGoTemplate(parsed.template!, { System: '', Prompt: 'Once upon a time', Response: '' })).toBe('Once upon a time');
   });
 });
@@ -350,7 +361,7 @@ describe('the Modelfile options', () => {
     for (const system of ['one line', 'two\nlines', 'has """ inside', '""starts with two quotes', '"quoted"', '  spaces around  ', 'ends with a quote"']) {
       expect(parseModelfile(build({ system })).system).toBe(system);
     }
-    expect(parseModelfile(build({ stop: ['\n\nUser:', '"'] })).parameters.stop).toEqual(['</s>', '\n\nUser:', '"']);
+    expect(parseModelfile(build({ stop: ['\n\nUser:', '"'] })).parameters.stop).toEqual(['</s>', '### Input:', '\n\nUser:', '"']);
   });
 
   it.each([

@@ -74,6 +74,15 @@ describe('GGUF tokenizer metadata', () => {
     expect([v['tokenizer.ggml.bos_token_id'], v['tokenizer.ggml.eos_token_id'], v['tokenizer.ggml.add_bos_token']]).toEqual([1, 2, false]);
   });
 
+  it("names the pre-tokenizer without a Split regex: ByteLevel alone gpt-2, SmolLM's individual Digits + ByteLevel smollm", async () => {
+    const bpe = (pre: unknown) => ({ ...spmTokenizer(), normalizer: null, pre_tokenizer: pre, model: { type: 'BPE', vocab: { a: 0, b: 1, ab: 2 }, merges: [['a', 'b']] }, added_tokens: [] });
+    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+    const pre = async (p: unknown) => values(await tokenizerKvs(memorySource({ 'tokenizer.json': enc(bpe(p)) }), spec(3)))['tokenizer.ggml.pre'];
+    expect(await pre(byteLevel)).toBe('gpt-2');
+    expect(await pre({ type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel] })).toBe('smollm');
+    await expect(pre({ type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: false }, byteLevel] })).rejects.toThrow(/a Digits pre-tokenizer without individual_digits/);
+  });
+
   it('refuses a byte-level pre-tokenizer llama.cpp has no name for, and more tokens than embedding rows', async () => {
     const byteLevel = {
       ...spmTokenizer(),

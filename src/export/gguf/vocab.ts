@@ -8,7 +8,7 @@
 //     as upstream writes them for a tokenizer.json-only folder, tokenize differently from HF).
 //     tokenizer.ggml.add_space_prefix says whether the normalizer prepends '▁'.
 //   'gpt2' (byte-level BPE): tokens, merges ("a b"), and tokenizer.ggml.pre, the name of the
-//     pre-tokenizer regex llama.cpp knows (qwen2, llama-bpe, gpt-2), found from tokenizer.json's
+//     pre-tokenizer regex llama.cpp knows (qwen2, llama-bpe, smollm, gpt-2), found from tokenizer.json's
 //     Split pattern; an unknown one is refused rather than guessed.
 // Token types: special added tokens control, other added tokens user-defined, <0xNN> byte, the
 // unknown token unknown, tokens padding the vocabulary to the embedding's V rows unused.
@@ -40,7 +40,13 @@ function parts(node: unknown): Json[] {
 function preTokenizerName(json: Json, where: string): string {
   const splits = parts(json.pre_tokenizer).filter((p) => p.type === 'Split');
   if (splits.length === 0) {
-    if (parts(json.pre_tokenizer).some((p) => p.type === 'ByteLevel' && p.use_regex !== false)) return 'gpt-2';
+    const all = parts(json.pre_tokenizer);
+    const byteLevel = all.some((p) => p.type === 'ByteLevel' && p.use_regex !== false);
+    const digits = all.filter((p) => p.type === 'Digits');
+    // SmolLM's: each digit on its own (Digits, individual_digits), then GPT-2's regex: llama.cpp's 'smollm'.
+    if (byteLevel && digits.length === 1 && digits[0].individual_digits === true) return 'smollm';
+    if (digits.length > 0) throw new Error(`${where}/tokenizer.json: a Digits pre-tokenizer without individual_digits (or with more than one) has no llama.cpp pre-tokenizer (tokenizer.ggml.pre)`);
+    if (byteLevel) return 'gpt-2';
     throw new Error(`${where}/tokenizer.json: the pre_tokenizer has neither a Split regex nor a ByteLevel regex; no llama.cpp pre-tokenizer (tokenizer.ggml.pre) is known for it`);
   }
   const regex = (splits[0].pattern as { Regex?: unknown } | undefined)?.Regex;

@@ -37,5 +37,6 @@ export type { LoraAdapter } from './lora/adapter.js';
 export { exportPeft, importPeft, type PeftFiles } from './lora/peft.js';
 export { GpuLora } from './lora/gpu-lora.js';
 export { mergedModelFiles } from './lora/merge.js';
+export { ollamaModelfile, type OllamaModelfileOptions } from './export/modelfile.js';
 export { exportGguf, collectBytes, GGUF_EXPORT_TYPES, type ExportGgufOptions, type ExportGgufResult, type GgufExportType, type ByteSink } from './export/gguf/export.js';
 export { formatConversation, formatExample, formatPrompt } from './train/format.js';

@@ -1,6 +1,7 @@
 // What every CLI command shares: usage errors, option parsing, and the GPU device (with the
 // SwiftShader fallback on machines without a GPU).
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { WebGpuUnavailableError, type GpuContext } from '../gpu/device.js';
 import { acquireNodeDevice } from '../gpu/node.js';
 import { hasVulkanLoader, swiftShaderEnv } from '../gpu/swiftshader-env.js';
@@ -70,25 +71,62 @@ export function hfToken(env: Record<string, string | undefined> = process.env): 
   return hfTokenOption ?? (env.HF_TOKEN || undefined);
 }
 
+/** Set in the environment of a re-run on SwiftShader: the pid of the process that started it. */
+const PARENT_ENV = 'WEBGPU_LORA_PARENT_PID';
+
+/** The signals a process waiting for its re-run passes on to it. */
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 /**
  * The GPU; or, where there is no Vulkan loader or no adapter and chromium's SwiftShader driver is
- * installed, a re-run of this process on SwiftShader (the environment must be set at start-up).
+ * installed, a re-run of this process on SwiftShader (the environment must be set at start-up),
+ * after which this process exits with the re-run's exit code.
+ *
+ * The two stay tied together. The re-run has a process group of its own, and this process, from
+ * then on only its stand-in, passes SIGINT, SIGTERM and SIGHUP on to it (its own handlers are
+ * dropped): a Ctrl-C reaches the re-run once, and a signal sent to this pid (a kill, a service
+ * manager, an npx that is stopped) reaches the process that does the work, which then stops as
+ * its command does on that signal (train: a checkpoint, then exit). The re-run watches this
+ * process, and if it is gone (killed with SIGKILL), sends itself SIGTERM.
  */
 export async function deviceOrRerun(): Promise<GpuContext> {
   const env = process.env.WEBGPU_LORA_SWIFTSHADER ? null : swiftShaderEnv();
-  const rerun = (): never => {
-    process.stderr.write('webgpu-lora: no GPU adapter found; running on SwiftShader (a CPU Vulkan driver: correct, slow)\n');
-    const child = spawnSync(process.execPath, process.argv.slice(1), {
-      stdio: 'inherit',
-      env: { ...process.env, ...env, WEBGPU_LORA_SWIFTSHADER: '1' },
-    });
-    process.exit(child.status ?? 1);
-  };
-  if (env && !hasVulkanLoader()) rerun();
+  if (!env) watchParent();
+  if (env && !hasVulkanLoader()) return rerun(env);
   try {
     return await acquireNodeDevice();
   } catch (e) {
-    if (e instanceof WebGpuUnavailableError && env) rerun();
+    if (e instanceof WebGpuUnavailableError && env) return rerun(env);
     throw e;
   }
+}
+
+async function rerun(env: Record<string, string>): Promise<never> {
+  process.stderr.write('webgpu-lora: no GPU adapter found; running on SwiftShader (a CPU Vulkan driver: correct, slow)\n');
+  const child = spawn(process.execPath, process.argv.slice(1), {
+    stdio: 'inherit',
+    detached: true,
+    env: { ...process.env, ...env, WEBGPU_LORA_SWIFTSHADER: '1', [PARENT_ENV]: String(process.pid) },
+  });
+  for (const s of FORWARDED) {
+    process.removeAllListeners(s);
+    process.on(s, () => child.kill(s));
+  }
+  const code = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (status, signal) => resolve(status ?? 128 + (signal ? osConstants.signals[signal] : 1)));
+  });
+  process.exit(code);
+}
+
+/** In a re-run: SIGTERM to itself once the process that started it is gone. */
+function watchParent(): void {
+  const parent = Number(process.env[PARENT_ENV]);
+  if (!parent) return;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    process.kill(process.pid, 'SIGTERM');
+  }, 1000);
+  timer.unref();
 }

@@ -2,17 +2,13 @@
 // LoRA adapter, until SIGINT (Ctrl-C) or SIGTERM, after which it stops cleanly: no new requests,
 // the generation in progress ended, the GPU's buffers and the device destroyed. A second signal
 // while it stops ends the process at once (Node's default for a signal nobody listens to).
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { WebGpuUnavailableError, type GpuContext } from '../gpu/device.js';
-import { acquireNodeDevice } from '../gpu/node.js';
-import { hasVulkanLoader, swiftShaderEnv } from '../gpu/swiftshader-env.js';
 import { GpuLora } from '../lora/gpu-lora.js';
 import { LanguageModel } from '../model/model.js';
 import { startServer } from '../serve/server.js';
 import { TextTokenizer } from '../tokenize/tokenizer.js';
 import { readAdapter } from './adapter-source.js';
-import { integerOption, UsageError, weightsOption } from './common.js';
+import { deviceOrRerun, integerOption, UsageError, weightsOption } from './common.js';
 import { resolveModelSource } from './model-source.js';
 
 export const SERVE_USAGE = `  webgpu-lora serve --model <dir|url|hf-id> [--adapter <dir>] [--port N] [--host 127.0.0.1]
@@ -27,9 +23,6 @@ export const SERVE_USAGE = `  webgpu-lora serve --model <dir|url|hf-id> [--adapt
       --name is the model id it answers with (default: the --model argument). Stops on Ctrl-C.`;
 
 export const DEFAULT_PORT = 8000;
-
-/** Set in the environment of a re-run on SwiftShader: the pid of the process that started it. */
-const PARENT_ENV = 'WEBGPU_LORA_SERVE_PARENT';
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -54,9 +47,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const name = values.name ?? values.model;
   const weightStorage = weightsOption(values.weights);
 
-  const device = await deviceOrForwardingRerun();
-  if (typeof device === 'number') return device;
-  const ctx = device;
+  const ctx = await deviceOrRerun();
   let model: LanguageModel | undefined;
   let lora: GpuLora | undefined;
   try {
@@ -73,15 +64,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (!local && apiKey === undefined) process.stderr.write(`webgpu-lora serve: listening on ${host} without an API key: anyone who can reach this machine can use the model\n`);
     process.stdout.write(`webgpu-lora serve: serving ${name}${values.adapter ? ` with the adapter ${values.adapter}` : ''} at ${server.url}\n`);
 
-    let watch: NodeJS.Timeout | undefined;
+    // (A re-run on SwiftShader gets these from the process that started it, and SIGTERM when that is gone: common.ts.)
     const why = await new Promise<string>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
-      // A re-run on SwiftShader (below) also stops when the process that started it is gone.
-      const parent = Number(process.env[PARENT_ENV]);
-      if (parent) watch = setInterval(() => process.ppid !== parent && resolve('the process that started it is gone'), 1000).unref();
     });
-    clearInterval(watch);
     process.stderr.write(`webgpu-lora serve: ${why}: stopping\n`);
     await server.close();
   } finally {
@@ -91,41 +78,4 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   process.stderr.write('webgpu-lora serve: stopped\n');
   return 0;
-}
-
-/**
- * The GPU, as common.ts's deviceOrRerun finds it; where it re-runs this process on SwiftShader,
- * the re-run here is asynchronous and this process passes SIGINT and SIGTERM on to it, so that
- * stopping this process stops the server (a blocked parent would die and leave the child
- * serving). The child gets a process group of its own, so a Ctrl-C reaches it once, through
- * this process. Returns the child's exit code when it re-ran.
- */
-async function deviceOrForwardingRerun(): Promise<GpuContext | number> {
-  const env = process.env.WEBGPU_LORA_SWIFTSHADER ? null : swiftShaderEnv();
-  const rerun = (): Promise<number> => {
-    process.stderr.write('webgpu-lora: no GPU adapter found; running on SwiftShader (a CPU Vulkan driver: correct, slow)\n');
-    const child = spawn(process.execPath, process.argv.slice(1), {
-      stdio: 'inherit',
-      detached: true,
-      env: { ...process.env, ...env, WEBGPU_LORA_SWIFTSHADER: '1', [PARENT_ENV]: String(process.pid) },
-    });
-    const forward = (s: NodeJS.Signals) => child.kill(s);
-    process.on('SIGINT', forward);
-    process.on('SIGTERM', forward);
-    return new Promise((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code, signal) => {
-        process.off('SIGINT', forward);
-        process.off('SIGTERM', forward);
-        resolve(code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 9) : 1));
-      });
-    });
-  };
-  if (env && !hasVulkanLoader()) return rerun();
-  try {
-    return await acquireNodeDevice();
-  } catch (e) {
-    if (e instanceof WebGpuUnavailableError && env) return rerun();
-    throw e;
-  }
 }

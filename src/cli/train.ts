@@ -76,21 +76,26 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const examples = readExamples(v.data!);
   if (examples === null) return 1;
 
-  // Ctrl-C: before training, quit; while training, stop after the current step and save a
-  // checkpoint (a second Ctrl-C quits at once). The listener is installed before deviceOrRerun so
-  // that a process waiting for its SwiftShader re-run is not killed while the re-run saves.
+  // Ctrl-C or SIGTERM: before training, quit; while training, stop after the current step and
+  // save a checkpoint (a second signal quits at once). (On SwiftShader the process that re-runs
+  // this one passes both signals on to it: common.ts deviceOrRerun.)
   let engine: Engine | undefined;
-  const onSigint = () => {
-    if (!engine) process.exit(130);
-    process.removeListener('SIGINT', onSigint);
-    process.stderr.write('\nstopping after the current step (Ctrl-C again to quit at once)...\n');
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!engine) process.exit(signal === 'SIGINT' ? 130 : 143);
+    stopListening();
+    process.stderr.write(`\n${signal === 'SIGINT' ? 'Ctrl-C' : signal}: stopping after the current step (again to quit at once)...\n`);
     void engine.cancel();
   };
-  process.on('SIGINT', onSigint);
+  const stopListening = () => {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     return await train(v, examples, input, resumeDir, checkpointEvery, dtype === 'f16' ? 'F16' : 'F32', (e) => (engine = e));
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    stopListening();
   }
 }
 

@@ -13,7 +13,9 @@
 // largest tensor being generated: loadWeights keeps all weights as float32 (4 bytes a parameter:
 // SmolLM2-135M 0.54 GB, Qwen2.5-0.5B 1.98 GB, Llama 3.2 3B 12.9 GB), and the largest tensor is the
 // embedding (0.11 GB, 0.54 GB, 1.58 GB). Gemma's norms scale by (1 + weight): theirs are zeros.
-// --memory-only reads 'tiled' weights (RandomFill): each tensor's first 65,536 values, repeated.
+// --memory-only reads 'tiled' weights (RandomFill): each tensor's first 65,536 values, repeated;
+// with --weights nf4 it reads 'nf4' ones: a bitsandbytes NF4 checkpoint whose projections are
+// random NF4 blocks (./random-nf4.ts), the other tensors tiled.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +25,7 @@ import { folderSource } from '../src/model/source-node.js';
 import type { ModelSource } from '../src/model/source.js';
 import { globalModuleName, layerModuleName, type LayerModule } from '../src/model/weights.js';
 import { GEMMA3_1B, GEMMA3_270M, LLAMA32_1B, LLAMA32_3B, QWEN25_05B, QWEN25_15B, QWEN3_06B, SMOLLM2_135M } from './hub-configs.js';
+import { BNB_NF4_QUANTIZATION_CONFIG, randomNf4Tensors, type FileTensor } from './random-nf4.js';
 
 export { GEMMA3_1B, GEMMA3_270M, LLAMA32_1B, LLAMA32_3B, QWEN25_05B, QWEN25_15B, QWEN3_06B, SMOLLM2_135M } from './hub-configs.js';
 
@@ -87,6 +90,8 @@ export interface TensorShape {
   shape: number[];
   /** Norm weights are ones (zeros for Gemma's (1 + weight) norms: the same identity scale); everything else is random. */
   init: 'ones' | 'zeros' | 'normal';
+  /** One of a layer's seven projection weights (what nf4 quantizes, and the 'nf4' fill stores as NF4 blocks). */
+  projection?: true;
 }
 
 /** The switches of Gemma 3's specs (src/model/config.ts), read loosely so that this file compiles with specs that lack them. */
@@ -105,21 +110,22 @@ export function llamaTensors(spec: ModelSpec): TensorShape[] {
   const norm: TensorShape['init'] = gemma.normOnePlusWeight ? 'zeros' : 'ones';
   const out: TensorShape[] = [];
   const add = (module: string | null, shape: number[], init: TensorShape['init'] = 'normal') => out.push({ name: `${module}.weight`, shape, init });
+  const projection = (module: string | null, shape: number[]) => out.push({ name: `${module}.weight`, shape, init: 'normal', projection: true });
   const bias = (module: string | null, n: number) => out.push({ name: `${module}.bias`, shape: [n], init: 'normal' });
   add(globalModuleName(spec, 'embed'), [V, C]);
   for (let l = 0; l < L; l++) {
     const m = (x: LayerModule) => layerModuleName(spec, l, x);
     const at = `model.layers.${l}`;
     add(m('attnNorm'), [C], norm);
-    add(m('q'), [NH * HS, C]);
-    add(m('k'), [KV * HS, C]);
-    add(m('v'), [KV * HS, C]);
+    projection(m('q'), [NH * HS, C]);
+    projection(m('k'), [KV * HS, C]);
+    projection(m('v'), [KV * HS, C]);
     if (spec.qkvBias) {
       bias(m('q'), NH * HS);
       bias(m('k'), KV * HS);
       bias(m('v'), KV * HS);
     }
-    add(m('o'), [C, NH * HS]);
+    projection(m('o'), [C, NH * HS]);
     if (spec.oBias) bias(m('o'), C);
     if (spec.qkNorm) {
       add(m('qNorm'), [HS], norm);
@@ -130,9 +136,9 @@ export function llamaTensors(spec: ModelSpec): TensorShape[] {
       add(`${at}.pre_feedforward_layernorm`, [C], norm);
       add(`${at}.post_feedforward_layernorm`, [C], norm);
     } else add(m('mlpNorm'), [C], norm);
-    add(m('gate'), [F, C]);
-    add(m('up'), [F, C]);
-    add(m('down'), [C, F]);
+    projection(m('gate'), [F, C]);
+    projection(m('up'), [F, C]);
+    projection(m('down'), [C, F]);
     if (spec.mlpBias) {
       bias(m('gate'), F);
       bias(m('up'), F);
@@ -154,16 +160,19 @@ function streamOf(seed: number, name: string): number {
 /**
  * How a random model's tensors are filled: 'normal', every value drawn (what the timed steps and
  * the tfjs peer read); 'tiled', the first TILED_VALUES values drawn as 'normal' draws them and then
- * repeated to the tensor's end (about 5 ns a value here instead of 36). --memory-only reads
- * 'tiled' weights: the bytes a model and its training step allocate do not depend on the values.
+ * repeated to the tensor's end (about 5 ns a value here instead of 36); 'nf4', a bitsandbytes NF4
+ * checkpoint (its config.json with a quantization_config) whose projections are random NF4
+ * blocks, tiled the same way (./random-nf4.ts), and whose other tensors are 'tiled'.
+ * --memory-only reads 'tiled' weights, or 'nf4' ones with --weights nf4: the bytes a model and its
+ * training step allocate do not depend on the values.
  */
-export type RandomFill = 'normal' | 'tiled';
+export type RandomFill = 'normal' | 'tiled' | 'nf4';
 
 /** The values a 'tiled' tensor draws before it repeats them (a multiple of 64, NF4's block, and of 32, Q8_0's). */
 export const TILED_VALUES = 1 << 16;
 
 /** The values of one tensor: ones, or N(0, 0.02²) by Box–Muller over the tensor's mulberry32 stream (with 'tiled', repeated after TILED_VALUES). */
-export function tensorValues(t: TensorShape, seed: number, fill: RandomFill = 'normal'): Float32Array {
+export function tensorValues(t: TensorShape, seed: number, fill: Exclude<RandomFill, 'nf4'> = 'normal'): Float32Array {
   const n = t.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   if (t.init === 'zeros') return out;
@@ -180,15 +189,15 @@ export function tensorValues(t: TensorShape, seed: number, fill: RandomFill = 'n
   return out;
 }
 
-/** safetensors' header for F32 tensors stored in the given order: 8-byte length, JSON, spaces to a multiple of 8. */
-function safetensorsLayout(tensors: TensorShape[]): { header: Uint8Array; offsets: number[]; dataBytes: number } {
+/** safetensors' header for tensors stored in the given order: 8-byte length, JSON, spaces to a multiple of 8. */
+function safetensorsLayout(tensors: FileTensor[]): { header: Uint8Array; offsets: number[]; dataBytes: number } {
   let offset = 0;
   const offsets: number[] = [];
   const entries = tensors.map((t) => {
     const begin = offset;
     offsets.push(begin);
-    offset += t.shape.reduce((a, b) => a * b, 1) * 4;
-    return `${JSON.stringify(t.name)}:{"dtype":"F32","shape":[${t.shape.join(',')}],"data_offsets":[${begin},${offset}]}`;
+    offset += t.shape.reduce((a, b) => a * b, 1) * (t.dtype === 'F32' ? 4 : 1);
+    return `${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${begin},${offset}]}`;
   });
   const json = new TextEncoder().encode(`{${entries.join(',')}}`);
   const jsonBytes = Math.ceil(json.length / 8) * 8;
@@ -198,24 +207,45 @@ function safetensorsLayout(tensors: TensorShape[]): { header: Uint8Array; offset
   return { header, offsets, dataBytes: offset };
 }
 
+/** The tensors of the file for `fill`: F32 values, or with 'nf4' each projection as its four bnb tensors. */
+function fileTensors(spec: ModelSpec, seed: number, fill: RandomFill): FileTensor[] {
+  return llamaTensors(spec).flatMap((t): FileTensor[] => {
+    if (fill === 'nf4' && t.projection) return randomNf4Tensors(t.name, t.shape, streamOf(seed, t.name), TILED_VALUES);
+    const values = fill === 'normal' ? 'normal' : 'tiled';
+    return [{ name: t.name, dtype: 'F32', shape: t.shape, bytes: () => new Uint8Array(tensorValues(t, seed, values).buffer) }];
+  });
+}
+
 /**
  * A model folder with random weights for `config` (a config.json object), generated on read.
- * Tensors are stored sorted by name, as safetensors' own writer stores F32 tensors, so the bytes
- * equal writeSafetensors' for the same tensors.
+ * Tensors are stored sorted by name, as safetensors' own writer stores them, so the bytes equal
+ * writeSafetensors' for the same tensors. With 'nf4', config.json gains the quantization_config
+ * of a bitsandbytes NF4 checkpoint (./random-nf4.ts).
  */
 export function randomModelSource(config: object, seed = 0, description = 'random model', fill: RandomFill = 'normal'): ModelSource {
   const spec = parseModelConfig(config, `${description}/config.json`);
-  const tensors = llamaTensors(spec).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const tensors = fileTensors(spec, seed, fill).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const { header, offsets, dataBytes } = safetensorsLayout(tensors);
-  const configBytes = new TextEncoder().encode(JSON.stringify(config, null, 2));
+  const stored = fill === 'nf4' ? { ...config, quantization_config: BNB_NF4_QUANTIZATION_CONFIG } : config;
+  const configBytes = new TextEncoder().encode(JSON.stringify(stored, null, 2));
   const files: Record<string, number> = { 'config.json': configBytes.length, 'model.safetensors': header.length + dataBytes };
   const size = async (file: string) => {
     if (!Object.hasOwn(files, file)) throw new Error(`${description}/${file} does not exist`);
     return files[file];
   };
 
-  /** Bytes [start, end) of model.safetensors. */
+  const byOffset = new Map(offsets.map((begin, i) => [begin, i]));
+
+  /**
+   * Bytes [start, end) of model.safetensors. A read of exactly one tensor (what the loader reads)
+   * returns its generated bytes as they are, with no second copy of the largest tensors held.
+   */
   function readWeights(start: number, end: number): Uint8Array {
+    const one = byOffset.get(start - header.length);
+    if (one !== undefined && start >= header.length && end - header.length === (one + 1 < tensors.length ? offsets[one + 1] : dataBytes)) {
+      const bytes = tensors[one].bytes();
+      if (bytes.length === end - start) return bytes;
+    }
     const out = new Uint8Array(Math.max(0, end - start));
     if (start < header.length) out.set(header.subarray(start, Math.min(end, header.length)));
     const from = Math.max(start, header.length) - header.length; // data-section range [from, to)
@@ -224,7 +254,7 @@ export function randomModelSource(config: object, seed = 0, description = 'rando
       const begin = offsets[i];
       const stop = i + 1 < tensors.length ? offsets[i + 1] : dataBytes;
       if (stop <= from || begin >= to) return;
-      const bytes = new Uint8Array(tensorValues(t, seed, fill).buffer);
+      const bytes = t.bytes();
       const lo = Math.max(from, begin);
       const hi = Math.min(to, stop);
       out.set(bytes.subarray(lo - begin, hi - begin), lo + header.length - start);

@@ -51,7 +51,10 @@ export interface AdapterShape {
 }
 
 export interface TrainBufferOptions {
-  /** Gradient checkpointing: plan one LayerBuffers for all layers instead of one each. Default false. */
+  /**
+   * Gradient checkpointing: plan one LayerBuffers for all layers instead of one each, and keep the
+   * logits chunk at its small size (logitsChunkRows). Default false.
+   */
   checkpoint?: boolean;
   /** The device's largest binding (../model/vocab-blocks.ts bindingLimit), which bounds the logits chunk; default none. */
   maxBindingBytes?: number;
@@ -62,13 +65,16 @@ export interface TrainBufferOptions {
  * logits (at least 64 rows), and no more than the rows there are. A large batch (at least
  * 4 · LOGITS_CHUNK_MIN_ROWS rows) takes at least LOGITS_CHUNK_MIN_ROWS, so that on GPUs the LM
  * head, the largest product of small models, runs on the 128 × 128-tiled kernel (TILE128_MIN_SIDE)
- * rather than the 64 × 64 one; there the other buffers dwarf the chunk (256 rows are 48 MiB of
- * logits at SmolLM2's 49,152 tokens, 148 MiB at Qwen2.5's 151,936), while a small batch keeps its
- * memory lean. The chunk fits one binding of maxBindingBytes: a vocabulary too wide for that takes
- * fewer rows (a multiple of 64 / gcd(64, C), so that the chunks' rows of h stay aligned).
+ * rather than the 64 × 64 one: that trades memory for speed where the L layers' saved
+ * activations dwarf the chunk (256 rows are 48 MiB of logits at SmolLM2's 49,152 tokens, 148 MiB
+ * at Qwen2.5's 151,936). With gradient checkpointing (`checkpoint`) the user has chosen memory
+ * over speed and one layer's activations are saved, not L: there the chunk would be a quarter of
+ * a step's buffers (Qwen2.5-1.5B at 4 × 256: 148 of 617 MiB), so it keeps the small size, as a
+ * small batch does. The chunk fits one binding of maxBindingBytes: a vocabulary too wide for that
+ * takes fewer rows (a multiple of 64 / gcd(64, C), so that the chunks' rows of h stay aligned).
  */
-export function logitsChunkRows(V: number, rows: number, C: number, maxBindingBytes = Infinity): number {
-  const least = rows >= 4 * LOGITS_CHUNK_MIN_ROWS ? LOGITS_CHUNK_MIN_ROWS : 64;
+export function logitsChunkRows(V: number, rows: number, C: number, maxBindingBytes = Infinity, checkpoint = false): number {
+  const least = rows >= 4 * LOGITS_CHUNK_MIN_ROWS && !checkpoint ? LOGITS_CHUNK_MIN_ROWS : 64;
   const budget = Math.max(least, Math.floor((4 << 20) / V / 64) * 64);
   const chunk = Math.min(budget, Math.ceil(rows / 64) * 64);
   const fitting = Math.floor(maxBindingBytes / (4 * V)); // rows of logits one binding holds
@@ -83,7 +89,7 @@ export function logitsChunkRows(V: number, rows: number, C: number, maxBindingBy
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
-/** The fewest rows of a large batch's logits chunk (logitsChunkRows). */
+/** The fewest rows of a large batch's logits chunk without gradient checkpointing (logitsChunkRows). */
 export const LOGITS_CHUNK_MIN_ROWS = 256;
 
 /**
@@ -139,7 +145,7 @@ export function planTrainBuffers(spec: ModelSpec, B: number, T: number, adapter:
   const { R, dropoutWidth: Kd } = adapter;
   const f = (shape: number[], name: string): BufferSpec<'f32'> => ({ name, shape, dtype: 'f32' });
   const u32 = (shape: number[], name: string): BufferSpec<'u32'> => ({ name, shape, dtype: 'u32' });
-  const chunkRows = logitsChunkRows(V, M, C, maxBindingBytes);
+  const chunkRows = logitsChunkRows(V, M, C, maxBindingBytes, checkpoint);
   return {
     B,
     T,

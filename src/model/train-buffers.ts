@@ -5,7 +5,9 @@
 // Steps with fewer rows (B·T below the planned maximum) use a prefix of each buffer.
 // With gradient checkpointing, one set of block activations serves every layer (the backward
 // pass recomputes each layer's into it from the saved residual stream, see ./train-pass.ts),
-// so the activation memory of the blocks is that of one layer instead of L.
+// so the activation memory of the blocks is that of one layer instead of L; and the logits chunk
+// keeps its small size at any batch (./train-buffer-plan.ts logitsChunkRows), memory being what
+// checkpointing asks for.
 import type { GpuContext } from '../gpu/device.js';
 import { Tensor } from '../gpu/tensor.js';
 import type { ModelSpec } from './config.js';

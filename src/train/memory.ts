@@ -6,7 +6,8 @@
 // (model/gpu-weights.ts planWeights: 4 bytes an element, 2 for the matrices stored as f16) that
 // uploadWeights and LanguageModel.load allocate (test/model/weights-plan.test.ts checks a model's
 // upload against it), and test/engine/engine.test.ts checks the whole against a training run. With gradient
-// checkpointing the blocks' saved activations are one layer's (shared), not L layers'.
+// checkpointing the blocks' saved activations are one layer's (shared), not L layers', and the
+// logits chunk keeps its small size at any batch (model/train-buffer-plan.ts logitsChunkRows).
 // Dimension letters as in model/config.ts; M = B·T.
 import { gradNormScratchSize } from '../gpu/kernels/adamw.js';
 import { loraParameterCount } from '../lora/adapter.js';

@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { matmulSizes } from '../../bench/matmul.js';
 import { llamaTensors, parameterCount, QWEN25_05B, randomModelSource, SMOLLM2_135M, tensorValues, TILED_VALUES } from '../../bench/models.js';
+import { NF4_VALUES } from '../../src/gpu/quant/nf4.js';
+import { quantWords } from '../../src/gpu/quant/layout.js';
 import { parseModelConfig } from '../../src/model/config.js';
+import { loadModelSpec, streamWeights, loadWeights, type LoadedTensor } from '../../src/model/weights.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
-import { loadWeights } from '../../src/model/weights.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { ensureBuilt } from '../setup/dist.js';
 
@@ -69,6 +71,63 @@ describe('benchmark models', () => {
     const source = randomModelSource(config, 7, 'tiled qwen', 'tiled');
     const whole = await source.read('model.safetensors');
     expect(same(await source.read('model.safetensors', 1000, 700_000), whole.subarray(1000, 700_000))).toBe(true);
+  });
+});
+
+describe("'nf4' (--memory-only --weights nf4): a bitsandbytes NF4 checkpoint of random blocks", () => {
+  // Wide enough that a projection (256 · 512 = 2 · TILED_VALUES codes) repeats its drawn codes.
+  const config = { ...QWEN25_05B, hidden_size: 256, intermediate_size: 512, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 300 };
+  const same = (a: ArrayBufferView, b: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+  it('whose projections the loader takes as nf4 words, the other tensors those of the tiled fill', async () => {
+    const source = randomModelSource(config, 7, 'nf4 qwen', 'nf4');
+    const { spec } = await loadModelSpec(source);
+    expect(spec.quantization).toEqual({ method: 'bitsandbytes', quantType: 'nf4', doubleQuant: false });
+    const got = new Map<string, LoadedTensor>();
+    await streamWeights(source, spec, (field, t) => got.set(field, t));
+    const tiled = await loadWeights(randomModelSource(config, 7, 'tiled qwen', 'tiled'), spec);
+    const projections = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
+    for (let l = 0; l < spec.L; l++) {
+      for (const p of projections) {
+        const t = got.get(`layers.${l}.${p}`)!;
+        expect('nf4' in t, `layers.${l}.${p} is handed on as nf4 words`).toBe(true);
+        const words = (t as { nf4: Uint32Array }).nf4;
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        expect(words.length).toBe(quantWords('nf4', n));
+        const absmax = new Float32Array(words.buffer).filter((_, i) => i % 9 === 0);
+        expect(absmax.every((a) => a >= 0.04 && a < 0.06), `layers.${l}.${p} absmax in [0.04, 0.06)`).toBe(true);
+        const codes = new Set<number>();
+        words.forEach((w, i) => i % 9 !== 0 && [0, 4, 8, 12, 16, 20, 24, 28].forEach((s) => codes.add((w >>> s) & 15)));
+        expect(codes.size, 'every NF4 code occurs').toBe(16);
+      }
+      expect(same((got.get(`layers.${l}.attnNorm`) as { data: Float32Array }).data, tiled.layers[l].attnNorm.data)).toBe(true);
+      expect(same((got.get(`layers.${l}.qBias`) as { data: Float32Array }).data, tiled.layers[l].qBias!.data)).toBe(true);
+    }
+    expect(same((got.get('embed') as { data: Float32Array }).data, tiled.embed.data)).toBe(true);
+    // The up projection's codes repeat after its TILED_VALUES drawn ones (words of the second half = the first's), its absmax too.
+    const up = (got.get('layers.0.up') as { nf4: Uint32Array }).nf4;
+    const half = (TILED_VALUES / 64) * 9;
+    expect(up.length).toBe(2 * half);
+    expect(same(up.subarray(half), up.subarray(0, half))).toBe(true);
+    expect(same((got.get('layers.1.up') as { nf4: Uint32Array }).nf4, up)).toBe(false); // each tensor its own stream
+    // Dequantized (what loadWeights gives): NF4[code] · absmax, the codes those of the file's first bytes (high nibble first).
+    const file = await source.read('model.safetensors');
+    const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true)))));
+    const entry = header['model.layers.0.mlp.down_proj.weight'];
+    expect([entry.dtype, entry.shape]).toEqual(['U8', [(256 * 512) / 2, 1]]);
+    const byte0 = file[8 + Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true)) + entry.data_offsets[0]];
+    const down = (await loadWeights(source, spec)).layers[0].down.data;
+    const absmax0 = new Float32Array((got.get('layers.0.down') as { nf4: Uint32Array }).nf4.buffer)[0];
+    expect([down[0], down[1]]).toEqual([Math.fround(NF4_VALUES[byte0 >> 4] * absmax0), Math.fround(NF4_VALUES[byte0 & 15] * absmax0)]);
+  });
+
+  it('reads the same bytes for any range, and config.json names its quantization', async () => {
+    const source = randomModelSource(config, 7, 'nf4 qwen', 'nf4');
+    const whole = await source.read('model.safetensors');
+    for (const [a, b] of [[0, 9], [1000, 700_000], [whole.length - 5000, whole.length]]) expect(same(await source.read('model.safetensors', a, b), whole.subarray(a, b)), `[${a}, ${b})`).toBe(true);
+    const stored = JSON.parse(new TextDecoder().decode(await source.read('config.json')));
+    expect(stored.quantization_config).toMatchObject({ quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: 'nf4' });
+    expect({ ...stored, quantization_config: undefined }).toEqual({ ...config, quantization_config: undefined });
   });
 });
 

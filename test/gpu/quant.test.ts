@@ -5,6 +5,10 @@
 // refusals, and then against ../shared/golden-quant: every quantized weight of its three cases,
 // quantized and dequantized here from the base model's weights, must equal the case's
 // `dequantized.<name>` tensor bit for bit (q8: up to the sign of a zero; see test/ref/quant.ts).
+// The quantizers are fast paths of the rules (NF4: a bucket table and one threshold comparison;
+// Q8_0: rounding without a branch on the sign), so their words are checked against words packed
+// from the references' codes, at every NF4 threshold, bucket edge and tiny |x| with their f32
+// neighbours, at Q8_0's exact and near halves, and on a million N(0, 0.02²) weights.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +32,55 @@ function differences(a: Float32Array, b: Float32Array): number[] {
   const out: number[] = [];
   for (let i = 0; i < a.length; i++) if (!(a[i] === b[i] || (Number.isNaN(a[i]) && Number.isNaN(b[i])))) out.push(i);
   return out;
+}
+
+/** The f32 `steps` ulps from x (negative steps: towards −∞), through the ordered bit patterns. */
+function ulpsFrom(x: number, steps: number): number {
+  const u = new Uint32Array(1);
+  const v = new Float32Array(u.buffer);
+  v[0] = x;
+  const ordered = u[0] & 0x80000000 ? -(u[0] & 0x7fffffff) : u[0]; // −0 and +0 both 0
+  const to = ordered + steps;
+  u[0] = to < 0 ? (0x80000000 | -to) >>> 0 : to;
+  return v[0];
+}
+
+/** Weights drawn N(0, 0.02²) (Box–Muller over randomArray's uniforms), as a model's. */
+function normalWeights(n: number, seed: number): Float32Array {
+  const u = randomArray(2 * n, seed, 0, 1);
+  return Float32Array.from({ length: n }, (_, i) => 0.02 * Math.sqrt(-2 * Math.log(1 - u[2 * i])) * Math.cos(2 * Math.PI * u[2 * i + 1]));
+}
+
+/** NF4 words packed from the reference's codes (nf4CodeRef, the 16-value scan), the header's layout. */
+function nf4WordsRef(w: Float32Array): Uint32Array {
+  const blocks = Math.ceil(w.length / 64);
+  const out = new Uint32Array(9 * blocks);
+  const absmax = new Float32Array(out.buffer);
+  for (let b = 0; b < blocks; b++) {
+    const block = w.subarray(64 * b, Math.min(w.length, 64 * b + 64));
+    const m = block.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    absmax[9 * b] = m;
+    block.forEach((v, e) => (out[9 * b + 1 + (e >> 3)] |= nf4CodeRef(m > 0 ? f(v / m) : 0) << (4 * (e & 7))));
+  }
+  return out;
+}
+
+/** Q8_0 words packed from the reference's codes and scales (q8CodesRef; its NaN and −0 stored as 0). */
+function q8WordsRef(w: Float32Array, row: number): Uint32Array {
+  const { q, scale } = q8CodesRef(w, row);
+  const out = new Uint32Array((w.length / 32) * 9);
+  for (let b = 0; b < w.length / 32; b++) {
+    out[9 * b] = f16Bits(scale[b]);
+    for (let e = 0; e < 32; e++) out[9 * b + 1 + (e >> 2)] |= ((Number.isNaN(q[32 * b + e]) ? 0 : q[32 * b + e]) & 0xff) << (8 * (e & 3));
+  }
+  return out;
+}
+
+/** The first word where a and b differ, as "word i: a vs b" (undefined when equal). */
+function firstDifference(a: Uint32Array, b: Uint32Array): string | undefined {
+  if (a.length !== b.length) return `lengths ${a.length} vs ${b.length}`;
+  const i = a.findIndex((v, j) => v !== b[j]);
+  return i < 0 ? undefined : `word ${i}: ${a[i].toString(16)} vs ${b[i].toString(16)}`;
 }
 
 /** Weights of many magnitudes: uniform, then blocks scaled from 1e-6 to 1e3, with outliers. */
@@ -92,6 +145,50 @@ describe('nf4 on the CPU', () => {
   it('refuses values that are not finite', () => {
     expect(() => quantizeNf4(Float32Array.of(1, NaN))).toThrow('quantizeNf4: value 1 is NaN; only finite values can be quantized');
     expect(() => quantizeNf4(Float32Array.of(-Infinity))).toThrow('quantizeNf4: value 0 is -Infinity');
+    // The first one of its block, in a later block, whatever follows it.
+    const w = new Float32Array(200);
+    w[130] = Infinity;
+    w[140] = NaN;
+    expect(() => quantizeNf4(w)).toThrow('quantizeNf4: value 130 is Infinity');
+  });
+
+  it("gives the scan's code at every threshold, bucket edge and tiny |x|, and at their f32 neighbours", () => {
+    const xs: number[] = [-1, 1, 0, -0];
+    // The thresholds, found from the reference alone: the f32 where its code steps from k to k + 1.
+    const thresholds: number[] = [];
+    for (let k = 0; k < 15; k++) {
+      let m = f((NF4_VALUES[k] + NF4_VALUES[k + 1]) / 2);
+      while (nf4CodeRef(m) > k) m = ulpsFrom(m, -1);
+      while (nf4CodeRef(m) <= k) m = ulpsFrom(m, 1);
+      thresholds.push(m);
+    }
+    expect(thresholds.map(nf4CodeRef)).toEqual(Array.from({ length: 15 }, (_, k) => k + 1));
+    // The quantizer's table buckets are 2⁻¹¹ wide: every edge b/2048 − 1; and |x| so small that x + 1 rounds.
+    const edges = Array.from({ length: 4097 }, (_, b) => b / 2048 - 1);
+    const tiny = [2 ** -29, 2 ** -30, 2 ** -31, 2 ** -60, 2 ** -126, 2 ** -149].flatMap((t) => [t, -t]);
+    for (const x of [...thresholds, ...edges, ...tiny, ...NF4_VALUES]) {
+      for (let u = -3; u <= 3; u++) {
+        const y = ulpsFrom(x, u);
+        if (Math.abs(y) <= 1) xs.push(y);
+      }
+    }
+    const wrong = xs.filter((x) => nf4Code(x) !== nf4CodeRef(x));
+    expect(wrong, 'x where nf4Code differs from the 16-value scan').toEqual([]);
+    expect(xs.length).toBeGreaterThan(7 * 4097);
+    // Through the quantizer: blocks whose absmax is 1 hold these x as they are.
+    const w = new Float32Array(64 * Math.ceil(xs.length / 63));
+    xs.forEach((x, i) => (w[64 * Math.floor(i / 63) + 1 + (i % 63)] = x));
+    for (let b = 0; b < w.length; b += 64) w[b] = 1;
+    expect(firstDifference(quantizeNf4(w), nf4WordsRef(w))).toBeUndefined();
+  });
+
+  it("packs the words of the reference's codes for a million N(0, 0.02²) weights and at awkward magnitudes", () => {
+    const w = normalWeights(1 << 20, 17);
+    expect(firstDifference(quantizeNf4(w), nf4WordsRef(w))).toBeUndefined();
+    for (const n of [1, 7, 63, 65, 1000, 4099]) {
+      const a = awkwardWeights(n, 40 + n);
+      expect(firstDifference(quantizeNf4(a), nf4WordsRef(a)), `n = ${n}`).toBeUndefined();
+    }
   });
 });
 
@@ -153,6 +250,28 @@ describe('q8 on the CPU', () => {
     }
   });
 
+  it("packs the words of the reference's codes at exact and near halves, clipped blocks and a million N(0, 0.02²) weights", () => {
+    // Blocks with d = 1 (absmax 127), 1/8 and 3 (not a power of two): every half step k + 0.5 in
+    // [−127.5, 126.5] · d, with its f32 neighbours, negative and positive.
+    const halves: number[] = [];
+    for (const d of [1, 1 / 8, 3]) {
+      const values: number[] = [-127 * d];
+      for (let k = -127; k <= 126; k++) for (const u of [-1, 0, 1]) values.push(ulpsFrom(f((k + 0.5) * d), u));
+      // Blocks of 32: 127·d first (the absmax, so d is the block's scale), then 31 of the values.
+      for (let i = 0; i < values.length; i += 31) halves.push(127 * d, ...values.slice(i, i + 31), ...new Array(Math.max(0, i + 31 - values.length)).fill(0));
+    }
+    expect(halves.length % 32).toBe(0);
+    const tiny = [1e-37, -1e-37, 3e-38, 0, -2e-38, -0, 1e-45, -1e-45]; // id = ∞: clipped to int8, 0 · ∞ → 0
+    const cases: Array<[string, Float32Array, number]> = [
+      ['halves', Float32Array.from(halves), 32],
+      ['id = ∞', Float32Array.from({ length: 64 }, (_, i) => tiny[i % tiny.length]), 64],
+      ['subnormal d', randomArray(256, 11, -0.005, 0.005), 128],
+      ['awkward magnitudes', awkwardWeights(96 * 64, 5), 96],
+      ['a million N(0, 0.02²)', normalWeights(1 << 20, 23), 2048],
+    ];
+    for (const [what, w, row] of cases) expect(firstDifference(quantizeQ8(w, row), q8WordsRef(w, row)), what).toBeUndefined();
+  });
+
   it('refuses rows that are not a multiple of 32, values that are not whole rows, and unrepresentable scales', () => {
     for (const row of [33, 16, 0, -32, 1.5]) {
       expect(() => quantizeQ8(new Float32Array(96), row)).toThrow(`quantizeQ8: rows of ${row} values are not a multiple of 32 long`);
@@ -160,6 +279,7 @@ describe('q8 on the CPU', () => {
     expect(() => quantizeQ8(new Float32Array(96), 64)).toThrow('quantizeQ8: 96 values are not whole rows of 64');
     expect(() => quantizeQ8(Float32Array.from({ length: 32 }, () => 1e7), 32)).toThrow(/quantizeQ8: block 0 has \|w\| up to 10000000, whose scale .* overflows f16/);
     expect(() => quantizeQ8(Float32Array.from({ length: 32 }, (_, i) => (i === 5 ? Infinity : 0)), 32)).toThrow('quantizeQ8: value 5 is Infinity');
+    expect(() => quantizeQ8(Float32Array.from({ length: 96 }, (_, i) => (i === 40 ? NaN : i === 50 ? -Infinity : 1)), 32)).toThrow('quantizeQ8: value 40 is NaN');
     expect(() => quantWords('q8', 48)).toThrow('q8: 48 elements are not whole Q8_0 blocks of 32');
   });
 });

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { SMOLLM2_135M } from '../../bench/models.js';
 import { resolveLoraModules, type LoraConfig } from '../../src/lora/config.js';
 import { parseModelConfig } from '../../src/model/config.js';
-import { logitsChunkRows, plannedBytes, plannedTensors, planLayerBuffers, planTrainBuffers, type AdapterShape } from '../../src/model/train-buffer-plan.js';
+import { LOGITS_CHUNK_MIN_ROWS, logitsChunkRows, plannedBytes, plannedTensors, planLayerBuffers, planTrainBuffers, type AdapterShape } from '../../src/model/train-buffer-plan.js';
 import { estimateTrainingMemory, loraAdapterShape } from '../../src/train/memory.js';
 
 const smollm = parseModelConfig(SMOLLM2_135M, 'SmolLM2-135M config');
@@ -31,7 +31,7 @@ describe('planTrainBuffers', () => {
     }
   });
 
-  it('with checkpointing plans one shared set of block buffers instead of L, and nothing else changes', () => {
+  it('with checkpointing plans one shared set of block buffers instead of L, and at a small batch nothing else changes', () => {
     const saved = planTrainBuffers(smollm, B, T, adapter);
     const shared = planTrainBuffers(smollm, B, T, adapter, { checkpoint: true });
     expect(saved.layers.map((l) => l.h1.name)).toEqual(Array.from({ length: smollm.L }, (_, l) => `layer.${l}.h1`));
@@ -41,6 +41,21 @@ describe('planTrainBuffers', () => {
     const { layers: _a, checkpoint: _b, ...restSaved } = saved;
     const { layers: _c, checkpoint: _d, ...restShared } = shared;
     expect(restShared).toEqual(restSaved);
+  });
+
+  it('gives a large batch logits chunks of LOGITS_CHUNK_MIN_ROWS rows, but keeps them small with checkpointing', () => {
+    // Qwen2.5's 151,936-token vocabulary at 4 × 256 rows: 256-row chunks (148 MiB) without
+    // checkpointing, 64-row ones (37 MiB) with it; below 4 · 256 rows, 64 either way.
+    const V = 151936;
+    const qwen = { ...smollm, V };
+    for (const [rows, saved, shared] of [[1024, LOGITS_CHUNK_MIN_ROWS, 64], [4096, LOGITS_CHUNK_MIN_ROWS, 64], [1023, 64, 64], [60, 64, 64]]) {
+      expect([logitsChunkRows(V, rows, qwen.C), logitsChunkRows(V, rows, qwen.C, Infinity, true)], `${rows} rows`).toEqual([saved, shared]);
+    }
+    const [withoutCkpt, withCkpt] = [false, true].map((checkpoint) => planTrainBuffers(qwen, 4, 256, adapter, { checkpoint }));
+    expect([withoutCkpt.chunkRows, withCkpt.chunkRows]).toEqual([LOGITS_CHUNK_MIN_ROWS, 64]);
+    expect(withCkpt.logitsChunk.shape).toEqual([64, V]);
+    // A binding limit still bounds the small chunk: 50 rows of 151,936 f32 logits fit 29 MiB (C = 576 needs no row alignment).
+    expect(planTrainBuffers(qwen, 4, 256, adapter, { checkpoint: true, maxBindingBytes: 29 << 20 }).chunkRows).toBe(50);
   });
 
   it('plans a u buffer [M, R] per adapted kind, dU [M, R], the logits chunk, and the dropout scratch only with dropout', () => {

@@ -1,11 +1,20 @@
-// Saving bytes the page made (a zip of an adapter, a model, a training folder) as a download:
-// an object URL on an anchor with a download attribute, revoked once the browser has it.
+// Saving bytes the page made (a zip of an adapter, a model, a training folder) or a file the
+// engine wrote (a GGUF export) as a download: an object URL on an anchor with a download
+// attribute, revoked once the browser has it.
 import { zipFiles } from '../../src/io/zip.js';
 import type { Files } from '../../src/engine/types.js';
 
 /** Offers `bytes` as a file named `name`. */
 export function downloadBytes(bytes: Uint8Array, name: string, type = 'application/zip'): void {
-  const url = URL.createObjectURL(new Blob([bytes.slice()], { type }));
+  downloadBlob(new Blob([bytes.slice()], { type }), name);
+}
+
+/**
+ * Offers a Blob or File as a file named `name`, without reading it: a disk-backed File (one from
+ * the origin-private file system) goes from disk to the downloads folder.
+ */
+export function downloadBlob(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
   a.download = name;

@@ -1,10 +1,12 @@
 // The export panel: download the adapter as a PEFT folder (adapter.zip, f32 or f16), the "train
 // this on a GPU server with TRL" folder (webgpu-lora-trl.zip), or the merged model
-// (merged-model.zip); and import a PEFT adapter from a zip or from its two files.
+// (merged-model.zip), or either as GGUF (./gguf-export.ts); and import a PEFT adapter from a zip
+// or from its two files.
 import { unzipFiles } from '../../src/io/zip.js';
 import type { Files, LoraEngine } from '../../src/engine/types.js';
 import { $, errorMessage, mib, show } from './dom.js';
 import { downloadZip } from './download.js';
+import { initGgufExport, type Exporting } from './gguf-export.js';
 import type { Store } from './state.js';
 import { describeAdapter } from './train-panel.js';
 
@@ -36,15 +38,16 @@ export function initExportPanel(engine: LoraEngine, store: Store): void {
   const adapterInfo = $('adapter-info');
   const status = $('export-status');
 
-  /** Runs one export as the engine's job; its outcome (or error) goes into the status line. */
-  async function exporting(what: string, fn: () => Promise<string>): Promise<void> {
+  /** Runs one export as the engine's job; its progress, then its outcome (or error), go into the status line. */
+  const exporting: Exporting = async (what, fn) => {
     show(status, 'running', `${what}…`);
     try {
-      show(status, 'done', await store.run('exporting', fn));
+      show(status, 'done', await store.run('exporting', () => fn((text) => show(status, 'running', text))));
     } catch (e) {
       show(status, 'error', `${what} failed: ${errorMessage(e)}`);
     }
-  }
+  };
+  initGgufExport(engine, store, exporting);
 
   exportButton.addEventListener('click', () =>
     exporting('Exporting the adapter', async () => {

@@ -11,6 +11,7 @@
 // steps and waits for it; checkpoint() takes one on demand (the CLI's Ctrl-C); `resumeFrom`
 // continues from one, bit for bit (../train/trainer.ts and ../train/checkpoint.ts do the work).
 // evaluate() is a loss-only forward pass (./loss-pass.ts): no optimizer state, no gradients.
+// exportGguf() writes a GGUF file (./gguf-export.ts), in a browser to its private file system.
 import { acquireDevice, describeGpu, type GpuContext } from '../gpu/device.js';
 import { gpuMemory } from '../gpu/tensor.js';
 import { generateTextFromIds } from '../generate/text.js';
@@ -32,10 +33,11 @@ import { estimateTrainingMemory, modelParameterCount } from '../train/memory.js'
 import { prepareExamples } from '../train/prepare.js';
 import { checkAdapterFits, Trainer } from '../train/trainer.js';
 import { trlExportFiles } from '../train/trl-export.js';
+import { checkGgufRequest, writeGgufExport } from './gguf-export.js';
 import { meanLoss } from './loss-pass.js';
 import { bindingLimit } from '../model/vocab-blocks.js';
 import type {
-  AdapterInfo, DatasetInput, DatasetOptions, EvaluateOptions, EvaluateResult, Files, GenerateReply, GenerateRequest, GpuInfo,
+  AdapterInfo, DatasetInput, DatasetOptions, EvaluateOptions, EvaluateResult, Files, GenerateReply, GenerateRequest, GgufExport, GgufExportProgress, GgufExportRequest, GpuInfo,
   LoadModelOptions, LoadModelProgress, LoraEngine, MemoryReport, ModelInfo, ModelInput, TrainCallbacks, TrainOptions, TrainSummary,
 } from './types.js';
 
@@ -275,6 +277,12 @@ export class Engine implements LoraEngine {
   async mergeAdapter(): Promise<Files> {
     const { model } = this.requireModel();
     return this.exclusive('merging', async () => mergedModelFiles(model.source, model.spec, await this.currentAdapter()));
+  }
+
+  async exportGguf(request: GgufExportRequest, onProgress?: (p: GgufExportProgress) => void): Promise<GgufExport> {
+    const { model, tokenizer } = this.requireModel();
+    const checked = checkGgufRequest(request);
+    return this.exclusive('exporting GGUF', async () => writeGgufExport(model, tokenizer, await this.currentAdapter(), checked, onProgress));
   }
 
   async exportTrl(data: DatasetInput, config: TrainingConfigInput = {}, opts: DatasetOptions = {}): Promise<Files> {

@@ -208,6 +208,44 @@ export interface MemoryReport {
   fits: boolean;
 }
 
+/** What exportGguf writes. */
+export interface GgufExportRequest {
+  /**
+   * 'adapter': the current adapter as a GGUF LoRA file (llama.cpp --lora, Ollama's ADAPTER);
+   * 'merged': the model with the current adapter merged into its weights, with an Ollama Modelfile.
+   */
+  kind: 'adapter' | 'merged';
+  /** The matrices' type (default 'f16'; q8_0 rows that are not a multiple of 32 long are f16; 1-D tensors stay f32). */
+  type?: 'f32' | 'f16' | 'q8_0';
+}
+
+export interface GgufExportProgress {
+  /** The tensor just written, and how many of the file's tensors are written. */
+  tensor: string;
+  done: number;
+  total: number;
+}
+
+export interface GgufExport {
+  kind: 'adapter' | 'merged';
+  type: 'f32' | 'f16' | 'q8_0';
+  /**
+   * The GGUF file, named for what it holds (adapter-f16.gguf, merged-model-f16.gguf). In a
+   * browser with an origin-private file system it is backed by a file there, written tensor by
+   * tensor as the export ran (it stays readable for a minute, then a later export deletes it);
+   * elsewhere its bytes were gathered in memory.
+   */
+  file: File;
+  /** Where the file's bytes were written: 'opfs' (on disk, as they were produced) or 'memory'. */
+  storage: 'opfs' | 'memory';
+  /** Why the bytes were gathered in memory (only when storage is 'memory'). */
+  storageNote?: string;
+  bytes: number;
+  tensors: number;
+  /** For a merged model: the Ollama Modelfile (FROM ./<file's name>), and its file name. */
+  modelfile?: { name: string; text: string };
+}
+
 /** A folder as file name → bytes (names may contain '/'). */
 export type Files = Record<string, Uint8Array>;
 
@@ -238,6 +276,13 @@ export interface LoraEngine {
   importAdapter(files: Files): Promise<AdapterInfo>;
   /** The full model folder with the current adapter merged into its weights. */
   mergeAdapter(): Promise<Files>;
+  /**
+   * The current adapter as a GGUF file for llama.cpp and Ollama, or the model with it merged in,
+   * written tensor by tensor (in a browser to its origin-private file system where there is one),
+   * with progress after each tensor. Fails with the exporter's message for an architecture GGUF
+   * export does not support, and with a storage error (quota) as the browser reports it.
+   */
+  exportGguf(request: GgufExportRequest, onProgress?: (p: GgufExportProgress) => void): Promise<GgufExport>;
   /** The "train this on a GPU server" folder: the dataset as TRL JSONL, train.py, README.md. */
   exportTrl(data: DatasetInput, config?: TrainingConfigInput, opts?: DatasetOptions): Promise<Files>;
   /** GPU memory a training run with these settings needs on the loaded model. */

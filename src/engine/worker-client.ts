@@ -94,6 +94,7 @@ export function connectEngine(worker: Worker): WorkerEngine {
       return call(() => remote.generate(prompt, rest, proxied(onText)));
     },
     exportAdapter: (opts) => call(() => remote.exportAdapter(opts)),
+    exportGguf: (request, onProgress) => call(() => remote.exportGguf(request, proxied(onProgress))),
     importAdapter: (files) => call(() => remote.importAdapter(files)),
     mergeAdapter: () => call(() => remote.mergeAdapter()),
     exportTrl: (data, config, opts) => call(() => remote.exportTrl(data, config, opts)),

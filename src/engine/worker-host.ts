@@ -1,6 +1,7 @@
 // The worker side of the browser engine: an Engine exposed with comlink. Callbacks arrive as
 // separate top-level arguments (comlink proxies only those), and the files that exports and
-// checkpoints return are transferred, not copied. The API it serves, WorkerApi, is derived from
+// checkpoints return are transferred, not copied (a GGUF export's File is cloned, which passes a
+// reference to its data, on disk where the worker wrote it there). The API it serves, WorkerApi, is derived from
 // LoraEngine (./types.ts) so that the compiler keeps the two in step. See ./worker-client.ts for
 // the page side.
 import * as Comlink from 'comlink';
@@ -33,6 +34,7 @@ interface WithCallbackArguments {
     onCheckpoint?: CheckpointOptions['write'],
   ): Result<'train'>;
   generate(prompt: Args<'generate'>[0], request?: Omit<GenerateRequest, 'onText'>, onText?: GenerateRequest['onText']): Result<'generate'>;
+  exportGguf(request: Args<'exportGguf'>[0], onProgress?: Args<'exportGguf'>[1]): Result<'exportGguf'>;
 }
 
 /**
@@ -123,6 +125,10 @@ export function workerApi(engine: Engine): WorkerApi {
       return thenSettle(() => engine.generate(prompt, { ...request, onText: text.fn }), text);
     },
     exportAdapter: async (opts) => transferFiles(await engine.exportAdapter(opts)),
+    exportGguf: (request, onProgress) => {
+      const progress = delivered(onProgress);
+      return thenSettle(() => engine.exportGguf(request, progress.fn), progress);
+    },
     importAdapter: (files) => engine.importAdapter(files),
     mergeAdapter: async () => transferFiles(await engine.mergeAdapter()),
     exportTrl: async (data, config, opts) => transferFiles(await engine.exportTrl(data, config, opts)),

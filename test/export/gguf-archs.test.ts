@@ -20,7 +20,7 @@ import { importPeft } from '../../src/lora/peft.js';
 import { LanguageModel } from '../../src/model/model.js';
 import { folderSource } from '../../src/model/source-node.js';
 import { gpu, NO_SHARED_REASON, randomArray, SHARED_DIR } from '../helpers.js';
-import { llamaCppGreedy } from './llama-cpp.js';
+import { llamaCppGreedy, NO_LLAMA_CPP_REASON } from './llama-cpp.js';
 
 const N = 20;
 const PROMPT = [5, 17, 42, 8, 99, 3];
@@ -32,7 +32,7 @@ const CASES = [
   { model: 'tiny-random-gpt2', golden: 'gpt2-attn-mlp' },
 ];
 
-describe.skipIf(!SHARED_DIR)(`GGUF export of qwen2, qwen3, gemma3, gpt2 in llama.cpp${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
+describe.skipIf(!SHARED_DIR || NO_LLAMA_CPP_REASON)(`GGUF export of qwen2, qwen3, gemma3, gpt2 in llama.cpp${SHARED_DIR ? (NO_LLAMA_CPP_REASON ? ` (skipped: ${NO_LLAMA_CPP_REASON})` : '') : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'gguf-archs-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -18,12 +18,12 @@ import { folderSource } from '../../src/model/source-node.js';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { gpu, NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { AFTER_ONCE_IDS, STORIES_DIR } from '../stories-readme.js';
-import { llamaCppGreedy, llamaCppTokenize } from './llama-cpp.js';
+import { llamaCppGreedy, llamaCppTokenize, NO_LLAMA_CPP_REASON } from './llama-cpp.js';
 
 const N = 20;
 const CASE = join(SHARED_DIR ?? '', 'golden', 'stories260K-all-linear');
 
-describe.skipIf(!SHARED_DIR)(`stories260K GGUF export in llama.cpp${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
+describe.skipIf(!SHARED_DIR || NO_LLAMA_CPP_REASON)(`stories260K GGUF export in llama.cpp${SHARED_DIR ? (NO_LLAMA_CPP_REASON ? ` (skipped: ${NO_LLAMA_CPP_REASON})` : '') : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'gguf-stories-'));
   const source = folderSource(STORIES_DIR);
   let adapter: LoraAdapter;

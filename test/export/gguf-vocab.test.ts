@@ -14,7 +14,7 @@ import { folderSource } from '../../src/model/source-node.js';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { readGguf } from './gguf-reader.js';
-import { llamaCppTokenize } from './llama-cpp.js';
+import { llamaCppTokenize, NO_LLAMA_CPP_REASON } from './llama-cpp.js';
 
 const TEXTS = [
   'Hello world',
@@ -25,7 +25,7 @@ const TEXTS = [
   'code: def f(x):\n    return x**2  # square',
 ];
 
-describe.skipIf(!SHARED_DIR)(`GGUF tokenizers in llama.cpp${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
+describe.skipIf(!SHARED_DIR || NO_LLAMA_CPP_REASON)(`GGUF tokenizers in llama.cpp${SHARED_DIR ? (NO_LLAMA_CPP_REASON ? ` (skipped: ${NO_LLAMA_CPP_REASON})` : '') : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'gguf-vocab-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

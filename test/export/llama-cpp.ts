@@ -3,6 +3,13 @@
 // One thread: tiny models run in tens of milliseconds that way (more threads were slower here).
 import { getLlama, LlamaLogLevel, type Llama, type Token } from 'node-llama-cpp';
 
+/**
+ * Why llama.cpp cannot run here, or null: the project installs node-llama-cpp's Linux x64 CPU
+ * binary only (package.json's overrides put tools/no-op-package in the other platforms' place).
+ */
+export const NO_LLAMA_CPP_REASON: string | null =
+  process.platform === 'linux' && process.arch === 'x64' ? null : `node-llama-cpp's only installed binary is for Linux x64, not ${process.platform} ${process.arch} (package.json overrides)`;
+
 let llamaPromise: Promise<Llama> | undefined;
 
 /** node-llama-cpp's CPU build, never built or downloaded. */

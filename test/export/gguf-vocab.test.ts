@@ -1,7 +1,7 @@
 // The tokenizer embedded in exported GGUF models, checked by a real llama.cpp: for the real
 // vocabularies of ../shared/models/*-vocab (Qwen 2.5, whose tokenizer Qwen 3 shares: byte-level BPE, pre-tokenizer
 // "qwen2"; Llama 3: "llama-bpe"; Gemma 3: SentencePiece-style BPE with byte fallback and no
-// space prefix) llama.cpp turns test strings into the same ids as this project's tokenizer, and
+// space prefix; tiny-random-gpt2: a GPT-2 byte-level BPE of 1,000 tokens, pre-tokenizer "gpt-2") llama.cpp turns test strings into the same ids as this project's tokenizer, and
 // the file carries the chat template and the special-token ids. (stories260K's SentencePiece
 // vocabulary is checked in ./gguf-stories.test.ts.)
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -33,6 +33,7 @@ describe.skipIf(!SHARED_DIR || NO_LLAMA_CPP_REASON)(`GGUF tokenizers in llama.cp
     ['qwen2.5-vocab', 'qwen2', 'gpt2'],
     ['llama3-vocab', 'llama-bpe', 'gpt2'],
     ['gemma3-vocab', 'default', 'llama'],
+    ['tiny-random-gpt2', 'gpt-2', 'gpt2'],
   ] as const) {
     it(`${model}: llama.cpp tokenizes as this project does (${tokenizerModel}, pre ${pre}), template and special ids embedded`, async () => {
       const source = folderSource(join(SHARED_DIR!, 'models', model));

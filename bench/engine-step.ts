@@ -1,5 +1,5 @@
 // This engine's side of the benchmark: TrainStep (forward + loss + backward + AdamW) with LoRA on
-// a loaded model, timed step by step, its GPU memory from the tensor accounting, what recording
+// a loaded model, timed step by step (bench/interleave.ts runs the steps), its GPU memory from the tensor accounting, what recording
 // one step takes (submits, dispatches, new bind groups, CPU time), and the GPU time of each kernel
 // from one extra, profiled step.
 import type { GpuContext } from '../src/gpu/device.js';
@@ -14,7 +14,7 @@ import type { ModelSource } from '../src/model/source.js';
 import type { TokenBatch } from '../src/model/train-pass.js';
 import { TrainStep } from '../src/train/step.js';
 import { estimateTrainingMemory } from '../src/train/memory.js';
-import { BENCH_LORA, errorText, LEARNING_RATE, median, randomBatch, SEED, timeSteps, type Shape, type SideResult, type Timing, type EngineSettings } from './common.js';
+import { BENCH_LORA, LEARNING_RATE, median, randomBatch, SEED, type EngineSettings, type Shape, type SideResult } from './common.js';
 
 export interface KernelRow {
   name: string;
@@ -24,6 +24,10 @@ export interface KernelRow {
 }
 
 export interface EngineResult extends SideResult {
+  /** The fastest and the slowest timed step, milliseconds: the spread around step_ms. */
+  step_ms_range: [number, number];
+  /** Tracked bytes of the model's weights on the GPU in their storage (RoPE tables included), as loaded. */
+  weights_bytes: number;
   trainable_parameters: number;
   /** Recorder submits in the last timed step (src/gpu/kernel.ts recordStats). */
   submits_per_step: number;
@@ -70,6 +74,8 @@ export interface MemoryPlan {
   estimated_bytes: number;
   /** Tracked bytes of the model's weights on the GPU (in --weights' storage, RoPE tables included): the estimate's modelBytes. */
   weights_bytes: number;
+  /** The storage of the model's frozen weights (one of --weights' formats). */
+  engine_weights: string;
 }
 
 /**
@@ -89,83 +95,114 @@ export function planEngineMemory(ctx: GpuContext, name: string, loaded: LoadedMo
   }
   // The device's binding limit plans the vocabulary blocks and the logits chunk, as TrainStep and the upload plan them.
   const estimate = estimateTrainingMemory(model.spec, BENCH_LORA, shape.batch, shape.seq, { ...settings, maxBindingBytes: bindingLimit(ctx) });
-  return { model: name, batch: shape.batch, seq: shape.seq, peak_bytes: gpuMemory(ctx).peak - bytesBefore, estimated_bytes: estimate.total, weights_bytes: loaded.weightsBytes };
+  return { model: name, batch: shape.batch, seq: shape.seq, peak_bytes: gpuMemory(ctx).peak - bytesBefore, estimated_bytes: estimate.total, weights_bytes: loaded.weightsBytes, engine_weights: settings.weightStorage };
 }
 
 /**
- * Trains `timing.warmup` steps (pipeline compilation happens in the first), then `timing.steps`
- * timed ones, each awaited until the GPU has finished it (its AdamW included); then, with
- * `profile`, one more step with kernel timing on. peak_bytes counts every tensor held at once
- * since the model began loading: the frozen weights and RoPE tables, the LoRA parameters, their
- * gradients and AdamW moments, and the activation and gradient buffers planned for (batch, seq).
- * GPU errors (out of memory, validation) make the result an error.
+ * One format's training step, set up for one shape on its loaded model (the adapter, its AdamW
+ * state and the step's buffers allocated), to be stepped by bench/interleave.ts, alone or in turn
+ * with other formats' sessions. Each step is awaited until the GPU has finished it (its AdamW
+ * included) and timed by wall clock. peak_bytes is this session's own: its model's bytes plus the
+ * most that its set-up and its steps held at once beyond them, whatever other sessions hold
+ * meanwhile (with one session it is the peak since the model began loading, as before).
  */
-export async function benchEngine(
-  ctx: GpuContext,
-  loaded: LoadedModel,
-  shape: Shape,
-  timing: Timing,
-  profile: boolean,
-  settings: EngineSettings,
-): Promise<EngineOutcome> {
-  const { model, bytesBefore } = loaded;
-  const { batch: B, seq: T } = shape;
-  const { device } = ctx;
-  resetPeak(ctx); // the peak now starts at the loaded model
-  device.pushErrorScope('out-of-memory');
-  device.pushErrorScope('validation');
-  let lora: GpuLora | undefined;
-  let step: TrainStep | undefined;
-  let result: EngineResult | { error: string };
-  try {
-    const adapter = initLoraAdapter(model.spec, BENCH_LORA, SEED, 'benchmark');
-    lora = GpuLora.create(ctx, adapter);
-    step = new TrainStep(ctx, model, lora, B, T, undefined, { gradientCheckpointing: settings.gradientCheckpointing });
+export class EngineSession {
+  /** Every step's loss, warm-up ones included. */
+  readonly losses: number[] = [];
+  /** The timed steps' milliseconds. */
+  readonly timedMs: number[] = [];
+  /** The recording counters of the latest step (warm once its pipelines and bind groups are cached). */
+  private counted: RecordStats | undefined;
+  /** Bytes this session holds: its model's, the adapter's and the step's. */
+  private ownBytes: number;
+  private ownPeak: number;
+
+  private constructor(
+    private readonly ctx: GpuContext,
+    readonly loaded: LoadedModel,
+    readonly shape: Shape,
+    private readonly lora: GpuLora,
+    private readonly step: TrainStep,
+    private readonly tokens: TokenBatch,
+    ownBytes: number,
+    ownPeak: number,
+  ) {
+    this.ownBytes = ownBytes;
+    this.ownPeak = ownPeak;
+  }
+
+  static open(ctx: GpuContext, loaded: LoadedModel, shape: Shape, settings: EngineSettings): EngineSession {
+    const { model } = loaded;
+    const { batch: B, seq: T } = shape;
+    const before = gpuMemory(ctx).current;
+    resetPeak(ctx);
+    const lora = GpuLora.create(ctx, initLoraAdapter(model.spec, BENCH_LORA, SEED, 'benchmark'));
+    let step: TrainStep;
+    try {
+      step = new TrainStep(ctx, model, lora, B, T, undefined, { gradientCheckpointing: settings.gradientCheckpointing });
+    } catch (e) {
+      lora.destroy();
+      throw e;
+    }
     const { ids, labels } = randomBatch(B, T, model.spec.V);
     const tokens: TokenBatch = { B, T, ids, labels, attentionMask: new Int32Array(B * T).fill(1) };
-    const trainer = step;
-    const oneStep = async () => {
-      const loss = await trainer.train([tokens], LEARNING_RATE);
-      await device.queue.onSubmittedWorkDone();
-      return loss;
-    };
-    // The recording counters of the last timed step: warm (pipelines and bind groups of the
-    // earlier steps cached) even without warm-up steps, as long as there are two steps.
-    let stepsDone = 0;
-    let counted: RecordStats | undefined;
-    const countedStep = async () => {
-      const before = recordStats(ctx);
-      const loss = await oneStep();
-      if (++stepsDone === timing.warmup + timing.steps) counted = diffRecordStats(recordStats(ctx), before);
-      return loss;
-    };
-    const losses: number[] = [];
-    const ms = await timeSteps(countedStep, timing, (loss) => losses.push(loss));
-    if (!losses.every(Number.isFinite)) throw new Error(`a loss is not finite (${losses.join(', ')})`);
-    const stepMs = median(ms);
-    result = {
+    const m = gpuMemory(ctx);
+    return new EngineSession(ctx, loaded, shape, lora, step, tokens, loaded.weightsBytes + m.current - before, loaded.weightsBytes + m.peak - before);
+  }
+
+  /** One optimizer step (timed unless a warm-up step): its loss. */
+  async train(timed: boolean): Promise<number> {
+    const memory = gpuMemory(this.ctx);
+    const heldBefore = memory.current;
+    resetPeak(this.ctx);
+    const stats = recordStats(this.ctx);
+    const start = performance.now();
+    const loss = await this.untimedStep();
+    const took = performance.now() - start;
+    this.counted = diffRecordStats(recordStats(this.ctx), stats);
+    this.ownPeak = Math.max(this.ownPeak, this.ownBytes + memory.peak - heldBefore);
+    this.ownBytes += memory.current - heldBefore;
+    this.losses.push(loss);
+    if (timed) this.timedMs.push(took);
+    return loss;
+  }
+
+  private async untimedStep(): Promise<number> {
+    const loss = await this.step.train([this.tokens], LEARNING_RATE);
+    await this.ctx.device.queue.onSubmittedWorkDone();
+    return loss;
+  }
+
+  /** The figures of the steps so far; with `profile`, one more step with kernel timing on first. */
+  async result(profile: boolean): Promise<EngineResult> {
+    const { batch: B, seq: T } = this.shape;
+    if (!this.losses.every(Number.isFinite)) throw new Error(`a loss is not finite (${this.losses.join(', ')})`);
+    if (!this.timedMs.length || !this.counted) throw new Error('no timed step was run');
+    const stepMs = median(this.timedMs);
+    const counted = this.counted;
+    const result: EngineResult = {
       step_ms: stepMs,
       tokens_per_s: (B * T) / (stepMs / 1000),
-      peak_bytes: gpuMemory(ctx).peak - bytesBefore,
-      steps_ms: ms,
-      first_loss: losses[0],
-      last_loss: losses[losses.length - 1],
-      trainable_parameters: lora.trainableParameters,
-      submits_per_step: counted!.submits,
-      dispatches_per_step: counted!.dispatches,
-      bind_groups_created_per_step: counted!.bindGroupsCreated,
-      record_ms: counted!.recordMs,
+      peak_bytes: this.ownPeak,
+      steps_ms: [...this.timedMs],
+      first_loss: this.losses[0],
+      last_loss: this.losses[this.losses.length - 1],
+      step_ms_range: [Math.min(...this.timedMs), Math.max(...this.timedMs)],
+      weights_bytes: this.loaded.weightsBytes,
+      trainable_parameters: this.lora.trainableParameters,
+      submits_per_step: counted.submits,
+      dispatches_per_step: counted.dispatches,
+      bind_groups_created_per_step: counted.bindGroupsCreated,
+      record_ms: counted.recordMs,
     };
-    if (profile) Object.assign(result, await profiledStep(ctx, oneStep));
-  } catch (e) {
-    result = { error: errorText(e) };
-  } finally {
-    step?.destroy();
-    lora?.destroy();
+    if (profile) Object.assign(result, await profiledStep(this.ctx, () => this.untimedStep()));
+    return result;
   }
-  const errors = [await device.popErrorScope(), await device.popErrorScope()].filter((e): e is GPUError => e !== null);
-  if (errors.length) return { error: `GPU error: ${errors.map((e) => e.message.split('\n')[0]).join('; ')}` };
-  return result;
+
+  destroy(): void {
+    this.step.destroy();
+    this.lora.destroy();
+  }
 }
 
 async function profiledStep(ctx: GpuContext, oneStep: () => Promise<number>): Promise<Partial<EngineResult>> {

@@ -6,6 +6,8 @@ export interface BenchResult {
   model: string;
   /** 'real' (stories260K) or 'random' (random weights in the model's exact shapes). */
   weights: string;
+  /** The engine's storage of the frozen weights in this row: one of --weights' formats. */
+  engine_weights: string;
   parameters: number;
   batch: number;
   seq: number;
@@ -13,7 +15,15 @@ export interface BenchResult {
   tfjs: SideOutcome;
   /** engine / tfjs, when both ran: above 1 the engine is faster, below 1 it needs less memory. */
   ratio: { tokens_per_s: number; peak_bytes: number } | null;
+  /**
+   * This row's engine step_ms ÷ that of the first --weights format at the same model and shape
+   * (1 in that format's own row; null when either failed). The formats' steps were interleaved.
+   */
+  step_ratio: number | null;
 }
+
+/** --memory-only's rows: one per model, format and shape, or the error that stopped a model in a format. */
+export type MemoryRow = MemoryPlan | { model: string; engine_weights: string; error: string };
 
 export interface BenchReport {
   adapter: string;
@@ -23,7 +33,7 @@ export interface BenchReport {
   date: string;
   steps: number;
   warmup: number;
-  /** The engine's settings (--weights, --checkpoint). */
+  /** The engine's settings: --weights as given (one format, or a comma list) and --checkpoint. */
   engine: { weights: string; gradient_checkpointing: boolean };
   results: BenchResult[];
 }
@@ -32,6 +42,14 @@ export function ratioOf(engine: EngineOutcome, tfjs: SideOutcome): BenchResult['
   if (failed(engine) || failed(tfjs)) return null;
   return { tokens_per_s: engine.tokens_per_s / tfjs.tokens_per_s, peak_bytes: engine.peak_bytes / tfjs.peak_bytes };
 }
+
+export function stepRatio(engine: EngineOutcome, first: EngineOutcome): number | null {
+  if (failed(engine) || failed(first)) return null;
+  return engine.step_ms / first.step_ms;
+}
+
+/** Whether the run timed more than one weight format (a list in --weights). */
+const manyFormats = (r: BenchReport) => r.engine.weights.includes(',');
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 2 : 0);
 const fixed = (x: number, d = 1) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
@@ -55,7 +73,7 @@ export function formatReport(r: BenchReport, topKernels = 8): string {
   const rows = [['model', 'B x T', 'engine ms', 'tok/s', 'peak MiB', 'tfjs ms', 'tok/s', 'peak MiB', 'speed x', 'memory x']];
   for (const x of r.results) {
     rows.push([
-      `${x.model}${x.weights === 'random' ? ' (random)' : ''}`,
+      `${x.model}${x.weights === 'random' ? ' (random)' : ''}${manyFormats(r) ? `, ${x.engine_weights}` : ''}`,
       `${x.batch} x ${x.seq}`,
       ...side(x.engine),
       ...side(x.tfjs),
@@ -65,8 +83,9 @@ export function formatReport(r: BenchReport, topKernels = 8): string {
   }
   lines.push(pad(rows));
   lines.push('speed x = engine tokens/s ÷ tfjs tokens/s; memory x = engine peak ÷ tfjs peak (both with the weights)');
+  if (manyFormats(r)) lines.push(...formatComparison(r));
   for (const x of r.results) {
-    const head = `${x.model} ${x.batch} x ${x.seq}`;
+    const head = `${x.model} ${x.batch} x ${x.seq}${manyFormats(r) ? ` ${x.engine_weights}` : ''}`;
     if (failed(x.engine)) lines.push(`${head}: engine error: ${x.engine.error}`);
     if (failed(x.tfjs)) lines.push(`${head}: tfjs error: ${x.tfjs.error}`);
     if (!failed(x.engine) && !failed(x.tfjs)) {
@@ -92,18 +111,33 @@ export function formatReport(r: BenchReport, topKernels = 8): string {
   return lines.join('\n');
 }
 
+/** With several formats: each one's median and spread, and its median ÷ the first format's. */
+function formatComparison(r: BenchReport): string[] {
+  const first = r.engine.weights.split(',')[0];
+  const rows = [['model', 'B x T', 'weights', 'median ms', 'min ms', 'max ms', `÷ ${first}`, 'first loss', 'weights MiB']];
+  for (const x of r.results) {
+    const e = x.engine;
+    const figures = failed(e)
+      ? ['error', '', '', '', '', '']
+      : [fixed(e.step_ms), fixed(e.step_ms_range[0]), fixed(e.step_ms_range[1]), x.step_ratio === null ? '' : fixed(x.step_ratio, 2), e.first_loss.toFixed(4), mib(e.weights_bytes)];
+    rows.push([x.model, `${x.batch} x ${x.seq}`, x.engine_weights, ...figures]);
+  }
+  return ['', `the formats in one run, their timed steps interleaved (step 1 of each in turn, then step 2, ...); ${r.steps} each:`, pad(rows, 3)];
+}
+
 function engineSettings(r: BenchReport): string {
-  return `engine: ${r.engine.weights} weights${r.engine.gradient_checkpointing ? ', gradient checkpointing' : ''}`;
+  return `engine: ${r.engine.weights.split(',').join(', ')} weights${r.engine.gradient_checkpointing ? ', gradient checkpointing' : ''}`;
 }
 
 /** --memory-only: each shape's tracked training memory and the estimate for it. */
-export function formatMemoryPlans(r: BenchReport, plans: Array<MemoryPlan | { model: string; error: string }>): string {
+export function formatMemoryPlans(r: BenchReport, plans: MemoryRow[]): string {
   const lines = [`adapter: ${r.adapter}`, `${engineSettings(r)}; memory allocated for one training step, no step run`, ''];
-  const rows = [['model', 'B x T', 'weights MiB', 'peak MiB', 'estimate MiB']];
+  const many = manyFormats(r);
+  const rows = [['model', 'B x T', ...(many ? ['weights'] : []), 'weights MiB', 'peak MiB', 'estimate MiB']];
   for (const p of plans) {
-    if ('error' in p) lines.push(`${p.model}: error: ${p.error}`);
-    else rows.push([p.model, `${p.batch} x ${p.seq}`, mib(p.weights_bytes), mib(p.peak_bytes), mib(p.estimated_bytes)]);
+    if ('error' in p) lines.push(`${p.model}${many ? ` ${p.engine_weights}` : ''}: error: ${p.error}`);
+    else rows.push([p.model, `${p.batch} x ${p.seq}`, ...(many ? [p.engine_weights] : []), mib(p.weights_bytes), mib(p.peak_bytes), mib(p.estimated_bytes)]);
   }
-  lines.push(pad(rows));
+  lines.push(pad(rows, many ? 3 : 2));
   return lines.join('\n');
 }

@@ -4,20 +4,20 @@
 // which runs with nothing but Node and Dawn (see BENCHMARKS.md).
 //
 //   node dist/bench/bench.mjs [--models a,b] [--shapes 1x256,8x256] [--steps N] [--warmup N]
-//                             [--weights f32|f16|nf4|q8] [--checkpoint] [--memory-only]
+//                             [--weights f32|f16|nf4|q8[,...]] [--checkpoint] [--memory-only]
 //                             [--no-tfjs] [--tfjs-timeout S] [--no-profile] [--matmul [SIZES]] [--json]
-import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { deviceOrRerun, integerOption, UsageError } from '../src/cli/common.js';
 import type { GpuContext } from '../src/gpu/device.js';
-import { loadModelSpec, loadWeights } from '../src/model/weights.js';
+import { loadModelSpec } from '../src/model/weights.js';
 import type { WeightStorage } from '../src/model/gpu-weights.js';
-import { errorText, SEED, type EngineSettings, type Shape, type SideOutcome } from './common.js';
-import { benchEngine, loadEngineModel, planEngineMemory, type EngineOutcome, type MemoryPlan } from './engine-step.js';
+import { errorText, SEED, type EngineSettings, type Shape } from './common.js';
+import { loadEngineModel, planEngineMemory, type EngineOutcome } from './engine-step.js';
+import { benchEngines, type FormatRun } from './interleave.js';
 import { benchMatmul, formatMatmul, matmulFailed, matmulSizes, withBareMatmul } from './matmul.js';
 import { benchModel, DEFAULT_MODEL_NAMES, MODEL_NAMES, modelName, parameterCount } from './models.js';
-import { formatMemoryPlans, formatReport, ratioOf, type BenchReport, type BenchResult } from './report.js';
-import { benchTfjs, tfjsAdapter } from './tfjs-step.js';
+import { formatMemoryPlans, formatReport, ratioOf, stepRatio, type BenchReport, type BenchResult, type MemoryRow } from './report.js';
+import { runTfjsChild, tfjsChild } from './tfjs-child.js';
 
 /** What --weights takes: LanguageModel.load's weightStorage (src/model/gpu-weights.ts). */
 const WEIGHT_STORAGES: readonly WeightStorage[] = ['f32', 'f16', 'nf4', 'q8'];
@@ -31,10 +31,13 @@ const USAGE = `usage: node dist/bench/bench.mjs [options]
   --shapes BxT,...  batch x sequence length (default: 1x256,8x256 on a GPU, 2x32 on SwiftShader)
   --steps N         timed steps, reported as their median (default: 10 on a GPU, 3 on SwiftShader)
   --warmup N        untimed steps first, which compile the pipelines (default: 2 on a GPU, 1 on SwiftShader)
-  --weights f32|f16|nf4|q8
+  --weights f32|f16|nf4|q8[,...]
                     the engine's storage of the frozen weight matrices: f32 (default), f16, or
                     nf4 / q8 (QLoRA's frozen base: the seven projections of every layer quantized,
-                    the embedding f16); compute is f32 either way; the tfjs peer always runs f32
+                    the embedding f16); compute is f32 either way; the tfjs peer always runs f32.
+                    A list (f16,nf4) times every format in one run: each model loaded once per
+                    format, the timed steps taken in turn (step 1 of each format, then step 2,
+                    ...), each format's median compared with the first's; the tfjs peer once
   --checkpoint      the engine trains with gradient checkpointing
   --memory-only     allocate each shape's training buffers and report the engine's memory, without
                     steps (the random models' tensors repeat their first 65,536 values, and with
@@ -56,6 +59,17 @@ function parseShapes(text: string): Shape[] {
     if (!m || Number(m[1]) < 1 || Number(m[2]) < 2) throw new UsageError(`--shapes: '${s}' is not BxT with B ≥ 1 and T ≥ 2 (e.g. 8x256)`);
     return { batch: Number(m[1]), seq: Number(m[2]) };
   });
+}
+
+/** --weights: one format or a comma list of distinct ones, in the order given. */
+function parseWeights(text: string): WeightStorage[] {
+  const list = text.split(',').map((w) => w.trim());
+  for (const w of list) {
+    if (!WEIGHT_STORAGES.includes(w as WeightStorage)) throw new UsageError(`--weights: '${w}' is not one of ${WEIGHT_STORAGES.join(', ')}`);
+  }
+  const twice = list.find((w, i) => list.indexOf(w) !== i);
+  if (twice) throw new UsageError(`--weights: '${twice}' is listed twice`);
+  return list as WeightStorage[];
 }
 
 /** The adapter's name from what the device reports (vendor, architecture, device, description). */
@@ -99,9 +113,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (args.shapes !== undefined) parseShapes(args.shapes);
-    if (args.weights !== undefined && !WEIGHT_STORAGES.includes(args.weights as WeightStorage)) {
-      throw new UsageError(`--weights: '${args.weights}' is not one of ${WEIGHT_STORAGES.join(', ')}`);
-    }
+    if (args.weights !== undefined) parseWeights(args.weights);
     if (args.matmul !== undefined) matmulSizes(args.matmul, false);
     const unknown = (args.models ?? '').split(',').filter((m) => m.trim() && modelName(m) === null);
     if (unknown.length) throw new UsageError(`--models: unknown ${unknown.join(', ')}; the benchmark knows ${MODEL_NAMES.join(', ')}`);
@@ -124,25 +136,26 @@ export async function main(argv: string[]): Promise<number> {
   const models = matmulOnly ? [] : (args.models ?? (swiftshader ? 'stories260K' : DEFAULT_MODEL_NAMES.join(','))).split(',').map((s) => s.trim()).filter(Boolean);
   const shapes = parseShapes(args.shapes ?? (swiftshader ? '2x32' : '1x256,8x256'));
   const timing = { steps: integerOption(args.steps, 'steps', swiftshader ? 3 : 10, 1), warmup: integerOption(args.warmup, 'warmup', swiftshader ? 1 : 2, 0) };
-  const engine: EngineSettings = { weightStorage: (args.weights ?? 'f32') as WeightStorage, gradientCheckpointing: !!args.checkpoint };
+  const engines: EngineSettings[] = parseWeights(args.weights ?? 'f32').map((w) => ({ weightStorage: w, gradientCheckpointing: !!args.checkpoint }));
   const report: BenchReport = {
     adapter: adapterName(ctx),
     swiftshader,
     date: new Date().toISOString(),
     ...timing,
-    engine: { weights: engine.weightStorage, gradient_checkpointing: engine.gradientCheckpointing },
+    engine: { weights: engines.map((e) => e.weightStorage).join(','), gradient_checkpointing: !!args.checkpoint },
     results: [],
   };
   log(`adapter: ${report.adapter}; ${matmulOnly ? 'matmul only' : `models ${models.join(', ')}; shapes ${shapes.map((s) => `${s.batch}x${s.seq}`).join(', ')}`}`);
   if (args['memory-only']) {
-    const memory: Array<MemoryPlan | { model: string; error: string }> = [];
-    for (const name of models) memory.push(...(await planOneModel(ctx, name, shapes, engine)));
+    // One format's model at a time (no steps to interleave): each model's rows, format by format.
+    const memory: MemoryRow[] = [];
+    for (const name of models) for (const engine of engines) memory.push(...(await planOneModel(ctx, name, shapes, engine)));
     console.log(formatMemoryPlans(report, memory));
     if (args.json) console.log(JSON.stringify({ ...report, memory }));
     return memory.every((m) => !('error' in m)) ? 0 : 1;
   }
   const tfjsTimeoutMs = 1000 * integerOption(args['tfjs-timeout'], 'tfjs-timeout', 0, 0);
-  const plan: Plan = { shapes, timing, tfjs: !args['no-tfjs'], tfjsTimeoutMs, profile: !args['no-profile'], engine };
+  const plan: Plan = { shapes, timing, tfjs: !args['no-tfjs'], tfjsTimeoutMs, profile: !args['no-profile'], engines };
   for (const name of models) {
     for (const r of await benchOneModel(ctx, name, plan)) {
       report.results.push(r.result);
@@ -167,11 +180,12 @@ interface Plan {
   /** Milliseconds one tfjs child may run; 0: no limit. */
   tfjsTimeoutMs: number;
   profile: boolean;
-  engine: EngineSettings;
+  /** One per --weights format, in its order. */
+  engines: EngineSettings[];
 }
 
 /** --memory-only: each shape's planned training memory (no steps), or the error that stopped it. */
-async function planOneModel(ctx: GpuContext, name: string, shapes: Shape[], settings: EngineSettings): Promise<Array<MemoryPlan | { model: string; error: string }>> {
+async function planOneModel(ctx: GpuContext, name: string, shapes: Shape[], settings: EngineSettings): Promise<MemoryRow[]> {
   try {
     // Tiled random values, and with nf4 storage random NF4 blocks read as they are (bench/random-nf4.ts):
     // the allocated bytes do not depend on the values, and these load many times faster.
@@ -187,21 +201,26 @@ async function planOneModel(ctx: GpuContext, name: string, shapes: Shape[], sett
       await ctx.device.queue.onSubmittedWorkDone();
     }
   } catch (e) {
-    return [{ model: name, error: errorText(e) }];
+    return [{ model: name, engine_weights: settings.weightStorage, error: errorText(e) }];
   }
 }
 
 /**
- * Every shape of one model: the engine first (the model loaded once for all shapes, then freed),
- * then tfjs, each shape in a process of its own. Whatever fails becomes an error in its results.
+ * Every shape of one model: the engine first (the model loaded once per --weights format, all
+ * formats held together so that their steps can be interleaved, then freed), then tfjs (f32, once
+ * per shape whatever the formats), each shape in a process of its own. Rows go shape by shape,
+ * format by format. Whatever fails becomes an error in its results.
  */
 async function benchOneModel(ctx: GpuContext, name: string, plan: Plan): Promise<Array<{ result: BenchResult; tfjsAdapter?: string }>> {
-  const { shapes, timing } = plan;
-  const rows = (weights: string, parameters: number, engine: (s: Shape) => EngineOutcome, tfjs: (s: Shape) => { outcome: SideOutcome; adapter?: string }) =>
-    shapes.map((s) => {
-      const e = engine(s);
+  const { shapes, timing, engines } = plan;
+  const rows = (weights: string, parameters: number, engine: (s: Shape, i: number) => EngineOutcome, tfjs: (s: Shape) => { outcome: BenchResult['tfjs']; adapter?: string }) =>
+    shapes.flatMap((s) => {
+      const outcomes = engines.map((_, i) => engine(s, i));
       const t = tfjs(s);
-      return { result: { model: name, weights, parameters, batch: s.batch, seq: s.seq, engine: e, tfjs: t.outcome, ratio: ratioOf(e, t.outcome) }, tfjsAdapter: t.adapter };
+      return outcomes.map((e, i) => ({
+        result: { model: name, weights, engine_weights: engines[i].weightStorage, parameters, batch: s.batch, seq: s.seq, engine: e, tfjs: t.outcome, ratio: ratioOf(e, t.outcome), step_ratio: stepRatio(e, outcomes[0]) },
+        tfjsAdapter: t.adapter,
+      }));
     });
   let bm;
   let spec;
@@ -214,21 +233,28 @@ async function benchOneModel(ctx: GpuContext, name: string, plan: Plan): Promise
     return rows(bm?.weights ?? '', 0, () => outcome, () => ({ outcome }));
   }
 
-  const engine = new Map<Shape, EngineOutcome>();
-  log(`${bm.name}: engine: loading the model`);
+  const engine = new Map<Shape, EngineOutcome[]>();
+  const runs: Array<FormatRun | { error: string }> = [];
   try {
-    const loaded = await loadEngineModel(ctx, bm.source, plan.engine);
-    try {
-      for (const s of shapes) {
-        log(`${bm.name} ${s.batch}x${s.seq}: engine`);
-        engine.set(s, await benchEngine(ctx, loaded, s, timing, plan.profile, plan.engine));
+    for (const settings of engines) {
+      log(`${bm.name}: engine: loading the model (${settings.weightStorage} weights)`);
+      try {
+        runs.push({ loaded: await loadEngineModel(ctx, bm.source, settings), settings });
+      } catch (e) {
+        runs.push({ error: errorText(e) }); // this format's rows fail; the others are measured
       }
-    } finally {
-      loaded.model.destroy();
-      await ctx.device.queue.onSubmittedWorkDone(); // the model's buffers freed before the next one (planOneModel)
+    }
+    const loaded = runs.filter((r): r is FormatRun => !('error' in r));
+    for (const s of shapes) {
+      log(`${bm.name} ${s.batch}x${s.seq}: engine${engines.length > 1 ? ` (${engines.map((e) => e.weightStorage).join(', ')} interleaved)` : ''}`);
+      const measured = loaded.length ? await benchEngines(ctx, loaded, s, timing, plan.profile) : [];
+      engine.set(s, runs.map((r) => ('error' in r ? r : measured[loaded.indexOf(r)])));
     }
   } catch (e) {
-    for (const s of shapes) if (!engine.has(s)) engine.set(s, { error: errorText(e) });
+    for (const s of shapes) if (!engine.has(s)) engine.set(s, engines.map(() => ({ error: errorText(e) })));
+  } finally {
+    for (const r of runs) if (!('error' in r)) r.loaded.model.destroy();
+    await ctx.device.queue.onSubmittedWorkDone(); // the models' buffers freed before the next one (planOneModel)
   }
 
   const tfjs = (s: Shape) => {
@@ -236,47 +262,7 @@ async function benchOneModel(ctx: GpuContext, name: string, plan: Plan): Promise
     log(`${bm.name} ${s.batch}x${s.seq}: tfjs (in a process of its own)`);
     return runTfjsChild(bm.name, s, timing, plan.tfjsTimeoutMs);
   };
-  return rows(bm.weights, spec.arch !== 'gpt2' ? parameterCount(spec) : 0, (s) => engine.get(s)!, tfjs);
-}
-
-/**
- * The tfjs measurement of one model and shape, in a child process: tfjs-backend-webgpu keeps every
- * buffer it ever allocated pooled for the life of the process, so a second peer in one process
- * would count the first one's buffers (and a peer that runs out of memory cannot harm the rest).
- */
-function runTfjsChild(model: string, s: Shape, timing: { steps: number; warmup: number }, timeoutMs: number): { outcome: SideOutcome; adapter?: string } {
-  const argv = [process.argv[1], '--tfjs-child', '--models', model, '--shapes', `${s.batch}x${s.seq}`, '--steps', String(timing.steps), '--warmup', String(timing.warmup)];
-  const child = spawnSync(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26, timeout: timeoutMs || undefined, killSignal: 'SIGKILL' });
-  const last = (child.stdout ?? '').trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(last) as { outcome: SideOutcome; adapter?: string };
-  } catch {
-    const timedOut = timeoutMs > 0 && child.signal === 'SIGKILL';
-    const how = timedOut
-      ? `was stopped after the ${timeoutMs / 1000} s of --tfjs-timeout`
-      : child.error
-        ? child.error.message
-        : child.signal
-          ? `was killed by ${child.signal}`
-          : `exited with code ${child.status}`;
-    return { outcome: { error: `the tfjs process ${how} without a result${last ? `; its last output: ${last.slice(0, 300)}` : ''}` } };
-  }
-}
-
-/** The child's side of runTfjsChild: prints {"outcome", "adapter"} as its last line. */
-async function tfjsChild(model: string, shapes: Shape[], timing: { steps: number; warmup: number }): Promise<number> {
-  let result: { outcome: SideOutcome; adapter?: string };
-  try {
-    const { source } = benchModel(model);
-    const { spec } = await loadModelSpec(source);
-    const adapter = await tfjsAdapter();
-    const weights = await loadWeights(source, spec);
-    result = { outcome: await benchTfjs(spec, weights, shapes[0], timing), adapter };
-  } catch (e) {
-    result = { outcome: { error: errorText(e) } };
-  }
-  console.log(JSON.stringify(result));
-  return 0;
+  return rows(bm.weights, spec.arch !== 'gpt2' ? parameterCount(spec) : 0, (s, i) => engine.get(s)![i], tfjs);
 }
 
 const code = await main(process.argv.slice(2)).catch((e: unknown) => {

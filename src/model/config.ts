@@ -117,7 +117,32 @@ export function parseModelConfig(config: unknown, where: string): ModelSpec {
   }
   const spec = modelType === 'gpt2' ? gpt2Spec(f, c, common) : modelType === 'gemma3' || modelType === 'gemma3_text' ? gemma3Spec(f, c, modelType, common) : llamaSpec(f, c, modelType as LlamaType, common);
   if (quantization) spec.quantization = quantization;
+  checkMatrixSizes(f, spec);
   return spec;
+}
+
+/** The most elements of one weight matrix (or RoPE table) a config may imply: 2^32, 16 GiB in f32. */
+const MAX_MATRIX_ELEMENTS = 2 ** 32;
+
+/**
+ * Refuses sizes that are each within SIZE_LIMITS but whose product, a matrix the model would
+ * allocate (the embedding V·C, an MLP matrix F·C, the query projection NH·HS·C, GPT-2's position
+ * table P·C, the RoPE tables P·HS), is beyond MAX_MATRIX_ELEMENTS, naming the fields multiplied.
+ */
+function checkMatrixSizes(f: Fields, s: ModelSpec): void {
+  const gpt2 = s.arch === 'gpt2';
+  const name = gpt2
+    ? { V: 'vocab_size', C: 'n_embd', F: 'n_inner', NH: 'n_head', HS: 'n_embd / n_head', P: 'n_positions' }
+    : { V: 'vocab_size', C: 'hidden_size', F: 'intermediate_size', NH: 'num_attention_heads', HS: 'head_dim', P: 'max_position_embeddings' };
+  const size = { V: s.V, C: s.C, F: s.F, NH: s.NH, HS: s.HS, P: s.maxPositions };
+  const matrices: Array<Array<keyof typeof name>> = [['V', 'C'], ['F', 'C'], ['NH', 'HS', 'C'], gpt2 ? ['P', 'C'] : ['P', 'HS']];
+  for (const dims of matrices) {
+    const elements = dims.reduce((a, d) => a * size[d], 1);
+    if (elements > MAX_MATRIX_ELEMENTS) {
+      const product = dims.map((d) => `${name[d]} (${size[d]})`).join(' × ');
+      f.fail(name[dims[0]], `is too large with the others: ${product} = ${elements} elements in one matrix; this engine accepts at most ${MAX_MATRIX_ELEMENTS}`);
+    }
+  }
 }
 
 type Common = Pick<ModelSpec, 'bosTokenId' | 'eosTokenIds' | 'V'>;
@@ -329,10 +354,14 @@ export interface GenerationDefaults {
  * eos_token_id / bos_token_id (a number or a list) where it sets them, else config.json's.
  */
 export async function loadModelSpec(source: ModelSource): Promise<{ spec: ModelSpec; generationConfig: GenerationDefaults }> {
-  const config = await readJsonIfExists(source, 'config.json');
-  if (config === null) {
+  if (!(await source.exists('config.json'))) {
     throw new ModelConfigError(`${source.description}/config.json is missing; a Hugging Face model folder needs its config.json`);
   }
+  // A file holding `null` is there, and refused by parseModelConfig as not an object (not "missing").
+  // Invalid JSON is a ModelConfigError too, with the reader's message (naming the file).
+  const config = await readJsonIfExists(source, 'config.json').catch((e: unknown) => {
+    throw new ModelConfigError((e as Error).message);
+  });
   const spec = parseModelConfig(config, `${source.description}/config.json`);
   const gen = await readJsonIfExists<Record<string, unknown>>(source, 'generation_config.json');
   const generationConfig: GenerationDefaults = { eosTokenIds: spec.eosTokenIds, bosTokenId: spec.bosTokenId };

@@ -193,9 +193,24 @@ export function planWeights(spec: ModelSpec, storage: WeightStorageOption = 'f32
  * q8 tensor is quantized here, by quantizeNf4 / quantizeQ8, rows of the plan's last dimension).
  */
 export function createPlanned<D extends WeightFormat>(ctx: GpuContext, t: BufferSpec<D>, data: Float32Array): Tensor<D> {
+  if (t.dtype === 'f16') checkF16Range(t.name, data);
   if (!isQuantDType(t.dtype)) return createTensor(ctx, t.shape, t.dtype, data, t.name);
   const words = t.dtype === 'nf4' ? quantizeNf4(data) : quantizeQ8(data, t.shape.at(-1) ?? 1);
   return createTensor(ctx, t.shape, t.dtype, words, t.name);
+}
+
+/**
+ * Throws, naming the tensor and the first such element, where `data` has a value that f16 storage
+ * would turn into ±inf: |x| ≥ 65520 rounds past 65504, the largest half (or a NaN, which the
+ * loader refuses before this). A finite weight must not become an inf that the model then
+ * computes with. One pass, beside the packing into halves that follows it.
+ */
+function checkF16Range(name: string, data: Float32Array): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!(Math.abs(data[i]) < 65520)) {
+      throw new Error(`uploadWeights: tensor '${name}' has ${data[i]} at element ${i}, beyond float16's range (±65504): stored as f16 it would be inf; load the model with weightStorage 'f32'`);
+    }
+  }
 }
 
 /**

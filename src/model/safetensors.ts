@@ -7,7 +7,14 @@
 // section, which starts at byte 8 + N. Each tensor is stored row-major, little-endian, and its byte
 // size is (product of shape) · (bytes per element). Readers here fetch only the header, then only
 // the byte range of the tensor asked for, so a large file is never held whole in memory.
+// Files are untrusted: the header is checked whole (its length against the file, a JSON object
+// with no name twice, known dtypes, shapes whose byte size matches the offsets, offsets inside the
+// data section that do not overlap) before any tensor is read, and readWeightF32 refuses a weight
+// that is not a float or holds an inf or NaN.
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, firstNonFinite, widenBf16, widenF16 } from './half-floats.js';
 import type { ModelSource } from './source.js';
+
+export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './half-floats.js';
 
 /** Bytes per element of every dtype that readSafetensorsHeader accepts. */
 const DTYPE_BYTES = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I8: 1, U8: 1, BOOL: 1 } as const;
@@ -58,12 +65,16 @@ export async function readSafetensorsHeader(source: ModelSource, file: string): 
   if (n > MAX_HEADER_BYTES) fail(`the header length field says ${n} bytes, which is absurd (limit ${MAX_HEADER_BYTES}); it is not a safetensors file or it is corrupt`);
   if (8 + n > fileSize) fail(`the header length field says ${n} bytes, but the file has only ${fileSize - 8} bytes after it; the file is truncated or not a safetensors file`);
   let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await source.read(file, 8, 8 + n)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(await source.read(file, 8, 8 + n));
+    json = JSON.parse(text);
   } catch (e) {
     fail(`the ${n}-byte header is not valid UTF-8 JSON (${(e as Error).message}); the file is corrupt or not a safetensors file`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('the header is JSON but not an object of tensors');
+  const twice = repeatedTopLevelKey(text!, Object.keys(json as object).length);
+  if (twice !== null) fail(`${twice === '__metadata__' ? '__metadata__ is' : `tensor '${twice}' is`} named twice in the header; the file is corrupt`);
   const dataStart = 8 + n;
   const dataBytes = fileSize - dataStart;
   const metadata: Record<string, string> = {};
@@ -73,7 +84,8 @@ export async function readSafetensorsHeader(source: ModelSource, file: string): 
       if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail('__metadata__ is not an object of strings');
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`__metadata__.${k} is not a string`);
-        metadata[k] = v as string;
+        // defineProperty, so that a key named __proto__ is kept as data, not taken as the prototype.
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
@@ -88,16 +100,54 @@ export async function readSafetensorsHeader(source: ModelSource, file: string): 
   return { file, dataStart, fileSize, metadata, tensors };
 }
 
+/** `v` as JSON for an error message, cut to its first 100 characters (a corrupt header's value may be huge). */
+function quote(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 100 ? `${s.slice(0, 100)}… (${s.length} characters)` : s;
+}
+
+/**
+ * The first key that the top-level object of the valid JSON `text` has twice, or null: JSON.parse
+ * keeps the last of repeated keys silently, so a header could hide a tensor. One pass over the
+ * text tracks the nesting depth and skips strings, taking each string at depth 1 followed by ':'
+ * as a key; without repeats it must find JSON.parse's `keyCount` keys (checked, as a self-test).
+ */
+function repeatedTopLevelKey(text: string, keyCount: number): string | null {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22) {
+      // A string: find its closing quote, skipping escaped characters.
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      if (depth === 1) {
+        let k = j + 1;
+        while (/\s/.test(text[k])) k++;
+        if (text[k] === ':') {
+          const key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (seen.has(key)) return key;
+          seen.add(key);
+        }
+      }
+      i = j;
+    } else if (ch === 0x7b || ch === 0x5b) depth++;
+    else if (ch === 0x7d || ch === 0x5d) depth--;
+  }
+  if (seen.size !== keyCount) throw new Error(`safetensors.ts: the header scan found ${seen.size} keys, JSON.parse ${keyCount}`);
+  return null;
+}
+
 function parseEntry(name: string, entry: unknown, dataBytes: number, fail: (msg: string) => never): TensorInfo {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail('its header entry is not an object');
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-  if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) {
-    fail(`unknown dtype ${JSON.stringify(dtype)}; known dtypes are ${KNOWN_DTYPES.join(', ')}`);
+  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) {
+    fail(`unknown dtype ${quote(dtype)}; known dtypes are ${KNOWN_DTYPES.join(', ')}`);
   }
   const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
-  if (!Array.isArray(shape) || !shape.every(isCount)) fail(`shape ${JSON.stringify(shape)} is not an array of non-negative integers`);
+  if (!Array.isArray(shape) || !shape.every(isCount)) fail(`shape ${quote(shape)} is not an array of non-negative integers`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
-    fail(`data_offsets ${JSON.stringify(offsets)} are not two integers with 0 <= begin <= end`);
+    fail(`data_offsets ${quote(offsets)} are not two integers with 0 <= begin <= end`);
   }
   const [begin, end] = offsets as number[];
   if (end > dataBytes) {
@@ -127,7 +177,7 @@ async function tensorBytes(source: ModelSource, header: SafetensorsHeader, name:
 
 const numelOf = (b: Uint8Array, info: TensorInfo) => b.length / DTYPE_BYTES[info.dtype];
 
-/** One tensor as float32, converted from F32, F16, BF16, F64, I32, I64, I8, U8 or BOOL. */
+/** One tensor as float32, converted from F32, F16, BF16, F64, I32, I64, I8, U8 or BOOL (model weights: readWeightF32). */
 export async function readTensorF32(source: ModelSource, header: SafetensorsHeader, name: string): Promise<Float32Array> {
   const { info, bytes: b } = await tensorBytes(source, header, name);
   const n = numelOf(b, info);
@@ -150,6 +200,48 @@ export async function readTensorF32(source: ModelSource, header: SafetensorsHead
     case 'BOOL':
       return Float32Array.from(b);
   }
+}
+
+/** The dtypes that a float weight may have in a file. */
+export const FLOAT_DTYPES: readonly Dtype[] = ['F32', 'F16', 'BF16', 'F64'];
+
+/**
+ * One model weight as float32: like readTensorF32, but refusing a tensor whose dtype is not a
+ * float (FLOAT_DTYPES) and one with an inf or NaN, naming the file, the tensor and its first bad
+ * element. The finiteness check is made in the pass that widens F16 / BF16 to f32 (one compare
+ * per element, within the noise of that pass, measured); an F32 tensor, which needs no widening,
+ * and an F64 one after its narrowing, get one scan (firstNonFinite: +50% on a read from memory,
+ * less than the file's read from disk or the network).
+ */
+export async function readWeightF32(source: ModelSource, header: SafetensorsHeader, name: string): Promise<Float32Array> {
+  const where = `${source.description}/${header.file}: tensor '${name}'`;
+  const dtype = header.tensors.get(name)?.dtype;
+  if (dtype !== undefined && !FLOAT_DTYPES.includes(dtype)) throw new SafetensorsError(`${where} has dtype ${dtype}; a weight must be ${FLOAT_DTYPES.join(', ')}`);
+  const { info, bytes: b } = await tensorBytes(source, header, name);
+  const n = numelOf(b, info);
+  let out: Float32Array;
+  let bad: number;
+  if (info.dtype === 'F32') {
+    out = new Float32Array(b.buffer, b.byteOffset, n);
+    bad = firstNonFinite(out);
+  } else if (info.dtype === 'F64') {
+    out = Float32Array.from(new Float64Array(b.buffer, b.byteOffset, n)); // beyond f32's range is inf here, and refused
+    bad = firstNonFinite(out);
+  } else {
+    out = new Float32Array(n);
+    bad = (info.dtype === 'F16' ? widenF16 : widenBf16)(new Uint16Array(b.buffer, b.byteOffset, n), out);
+  }
+  if (bad >= 0) {
+    const at: number[] = [];
+    for (let i = info.shape.length - 1, r = bad; i >= 0; i--) {
+      at.unshift(r % info.shape[i]);
+      r = Math.floor(r / info.shape[i]);
+    }
+    throw new SafetensorsError(
+      `${where} (${info.dtype} [${info.shape.join(', ')}]) has ${out[bad]} at element ${bad} ([${at.join(', ')}]); a weight must be finite: the file is corrupt or was saved from a model that diverged`,
+    );
+  }
+  return out;
 }
 
 /** One integer tensor (I32, I64, I8, U8, BOOL) as int32; I64 values outside int32 are an error. */
@@ -178,83 +270,6 @@ export async function readTensorI32(source: ModelSource, header: SafetensorsHead
     default:
       throw new SafetensorsError(`${source.description}/${header.file}: tensor '${name}' has dtype ${info.dtype}, not an integer dtype`);
   }
-}
-
-// IEEE half: sign 1 bit, exponent 5 bits (bias 15), mantissa 10 bits. Normal values are
-// (-1)^s · 2^(e-15) · (1 + m/1024); e = 0 gives subnormals (-1)^s · 2^-14 · m/1024; e = 31 gives
-// inf (m = 0) or NaN. float32 has bias 127 and 23 mantissa bits, so a normal half maps to
-// exponent e + 112 and mantissa m << 13.
-export function f16ToF32(h: Uint16Array): Float32Array {
-  const out = new Float32Array(h.length);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < h.length; i++) {
-    const x = h[i];
-    const sign = (x & 0x8000) << 16;
-    const e = (x >> 10) & 0x1f;
-    const m = x & 0x3ff;
-    if (e === 0) out[i] = (sign ? -m : m) * 2 ** -24; // zero and subnormals, exactly; -0 for sign with m = 0
-    else if (e === 31) bits[i] = sign | 0x7f800000 | (m << 13);
-    else bits[i] = sign | ((e + 112) << 23) | (m << 13);
-  }
-  return out;
-}
-
-/** bfloat16 is the top 16 bits of a float32, so widening is exact. */
-export function bf16ToF32(h: Uint16Array): Float32Array {
-  const out = new Float32Array(h.length);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < h.length; i++) bits[i] = h[i] << 16;
-  return out;
-}
-
-/**
- * float32 → half bits with round-to-nearest-even, as numpy's astype(float16) does: values from
- * 65520 up overflow to inf, those below 2^-25 (and 2^-25 itself, a tie to even) become ±0.
- */
-export function f32ToF16(f: Float32Array): Uint16Array {
-  const bits = new Uint32Array(f.buffer, f.byteOffset, f.length);
-  const out = new Uint16Array(f.length);
-  for (let i = 0; i < f.length; i++) {
-    const x = bits[i];
-    const sign = (x >>> 16) & 0x8000;
-    const e = ((x >>> 23) & 0xff) - 127; // unbiased exponent
-    const m = x & 0x7fffff;
-    let h: number;
-    if (e === 128) h = m === 0 ? 0x7c00 : 0x7c00 | (m >>> 13 || 1); // inf; NaN keeps its top payload bits
-    else if (e > 15) h = 0x7c00;
-    else if (e >= -14) {
-      // Normal half: drop 13 mantissa bits, rounding; a carry into the exponent is correct (up to inf).
-      h = ((e + 15) << 10) | (m >>> 13);
-      const rest = m & 0x1fff;
-      if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
-    } else if (e >= -25) {
-      // Subnormal half in units of 2^-24: the value is (m | 2^23) · 2^(e-23) = (m | 2^23) · 2^(e+1) units.
-      const full = m | 0x800000;
-      const shift = -e - 1; // 14 .. 24
-      h = full >>> shift;
-      const rest = full & ((1 << shift) - 1);
-      const halfway = 1 << (shift - 1);
-      if (rest > halfway || (rest === halfway && h & 1)) h++;
-    } else h = 0;
-    out[i] = sign | h;
-  }
-  return out;
-}
-
-/**
- * float32 → bfloat16 bits with round-to-nearest-even, as torch's .to(torch.bfloat16) does: the top
- * 16 bits of the float32 after adding 0x7fff plus the lowest kept bit (values past bfloat16's
- * largest finite one round to ±inf); every NaN becomes 0x7fc0, as torch's.
- */
-export function f32ToBf16(f: Float32Array): Uint16Array {
-  const bits = new Uint32Array(f.buffer, f.byteOffset, f.length);
-  const out = new Uint16Array(f.length);
-  for (let i = 0; i < f.length; i++) {
-    const x = bits[i];
-    if ((x & 0x7fffffff) > 0x7f800000) out[i] = 0x7fc0;
-    else out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16; // a carry into the exponent is right, up to inf
-  }
-  return out;
 }
 
 export interface TensorToWrite {

@@ -1,18 +1,20 @@
 // The weights of a Hugging Face model folder, read from safetensors into one canonical CPU layout
 // for both architectures: every linear weight as nn.Linear stores it, [out, in] row-major, so that
 // y = x·Wᵀ (+ b). GPT-2's Conv1D weights ([in, out]) are transposed here, and its fused c_attn is
-// split into q, k and v. Every dtype readTensorF32 knows (F32, F16, BF16, ...) is widened to f32.
+// split into q, k and v. Every float dtype (F32, F16, BF16, F64) is widened to f32; any other
+// dtype, and an inf or NaN in a weight, is refused (readWeightF32), naming the tensor.
 // A gemma3 (multimodal) checkpoint is read for its language model only (model.language_model.*,
 // or language_model.model.* as transformers 4 saved it); its vision tower is left alone.
 // A bitsandbytes 4-bit NF4 checkpoint (./bnb.ts) is read as it is: each quantized projection is
 // handed on as this engine's nf4 words (an Nf4CpuTensor), not re-quantized; loadWeights
 // dequantizes them to f32 (NF4[code] · absmax, as the GPU reads them).
 // Dimension letters as in ./block.ts's legend; P = maxPositions.
+import { BLOCK_LAYOUT } from '../gpu/quant/layout.js';
 import { dequantizeNf4 } from '../gpu/quant/nf4.js';
 import { locateBnbWeight, readBnbNf4, type BnbWeight } from './bnb.js';
 import type { ModelSpec } from './config.js';
 import { checkpointNames, globalModuleName, layerModuleName, type GlobalModule, type LayerModule } from './hf-names.js';
-import { readSafetensorsHeader, readTensorF32, type SafetensorsHeader, type TensorInfo } from './safetensors.js';
+import { FLOAT_DTYPES, readSafetensorsHeader, readWeightF32, type SafetensorsHeader, type TensorInfo } from './safetensors.js';
 import { readJsonIfExists, type ModelSource } from './source.js';
 
 export { loadModelSpec, type GenerationDefaults } from './config.js';
@@ -105,6 +107,11 @@ async function openTensorIndex(source: ModelSource): Promise<TensorIndex> {
     throw new WeightsError(`${where}: weight_map must be an object of tensor name → shard file name`);
   }
   const weightMap = map as Record<string, string>;
+  // The index is untrusted: a shard must be a file inside the model folder, never '../x' or '/x'.
+  const outside = Object.values(weightMap).find((f) => !isFileInFolder(f));
+  if (outside !== undefined) {
+    throw new WeightsError(`${where}: weight_map names the shard ${JSON.stringify(outside).slice(0, 200)}, which is not a file inside the model folder (a relative path without '.', '..', '\\' or ':')`);
+  }
   const headers = new Map<string, Promise<SafetensorsHeader>>();
   return {
     where,
@@ -118,6 +125,11 @@ async function openTensorIndex(source: ModelSource): Promise<TensorIndex> {
       return found;
     },
   };
+}
+
+/** Whether `f` is a relative path of plain segments: no '', '.' or '..' segment, no leading '/', no '\\', ':' or NUL. */
+function isFileInFolder(f: string): boolean {
+  return !/[\\:\0]/.test(f) && f.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
 }
 
 function withInfo(header: SafetensorsHeader, name: string) {
@@ -245,6 +257,10 @@ export async function streamWeights<T>(
       located.set(name, found);
       continue;
     }
+    if (!FLOAT_DTYPES.includes(info.dtype)) {
+      const why = info.dtype === 'U8' ? ' (U8 is read only as the packed codes of a bitsandbytes nf4 projection, with its quant_state)' : '';
+      throw new WeightsError(`${source.description}/${header.file}: tensor '${info.name}' has dtype ${info.dtype}; a float weight (${FLOAT_DTYPES.join(', ')}) is needed here${why}`);
+    }
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new WeightsError(
         `${source.description}/${header.file}: tensor '${info.name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] from the config (${specSummary(spec)})`,
@@ -257,12 +273,30 @@ export async function streamWeights<T>(
     const { header, info } = located.get(name)!;
     const q = bnb.get(name);
     const shape = want.get(name)!;
-    const t: LoadedTensor = q ? { nf4: await readBnbNf4(source, q, shape), shape } : { data: await readTensorF32(source, header, info.name), shape: info.shape };
+    const t: LoadedTensor = q ? { nf4: checkNf4Finite(await readBnbNf4(source, q, shape), source, q), shape } : { data: await readWeightF32(source, header, info.name), shape: info.shape };
     onTensor?.(info.name, ++done, want.size);
     return t;
   };
   // GPT-2's weights are transposed and split as floats (its bnb checkpoints are refused by the config).
   return spec.arch === 'gpt2' ? assembleGpt2(spec, async (name) => tensorFloats(await take(name)), sink) : assembleLlama(spec, take, sink);
+}
+
+/**
+ * `words` (a bnb weight as nf4 words: per block of 64 elements the f32 absmax, then 8 words of
+ * codes) unless an absmax is inf or NaN, which would make its 64 weights so: an error names the
+ * absmax tensor and the block. One read of every ninth word, no more.
+ */
+function checkNf4Finite(words: Uint32Array, source: ModelSource, w: BnbWeight): Uint32Array {
+  const { elements, words: W } = BLOCK_LAYOUT.nf4;
+  for (let b = 0; b * W < words.length; b++) {
+    if ((words[b * W] & 0x7f800000) === 0x7f800000) {
+      const value = new Float32Array(new Uint32Array([words[b * W]]).buffer)[0];
+      throw new WeightsError(
+        `${source.description}/${w.absmax.header.file}: tensor '${w.absmax.info.name}' gives block ${b} (elements ${b * elements} to ${b * elements + elements - 1} of '${w.weight.info.name}') an absmax of ${value}; a weight must be finite: the file is corrupt`,
+      );
+    }
+  }
+  return words;
 }
 
 /** Reads one tensor by its canonical name (one that expectedTensors lists). */

@@ -10,6 +10,7 @@ import { folderSource } from '../model/source-node.js';
 import { readAdapter } from './adapter-source.js';
 import { UsageError } from './common.js';
 import { resolveModelSource } from './model-source.js';
+import { prepareOutFolder } from './out-folder.js';
 
 export const MERGE_USAGE = `  webgpu-lora merge --model <dir|url|hf-id> --adapter <dir> --out <dir> [--weights f32|nf4|q8]
                     [--dtype f32|f16|bf16]
@@ -42,6 +43,7 @@ export async function mergeCommand(argv: string[]): Promise<void> {
   for (const [what, dir] of [['--model', source.description], ['--adapter', folderSource(values.adapter).description]]) {
     if (out === dir) throw new UsageError(`merge: --out must be a new folder, not the ${what} folder ${dir}`);
   }
+  await prepareOutFolder(out); // writable, before the merge's work
   const { spec } = await loadModelSpec(source);
   const adapter = await readAdapter(values.adapter, spec, source);
   const files = await mergedModelFiles(source, spec, adapter, { weights, dtype });

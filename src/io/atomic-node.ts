@@ -1,22 +1,29 @@
-// Writing files so that a crash or an error never leaves a half-written file behind (Node only).
+// Writing files and folders so that a crash, an error or a kill -9 never leaves a half-written
+// file or a mix of two folders behind (Node only).
 //
 // A rename within one file system replaces its target atomically: readers see the old file or the
 // new one, never a mix. So every file is first written completely (and fsynced) under a temporary
 // name, and only then renamed over its real name.
 //
-// writeFolderAtomic(dir, files) works in three phases:
-//   1. write:  every file into a new sibling folder `${dir}.tmp-<random>`, each fsynced;
-//   2. stage:  if dir does not exist, the whole sibling folder is renamed to dir in one step, and
-//              that is all; otherwise each file is renamed into dir under a temporary name
-//              `.<name>.tmp-<random>` (the sibling folder is on the same file system, so this is a
-//              rename, not a copy);
-//   3. commit: each staged file is renamed over its real name, and dir is fsynced.
-// An error in phases 1 and 2 removes every temporary file and leaves dir exactly as it was. Phase 3
-// is renames within one directory, which fail only if the disk itself fails; files not yet
-// committed then keep their old contents and their temporaries are removed.
+// writeFolderAtomic(dir, files) replaces a whole folder the same way, in three phases:
+//   1. write: every file into a new sibling folder `${dir}.tmp-<pid>-<random>`, each fsynced;
+//   2. swap:  if dir does not exist, the sibling folder is renamed to dir, and that is all;
+//             otherwise dir is renamed aside to `${dir}.old-<pid>-<random>` and the new folder
+//             renamed to dir (two renames in one parent folder, which is then fsynced);
+//   3. carry: the entries of the old folder that the new one does not have (checkpoints, a README)
+//             are renamed into dir, and what is left of the old folder is removed.
+// A kill between the two renames of phase 2 leaves no dir but a complete `.old-` folder; a kill in
+// phase 3 leaves dir complete with some of its other entries still in `.old-`. recoverFolder, which
+// writeFolderAtomic runs first (and a command may run at its start), renames such an `.old-` back
+// to dir or moves those entries over, and removes the `.tmp-` folders of writes that never
+// finished, once the process that made them (the pid in the name) has ended. An error before
+// phase 3 removes the temporaries and leaves dir exactly as it was. Where dir cannot be renamed (a
+// mount point; on Windows, a folder with an open file; a folder this user may not write), each
+// file is replaced on its own instead, as before (each file atomic, the folder not).
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { constants, type Stats } from 'node:fs';
+import { access, chmod, mkdir, open, readdir, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 
 const suffix = () => randomBytes(6).toString('hex');
 
@@ -100,47 +107,197 @@ function checkName(name: string): void {
 }
 
 /**
- * Write `files` (name → bytes) into the folder dir, creating it (and its parents) if needed. Each
- * file is replaced atomically; other files already in dir are left alone. On an error before the
- * commit phase nothing in dir changes. See the comment at the top of this file.
+ * The name of a sibling of `target` that writeFolderAtomic makes: `${target}.tmp-<pid>-<random>`
+ * (the new folder being written) or `${target}.old-<pid>-<random>` (the previous folder, moved
+ * aside during the swap). The pid tells recoverFolder whether the process that made it still runs.
+ */
+const strayName = (target: string, kind: 'tmp' | 'old') => `${target}.${kind}-${process.pid}-${suffix()}`;
+/** Such a name, its kind and pid; or the pid-less `.tmp-<random>` of earlier versions (pid 0). */
+const STRAY = /^\.(tmp|old)-(?:(\d+)-)?([0-9a-f]{12})$/;
+/** A file staged inside the folder by the per-file fallback: `.<name>.tmp-<pid>-<random>`. */
+const STAGED = /^\..+\.tmp-(\d+)-[0-9a-f]{12}$/;
+
+/** Whether the process `pid` may still be writing: this process, or one that is alive. */
+function mayBeRunning(pid: number): boolean {
+  if (pid === 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, but another user's
+  }
+}
+
+const isDir = (path: string) => stat(path).then((s) => s.isDirectory(), () => false);
+
+/** Move every entry of `from` that `to` lacks into `to` (renames within one file system). */
+async function carryOver(from: string, to: string): Promise<void> {
+  for (const name of await readdir(from)) {
+    if (!(await exists(join(to, name)))) await rename(join(from, name), join(to, name));
+  }
+}
+
+/**
+ * Put the folder dir back in order after a writeFolderAtomic that was killed part-way (kill -9,
+ * power loss), and remove what it left; writeFolderAtomic does this first, and a command may do it
+ * at its start. Only what a process that has ended left is touched: a `.tmp-` folder (a write that
+ * never finished) is removed; an `.old-` folder (the previous contents, moved aside) is renamed
+ * back to dir if dir is missing, and otherwise (dir holds the new files already) gives dir the
+ * entries it lacks (the ones the write did not replace, such as checkpoints) and is removed; a
+ * file staged inside dir by the per-file fallback is removed.
+ */
+export async function recoverFolder(dir: string): Promise<void> {
+  const target = resolve(dir);
+  const base = basename(target);
+  const siblings = await readdir(dirname(target)).catch(() => [] as string[]);
+  const strays = siblings.flatMap((name) => {
+    const m = name.startsWith(base) ? STRAY.exec(name.slice(base.length)) : null;
+    return m && !mayBeRunning(Number(m[2] ?? 0)) ? [{ kind: m[1], path: join(dirname(target), name) }] : [];
+  });
+  for (const s of strays.filter((s) => s.kind === 'tmp')) await rm(s.path, { recursive: true, force: true });
+  for (const s of strays.filter((s) => s.kind === 'old')) {
+    if (!(await exists(target))) {
+      await rename(s.path, target);
+      continue;
+    }
+    await carryOver(s.path, target);
+    await rm(s.path, { recursive: true, force: true });
+  }
+  if (strays.length) await syncDir(dirname(target));
+  if (!(await isDir(target))) return;
+  for (const name of await readdir(target)) {
+    const m = STAGED.exec(name);
+    if (m && !mayBeRunning(Number(m[1]))) await rm(join(target, name), { force: true });
+  }
+}
+
+/**
+ * Throw an Error naming `label` (say, `--out 'runs/a'`) and the path at fault unless
+ * writeFolderAtomic(dir) can write there: dir, if it exists, is a folder in which a file can be
+ * made; its parent (made if missing) is a folder in which a folder can be made. The check makes and
+ * removes a probe named as writeFolderAtomic's temporaries, and removes the parents it made, so it
+ * leaves nothing behind. Run it before long work whose result goes to dir.
+ */
+export async function checkFolderWritable(dir: string, label = `'${dir}'`): Promise<void> {
+  const target = await realpath(resolve(dir)).catch(() => resolve(dir));
+  const parent = dirname(target);
+  const fail = (why: string): never => {
+    throw new Error(`${label} cannot be written: ${why}`);
+  };
+  /** Run one step of the check; its error becomes `why` and the error's reason (not its path). */
+  const step = async <T>(why: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      return fail(`${why} (${(e as Error).message.split(',')[0]})`);
+    }
+  };
+  const st = await stat(target).catch(() => null);
+  if (st && !st.isDirectory()) fail(`${target} is a file, not a folder`);
+  // The nearest path above dir that exists must be a folder, not a file that dir would be under.
+  let above = parent;
+  while (!(await exists(above)) && dirname(above) !== above) above = dirname(above);
+  if (!(await isDir(above))) fail(`${above} is a file, not a folder`);
+  let made: string | undefined;
+  try {
+    made = await step(`the folder ${parent} cannot be made`, () => mkdir(parent, { recursive: true }));
+    const probe = strayName(target, 'tmp');
+    await step(`no folder can be made in ${parent}`, () => mkdir(probe));
+    await rm(probe, { recursive: true, force: true });
+    if (st) {
+      const file = join(target, `.probe.tmp-${process.pid}-${suffix()}`);
+      await step(`no file can be made in ${target}`, () => writeSynced(file, new Uint8Array(1)));
+      await rm(file, { force: true });
+    }
+  } finally {
+    if (made) await rm(made, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Write `files` (name → bytes) as the folder dir, creating it (and its parents) if needed. The
+ * folder is replaced as a whole: the files are written into a new sibling folder, which is then
+ * swapped in for dir (dir is renamed aside to `.old-`, the new folder renamed to dir, the old one's
+ * other entries moved over and the rest removed), so at any moment, a kill -9 included, dir holds
+ * every one of the previous files or every one of the new ones, never a mix; recoverFolder (which
+ * this runs first) finishes or undoes a swap that was cut short. Other entries of dir (files and
+ * folders not among `files`, such as checkpoints) are kept. On an error nothing in dir changes.
+ * See the comment at the top of this file.
  */
 export async function writeFolderAtomic(dir: string, files: Record<string, Uint8Array>): Promise<void> {
   const names = Object.keys(files);
   names.forEach(checkName);
-  const target = resolve(dir);
-  const tmpDir = `${target}.tmp-${suffix()}`;
-  await mkdir(dirname(target), { recursive: true });
-  const staged: Array<{ from: string; to: string }> = [];
+  const target = await realpath(resolve(dir)).catch(() => resolve(dir));
+  const parent = dirname(target);
+  await mkdir(parent, { recursive: true });
+  await recoverFolder(target);
+  const tmpDir = strayName(target, 'tmp');
+  const old = strayName(target, 'old');
+  let previous: Stats | null = null;
   try {
     // 1. write
     await mkdir(tmpDir);
     for (const name of names) await writeSynced(join(tmpDir, name), files[name]);
-    await syncDir(tmpDir);
-    // 2. stage: a new folder appears whole, in one rename.
-    if (!(await exists(target))) {
-      try {
-        await rename(tmpDir, target);
-        await syncDir(dirname(target));
-        return;
-      } catch (e) {
-        // Someone created dir meanwhile (the rename then fails on a non-empty folder): stage per file.
-        if (!(await exists(target))) throw e;
-      }
-    }
+    // A folder in the way would be lost with the old contents: refuse it now.
     for (const name of names) {
-      // A folder in the way would make the commit's rename fail half-way: refuse it now.
-      const existing = await stat(join(target, name)).catch(() => null);
-      if (existing?.isDirectory()) throw new Error(`writeFolderAtomic: ${join(target, name)} is a folder; it cannot be replaced by a file`);
-      const to = join(target, `.${name}.tmp-${suffix()}`);
+      if (await isDir(join(target, name))) throw new Error(`writeFolderAtomic: ${join(target, name)} is a folder; it cannot be replaced by a file`);
+    }
+    previous = await stat(target).catch(() => null);
+    await syncDir(tmpDir);
+    // 2. swap: a new folder appears whole, in one rename; an existing one is moved aside first.
+    if (!previous) {
+      await rename(tmpDir, target);
+      await syncDir(parent);
+      return;
+    }
+    // Where dir cannot be renamed (a mount point; on Windows, a folder with an open file), or
+    // its entries could not be moved out of it (a folder this user may not write), file by file.
+    const writable = await access(target, constants.W_OK).then(() => true, () => false);
+    try {
+      if (!writable) throw new Error('not writable');
+      await rename(target, old);
+    } catch {
+      return await replaceFileByFile(target, tmpDir, names);
+    }
+    try {
+      await rename(tmpDir, target);
+    } catch (e) {
+      await rename(old, target);
+      throw e;
+    }
+  } catch (e) {
+    await rm(tmpDir, { recursive: true, force: true });
+    throw e;
+  }
+  await syncDir(parent);
+  // 3. the previous folder's other entries move into the new one; what is left of it goes.
+  try {
+    await carryOver(old, target);
+  } catch (e) {
+    throw new Error(`writeFolderAtomic: ${target} holds the new files, but moving the previous folder's other entries from ${old} failed (the next write, or recoverFolder, finishes it): ${(e as Error).message}`);
+  }
+  await chmod(target, previous.mode & 0o7777).catch(() => {}); // the previous folder's permissions
+  await syncDir(target);
+  await rm(old, { recursive: true, force: true });
+}
+
+/**
+ * The fallback for a folder that cannot be renamed: each file of tmpDir is renamed into dir under
+ * a temporary name, then each over its real name (each file is atomic, the folder is not).
+ */
+async function replaceFileByFile(target: string, tmpDir: string, names: string[]): Promise<void> {
+  const staged: Array<{ from: string; to: string }> = [];
+  try {
+    for (const name of names) {
+      const to = join(target, `.${name}.tmp-${process.pid}-${suffix()}`);
       await rename(join(tmpDir, name), to);
       staged.push({ from: to, to: join(target, name) });
     }
   } catch (e) {
     await Promise.all(staged.map((s) => rm(s.from, { force: true })));
-    await rm(tmpDir, { recursive: true, force: true });
     throw e;
   }
-  // 3. commit
   let committed = 0;
   try {
     for (const s of staged) {

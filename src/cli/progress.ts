@@ -63,3 +63,54 @@ export class ProgressPrinter {
     this.barShown = false;
   }
 }
+
+/** 172741 → "172,741" (grouped the same way on every machine). */
+const count = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+/** "tokenizing: 43% (74,000 of 172,741 examples)". */
+export function describeCount(what: string, done: number, total: number, unit: string): string {
+  const percent = total > 0 ? Math.floor((100 * done) / total) : 100;
+  return `${what}: ${percent}% (${count(done)} of ${count(total)} ${unit})`;
+}
+
+/**
+ * Progress of a long count that has no steps yet (the lines of the data checked, the examples
+ * tokenized). Quiet for the first `quietMs`, so a small file prints nothing; after that, on a TTY
+ * one line redrawn in place (at most every 100 ms), else a plain line at each further 10 %; and
+ * the last count, once anything was shown.
+ */
+export class CountPrinter {
+  private readonly start: number;
+  private shown = false;
+  private lastDraw = -Infinity;
+  private lastTenth = -1;
+
+  constructor(
+    private readonly out: Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean },
+    private readonly what: string,
+    private readonly unit: string,
+    private readonly quietMs = 1000,
+    private readonly now: () => number = () => performance.now(),
+    private readonly tty = out.isTTY === true,
+  ) {
+    this.start = now();
+  }
+
+  update(done: number, total: number): void {
+    const t = this.now();
+    const last = done >= total;
+    if (!this.shown && t - this.start < this.quietMs) return; // (also when it ends that soon)
+    const text = describeCount(this.what, done, total, this.unit);
+    if (this.tty) {
+      if (!last && t - this.lastDraw < 100) return;
+      this.out.write(`\r${text}\x1b[K${last ? '\n' : ''}`);
+    } else {
+      const tenth = Math.floor((10 * done) / Math.max(1, total));
+      if (!last && tenth === this.lastTenth) return;
+      this.lastTenth = tenth;
+      this.out.write(`${text}\n`);
+    }
+    this.shown = true;
+    this.lastDraw = t;
+  }
+}

@@ -156,8 +156,8 @@ export class Engine implements LoraEngine {
       const start = opts.continueAdapter ? await this.currentAdapter() : undefined;
       // A trained adapter names the model it was trained on (also when continuing one made elsewhere).
       const trainer = resumeFrom !== undefined
-        ? await Trainer.fromCheckpoint(ctx, model, tokenizer, examples, resumeFrom)
-        : await Trainer.create(ctx, model, tokenizer, examples, config, { adapter: start, baseModel: name });
+        ? await Trainer.fromCheckpoint(ctx, model, tokenizer, examples, resumeFrom, callbacks.onPrepare)
+        : await Trainer.create(ctx, model, tokenizer, examples, config, { adapter: start, baseModel: name, onPrepare: callbacks.onPrepare });
       this.dropAdapter();
       this.trainer = trainer;
       this.lora = trainer.lora;

@@ -100,6 +100,8 @@ export interface DatasetOptions {
 }
 
 export interface TrainCallbacks {
+  /** While the examples are tokenized, before onStart: `done` of `total`, about every 1 % and at the end. */
+  onPrepare?: (p: { done: number; total: number }) => void;
   /** Once the data is prepared, before the first step. */
   onStart?: (e: TrainStartEvent) => void;
   onStep?: (e: StepEvent) => void;

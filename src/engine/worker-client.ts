@@ -83,6 +83,7 @@ export function connectEngine(worker: Worker): WorkerEngine {
       call(async () => remote.train(
         data, config, trainOptionsForWorker(opts),
         proxied(callbacks.onStart), proxied(callbacks.onStep), proxied(callbacks.onEval), proxied(opts?.checkpoint?.write),
+        proxied(callbacks.onPrepare),
       )),
     pause: () => call(() => remote.pause()),
     resume: () => call(() => remote.resume()),

@@ -32,6 +32,7 @@ interface WithCallbackArguments {
     onStep?: Callback<'onStep'>,
     onEval?: Callback<'onEval'>,
     onCheckpoint?: CheckpointOptions['write'],
+    onPrepare?: Callback<'onPrepare'>,
   ): Result<'train'>;
   generate(prompt: Args<'generate'>[0], request?: Omit<GenerateRequest, 'onText'>, onText?: GenerateRequest['onText']): Result<'generate'>;
   exportGguf(request: Args<'exportGguf'>[0], onProgress?: Args<'exportGguf'>[1]): Result<'exportGguf'>;
@@ -104,8 +105,8 @@ export function workerApi(engine: Engine): WorkerApi {
       const progress = delivered(onProgress);
       return thenSettle(() => engine.loadModel(model, progress.fn, opts), progress);
     },
-    train: (data, config, opts = {}, onStart, onStep, onEval, onCheckpoint) => {
-      const [start, step, evaluation] = [delivered(onStart), delivered(onStep), delivered(onEval)];
+    train: (data, config, opts = {}, onStart, onStep, onEval, onCheckpoint, onPrepare) => {
+      const [start, step, evaluation, prepare] = [delivered(onStart), delivered(onStep), delivered(onEval), delivered(onPrepare)];
       const { checkpoint, ...rest } = opts;
       const options: TrainOptions = rest;
       if (checkpoint) {
@@ -113,7 +114,7 @@ export function workerApi(engine: Engine): WorkerApi {
         // The engine awaits it: the page's write (or its error) comes before the next step.
         options.checkpoint = { every: checkpoint.every, write: (files, k) => onCheckpoint(transferFiles(files), k) };
       }
-      return thenSettle(() => engine.train(data, config, { onStart: start.fn, onStep: step.fn, onEval: evaluation.fn }, options), start, step, evaluation);
+      return thenSettle(() => engine.train(data, config, { onPrepare: prepare.fn, onStart: start.fn, onStep: step.fn, onEval: evaluation.fn }, options), prepare, start, step, evaluation);
     },
     pause: () => engine.pause(),
     resume: () => engine.resume(),

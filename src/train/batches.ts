@@ -55,13 +55,24 @@ export function epochOrder(n: number, epoch: number, seed: number): number[] {
 }
 
 /**
- * Holds out ⌈fraction·n⌉ examples for validation (at least one when fraction > 0 and n ≥ 2, and
- * never all of them): the last ones of a seeded shuffle. Both parts keep the file's order.
+ * The validation split holds at most this many examples, whatever the fraction: the whole split
+ * is evaluated before the first step and at every evaluation, and 10 % of a 200,000-line file
+ * (20,000 examples) would cost more than many runs' training. Over 1,000 examples the mean loss has a
+ * standard error of about 3 % of the spread of the examples' losses (σ/√1000), enough to follow a
+ * run, and the examples beyond the cap are trained on instead. Files of up to 10,000 examples at the default 10 % never reach it.
  */
-export function splitValidation<T>(examples: T[], fraction: number, seed: number): { train: T[]; validation: T[] } {
+export const MAX_VALIDATION_EXAMPLES = 1000;
+
+/**
+ * Holds out ⌈fraction·n⌉ examples for validation, at most `cap` (MAX_VALIDATION_EXAMPLES), at
+ * least one when fraction > 0 and n ≥ 2, and never all of them: the last ones of a seeded shuffle.
+ * Both parts keep the file's order.
+ */
+export function splitValidation<T>(examples: T[], fraction: number, seed: number, cap = MAX_VALIDATION_EXAMPLES): { train: T[]; validation: T[] } {
   if (!(fraction >= 0 && fraction < 1)) throw new Error(`the validation fraction must be in [0, 1), not ${fraction}`);
+  if (!(Number.isInteger(cap) && cap >= 1)) throw new Error(`the validation cap must be a positive integer, not ${cap}`);
   const n = examples.length;
-  const count = fraction > 0 && n >= 2 ? Math.min(n - 1, Math.max(1, Math.ceil(fraction * n))) : 0;
+  const count = fraction > 0 && n >= 2 ? Math.min(n - 1, cap, Math.max(1, Math.ceil(fraction * n))) : 0;
   const order = permutation(n, mulberry32(seed, SPLIT_STREAM));
   const held = new Set(order.slice(n - count));
   return {
@@ -110,7 +121,8 @@ export function makeBatch(items: Array<{ ids: number[]; labels: number[] }>, pad
       throw new Error(`batch row ${b} has ${item.ids.length} ids but ${item.labels.length} labels`);
     }
   });
-  const longest = Math.max(...items.map((item) => item.ids.length));
+  let longest = 0;
+  for (const item of items) longest = Math.max(longest, item.ids.length);
   const T = length ?? longest;
   if (T < longest || T < 1) throw new Error(`a batch of length ${T} cannot hold a row of ${longest} tokens`);
   const B = items.length;

@@ -18,6 +18,42 @@ export interface StepEvent {
   elapsedMs: number;
   /** Estimated time to the last step, from this run's mean step time. */
   etaMs: number;
+  /**
+   * Present when the step applied no update because its loss or its gradient was NaN or ±Infinity
+   * (TrainingConfig.maxNonFiniteSteps): which one (the loss is checked first) and its value (for a
+   * gradient, the global gradient norm, which is non-finite exactly when some gradient is or when
+   * the sum of their squares overflows f32).
+   */
+  nonFinite?: NonFiniteValue;
+}
+
+export interface NonFiniteValue {
+  what: 'loss' | 'gradient';
+  value: number;
+}
+
+/**
+ * The error a run stops with after maxNonFiniteSteps consecutive steps without a finite loss or
+ * gradient. `step` is the 1-based step it stopped at; the adapter holds the state of the last
+ * step that applied an update (the skipped ones changed nothing).
+ */
+export class NonFiniteTrainingError extends Error {
+  override name = 'NonFiniteTrainingError';
+  constructor(
+    readonly step: number,
+    readonly totalSteps: number,
+    readonly consecutive: number,
+    readonly nonFinite: NonFiniteValue,
+    learningRate: number,
+  ) {
+    super(
+      `training stopped at step ${step} of ${totalSteps}: ${consecutive} consecutive step${consecutive === 1 ? '' : 's'} ` +
+        `had a non-finite ${nonFinite.what === 'loss' ? 'loss' : 'gradient'} (at step ${step} the ` +
+        `${nonFinite.what === 'loss' ? 'loss' : 'gradient norm'} was ${nonFinite.value}; learning rate ${learningRate}). ` +
+        `Their updates were skipped, so the adapter is the one after step ${step - consecutive}. ` +
+        'Training diverged (or the model or data holds values that overflow): try a lower learning rate',
+    );
+  }
 }
 
 export interface EvalEvent {
@@ -37,7 +73,7 @@ export interface TrainResult {
   adapter: LoraAdapter;
   steps: number;
   totalSteps: number;
-  /** Mean loss of the last stepsPerEpoch steps (the last epoch's worth); NaN before any step. */
+  /** Mean loss of the last stepsPerEpoch steps (the last epoch's worth), leaving out non-finite ones; NaN before any step. */
   trainLoss: number;
   /** The latest validation loss (null without a validation set). */
   validationLoss: number | null;
@@ -55,4 +91,6 @@ export interface TrainerOptions {
   adapter?: LoraAdapter;
   /** base_model_name_or_path of the exported adapter; default the model source's description. */
   baseModel?: string;
+  /** While the examples are tokenized: `done` of `total`, about every 1 % and at the end. */
+  onPrepare?: (p: { done: number; total: number }) => void;
 }

@@ -37,14 +37,31 @@ export interface RowOptions {
 }
 
 export interface PrepareOptions extends RowOptions {
+  /** The fraction held out for validation; at most MAX_VALIDATION_EXAMPLES examples (batches.ts splitValidation). */
   valSplit: number;
   seed: number;
 }
 
+/** How far tokenizing has come: `done` of `total` examples formatted (training and validation together). */
+export interface PrepareProgress {
+  done: number;
+  total: number;
+}
+
+/**
+ * Progress is reported about every PROGRESS_FRACTION of the examples (and at the end), so that a
+ * caller that prints each report prints at most about 100 lines however large the file is.
+ */
+const PROGRESS_FRACTION = 0.01;
+
 /** One example's training sequences: all of them, and the rows training uses. */
 export interface ExampleRows {
   line: number;
-  /** Every sequence, cut at maxLength, with how it became them ('one sequence', or 'one sequence per reply (...)'). */
+  /**
+   * Every sequence, cut at maxLength, with how it became them ('one sequence', or 'one sequence per
+   * reply (...)'). Where a message's text was cut before tokenizing (textCut), a sequence's
+   * fullLength counts the tokens of the cut text only: the real one is larger.
+   */
   sequences: FormattedExample[];
   how: string;
   /** The sequences that still have something to learn, as rows (in order). */
@@ -53,34 +70,104 @@ export interface ExampleRows {
   skipped: boolean;
   /** Rows are left, but something was cut off: a sequence's end, or a whole sequence. */
   truncated: boolean;
+  /** A message longer than textBound(maxLength) characters was cut before tokenizing (see exampleRows). */
+  textCut: boolean;
 }
 
-/** The training rows of one example: its sequences, without those that have nothing left to learn. */
+/**
+ * A message longer than CHARS_PER_KEPT_TOKEN · maxLength characters is cut to that length before
+ * tokenizing, when cutting it there and at twice that length keeps the same tokens (see
+ * exampleRows). A token covers
+ * about 4 characters of English text and 1 to 2 of most other scripts, so 16 per token leaves a wide
+ * margin, and the tokenizer's cost (superlinear in the length of one text: about 20 s for a 1 MB line
+ * with stories260K's) follows what is kept, not what is in the file.
+ */
+export const CHARS_PER_KEPT_TOKEN = 16;
+
+/** The cut length of one message's text for sequences of maxLength tokens. */
+export const textBound = (maxLength: number): number => CHARS_PER_KEPT_TOKEN * maxLength;
+
+/**
+ * The training rows of one example: its sequences, without those that have nothing left to learn.
+ *
+ * An example with a message longer than bound = textBound(maxLength) characters is formatted twice
+ * first, with every such message cut to bound and to 2·bound characters. When the two give the same
+ * sequences (ids and labels, after the cut at maxLength), nothing that is kept depends on where the
+ * text is cut, and those sequences are used, marked truncated (the text beyond was never tokenized).
+ * A general tokenizer gives no proof that cutting far beyond the kept tokens leaves them unchanged (a
+ * BPE merge near the cut can in principle change the merges before it); this check is the evidence
+ * that it did not for this text. When the two differ (e.g. tokens of more than 16 characters each),
+ * the whole text is formatted, as without the cut.
+ */
 export function exampleRows(example: Example, tokenizer: FormatTokenizer, opts: RowOptions): ExampleRows {
+  const bound = textBound(opts.maxLength);
+  if (example.messages.some((m) => m.content.length > bound)) {
+    const near = formatRows(cutMessages(example, bound), tokenizer, opts);
+    const far = formatRows(cutMessages(example, 2 * bound), tokenizer, opts);
+    if (sameSequences(near.sequences, far.sequences)) {
+      return { ...near, how: `${near.how}; text beyond ${bound} characters of a message not tokenized`, skipped: near.rows.length === 0, truncated: near.rows.length > 0, textCut: true };
+    }
+  }
+  return formatRows(example, tokenizer, opts);
+}
+
+/** The example with each message's text cut to at most `chars` characters (never inside a surrogate pair). */
+function cutMessages(example: Example, chars: number): Example {
+  const cut = (s: string) => {
+    if (s.length <= chars) return s;
+    const end = s.charCodeAt(chars - 1) >= 0xd800 && s.charCodeAt(chars - 1) <= 0xdbff ? chars - 1 : chars;
+    return s.slice(0, end);
+  };
+  return { line: example.line, messages: example.messages.map((m) => ({ role: m.role, content: cut(m.content) })) };
+}
+
+function sameSequences(a: FormattedExample[], b: FormattedExample[]): boolean {
+  const same = (x: number[], y: number[]) => x.length === y.length && x.every((v, k) => v === y[k]);
+  return a.length === b.length && a.every((s, k) => same(s.ids, b[k].ids) && same(s.labels, b[k].labels));
+}
+
+function formatRows(example: Example, tokenizer: FormatTokenizer, opts: RowOptions): ExampleRows {
   const { sequences, how } = formatConversation(example, tokenizer, { maxLength: opts.maxLength, trainOnInputs: opts.trainOnInputs });
   const used = sequences.filter((f) => f.trainableTokens > 0);
   const rows = used.map((f) => ({ ids: f.ids, labels: f.labels, line: example.line }));
   const skipped = rows.length === 0;
   const truncated = !skipped && (used.length < sequences.length || used.some((f) => f.truncated));
-  return { line: example.line, sequences, how, rows, skipped, truncated };
+  return { line: example.line, sequences, how, rows, skipped, truncated, textCut: false };
 }
 
 /**
- * Splits first (so the split depends only on the examples and the seed), then formats each part.
- * Throws when no training example is left.
+ * Splits first (so the split depends only on the examples and the seed), then formats each part,
+ * calling `onProgress` about every 1 % of the examples and once at the end. Throws when no training
+ * example is left. Nothing here spreads a dataset-sized array into a call's arguments (Math.max(...rows),
+ * rows.push(...all)): engines cap a call's arguments at some 100,000, and a file of 172,741
+ * lines crashed there with "Maximum call stack size exceeded".
  */
-export function prepareExamples(examples: Example[], tokenizer: FormatTokenizer, opts: PrepareOptions): PreparedData {
+export function prepareExamples(
+  examples: Example[],
+  tokenizer: FormatTokenizer,
+  opts: PrepareOptions,
+  onProgress?: (p: PrepareProgress) => void,
+): PreparedData {
   if (examples.length === 0) throw new Error('there are no examples to train on');
   const { train, validation } = splitValidation(examples, opts.valSplit, opts.seed);
   const truncatedLines: number[] = [];
   const skippedLines: number[] = [];
+  const total = examples.length;
+  const every = Math.max(1, Math.ceil(total * PROGRESS_FRACTION));
+  let done = 0;
+  let longest = 0;
   const format = (part: Example[]): TokenRow[] => {
     const rows: TokenRow[] = [];
     for (const ex of part) {
       const r = exampleRows(ex, tokenizer, opts);
       if (r.skipped) skippedLines.push(ex.line);
       if (r.truncated) truncatedLines.push(ex.line);
-      rows.push(...r.rows);
+      for (const row of r.rows) {
+        rows.push(row);
+        if (row.ids.length > longest) longest = row.ids.length;
+      }
+      done++;
+      if (onProgress && (done % every === 0 || done === total)) onProgress({ done, total });
     }
     return rows;
   };
@@ -94,7 +181,6 @@ export function prepareExamples(examples: Example[], tokenizer: FormatTokenizer,
         'raise maxLength or shorten the prompts',
     );
   }
-  const longest = Math.max(...[...trainRows, ...validationRows].map((r) => r.ids.length));
   return { train: trainRows, validation: validationRows, truncatedLines, skippedLines, longest, fingerprint: fingerprint(trainRows, validationRows) };
 }
 

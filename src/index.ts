@@ -29,12 +29,13 @@ export { generateTokens, type GenerateOptions, type GenerateResult } from './gen
 export { generateText, generateTextFromIds, type GenerateTextOptions, type GenerateTextResult } from './generate/text.js';
 export { sampleToken, SeededRandom, type SamplingOptions } from './generate/sampling.js';
 export { parseDataset, DatasetError, type Example, type DatasetProblem } from './train/dataset.js';
+export { NonFiniteTrainingError, type NonFiniteValue } from './train/trainer.js';
 export { Trainer, type TrainerOptions, type RunCallbacks, type StepEvent, type EvalEvent, type TrainResult, type CheckpointFiles } from './train/trainer.js';
 export { DEFAULT_TRAINING_CONFIG, resolveTrainingConfig, TrainingConfigError, type TrainingConfig, type TrainingConfigInput, type LrSchedule } from './train/config.js';
 export { learningRateAt, lrFactor } from './train/schedule.js';
 export { DEFAULT_LORA, type LoraConfig } from './lora/config.js';
 export type { LoraAdapter } from './lora/adapter.js';
-export { exportPeft, importPeft, type PeftFiles } from './lora/peft.js';
+export { exportPeft, importPeft, checkAdapterFinite, type PeftFiles } from './lora/peft.js';
 export { GpuLora } from './lora/gpu-lora.js';
 export { mergedModelFiles } from './lora/merge.js';
 export { ollamaModelfile, type OllamaModelfileOptions } from './export/modelfile.js';

@@ -15,19 +15,21 @@ import { writeFolderAtomic } from '../io/atomic-node.js';
 import { folderSource } from '../model/source-node.js';
 import { decodeState } from '../train/checkpoint.js';
 import { resolveTrainingConfig, TrainingConfigError, type TrainingConfigInput } from '../train/config.js';
-import { DatasetError, describeProblem, parseDataset, type Example } from '../train/dataset.js';
+import { DatasetError, decodeDataset, describeProblem, parseDataset, type Example } from '../train/dataset.js';
 import { deviceOrRerun, integerOption, numberOption, UsageError, weightsOption } from './common.js';
 import { readAdapter } from './adapter-source.js';
 import { resolveModelSource } from './model-source.js';
-import { describeEval, formatDuration, ProgressPrinter } from './progress.js';
+import { prepareOutFolder } from './out-folder.js';
+import { CountPrinter, describeEval, formatDuration, ProgressPrinter } from './progress.js';
 
 export const TRAIN_USAGE = `  webgpu-lora train --model <dir|url|hf-id> --data <file.jsonl|file.csv> --out <dir>
                     [--epochs N] [--max-steps N] [--lr X] [--rank R] [--alpha A]
                     [--targets all-linear|<name,name,...>] [--batch-size B] [--grad-accum N]
                     [--max-length T] [--seed S] [--val-split F] [--schedule linear|cosine|constant]
                     [--warmup N] [--eval-every N] [--dropout P] [--rslora] [--train-on-inputs]
-                    [--gradient-checkpointing] [--adapter <dir>] [--dtype f32|f16]
+                    [--gradient-checkpointing] [--max-non-finite-steps N] [--adapter <dir>] [--dtype f32|f16]
                     [--weights f32|f16|nf4|q8] [--checkpoint-every N] [--resume <checkpoint-dir>]
+                    [--overwrite]
       Trains a LoRA adapter on input → output pairs and writes it to --out as a PEFT folder
       (adapter_config.json, adapter_model.safetensors; --dtype f16 halves it). Defaults: 3 epochs,
       lr 2e-4, rank 16, alpha 32, all-linear, batch 4, max length 512, 10% held out for
@@ -39,22 +41,28 @@ export const TRAIN_USAGE = `  webgpu-lora train --model <dir|url|hf-id> --data <
       the rounding of those weights); --weights nf4|q8 quantizes the layers' projections (QLoRA:
       NF4 or Q8_0, dequantized inside the matmuls) and keeps the embedding and head f16.
       --checkpoint-every N saves --out/checkpoint-<step>/ every N steps; --resume continues one
-      with its own settings. Ctrl-C stops after the current step and saves a checkpoint.`;
+      with its own settings. Ctrl-C stops after the current step and saves a checkpoint.
+      An adapter already in --out is kept (an error before training) unless --overwrite is
+      given; --out is checked writable before the model is loaded.
+      A step whose loss or gradient is NaN or infinite changes nothing and is reported; after
+      --max-non-finite-steps of them in a row (default 3) training stops with an error, exit 1
+      and no adapter written.`;
 
 /** The options that set a training setting (not allowed with --resume, which has its own). */
-export const SETTINGS = ['epochs', 'max-steps', 'lr', 'rank', 'alpha', 'targets', 'batch-size', 'grad-accum', 'max-length', 'seed', 'val-split', 'schedule', 'warmup', 'eval-every', 'dropout', 'rslora', 'train-on-inputs', 'gradient-checkpointing', 'adapter'] as const;
+export const SETTINGS = ['epochs', 'max-steps', 'lr', 'rank', 'alpha', 'targets', 'batch-size', 'grad-accum', 'max-length', 'seed', 'val-split', 'schedule', 'warmup', 'eval-every', 'dropout', 'rslora', 'train-on-inputs', 'gradient-checkpointing', 'max-non-finite-steps', 'adapter'] as const;
 /** The options that are switches (no value). */
-const SWITCHES = new Set(['rslora', 'train-on-inputs', 'gradient-checkpointing']);
+const SWITCHES = new Set(['rslora', 'train-on-inputs', 'gradient-checkpointing', 'overwrite']);
 
 /** TrainingConfig field → the option that sets it, for error messages. */
 const FLAG_OF: Record<string, string> = {
   epochs: 'epochs', maxSteps: 'max-steps', learningRate: 'lr', 'lora.r': 'rank', 'lora.alpha': 'alpha', 'lora.targetModules': 'targets',
   batchSize: 'batch-size', gradientAccumulationSteps: 'grad-accum', maxLength: 'max-length', seed: 'seed', valSplit: 'val-split',
   lrSchedule: 'schedule', warmupSteps: 'warmup', evalEvery: 'eval-every', 'lora.dropout': 'dropout',
+  maxNonFiniteSteps: 'max-non-finite-steps',
 };
 
 export async function trainCommand(argv: string[]): Promise<number> {
-  const v = parseOptions(argv, [...SETTINGS, 'model', 'data', 'out', 'checkpoint-every', 'resume', 'dtype', 'weights']);
+  const v = parseOptions(argv, [...SETTINGS, 'model', 'data', 'out', 'checkpoint-every', 'resume', 'dtype', 'weights', 'overwrite']);
   const dtype = (v.dtype ?? 'f32').toLowerCase();
   if (dtype !== 'f32' && dtype !== 'f16') throw new UsageError(`--dtype must be f32 or f16, got '${v.dtype}'`);
   weightsOption(v.weights); // checked before anything is loaded
@@ -75,6 +83,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
   }
   const examples = readExamples(v.data!);
   if (examples === null) return 1;
+  // --out: writable, and no adapter in it that --overwrite does not allow to replace.
+  await prepareOutFolder(v.out!, { files: ['adapter_config.json', 'adapter_model.safetensors'], what: 'an adapter', overwrite: v.overwrite === 'true' });
 
   // Ctrl-C or SIGTERM: before training, quit; while training, stop after the current step and
   // save a checkpoint (a second signal quits at once). (On SwiftShader the process that re-runs
@@ -122,8 +132,10 @@ async function train(
     const saveCheckpoint = checkpointFolders(out);
     const written = (dir: string) => progress!.line(`checkpoint written to ${dir}`);
     let result;
+    const tokenizing = new CountPrinter(process.stderr, 'tokenizing', 'examples');
     try {
       result = await engine.train(examples, input ?? undefined, {
+        onPrepare: (p) => tokenizing.update(p.done, p.total),
         onStart: (e) => {
           const c = e.config;
           console.log(
@@ -136,7 +148,11 @@ async function train(
           progress = new ProgressPrinter(process.stderr, e.totalSteps);
           started(engine);
         },
-        onStep: (e) => progress!.step(e),
+        onStep: (e) => {
+          progress!.step(e);
+          // A skipped update is said as it happens; the stop after too many is the engine's error.
+          if (e.nonFinite) progress!.line(`step ${e.step}: ${e.nonFinite.what} is not finite (${e.nonFinite.value}); update skipped, the adapter is unchanged`);
+        },
         onEval: (e) => progress!.line(describeEval(e)),
       }, {
         continueAdapter: v.adapter !== undefined,
@@ -194,6 +210,7 @@ export function configFromOptions(v: Record<string, string | undefined>): Traini
     evalEvery: num('eval-every'),
     trainOnInputs: v['train-on-inputs'] === 'true' ? true : undefined,
     gradientCheckpointing: v['gradient-checkpointing'] === 'true' ? true : undefined,
+    maxNonFiniteSteps: num('max-non-finite-steps'),
     lora: {
       r: num('rank'),
       alpha: num('alpha'),
@@ -217,8 +234,11 @@ export function readExamples(file: string, nothing = 'nothing was trained or wri
   if (!existsSync(file) || !statSync(file).isFile()) throw new Error(`--data '${file}' is not a file`);
   const ext = extname(file).toLowerCase();
   const format = ext === '.csv' ? 'csv' : ext === '.jsonl' || ext === '.json' ? 'jsonl' : 'auto';
+  const name = basename(file);
+  // The bytes are decoded strictly (invalid UTF-8 names its lines); a large file shows how far the check has come.
+  const checking = new CountPrinter(process.stderr, `checking ${name}`, format === 'csv' ? 'rows' : 'lines');
   try {
-    return parseDataset(readFileSync(file, 'utf8'), format, basename(file));
+    return parseDataset(decodeDataset(readFileSync(file), name), format, name, (p) => checking.update(p.done, p.total));
   } catch (e) {
     if (!(e instanceof DatasetError)) throw e;
     for (const p of e.problems) process.stderr.write(`${describeProblem(e.fileName, p)}\n`);

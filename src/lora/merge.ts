@@ -15,12 +15,13 @@
 // projection whose rows are not a multiple of 32 long are written as the checkpoint has them.
 // MergeOptions.dtype rounds every float tensor of the written file to f16 or bf16 (to nearest
 // even) after the merge, which is then done in f32 as above.
+import { checkAdapterFinite } from './peft.js';
 import { dequantizeNf4, quantizeNf4 } from '../gpu/quant/nf4.js';
 import { dequantizeQ8, quantizeQ8 } from '../gpu/quant/q8.js';
 import { isQuantDType, type QuantDType } from '../gpu/quant/layout.js';
 import type { ModelSpec } from '../model/config.js';
 import { planWeights, PROJECTION_FIELDS } from '../model/gpu-weights.js';
-import { readSafetensorsHeader, readTensorF32, readTensorI32, writeSafetensors, type SafetensorsHeader, type TensorInfo, type TensorToWrite } from '../model/safetensors.js';
+import { readSafetensorsHeader, readTensorI32, readWeightF32, writeSafetensors, type SafetensorsHeader, type TensorInfo, type TensorToWrite } from '../model/safetensors.js';
 import { readJsonIfExists, type ModelSource } from '../model/source.js';
 import { checkpointNames, isConv1D, layerModuleName, type LayerModule } from '../model/weights.js';
 import { checkAdapterWeights, type LoraAdapter } from './adapter.js';
@@ -217,6 +218,7 @@ export async function mergedModelFiles(source: ModelSource, spec: ModelSpec, ada
   if (!MERGE_BASES.includes(weights)) throw new Error(`mergedModelFiles: weights must be ${MERGE_BASES.join(', ')}, not '${String(weights)}'`);
   if (!MERGE_DTYPES.includes(dtype)) throw new Error(`mergedModelFiles: dtype must be ${MERGE_DTYPES.join(', ')}, not '${String(dtype)}'`);
   checkAdapterWeights(adapter, 'mergedModelFiles');
+  checkAdapterFinite(adapter, 'mergedModelFiles');
   if (!(await source.exists('config.json'))) throw new Error(`${source.description}/config.json is missing; the merged folder needs the base model's config.json`);
   const tensors = await listCheckpoint(source);
   const where = source.description;
@@ -236,7 +238,7 @@ export async function mergedModelFiles(source: ModelSource, spec: ModelSpec, ada
     if (!isFloat) {
       out.push({ name, dtype: 'I32', shape: info.shape, data: await readTensorI32(source, header, name) });
     } else {
-      let data = await readTensorF32(source, header, name);
+      let data = await readWeightF32(source, header, name);
       const parts = quantized.get(name);
       if (parts) {
         // The projection as the GPU held it: quantized and dequantized in its [out, in] layout.

@@ -29,11 +29,16 @@ export interface ExportPeftOptions {
   dtype?: 'F32' | 'F16';
 }
 
-/** The two files of a PEFT adapter folder. `spec` is the base model's (for fan_in_fan_out). */
+/**
+ * The two files of a PEFT adapter folder. `spec` is the base model's (for fan_in_fan_out). An
+ * adapter holding a NaN or an infinity is refused (checkAdapterFinite): such a file would load
+ * anywhere and turn every output into garbage.
+ */
 export function exportPeft(adapter: LoraAdapter, spec: ModelSpec, opts: ExportPeftOptions = {}): PeftFiles {
   const dtype = opts.dtype ?? 'F32';
   if (dtype !== 'F32' && dtype !== 'F16') throw new Error(`exportPeft: dtype must be F32 or F16, not ${String(dtype)}`);
   checkAdapterWeights(adapter, 'exportPeft');
+  checkAdapterFinite(adapter, 'exportPeft');
   const { r } = adapter.config;
   const tensors: TensorToWrite[] = [];
   for (const m of adapter.modules) {
@@ -45,6 +50,28 @@ export function exportPeft(adapter: LoraAdapter, spec: ModelSpec, opts: ExportPe
     'adapter_config.json': new TextEncoder().encode(peftConfigText(adapter.config, adapter.modules, spec, adapter.baseModel)),
     'adapter_model.safetensors': writeSafetensors(tensors, { format: 'pt' }),
   };
+}
+
+/**
+ * Throws unless every value of every lora_A and lora_B is finite; the message names the first
+ * tensor (by its PEFT key) that is not, the element and its value, after `what`.
+ */
+export function checkAdapterFinite(adapter: LoraAdapter, what: string): void {
+  for (const m of adapter.modules) {
+    const w = adapter.weights.get(m.path);
+    if (!w) continue; // checkAdapterWeights names a missing module
+    for (const factor of ['A', 'B'] as const) {
+      const data = w[factor];
+      for (let i = 0; i < data.length; i++) {
+        if (Number.isFinite(data[i])) continue;
+        const cols = factor === 'A' ? m.inFeatures : adapter.config.r;
+        throw new Error(
+          `${what}: tensor '${peftKey(m, factor)}' holds ${data[i]} at [${Math.floor(i / cols)}, ${i % cols}]; ` +
+            'an adapter with NaN or infinite values is never exported (training diverged: lower the learning rate)',
+        );
+      }
+    }
+  }
 }
 
 /**

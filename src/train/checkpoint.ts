@@ -37,7 +37,7 @@ export interface TrainerState {
   /** Each epoch's order is epochOrder(train rows, epoch, orderSeed). */
   orderSeed: number;
   data: { train: number; validation: number; fingerprint: string };
-  /** The loss of every step so far. */
+  /** The loss of every step so far (null in the file for a loss that was NaN or infinite). */
   losses: number[];
   evaluations: Array<{ step: number; validationLoss: number }>;
   /** Time spent training (not paused), in milliseconds. */
@@ -122,9 +122,10 @@ export async function decodeState(source: ModelSource): Promise<TrainerState> {
   if (s?.format !== STATE_FORMAT || s.version !== 1) throw new Error(`${where} is not a webgpu-lora trainer state (version 1)`);
   const ints = ['step', 'totalSteps', 'epoch', 'batchInEpoch', 'orderSeed'] as const;
   for (const k of ints) if (!Number.isSafeInteger(s[k]) || s[k] < 0) throw new Error(`${where}: ${k} must be an integer ≥ 0`);
-  if (!Array.isArray(s.losses) || s.losses.length !== s.step || !s.losses.every((x) => typeof x === 'number')) {
-    throw new Error(`${where}: losses must list one number per step (${s.step})`);
+  if (!Array.isArray(s.losses) || s.losses.length !== s.step || !s.losses.every((x) => typeof x === 'number' || x === null)) {
+    throw new Error(`${where}: losses must list one number (null for one that was not finite) per step (${s.step})`);
   }
+  s.losses = s.losses.map((x) => x ?? NaN); // JSON writes NaN and ±Infinity (a skipped step's loss) as null
   if (!Array.isArray(s.evaluations) || !s.evaluations.every((e) => Number.isSafeInteger(e?.step) && typeof e.validationLoss === 'number')) {
     throw new Error(`${where}: evaluations must be a list of {step, validationLoss}`);
   }

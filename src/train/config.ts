@@ -40,6 +40,17 @@ export interface TrainingConfig {
    * bit). Default false.
    */
   gradientCheckpointing: boolean;
+  /**
+   * A step whose loss or gradient norm is NaN or ±Infinity applies no update (the adapter and
+   * AdamW's moments stay as they were) and is reported (StepEvent.nonFinite); after this many such
+   * steps in a row the run stops with a NonFiniteTrainingError naming the step and what was not
+   * finite. A skipped step still counts as a step: its micro-batches are used up, and maxSteps,
+   * the learning-rate schedule, evaluations, checkpoints and AdamW's step count t (which sets the
+   * bias correction of the later updates) move on as after any step, so a run stays a function of
+   * the step number and resumes from a checkpoint exactly. Consecutive, not total: one bad batch
+   * is skipped and forgotten, a diverged run (every step non-finite) stops. Default 3.
+   */
+  maxNonFiniteSteps: number;
   /** The adapter: rank 16, alpha 32, every linear layer, no rsLoRA, no dropout. */
   lora: LoraConfig;
   /** AdamW: betas 0.9 / 0.999, eps 1e-8, weight decay 0 (transformers' Trainer default), clipping at norm 1. */
@@ -67,6 +78,7 @@ export const DEFAULT_TRAINING_CONFIG: TrainingConfig = {
   evalEvery: null,
   trainOnInputs: false,
   gradientCheckpointing: false,
+  maxNonFiniteSteps: 3,
   lora: { ...DEFAULT_LORA },
   optimizer: { ...DEFAULT_OPTIMIZER, weightDecay: 0 },
 };
@@ -123,6 +135,7 @@ export function validateTrainingConfig(c: TrainingConfig): void {
   if (c.evalEvery !== null && (!isInt(c.evalEvery) || c.evalEvery < 1)) fail('evalEvery', 'must be an integer ≥ 1 or null (once per epoch)', c.evalEvery);
   if (typeof c.trainOnInputs !== 'boolean') fail('trainOnInputs', 'must be true or false', c.trainOnInputs);
   if (typeof c.gradientCheckpointing !== 'boolean') fail('gradientCheckpointing', 'must be true or false', c.gradientCheckpointing);
+  if (!isInt(c.maxNonFiniteSteps) || c.maxNonFiniteSteps < 1) fail('maxNonFiniteSteps', 'must be an integer ≥ 1 (consecutive non-finite steps that stop the run)', c.maxNonFiniteSteps);
 
   const l = c.lora;
   if (typeof l !== 'object' || l === null) fail('lora', 'must be an object', l);

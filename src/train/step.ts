@@ -2,7 +2,9 @@
 // backward over each micro-batch (gradient accumulation), clip the global gradient norm, and
 // apply AdamW to the flat parameter buffer. Buffers are planned once for (B, T) (with gradient
 // checkpointing, one layer's activations recomputed per layer in backward); the CPU reads back
-// one number per micro-batch, the loss.
+// one number per micro-batch, the loss, and one per step, the gradient norm (read together with
+// the last loss), so that tryStep() skips the update of a step whose loss or gradient is not
+// finite: NaN or Infinity never reaches the adapter or AdamW's moments.
 import type { GpuContext } from '../gpu/device.js';
 import { Recorder } from '../gpu/kernel.js';
 import { adamwStep, gradNorm, gradNormScratchSize } from '../gpu/kernels/adamw.js';
@@ -12,6 +14,7 @@ import type { GpuLora } from '../lora/gpu-lora.js';
 import type { LanguageModel } from '../model/model.js';
 import { createTrainBuffers, destroyTrainBuffers, type TrainBuffers } from '../model/train-buffers.js';
 import { recordTrainPass, writeBatch, type TokenBatch } from '../model/train-pass.js';
+import type { NonFiniteValue } from './events.js';
 
 export interface OptimizerConfig {
   beta1: number;
@@ -35,6 +38,14 @@ export interface TrainStepOptions {
    * layers; the same losses and gradients, bit for bit). Default false.
    */
   gradientCheckpointing?: boolean;
+}
+
+/** What tryStep() did: the loss, the global gradient norm, and whether the update was applied. */
+export interface StepOutcome {
+  loss: number;
+  gradNorm: number;
+  /** Null when the update was applied; otherwise the first of loss and gradient norm that was not finite. */
+  nonFinite: NonFiniteValue | null;
 }
 
 export class TrainStep {
@@ -78,31 +89,53 @@ export class TrainStep {
    * Returns that mean loss.
    */
   async gradients(microBatches: TokenBatch[]): Promise<number> {
+    return (await this.accumulate(microBatches, false)).loss;
+  }
+
+  /**
+   * gradients(), and with `withNorm` the global gradient norm too: recorded after the last
+   * micro-batch's backward pass into this.norm (where AdamW's clipping reads it) and read back
+   * with that micro-batch's loss, so the check costs two small dispatches and no extra wait.
+   */
+  private async accumulate(microBatches: TokenBatch[], withNorm: boolean): Promise<{ loss: number; gradNorm: number }> {
     const counts = microBatches.map((b) => shiftedTargets(b.labels, b.B, b.T).count);
     const total = counts.reduce((a, b) => a + b, 0);
     const zero = new Recorder(this.ctx, 'zero-grads');
     zero.clear(this.lora.grads);
     zero.submit();
     let lossSum = 0;
+    let gradientNorm = NaN;
     for (const [i, batch] of microBatches.entries()) {
       const count = writeBatch(this.buffers, this.model.weights, batch, this.ctx);
       const rec = new Recorder(this.ctx, 'train-pass');
       const dropoutStep = dropoutPass(this.step, i);
       const backward = { gradScale: total > 0 ? 1 / total : 0, dropoutStep };
       recordTrainPass(rec, this.model.weights, this.buffers, { B: batch.B, T: batch.T, count, lora: this.lora, backward });
+      const last = i === microBatches.length - 1;
+      if (withNorm && last) gradNorm(rec, this.norm, this.normScratch, this.lora.grads, { n: this.lora.params.size });
       rec.submit();
-      lossSum += (await readTensor(this.ctx, this.buffers.loss))[0] * count;
+      const [loss, norm] = await Promise.all([
+        readTensor(this.ctx, this.buffers.loss),
+        withNorm && last ? readTensor(this.ctx, this.norm) : null,
+      ]);
+      lossSum += loss[0] * count;
+      if (norm) gradientNorm = norm[0];
     }
-    return total > 0 ? lossSum / total : 0;
+    return { loss: total > 0 ? lossSum / total : 0, gradNorm: gradientNorm };
   }
 
   /** AdamW on the gradients in lora.grads, at learning rate lr. */
   applyOptimizer(lr: number): void {
+    this.adamw(lr, false);
+  }
+
+  /** AdamW, after computing the gradient norm for clipping unless `normReady` (accumulate() left it in this.norm). */
+  private adamw(lr: number, normReady: boolean): void {
     const o = this.optimizer;
     const n = this.lora.params.size;
     this.step += 1;
     const rec = new Recorder(this.ctx, 'adamw');
-    if (o.maxGradNorm !== null) gradNorm(rec, this.norm, this.normScratch, this.lora.grads, { n });
+    if (o.maxGradNorm !== null && !normReady) gradNorm(rec, this.norm, this.normScratch, this.lora.grads, { n });
     adamwStep(rec, this.lora.params, this.lora.grads, this.m, this.v, this.norm, {
       n,
       lr,
@@ -116,11 +149,25 @@ export class TrainStep {
     rec.submit();
   }
 
-  /** One optimizer step: gradients over the micro-batches, then AdamW. Returns the loss before the update. */
+  /**
+   * One optimizer step unless its loss or gradient norm is NaN or ±Infinity: then the update is
+   * skipped (params, m and v keep every bit) and only AdamW's step count t moves on, so that t
+   * stays the number of steps taken, which dropout's masks and checkpoints rely on
+   * (TrainingConfig.maxNonFiniteSteps, ./config.ts, says why a skipped step still counts).
+   */
+  async tryStep(microBatches: TokenBatch[], lr: number): Promise<StepOutcome> {
+    const { loss, gradNorm: norm } = await this.accumulate(microBatches, true);
+    const nonFinite: NonFiniteValue | null = !Number.isFinite(loss)
+      ? { what: 'loss', value: loss }
+      : !Number.isFinite(norm) ? { what: 'gradient', value: norm } : null;
+    if (nonFinite) this.step += 1;
+    else this.adamw(lr, true);
+    return { loss, gradNorm: norm, nonFinite };
+  }
+
+  /** One optimizer step: tryStep() (no update when the loss or a gradient is not finite). Returns the loss before the update. */
   async train(microBatches: TokenBatch[], lr: number): Promise<number> {
-    const loss = await this.gradients(microBatches);
-    this.applyOptimizer(lr);
-    return loss;
+    return (await this.tryStep(microBatches, lr)).loss;
   }
 
   /** AdamW's moments, for checkpoints. */

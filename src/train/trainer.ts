@@ -11,6 +11,11 @@
 // (k mod stepsPerEpoch) · accumulation on. Everything that decides a step (the rows, their order,
 // the learning rate) is a function of k, the config and the data, which is why a checkpoint needs
 // only k, the adapter and AdamW's moments to continue exactly.
+//
+// Non-finite steps. A step whose loss or gradient norm is NaN or ±Infinity applies no update
+// (step.ts tryStep) but still counts as step k; its StepEvent says so (nonFinite), and after
+// config.maxNonFiniteSteps such steps in a row run() throws a NonFiniteTrainingError naming the
+// step, with the adapter as the last applied update left it.
 import type { GpuContext } from '../gpu/device.js';
 import { checkAdapterWeights, initLoraAdapter, type LoraAdapter } from '../lora/adapter.js';
 import { resolveLoraModules } from '../lora/config.js';
@@ -29,10 +34,11 @@ import type { Example } from './dataset.js';
 import { prepareExamples, type PreparedData, type TokenRow } from './prepare.js';
 import { learningRateAt, warmupStepCount } from './schedule.js';
 import { TrainStep } from './step.js';
-import type { EvalEvent, RunCallbacks, TrainerOptions, TrainResult } from './events.js';
+import { NonFiniteTrainingError, type EvalEvent, type NonFiniteValue, type RunCallbacks, type TrainerOptions, type TrainResult } from './events.js';
 
 export type { CheckpointFiles } from './checkpoint.js';
-export type { EvalEvent, RunCallbacks, StepEvent, TrainerOptions, TrainResult } from './events.js';
+export type { EvalEvent, NonFiniteValue, RunCallbacks, StepEvent, TrainerOptions, TrainResult } from './events.js';
+export { NonFiniteTrainingError } from './events.js';
 
 /** Throws unless `adapter`'s weights are complete and its modules are exactly those its config selects in this model. */
 export function checkAdapterFits(adapter: LoraAdapter, spec: ModelSpec, what: string): void {
@@ -50,6 +56,8 @@ export class Trainer {
   /** Optimizer steps done. */
   private stepsDone = 0;
   private losses: number[] = [];
+  /** Steps in a row, up to the last one, whose update was skipped for a non-finite loss or gradient (not saved in checkpoints). */
+  private nonFiniteRun = 0;
   private evaluations: Array<{ step: number; validationLoss: number }> = [];
   private elapsedMs = 0;
   private running = false;
@@ -95,7 +103,7 @@ export class Trainer {
       config = resolveTrainingConfig({ ...config, lora: adapter.config });
     }
     const maxLength = Math.min(config.maxLength, spec.maxPositions);
-    const data = prepareExamples(examples, tokenizer, { maxLength, trainOnInputs: config.trainOnInputs, valSplit: config.valSplit, seed: config.seed });
+    const data = prepareExamples(examples, tokenizer, { maxLength, trainOnInputs: config.trainOnInputs, valSplit: config.valSplit, seed: config.seed }, opts.onPrepare);
     adapter ??= initLoraAdapter(spec, config.lora, config.seed, baseModel);
     // LoRA dropout's masks hash (seed, optimizer step, micro-batch, module, element), so a resumed
     // run draws the masks the uninterrupted run would have drawn.
@@ -116,12 +124,13 @@ export class Trainer {
     tokenizer: TextTokenizer,
     examples: Example[],
     checkpoint: CheckpointFiles | Record<string, Uint8Array> | ModelSource,
+    onPrepare?: TrainerOptions['onPrepare'],
   ): Promise<Trainer> {
     const source = checkpointSource(checkpoint);
     const state = await decodeState(source);
     // The saved config's LoRA settings are the authority (create() checks that the modules match).
     const adapter = { ...(await importPeft(source, model.spec)), config: state.config.lora };
-    const t = await Trainer.create(ctx, model, tokenizer, examples, state.config, { adapter, baseModel: state.baseModel });
+    const t = await Trainer.create(ctx, model, tokenizer, examples, state.config, { adapter, baseModel: state.baseModel, onPrepare });
     try {
       const d = t.data;
       if (d.fingerprint !== state.data.fingerprint || d.train.length !== state.data.train || d.validation.length !== state.data.validation) {
@@ -199,16 +208,18 @@ export class Trainer {
         if (this.gate) await this.gate.promise;
         if (this.cancelled) break;
         const t0 = performance.now();
-        const { loss, lr, tokens } = await this.exclusive(() => this.oneStep());
+        const { loss, lr, tokens, nonFinite } = await this.exclusive(() => this.oneStep());
         const ms = performance.now() - t0;
         this.elapsedMs += ms;
         stepTimeMs += ms;
         timedSteps++;
         const k = this.stepsDone;
+        this.nonFiniteRun = nonFinite ? this.nonFiniteRun + 1 : 0;
+        const stop = this.nonFiniteRun >= this.config.maxNonFiniteSteps;
         // Evaluate before reporting the step, so that a checkpoint taken in onStep includes it.
         const epochEnd = k % this.stepsPerEpoch === 0;
         const due = this.config.evalEvery !== null ? k % this.config.evalEvery === 0 : epochEnd;
-        const evaluation = due || k === this.totalSteps ? await this.evaluateAndRecord() : null;
+        const evaluation = !stop && (due || k === this.totalSteps) ? await this.evaluateAndRecord() : null;
         await callbacks.onStep?.({
           step: k,
           totalSteps: this.totalSteps,
@@ -218,7 +229,9 @@ export class Trainer {
           tokensPerSecond: (tokens / Math.max(ms, 1e-3)) * 1000,
           elapsedMs: this.elapsedMs,
           etaMs: (stepTimeMs / timedSteps) * (this.totalSteps - k),
+          ...(nonFinite ? { nonFinite } : {}),
         });
+        if (stop) throw new NonFiniteTrainingError(k, this.totalSteps, this.nonFiniteRun, nonFinite!, lr);
         if (evaluation) await callbacks.onEval?.({ ...evaluation });
       }
       return await this.exclusive(async () => this.result());
@@ -298,7 +311,7 @@ export class Trainer {
   }
 
   /** Step k = stepsDone: its micro-batches, the learning rate, one forward/backward/AdamW. */
-  private async oneStep(): Promise<{ loss: number; lr: number; tokens: number }> {
+  private async oneStep(): Promise<{ loss: number; lr: number; tokens: number; nonFinite: NonFiniteValue | null }> {
     const k = this.stepsDone;
     const { batchSize: B, gradientAccumulationSteps: accumulation } = this.config;
     const epoch = Math.floor(k / this.stepsPerEpoch);
@@ -314,10 +327,10 @@ export class Trainer {
       micro.push(this.batchOf(part));
     }
     const lr = learningRateAt(this.config, k, this.totalSteps, this.warmupSteps);
-    const loss = await this.trainStep.train(micro, lr);
+    const { loss, nonFinite } = await this.trainStep.tryStep(micro, lr);
     this.losses.push(loss);
     this.stepsDone = k + 1;
-    return { loss, lr, tokens };
+    return { loss, lr, tokens, nonFinite };
   }
 
   /** Fractional epochs after k steps. */
@@ -340,7 +353,7 @@ export class Trainer {
   }
 
   private async result(): Promise<TrainResult> {
-    const recent = this.losses.slice(-this.stepsPerEpoch);
+    const recent = this.losses.slice(-this.stepsPerEpoch).filter(Number.isFinite);
     const evals = this.evaluations;
     return {
       adapter: await this.lora.download(),

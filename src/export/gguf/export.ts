@@ -5,6 +5,7 @@
 //   adapter given, merged true   → the model with the adapter merged in (./model.ts);
 //   no adapter                   → the base model itself.
 import type { LoraAdapter } from '../../lora/adapter.js';
+import { checkAdapterFinite } from '../../lora/peft.js';
 import { loadModelSpec, type ModelSpec } from '../../model/config.js';
 import type { ModelSource } from '../../model/source.js';
 import type { TextTokenizer } from '../../tokenize/tokenizer.js';
@@ -73,6 +74,7 @@ export async function exportGguf(sink: ByteSink, source: ModelSource, opts: Expo
   const type = opts.type ?? 'f32';
   if (!GGUF_EXPORT_TYPES.includes(type)) throw new Error(`exportGguf: type must be ${GGUF_EXPORT_TYPES.join(', ')}, not '${String(type)}'`);
   if (opts.merged && !opts.adapter) throw new Error('exportGguf: merged needs an adapter to merge');
+  if (opts.adapter) checkAdapterFinite(opts.adapter, 'exportGguf');
   const spec = opts.spec ?? (await loadModelSpec(source)).spec;
   const kind = opts.adapter ? (opts.merged ? 'merged' : 'adapter') : 'model';
   const { kvs, tensors } =

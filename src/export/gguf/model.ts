@@ -15,7 +15,7 @@ import { loraScale } from '../../lora/config.js';
 import { checkAdapterWeights, type LoraAdapter } from '../../lora/adapter.js';
 import type { ModelSpec } from '../../model/config.js';
 import { checkpointNames, globalModuleName, isConv1D, layerModuleName, type LayerModule } from '../../model/hf-names.js';
-import { readTensorF32 } from '../../model/safetensors.js';
+import { readWeightF32 } from '../../model/safetensors.js';
 import type { ModelSource } from '../../model/source.js';
 import type { TextTokenizer } from '../../tokenize/tokenizer.js';
 import { archKvs, GLOBAL_PART, layerTensorBase, permutedHeads, permuteHeadRows, ropeFreqFactors } from './arch.js';
@@ -130,7 +130,7 @@ export async function modelGguf(source: ModelSource, spec: ModelSpec, opts: Mode
       dims,
       type: t,
       data: async () => {
-        let data = await readTensorF32(source, header, p.hf);
+        let data = await readWeightF32(source, header, p.hf);
         const lora = merges.get(p.hf);
         if (lora) {
           const want = conv ? [lora.inF, lora.outF] : [lora.outF, lora.inF];

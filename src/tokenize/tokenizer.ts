@@ -4,6 +4,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { Template } from '@huggingface/jinja';
 import { readJsonIfExists, type ModelSource } from '../model/source.js';
+import { useFastBpe } from './fast-bpe.js';
 import { compileChatTemplate, findReasoningFormat, loadChatTemplate, renderChatTemplate, type ChatMessage, type ReasoningFormat } from './chat-template.js';
 import { mergeTokenizerConfig, specialTokenPolicy, tokenContent, type TokenizerConfig } from './special-tokens.js';
 
@@ -31,6 +32,7 @@ export class TextTokenizer {
   /** bos_token, eos_token, ... as text, for the chat template. */
   private readonly specialTokenText: Record<string, string>;
   private compiledTemplate: Template | null = null;
+  private leadingSpecials: number[] | null | undefined;
   private reasoning: ReasoningFormat | null | undefined;
 
   private constructor(tokenizerJson: Record<string, unknown>, config: TokenizerConfig, chatTemplate: string | null, where: string) {
@@ -39,6 +41,7 @@ export class TextTokenizer {
       // The library insists that these keys exist, even when a file leaves them out (= none).
       const json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson };
       this.tokenizer = new Tokenizer(json, config);
+      useFastBpe(this.tokenizer);
     } catch (e) {
       throw new Error(`${where}/tokenizer.json cannot be loaded: ${(e as Error).message}`);
     }
@@ -103,6 +106,41 @@ export class TextTokenizer {
     if (addSpecial && this.addBos) ids.unshift(this.bosTokenId!);
     if (addSpecial && this.addEos) ids.push(this.eosTokenId!);
     return ids;
+  }
+
+  /**
+   * The ids encode() puts in front of every text's own ids when it adds special tokens (BOS for
+   * Llama-family tokenizers, none for GPT-2), so that encode(text) starts with these followed by
+   * encode(text, { addSpecialTokens: false }); null where that cannot be known from the
+   * tokenizer's settings. Found once: from the config's flags, or by running tokenizer.json's
+   * post-processor (which places special tokens around the text's tokens without reading them) on
+   * a single marker token.
+   */
+  leadingSpecialIds(): number[] | null {
+    if (this.leadingSpecials === undefined) this.leadingSpecials = this.findLeadingSpecials();
+    return this.leadingSpecials === null ? null : [...this.leadingSpecials];
+  }
+
+  private findLeadingSpecials(): number[] | null {
+    if (this.addFromFlags) return this.addBos ? [this.bosTokenId!] : [];
+    const library = this.tokenizer as unknown as {
+      post_processor: ((tokens: string[], pair: null, addSpecial: boolean) => { tokens: string[] }) | null;
+      added_tokens_map: Map<string, { id: number }>;
+      model: { tokens_to_ids: Map<string, number>; unk_token_id?: number };
+    };
+    if (library.post_processor === null) return [];
+    const marker = '\u0000webgpu-lora text marker\u0000';
+    let tokens: string[];
+    try {
+      tokens = library.post_processor([marker], null, true).tokens;
+    } catch {
+      return null;
+    }
+    const at = tokens.indexOf(marker);
+    if (at < 0 || tokens.indexOf(marker, at + 1) >= 0) return null;
+    // Tokens → ids exactly as the library's encode() maps them.
+    const ids = tokens.slice(0, at).map((t) => library.added_tokens_map.get(t)?.id ?? library.model.tokens_to_ids.get(t) ?? library.model.unk_token_id);
+    return ids.every((id) => typeof id === 'number') ? (ids as number[]) : null;
   }
 
   /** The text of `ids`; special tokens (BOS, EOS, ...) are left out unless skipSpecialTokens is false. */

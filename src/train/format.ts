@@ -19,7 +19,8 @@ import { chatSequences } from './format-chat.js';
 import { conversationProblems } from './records.js';
 
 /** The tokenizer methods formatting uses (a TextTokenizer has them all). */
-export type FormatTokenizer = Pick<TextTokenizer, 'encode' | 'applyChatTemplate' | 'chatTemplate' | 'bosTokenId' | 'eosTokenId'>;
+export type FormatTokenizer = Pick<TextTokenizer, 'encode' | 'applyChatTemplate' | 'chatTemplate' | 'bosTokenId' | 'eosTokenId'> &
+  Partial<Pick<TextTokenizer, 'leadingSpecialIds'>>;
 
 /** The label of a token the loss skips. */
 export const IGNORE_INDEX = -100;
@@ -206,6 +207,9 @@ function splitEncode(prompt: string, reply: string, encode: (text: string) => nu
  * not end with EOS.
  */
 function encodeWithLeadingSpecials(text: string, tokenizer: FormatTokenizer): number[] {
+  // One encode where the tokenizer knows its leading special tokens (a TextTokenizer does).
+  const leading = tokenizer.leadingSpecialIds?.() ?? null;
+  if (leading !== null) return [...leading, ...tokenizer.encode(text, { addSpecialTokens: false })];
   const withSpecials = tokenizer.encode(text);
   const plain = tokenizer.encode(text, { addSpecialTokens: false });
   for (let start = 0; start + plain.length <= withSpecials.length; start++) {

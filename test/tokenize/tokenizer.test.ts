@@ -140,3 +140,21 @@ describe.skipIf(!SHARED_DIR)(suiteTitle('BOS/EOS rules of transformers 5'), () =
     await expect(withFiles({ 'tokenizer.json': storiesJson(), 'tokenizer_config.json': config })).rejects.toThrow(/pad_token "<pad>"/);
   });
 });
+
+describe.skipIf(!SHARED_DIR)(suiteTitle('the special tokens encode() puts in front'), () => {
+  // Formatting encodes a prompt once with these in front instead of twice (with and without
+  // special tokens) and searching: they must be exactly what encode() puts there.
+  const texts = ['Once upon a time', '', ' 안녕하세요, 고객님!\n\n', '<s> already a BOS text', '😀 ### Output:\n'];
+  for (const [name, want] of [['stories260K', ['<s>']], ['llama3-vocab', ['<|begin_of_text|>']], ['gemma3-vocab', ['<bos>']], ['qwen2.5-vocab', []], ['tiny-random-gpt2', []]] as const) {
+    it(`${name}: ${want.length ? want.join(' ') : 'none'}, and encode(text) is them followed by the text's own ids`, async () => {
+      const tok = await load(name);
+      const leading = tok.leadingSpecialIds();
+      expect(leading).toEqual(want.map((t) => tok.tokenToId(t)));
+      for (const text of texts) {
+        const all = tok.encode(text);
+        expect(all.slice(0, leading!.length)).toEqual(leading);
+        expect(all.slice(leading!.length, all.length)).toEqual(tok.encode(text, { addSpecialTokens: false }));
+      }
+    });
+  }
+});

@@ -1,6 +1,7 @@
-// Training progress in a terminal: one line redrawn in place on a TTY (a bar, step/total, loss, lr,
-// tokens/s, ETA), or, when the output is a file or a pipe, one plain line every few steps and
-// always the last.
+// Progress in a terminal: of training, one line redrawn in place on a TTY (a bar, step/total,
+// loss, lr, tokens/s, ETA), or, when the output is a file or a pipe, one plain line every few
+// steps and always the last; of long counts (CountPrinter) and of model downloads (DownloadPrinter)
+// the same way.
 import type { EvalEvent, StepEvent } from '../train/trainer.js';
 
 /** 65 → "1m05s", 3_725 → "1h02m", 9 → "9s". */
@@ -73,21 +74,25 @@ export function describeCount(what: string, done: number, total: number, unit: s
   return `${what}: ${percent}% (${count(done)} of ${count(total)} ${unit})`;
 }
 
+/** Where progress goes: a stream's write, and whether it is a terminal (and how wide). */
+type Out = Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean; columns?: number };
+
 /**
  * Progress of a long count that has no steps yet (the lines of the data checked, the examples
  * tokenized). Quiet for the first `quietMs`, so a small file prints nothing; after that, on a TTY
  * one line redrawn in place (at most every 100 ms), else a plain line at each further 10 %; and
- * the last count, once anything was shown.
+ * the last count, once anything was shown. Subclasses may word the line (describe) and draw it
+ * on a TTY (drawLine) their own way.
  */
 export class CountPrinter {
   private readonly start: number;
-  private shown = false;
+  protected shown = false;
   private lastDraw = -Infinity;
   private lastTenth = -1;
 
   constructor(
-    private readonly out: Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean },
-    private readonly what: string,
+    protected readonly out: Out,
+    protected readonly what: string,
     private readonly unit: string,
     private readonly quietMs = 1000,
     private readonly now: () => number = () => performance.now(),
@@ -100,10 +105,10 @@ export class CountPrinter {
     const t = this.now();
     const last = done >= total;
     if (!this.shown && t - this.start < this.quietMs) return; // (also when it ends that soon)
-    const text = describeCount(this.what, done, total, this.unit);
+    const text = this.describe(done, total);
     if (this.tty) {
       if (!last && t - this.lastDraw < 100) return;
-      this.out.write(`\r${text}\x1b[K${last ? '\n' : ''}`);
+      this.drawLine(text, last);
     } else {
       const tenth = Math.floor((10 * done) / Math.max(1, total));
       if (!last && tenth === this.lastTenth) return;
@@ -112,5 +117,83 @@ export class CountPrinter {
     }
     this.shown = true;
     this.lastDraw = t;
+  }
+
+  protected describe(done: number, total: number): string {
+    return describeCount(this.what, done, total, this.unit);
+  }
+
+  /** On a TTY: the line rewritten in place, ended with the last count. */
+  protected drawLine(text: string, last: boolean): void {
+    this.out.write(`\r${text}\x1b[K${last ? '\n' : ''}`);
+  }
+}
+
+/** "downloading model.safetensors: 12% (120.5 of 988.1 MB)"; without a known total, the MB so far. */
+export function describeBytes(what: string, done: number, total: number): string {
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  if (!Number.isFinite(total) || total <= 0) return `${what}: ${mb(done)} MB`;
+  return `${what}: ${Math.floor((100 * done) / total)}% (${mb(done)} of ${mb(total)} MB)`;
+}
+
+/**
+ * Download progress of a model's files, fed by UrlSourceOptions.onProgress: per file, the bytes of
+ * all its reads so far (ranged reads add up) out of its size, shown the way CountPrinter shows a
+ * count (quiet for a quick file; in a file or pipe a line at each further 10 %). A file already
+ * fetched whole is not shown again when read again. On a TTY there is one line, rewritten in place
+ * for whichever file is arriving, and always ended with a newline (the cursor left below it and
+ * moved up to redraw), because a download need not reach 100 % (not every tensor of a file is
+ * read), and whatever the program prints next must not run into it. A file that reaches 100 %
+ * keeps its line; the next file starts a new one.
+ */
+export class DownloadPrinter {
+  private readonly files = new Map<string, { fetched: number; line: CountPrinter }>();
+  /** Whether the TTY line above the cursor is ours to redraw. */
+  private drawn = false;
+
+  constructor(
+    private readonly out: Out,
+    private readonly quietMs = 1000,
+    private readonly now: () => number = () => performance.now(),
+    private readonly tty = out.isTTY === true,
+  ) {}
+
+  /** One read's progress: `loaded` of the `total` bytes it wants, of a file of `size` bytes where known. */
+  update(file: string, loaded: number, total: number, size?: number): void {
+    let f = this.files.get(file);
+    if (!f) this.files.set(file, (f = { fetched: 0, line: this.line(file) }));
+    const of = size ?? (total > 0 ? total : Infinity);
+    if (f.fetched >= of) return;
+    const done = Math.min(of, f.fetched + loaded);
+    f.line.update(done, of);
+    if (loaded >= total && total > 0) f.fetched += total; // this read is complete
+  }
+
+  private line(file: string): CountPrinter {
+    return new DownloadLine((text, last) => this.redraw(text, last), this.out, `downloading ${file}`, 'bytes', this.quietMs, this.now, this.tty);
+  }
+
+  private redraw(text: string, last: boolean): void {
+    const width = Math.max(20, (this.out.columns ?? 200) - 1); // a wrapped line would break the move up
+    this.out.write(`${this.drawn ? '\x1b[1A\r' : ''}${text.slice(0, width)}\x1b[K\n`);
+    this.drawn = !last;
+  }
+}
+
+/** One file's line of a DownloadPrinter: a CountPrinter of bytes that the printer draws on a TTY. */
+class DownloadLine extends CountPrinter {
+  constructor(
+    private readonly draw: (text: string, last: boolean) => void,
+    ...args: ConstructorParameters<typeof CountPrinter>
+  ) {
+    super(...args);
+  }
+
+  protected override describe(done: number, total: number): string {
+    return describeBytes(this.what, done, total);
+  }
+
+  protected override drawLine(text: string, last: boolean): void {
+    this.draw(text, last);
   }
 }

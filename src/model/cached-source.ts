@@ -5,7 +5,7 @@
 // Downloads from the Hugging Face Hub carry its token like urlSource's requests (./hub.ts); the
 // stored copy is the file alone, so a cached gated model loads later without the token.
 import { hubAccessError, hubAuthorization } from './hub.js';
-import { urlSource, type ModelSource, type UrlSourceOptions } from './source.js';
+import { urlSource, watchedFetch, type ModelSource, type UrlSourceOptions } from './source.js';
 
 export const MODEL_CACHE = 'webgpu-lora-models';
 
@@ -34,29 +34,21 @@ export function cachedUrlSource(baseUrl: string, opts: CachedUrlSourceOptions = 
   /** The stored response for file, or undefined when it was never stored. */
   const stored = async (file: string) => (await open()).match(urlOf(file));
 
-  /** Downloads file whole into the cache (the body streams to the cache, counted on its way). */
+  /**
+   * Downloads file whole into the cache (the body streams to the cache, counted on its way). A
+   * stalled server or a connection closed mid-body fails naming the URL, as in urlSource.
+   */
   async function download(file: string): Promise<Blob> {
     const url = urlOf(file);
-    let res: Response;
-    try {
-      res = await doFetch(url, { headers: hubAuthorization(url, opts) });
-    } catch (e) {
-      throw new Error(`GET ${url} failed: ${(e as Error).message} (offline, or the server does not allow cross-origin requests); the file is not in the browser's cache yet`);
-    }
+    const hint = "offline, or the server does not allow cross-origin requests; the file is not in the browser's cache yet";
+    const { res, body, failure } = await watchedFetch(doFetch, url, { headers: hubAuthorization(url, opts) }, hint, opts.stallTimeoutMs);
     if (!res.ok || !res.body) throw hubAccessError(res, 'GET', url, opts) ?? new Error(`GET ${url}: HTTP ${res.status} ${res.statusText}`);
     const total = Number(res.headers.get('content-length') ?? 0) || 0;
-    let loaded = 0;
-    const counted = res.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          loaded += chunk.length;
-          opts.onProgress?.(file, loaded, total);
-          controller.enqueue(chunk);
-        },
-      }),
-    );
+    const counted = body((loaded) => opts.onProgress?.(file, loaded, total));
     const headers = { 'content-type': res.headers.get('content-type') ?? 'application/octet-stream' };
-    await (await open()).put(url, new Response(counted, { headers }));
+    await (await open()).put(url, new Response(counted, { headers })).catch((e: unknown) => {
+      throw failure() ?? e; // the body's own explanation, whatever Cache.put makes of it
+    });
     const copy = await stored(file);
     if (!copy) throw new Error(`${url}: downloaded, but the browser did not keep it in Cache Storage (is the disk full?)`);
     const blob = await copy.blob();

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hubModelUrl, type HubOptions } from './hub.js';
-import { urlSource, type ModelSource } from './source.js';
+import { urlSource, type ModelSource, type UrlSourceOptions } from './source.js';
 
 export function folderSource(dir: string): ModelSource {
   const root = resolve(dir);
@@ -53,12 +53,14 @@ export function nodeHubOptions(opts: HubOptions = {}, env: Record<string, string
 /**
  * A model named on a command line or in Node code: a local folder, a base URL, or a Hugging Face
  * id (`owner/name`, from `<hub>/<id>/resolve/main/`). Requests to the Hub carry the token of
- * nodeHubOptions(hub); other hosts never get it.
+ * nodeHubOptions(opts); other hosts never get it. A URL source has the rest of opts (progress,
+ * stall timeout) and checks for config.json first, so that a base URL that is not a model folder
+ * is reported as such (urlSource's requireFile), not as the first optional file it lacks.
  */
-export function resolveModelSource(arg: string, what = 'the model', hub: HubOptions = {}): ModelSource {
-  const opts = nodeHubOptions(hub);
-  if (/^https?:\/\//.test(arg)) return urlSource(arg.endsWith('/') ? arg : `${arg}/`, opts);
+export function resolveModelSource(arg: string, what = 'the model', opts: UrlSourceOptions = {}): ModelSource {
+  const url = { ...opts, ...nodeHubOptions(opts), requireFile: 'config.json' };
+  if (/^https?:\/\//.test(arg)) return urlSource(arg.endsWith('/') ? arg : `${arg}/`, url);
   if (existsSync(arg)) return folderSource(arg);
-  if (/^[\w.-]+\/[\w.-]+$/.test(arg)) return urlSource(hubModelUrl(arg, opts), opts);
+  if (/^[\w.-]+\/[\w.-]+$/.test(arg)) return urlSource(hubModelUrl(arg, url), url);
   throw new Error(`${what} '${arg}' is neither a folder that exists, a URL, nor a Hugging Face id (owner/name)`);
 }

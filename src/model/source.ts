@@ -46,11 +46,30 @@ export function memorySource(files: Record<string, Uint8Array>, description = 'm
   };
 }
 
+/** How long a request may wait for its answer, or a body for its next bytes, by default (UrlSourceOptions.stallTimeoutMs). */
+export const STALL_TIMEOUT_MS = 30_000;
+
 export interface UrlSourceOptions extends HubOptions {
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
-  /** Called as each response body arrives: bytes received so far out of the bytes this read wants. */
-  onProgress?: (file: string, loaded: number, total: number) => void;
+  /**
+   * Called as each response body arrives: bytes received so far out of the bytes this read wants,
+   * and the file's size where known (from a HEAD or an earlier answer), so that the reads of parts
+   * of a file can be shown as progress through the file.
+   */
+  onProgress?: (file: string, loaded: number, total: number, size?: number) => void;
+  /**
+   * Milliseconds a request may go without receiving anything (its answer, then each next piece of
+   * its body) before it fails with an error naming the URL (default STALL_TIMEOUT_MS).
+   */
+  stallTimeoutMs?: number;
+  /**
+   * A file every folder at such a base has (resolveModelSource: a model folder's config.json). It
+   * is looked for (HEAD) before the first other request; when the server does not have it (404,
+   * 410), every call fails with "HEAD <base>/<file>: HTTP 404 ... (is <base> a model folder? ...)",
+   * instead of the first optional file found missing being blamed.
+   */
+  requireFile?: string;
 }
 
 /**
@@ -60,20 +79,19 @@ export interface UrlSourceOptions extends HubOptions {
  * accepts a 206 with those bytes, or a 200 with the whole file, from which it keeps [start, end).
  * Requests to the Hub's origin carry the token (opts.hfToken, else the realm's default), and a
  * 401 or 403 from the Hub is a HubAccessError saying whether a token is needed or was refused.
+ * Every request fails, naming its URL, when the server stalls (opts.stallTimeoutMs) or closes the
+ * connection mid-body (watchedFetch).
  */
 export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSource {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const description = base.replace(/\/$/, '');
   const doFetch = opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
   const urlOf = (file: string) => base + file.split('/').map(encodeURIComponent).join('/');
   const sizes = new Map<string, number>();
-  const request = async (file: string, init: { method?: string; headers?: Record<string, string> }): Promise<Response> => {
+  const send = (file: string, init: { method?: string; headers?: Record<string, string> }) => {
     const url = urlOf(file);
     const headers = { ...init.headers, ...hubAuthorization(url, opts) };
-    try {
-      return await doFetch(url, { ...init, headers });
-    } catch (e) {
-      throw new Error(`${init.method ?? 'GET'} ${url} failed: ${(e as Error).message} (network error, or the server does not allow cross-origin requests)`);
-    }
+    return watchedFetch(doFetch, url, { ...init, headers }, 'network error, or the server does not allow cross-origin requests', opts.stallTimeoutMs);
   };
   const httpError = (res: Response, method: string, file: string) =>
     hubAccessError(res, method, urlOf(file), opts) ??
@@ -81,34 +99,54 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSo
 
   /** A HEAD's Content-Length, remembered as the file's size; NaN when absent or of a compressed body. */
   const rememberLength = (file: string, res: Response): number => {
-    const encoding = res.headers.get('content-encoding');
-    const n = encoding && encoding !== 'identity' ? NaN : Number(res.headers.get('content-length') ?? NaN);
+    const n = bodyLength(res);
     if (Number.isSafeInteger(n)) sizes.set(file, n);
     return n;
+  };
+
+  // opts.requireFile, looked for once before any other request (again after a failure).
+  let checked: Promise<void> | null = null;
+  const check = async (marker: string) => {
+    const { res } = await send(marker, { method: 'HEAD' });
+    if (res.status === 404 || res.status === 410) {
+      throw new Error(`HEAD ${urlOf(marker)}: HTTP ${res.status} ${res.statusText} (is ${description} a model folder? A Hugging Face model folder has a ${marker})`);
+    }
+    if (!res.ok) throw httpError(res, 'HEAD', marker);
+    rememberLength(marker, res);
+  };
+  const request = async (file: string, init: { method?: string; headers?: Record<string, string> }) => {
+    if (opts.requireFile !== undefined) {
+      checked ??= check(opts.requireFile).catch((e: unknown) => {
+        checked = null;
+        throw e;
+      });
+      await checked;
+    }
+    return send(file, init);
   };
 
   async function size(file: string): Promise<number> {
     const known = sizes.get(file);
     if (known !== undefined) return known;
-    const head = await request(file, { method: 'HEAD' });
+    const { res: head } = await request(file, { method: 'HEAD' });
     if (!head.ok) throw httpError(head, 'HEAD', file);
     let n = rememberLength(file, head);
     if (!Number.isSafeInteger(n)) {
       // No usable length: ask for the first byte and read the total from "Content-Range: bytes 0-0/<total>".
-      const res = await request(file, { headers: { Range: 'bytes=0-0' } });
+      const { res, body } = await request(file, { headers: { Range: 'bytes=0-0' } });
       if (!res.ok) throw httpError(res, 'GET', file);
       const total = /\/(\d+)\s*$/.exec(res.headers.get('content-range') ?? '')?.[1];
       if (res.status === 206 && total) n = Number(total);
-      else n = (await res.arrayBuffer()).byteLength; // a 200: the whole file came back
+      else n = (await readBody(body(), 0, Infinity, () => {})).length; // a 200: the whole file came back
       sizes.set(file, n);
     }
     return n;
   }
 
   return {
-    description: base.replace(/\/$/, ''),
+    description,
     async exists(file) {
-      const res = await request(file, { method: 'HEAD' });
+      const { res } = await request(file, { method: 'HEAD' });
       if (res.status === 404 || res.status === 410) return false;
       if (!res.ok) throw httpError(res, 'HEAD', file);
       rememberLength(file, res);
@@ -120,7 +158,7 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSo
       const stop = end ?? (whole ? Infinity : await size(file));
       if (stop <= start) return new Uint8Array(0);
       const headers: Record<string, string> = whole ? {} : { Range: `bytes=${start}-${stop - 1}` };
-      const res = await request(file, { headers });
+      const { res, body } = await request(file, { headers });
       if (!res.ok) throw httpError(res, 'GET', file);
       // A 200 is the whole file: skip to start. A 206 starts at start (checked when stated).
       const skip = res.status === 206 ? 0 : start;
@@ -131,7 +169,7 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSo
       // Progress is out of the bytes this read returns (the Content-Length when reading a whole file).
       const take = stop - start;
       const total = Number.isFinite(take) ? take : Number(res.headers.get('content-length') ?? 0) || 0;
-      const bytes = await readBody(res, skip, take, (got) => opts.onProgress?.(file, got, total));
+      const bytes = await readBody(body(), skip, take, (got) => opts.onProgress?.(file, got, total, sizes.get(file)));
       if (Number.isFinite(take) && bytes.length !== take) {
         throw new Error(`GET ${urlOf(file)}: got ${bytes.length} bytes of [${start}, ${stop}); the file is shorter than expected`);
       }
@@ -140,14 +178,9 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSo
   };
 }
 
-/** Bytes [skip, skip + take) of a response body, streamed, cancelling the rest once they are in. */
-async function readBody(res: Response, skip: number, take: number, progress: (got: number) => void): Promise<Uint8Array> {
-  if (!res.body) {
-    const all = new Uint8Array(await res.arrayBuffer());
-    progress(Math.min(all.length - skip, take));
-    return all.slice(skip, skip + take);
-  }
-  const reader = res.body.getReader();
+/** Bytes [skip, skip + take) of a (watched) body, streamed, cancelling the rest once they are in. */
+async function readBody(body: ReadableStream<Uint8Array>, skip: number, take: number, progress: (got: number) => void): Promise<Uint8Array> {
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let seen = 0; // body bytes consumed so far
   let got = 0; // bytes kept
@@ -171,6 +204,80 @@ async function readBody(res: Response, skip: number, take: number, progress: (go
     at += c.length;
   }
   return out;
+}
+
+/** A body's length from Content-Length; NaN when absent or the body is compressed (the count is of other bytes). */
+function bodyLength(res: Response): number {
+  const encoding = res.headers.get('content-encoding');
+  return encoding && encoding !== 'identity' ? NaN : Number(res.headers.get('content-length') ?? NaN);
+}
+
+/** An error's message with its cause's, where there is one (undici: "fetch failed: connect ECONNREFUSED ..."). */
+function explain(e: unknown): string {
+  const { message, cause } = e as { message?: string; cause?: { message?: string; code?: string } };
+  const why = cause?.message || cause?.code;
+  return why && why !== message ? `${message}: ${why}` : String(message ?? e);
+}
+
+/** The server sent nothing for the stall timeout: no answer to a request, or no next bytes of its body. */
+export class StalledError extends Error {
+  override name = 'StalledError';
+}
+
+/**
+ * `method url` fetched with a guard against a server that stops sending: the answer must come
+ * within `stallMs` of the request, and each next piece of the body (`body()`) within `stallMs` of
+ * the one before; otherwise the request is aborted (its connection closed) and the wait fails
+ * with a StalledError "<method> <url>: the server sent nothing for <s> s after ...". The timer
+ * races the wait, so it holds also for a fetch that ignores the abort signal. A request that
+ * cannot be sent fails with "<method> <url> failed: <why> (<hint>)"; a body whose connection closes
+ * early (undici's "terminated", ECONNRESET) fails with "<method> <url>: the connection closed after
+ * N of M bytes (<why>)". `failure()` is the body's error so explained, for callers that see it
+ * through another API (Cache.put).
+ */
+export async function watchedFetch(doFetch: typeof fetch, url: string, init: RequestInit, hint: string, stallMs = STALL_TIMEOUT_MS) {
+  const where = `${init.method ?? 'GET'} ${url}`;
+  const abort = new AbortController();
+  let failed: Error | undefined;
+  const within = <T>(p: Promise<T>, after: string) =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        failed ??= new StalledError(`${where}: the server sent nothing for ${stallMs / 1000} s after ${after} (a stalled connection; UrlSourceOptions.stallTimeoutMs sets the limit)`);
+        abort.abort(failed);
+        reject(failed);
+      }, stallMs);
+      p.finally(() => clearTimeout(timer)).then(resolve, reject);
+    });
+  let res: Response;
+  try {
+    res = await within(doFetch(url, { ...init, signal: abort.signal }), 'the request');
+  } catch (e) {
+    throw e instanceof StalledError ? e : new Error(`${where} failed: ${explain(e)} (${hint})`);
+  }
+  const length = Number.isSafeInteger(bodyLength(res)) ? String(bodyLength(res)) : '?';
+  /** The body as a stream with the stall timeout and the explained errors (empty when the response has none). */
+  const body = (onBytes: (seen: number) => void = () => {}): ReadableStream<Uint8Array> => {
+    const reader = res.body?.getReader();
+    let seen = 0;
+    // highWaterMark 0: a piece is read only when asked for, so no timer runs for a body nobody reads.
+    return new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          if (!reader) return controller.close();
+          const next = await within(reader.read(), `${seen} of ${length} bytes`).catch((e: unknown) => {
+            throw (failed ??= new Error(`${where}: the connection closed after ${seen} of ${length} bytes (${explain(e)})`));
+          });
+          if (next.done) return controller.close();
+          seen += next.value.length;
+          onBytes(seen);
+          controller.enqueue(next.value);
+        },
+        cancel: (reason) => reader?.cancel(reason),
+      },
+      { highWaterMark: 0 },
+    );
+  };
+  return { res, body, failure: () => failed };
 }
 
 /** Reads byte ranges of a Blob (a File from an <input> or a directory handle). */

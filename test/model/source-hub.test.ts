@@ -202,7 +202,10 @@ describe('the Hugging Face token against a stand-in Hub', () => {
       expect(takeHfTokenOption(['--model', 'm'])).toEqual(['--model', 'm']);
       expect(hfToken()).toBe('hf_fromEnvironment');
       expect(() => takeHfTokenOption(['--hf-token'])).toThrow(UsageError);
-      expect(log.map((l) => l.authorization)).toEqual(['Bearer hf_fromEnvironment', `Bearer ${GOOD}`, `Bearer ${GOOD}`]);
+      // Each resolved source first looks for config.json (HEAD), then reads it (GET).
+      expect(log.map((l) => `${l.method} ${l.authorization}`)).toEqual(
+        ['Bearer hf_fromEnvironment', `Bearer ${GOOD}`, `Bearer ${GOOD}`].flatMap((a) => [`HEAD ${a}`, `GET ${a}`]),
+      );
     } finally {
       process.env = env;
       takeHfTokenOption([]);

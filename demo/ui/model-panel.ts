@@ -88,7 +88,7 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
       progress.value = progress.max;
       progressText.textContent = `Loaded ${info.description}.`;
       show(status, 'ready', describeModel(info));
-      const key = typeof input === 'string' ? input.trim() : label;
+      const key = label; // what the field says (for an id or URL), or the picked folder's name
       const fromList = chosen.m?.id === key && typeof chosen.spec === 'object' ? chosen.spec : null;
       loaded = { key, label, spec: fromList, loaded: true };
       store.set({ model: info });
@@ -102,6 +102,9 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
         weights.setSubject(typeof input === 'string' ? fieldSubject() : loaded);
       }
     } catch (e) {
+      // Nothing was loaded: no bar that looks full or half full.
+      progress.value = 0;
+      progress.hidden = true;
       progressText.textContent = '';
       show(status, 'error', `Could not load ${label}: ${errorMessage(e)}`);
       token.explain(errorMessage(e), label);
@@ -114,7 +117,8 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
       show(status, 'error', 'Enter a Hugging Face id (owner/name) or the URL of a model folder, or pick a folder.');
       return;
     }
-    void load(id, id);
+    // A path relative to this page (./x/, ../x/) is made absolute here: the engine's worker would resolve it against its own script.
+    void load(/^\.\.?\//.test(id) ? new URL(id, document.baseURI).href : id, id);
   });
   source.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !loadButton.disabled) loadButton.click();

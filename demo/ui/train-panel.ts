@@ -3,6 +3,7 @@
 // finished run. The status element's data-state is one of empty, loading, ready, training, done,
 // error; it also carries data-first-loss and data-last-loss (and <body> data-last-loss) for tests.
 import type { AdapterInfo, LoraEngine, TrainSummary } from '../../src/engine/types.js';
+import { countOf } from '../../src/text/count.js';
 import type { StepEvent } from '../../src/train/events.js';
 import type { DatasetPanel } from './dataset-panel.js';
 import { $, count, duration, errorMessage, loss, show } from './dom.js';
@@ -32,11 +33,11 @@ function describeSummary(s: TrainSummary, evaluatedAfter: boolean): string {
     : evaluatedAfter ? `validation loss ${loss(s.initialValidationLoss)} → ${loss(s.validationLoss)}`
     : `validation loss ${loss(s.initialValidationLoss)} before training (not evaluated since)`;
   const notes = [
-    s.truncated ? `${s.truncated} example(s) cut at the max length` : '',
-    s.skipped ? `${s.skipped} example(s) skipped (no target tokens left)` : '',
+    s.truncated ? `${countOf(s.truncated, 'example')} cut at the max length` : '',
+    s.skipped ? `${countOf(s.skipped, 'example')} skipped (no target tokens left)` : '',
   ].filter(Boolean);
   return (
-    `${s.cancelled ? 'Stopped' : 'Finished'}: train loss ${loss(s.trainLoss)} · ${validation} · ${s.steps}/${s.totalSteps} steps · ${duration(s.elapsedMs)}` +
+    `${s.cancelled ? 'Stopped' : 'Finished'}: train loss ${loss(s.trainLoss)} · ${validation} · ${s.steps}/${countOf(s.totalSteps, 'step')} · ${duration(s.elapsedMs)}` +
     (notes.length ? ` · ${notes.join(', ')}` : '')
   );
 }
@@ -66,6 +67,14 @@ export function initTrainPanel(engine: LoraEngine, store: Store, dataset: Datase
 
   function render(): void {
     const s = store.state;
+    // Why Train cannot start now ('' when it can); also the status line when nothing else is to be said.
+    const why = !s.model ? 'Load a model first.'
+      : s.datasetProblems > 0 ? `Fix the ${countOf(s.datasetProblems, 'dataset problem')} first.`
+      : s.examples === 0 ? 'Add some examples first.'
+      : !s.config ? 'Fix the settings first.'
+      : s.job && !running ? `Waiting: the engine is ${s.job}.`
+      : '';
+    let saidWhy = false;
     if (s.job === 'loading') show(status, 'loading', 'Loading the model…');
     else if (!s.model) show(status, 'empty', 'Load a model to train an adapter.');
     else if (running) {
@@ -74,16 +83,13 @@ export function initTrainPanel(engine: LoraEngine, store: Store, dataset: Datase
     } else if (error) show(status, 'error', error);
     else if (s.adapter && trained?.adapter === s.adapter) show(status, 'done', trained.text);
     else if (s.adapter) show(status, 'done', `Adapter imported: ${describeAdapter(s.adapter)}`);
-    else show(status, 'ready', `Ready to train on ${s.examples} examples.`);
-
-    const why = !s.model ? 'Load a model first.'
-      : s.datasetProblems > 0 ? `Fix the ${s.datasetProblems} dataset problem(s) first.`
-      : s.examples === 0 ? 'Add some examples first.'
-      : !s.config ? 'Fix the settings first.'
-      : s.job && !running ? `Waiting: the engine is ${s.job}.`
-      : '';
+    else if (why) {
+      show(status, 'empty', why);
+      saidWhy = true;
+    }
+    else show(status, 'ready', `Ready to train on ${countOf(s.examples, 'example')}.`);
     trainButton.disabled = running || why !== '';
-    hint.textContent = running ? '' : why;
+    hint.textContent = running || saidWhy ? '' : why;
     pauseButton.disabled = !started || stopping;
     stopButton.disabled = !started || stopping;
     pauseButton.textContent = paused ? 'Resume' : 'Pause';

@@ -1,4 +1,5 @@
 // The webgpu-lora command line (Node, WebGPU through Dawn).
+import { readFileSync } from 'node:fs';
 import { describeGpu } from '../gpu/device.js';
 import { deviceOrRerun, HF_TOKEN_USAGE, takeHfTokenOption, UsageError } from './common.js';
 import { exportGgufCommand, EXPORT_GGUF_USAGE } from './export-gguf.js';
@@ -36,9 +37,38 @@ async function infoCommand(): Promise<void> {
   ctx.device.destroy();
 }
 
-/** Runs one command; returns the process exit code. */
+/** Each command's usage, for `webgpu-lora <command> --help` and its usage errors. */
+const COMMAND_USAGE: Record<string, string> = {
+  train: TRAIN_USAGE,
+  tokenize: TOKENIZE_USAGE,
+  'export-trl': EXPORT_TRL_USAGE,
+  generate: GENERATE_USAGE,
+  serve: SERVE_USAGE,
+  merge: MERGE_USAGE,
+  'export-gguf': EXPORT_GGUF_USAGE,
+  golden: GOLDEN_USAGE,
+  info: '  webgpu-lora info\n      Prints the GPU adapter, its features and limits.',
+};
+
+/** package.json's version (two folders up from both src/cli/main.ts and the built dist/cli/main.js). */
+function version(): string {
+  const file = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Runs one command; returns the process exit code: 0 done, 1 the command failed (a file that is
+ * missing or wrong, a model that does not load, ...), 2 the command line itself is wrong (no or an
+ * unknown command, an unknown option, a missing or malformed value), printed with the usage.
+ * `--help` (or `-h`) alone or after a command prints the usage on stdout, exit 0.
+ */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...options] = argv;
+  const commandUsage = command !== undefined && Object.hasOwn(COMMAND_USAGE, command) ? COMMAND_USAGE[command] : null;
+  if (commandUsage !== null && options.some((o) => o === '--help' || o === '-h')) {
+    console.log(`${commandUsage}\n${HF_TOKEN_USAGE}`);
+    return 0;
+  }
   try {
     const rest = takeHfTokenOption(options);
     switch (command) {
@@ -61,14 +91,21 @@ export async function main(argv: string[]): Promise<number> {
       case 'golden':
         return await goldenCommand(rest);
       case 'info':
+        if (rest.length) throw new UsageError(`info takes no options, got '${rest[0]}'`);
         await infoCommand();
         return 0;
-      case undefined:
       case '--help':
       case '-h':
       case 'help':
         console.log(USAGE);
-        return command === undefined ? 1 : 0;
+        return 0;
+      case '--version':
+      case '-V':
+      case 'version':
+        console.log(version());
+        return 0;
+      case undefined:
+        throw new UsageError('no command given');
       default:
         throw new UsageError(`unknown command '${command}'`);
     }
@@ -76,7 +113,8 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     process.stderr.write(`webgpu-lora: ${err.message}\n`);
     if (e instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`\n${USAGE}\n`);
+      // A known command's own usage; the whole list for no command or an unknown one.
+      process.stderr.write(commandUsage !== null ? `\nUsage:\n${commandUsage}\n\nwebgpu-lora --help lists every command.\n` : `\n${USAGE}\n`);
       return 2;
     }
     return 1;

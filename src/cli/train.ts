@@ -9,6 +9,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine.js';
+import { countOf } from '../text/count.js';
+import { tokenizeThreads, workerFormatter } from './format-workers.js';
 import { checkpointFolders } from '../engine/node-engine.js';
 import type { TrainStartEvent } from '../engine/types.js';
 import { writeFolderAtomic } from '../io/atomic-node.js';
@@ -120,9 +122,9 @@ async function train(
 ): Promise<number> {
   // 2. The GPU, the model (named as given, for the adapter's base_model_name_or_path) and the adapter to continue.
   const ctx = await deviceOrRerun();
-  const engine = new Engine({ ctx });
+  const source = resolveModelSource(v.model!);
+  const engine = new Engine({ ctx, formatter: workerFormatter(source, tokenizeThreads()) });
   try {
-    const source = resolveModelSource(v.model!);
     const info = await engine.loadModel(source, undefined, { weightStorage: weightsOption(v.weights), name: v.model });
     if (v.adapter !== undefined) await engine.importAdapter(await readAdapter(v.adapter, engine.model!.spec, source));
 
@@ -139,7 +141,7 @@ async function train(
         onStart: (e) => {
           const c = e.config;
           console.log(
-            `${e.trainExamples} training and ${e.validationExamples} validation examples; ${e.totalSteps} steps ` +
+            `${e.trainExamples.toLocaleString('en-US')} training and ${countOf(e.validationExamples, 'validation example')}; ${countOf(e.totalSteps, 'step')} ` +
               `(${e.stepsPerEpoch} per epoch, batch ${c.batchSize}×${c.gradientAccumulationSteps}); ` +
               `LoRA r ${c.lora.r}, alpha ${c.lora.alpha}, ${e.trainableParameters} trainable parameters` +
               (e.step > 0 ? `; resuming after step ${e.step}` : ''),
@@ -177,7 +179,7 @@ async function train(
       console.log(`validation loss: ${before}${result.validationLoss.toFixed(4)} after`);
     }
     console.log(`truncated examples: ${result.truncated}; skipped examples: ${result.skipped}`);
-    console.log(`adapter written to ${out} (${result.steps} steps in ${formatDuration(result.elapsedMs)})`);
+    console.log(`adapter written to ${out} (${countOf(result.steps, 'step')} in ${formatDuration(result.elapsedMs)})`);
     return 0;
   } finally {
     await engine.dispose();

@@ -30,7 +30,7 @@ import { resolveTrainingConfig, type TrainingConfigInput } from '../train/config
 import { parseDataset, type Example } from '../train/dataset.js';
 import { formatPrompt } from '../train/format.js';
 import { estimateTrainingMemory, modelParameterCount } from '../train/memory.js';
-import { prepareExamples } from '../train/prepare.js';
+import { prepareExamples, type PartFormatter } from '../train/prepare.js';
 import { checkAdapterFits, Trainer } from '../train/trainer.js';
 import { trlExportFiles } from '../train/trl-export.js';
 import { checkGgufRequest, writeGgufExport } from './gguf-export.js';
@@ -52,6 +52,8 @@ export interface EngineOptions {
   resolvePath?: (path: string) => ModelSource;
   /** Keep downloaded model files in Cache Storage where it exists (default true). */
   cacheModels?: boolean;
+  /** Formats training examples elsewhere (the CLI: worker threads, ../cli/format-workers.ts); default in this thread. */
+  formatter?: PartFormatter;
 }
 
 interface Loaded {
@@ -66,6 +68,9 @@ const isAdapter = (x: Files | LoraAdapter): x is LoraAdapter => x.weights instan
 
 /** A Hugging Face id: owner/name, nothing else. */
 const HF_ID = /^[\w.-]+\/[\w.-]+$/;
+
+/** A path on the page's own site: /models/x/, ./x/, ../x/ (resolved against the page's or the worker's address). */
+const SITE_PATH = /^\.{0,2}\//;
 
 export class Engine implements LoraEngine {
   private ctx: GpuContext | null;
@@ -156,8 +161,8 @@ export class Engine implements LoraEngine {
       const start = opts.continueAdapter ? await this.currentAdapter() : undefined;
       // A trained adapter names the model it was trained on (also when continuing one made elsewhere).
       const trainer = resumeFrom !== undefined
-        ? await Trainer.fromCheckpoint(ctx, model, tokenizer, examples, resumeFrom, callbacks.onPrepare)
-        : await Trainer.create(ctx, model, tokenizer, examples, config, { adapter: start, baseModel: name, onPrepare: callbacks.onPrepare });
+        ? await Trainer.fromCheckpoint(ctx, model, tokenizer, examples, resumeFrom, { onPrepare: callbacks.onPrepare, formatter: this.opts.formatter })
+        : await Trainer.create(ctx, model, tokenizer, examples, config, { adapter: start, baseModel: name, onPrepare: callbacks.onPrepare, formatter: this.opts.formatter });
       this.dropAdapter();
       this.trainer = trainer;
       this.lora = trainer.lora;
@@ -342,10 +347,13 @@ export class Engine implements LoraEngine {
     if (/^https?:\/\//.test(s)) url = s;
     else if (HF_ID.test(s) && !this.opts.resolvePath) url = `https://huggingface.co/${s}/resolve/main/`;
     else if (this.opts.resolvePath) return this.opts.resolvePath(s);
-    else if (typeof location !== 'undefined' && /^(https?|file):/.test(location.href)) url = new URL(s, location.href).href; // a path on this site
-    if (url === null) throw new Error(`'${s}' is neither a URL nor a Hugging Face id (owner/name); give paths on a site as full URLs`);
+    else if (SITE_PATH.test(s) && typeof location !== 'undefined' && /^(https?|file):/.test(location.href)) url = new URL(s, location.href).href; // a path on this site
+    if (url === null) {
+      throw new Error(`'${s}' is not a model: give a Hugging Face id (owner/name), the URL of a model folder (https://...), or a path on this site starting with /, ./ or ../`);
+    }
     const base = url.endsWith('/') ? url : `${url}/`;
-    const options = hfToken === undefined ? { onProgress } : { onProgress, hfToken: normalizeHubToken(hfToken) };
+    // config.json is looked for first, so that an address that is not a model folder is reported as such.
+    const options = { onProgress, requireFile: 'config.json', ...(hfToken === undefined ? {} : { hfToken: normalizeHubToken(hfToken) }) };
     return this.opts.cacheModels !== false && hasCacheStorage() ? cachedUrlSource(base, options) : urlSource(base, options);
   }
 

@@ -1,6 +1,7 @@
 // What a training run reports (after every step, after every evaluation, at the end) and the
 // options of a Trainer; see ./trainer.ts.
 import type { LoraAdapter } from '../lora/adapter.js';
+import type { PartFormatter } from './prepare.js';
 
 export interface StepEvent {
   /** Optimizer steps done (1 after the first), of totalSteps. */
@@ -93,4 +94,6 @@ export interface TrainerOptions {
   baseModel?: string;
   /** While the examples are tokenized: `done` of `total`, about every 1 % and at the end. */
   onPrepare?: (p: { done: number; total: number }) => void;
+  /** Formats the examples elsewhere (e.g. on worker threads); default in this thread. */
+  formatter?: PartFormatter;
 }

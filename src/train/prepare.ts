@@ -135,6 +135,37 @@ function formatRows(example: Example, tokenizer: FormatTokenizer, opts: RowOptio
   return { line: example.line, sequences, how, rows, skipped, truncated, textCut: false };
 }
 
+/** The rows of one part of the examples (training or validation), in the examples' order. */
+export interface FormattedPart {
+  rows: TokenRow[];
+  truncatedLines: number[];
+  skippedLines: number[];
+  /** The longest row, in tokens (0 without rows). */
+  longest: number;
+}
+
+/** Formats every example of `examples` in order (exampleRows), calling `onEach` after each. */
+export function formatPart(examples: Example[], tokenizer: FormatTokenizer, opts: RowOptions, onEach?: () => void): FormattedPart {
+  const part: FormattedPart = { rows: [], truncatedLines: [], skippedLines: [], longest: 0 };
+  for (const ex of examples) {
+    const r = exampleRows(ex, tokenizer, opts);
+    if (r.skipped) part.skippedLines.push(ex.line);
+    if (r.truncated) part.truncatedLines.push(ex.line);
+    for (const row of r.rows) {
+      part.rows.push(row);
+      if (row.ids.length > part.longest) part.longest = row.ids.length;
+    }
+    onEach?.();
+  }
+  return part;
+}
+
+/**
+ * What formatPart computes, done elsewhere (e.g. split over worker threads: ../cli/format-workers.ts),
+ * with the same result; `onDone(n)` reports n more examples formatted.
+ */
+export type PartFormatter = (examples: Example[], tokenizer: FormatTokenizer, opts: RowOptions, onDone: (n: number) => void) => Promise<FormattedPart>;
+
 /**
  * Splits first (so the split depends only on the examples and the seed), then formats each part,
  * calling `onProgress` about every 1 % of the examples and once at the end. Throws when no training
@@ -148,40 +179,57 @@ export function prepareExamples(
   opts: PrepareOptions,
   onProgress?: (p: PrepareProgress) => void,
 ): PreparedData {
+  const { train, validation, progress } = startPreparing(examples, opts, onProgress);
+  const each = () => progress(1);
+  return finishPreparing(formatPart(train, tokenizer, opts, each), formatPart(validation, tokenizer, opts, each), train.length, opts.maxLength);
+}
+
+/** prepareExamples with the formatting done by `format` (the same rows, the same progress reports). */
+export async function prepareExamplesWith(
+  examples: Example[],
+  tokenizer: FormatTokenizer,
+  opts: PrepareOptions,
+  format: PartFormatter,
+  onProgress?: (p: PrepareProgress) => void,
+): Promise<PreparedData> {
+  const { train, validation, progress } = startPreparing(examples, opts, onProgress);
+  const trainPart = await format(train, tokenizer, opts, progress);
+  const validationPart = await format(validation, tokenizer, opts, progress);
+  return finishPreparing(trainPart, validationPart, train.length, opts.maxLength);
+}
+
+/** The seeded split, and a progress counter that reports about every 1 % and at the end. */
+function startPreparing(examples: Example[], opts: PrepareOptions, onProgress?: (p: PrepareProgress) => void) {
   if (examples.length === 0) throw new Error('there are no examples to train on');
   const { train, validation } = splitValidation(examples, opts.valSplit, opts.seed);
-  const truncatedLines: number[] = [];
-  const skippedLines: number[] = [];
   const total = examples.length;
   const every = Math.max(1, Math.ceil(total * PROGRESS_FRACTION));
   let done = 0;
-  let longest = 0;
-  const format = (part: Example[]): TokenRow[] => {
-    const rows: TokenRow[] = [];
-    for (const ex of part) {
-      const r = exampleRows(ex, tokenizer, opts);
-      if (r.skipped) skippedLines.push(ex.line);
-      if (r.truncated) truncatedLines.push(ex.line);
-      for (const row of r.rows) {
-        rows.push(row);
-        if (row.ids.length > longest) longest = row.ids.length;
-      }
-      done++;
-      if (onProgress && (done % every === 0 || done === total)) onProgress({ done, total });
-    }
-    return rows;
+  const progress = (n: number) => {
+    const before = done;
+    done += n;
+    if (onProgress && (Math.floor(done / every) > Math.floor(before / every) || (done === total && before < total))) onProgress({ done, total });
   };
-  const trainRows = format(train);
-  const validationRows = format(validation);
-  truncatedLines.sort((a, b) => a - b);
-  skippedLines.sort((a, b) => a - b);
-  if (trainRows.length === 0) {
+  return { train, validation, progress };
+}
+
+function finishPreparing(train: FormattedPart, validation: FormattedPart, trainExamples: number, maxLength: number): PreparedData {
+  const truncatedLines = train.truncatedLines.concat(validation.truncatedLines).sort((a, b) => a - b);
+  const skippedLines = train.skippedLines.concat(validation.skippedLines).sort((a, b) => a - b);
+  if (train.rows.length === 0) {
     throw new Error(
-      `none of the ${train.length} training examples has a reply token left within maxLength ${opts.maxLength}; ` +
+      `none of the ${trainExamples} training examples has a reply token left within maxLength ${maxLength}; ` +
         'raise maxLength or shorten the prompts',
     );
   }
-  return { train: trainRows, validation: validationRows, truncatedLines, skippedLines, longest, fingerprint: fingerprint(trainRows, validationRows) };
+  return {
+    train: train.rows,
+    validation: validation.rows,
+    truncatedLines,
+    skippedLines,
+    longest: Math.max(train.longest, validation.longest),
+    fingerprint: fingerprint(train.rows, validation.rows),
+  };
 }
 
 /**

@@ -31,7 +31,7 @@ import {
 } from './checkpoint.js';
 import { resolveTrainingConfig, type TrainingConfig, type TrainingConfigInput } from './config.js';
 import type { Example } from './dataset.js';
-import { prepareExamples, type PreparedData, type TokenRow } from './prepare.js';
+import { prepareExamples, prepareExamplesWith, type PreparedData, type TokenRow } from './prepare.js';
 import { learningRateAt, warmupStepCount } from './schedule.js';
 import { TrainStep } from './step.js';
 import { NonFiniteTrainingError, type EvalEvent, type NonFiniteValue, type RunCallbacks, type TrainerOptions, type TrainResult } from './events.js';
@@ -103,7 +103,10 @@ export class Trainer {
       config = resolveTrainingConfig({ ...config, lora: adapter.config });
     }
     const maxLength = Math.min(config.maxLength, spec.maxPositions);
-    const data = prepareExamples(examples, tokenizer, { maxLength, trainOnInputs: config.trainOnInputs, valSplit: config.valSplit, seed: config.seed }, opts.onPrepare);
+    const prepare = { maxLength, trainOnInputs: config.trainOnInputs, valSplit: config.valSplit, seed: config.seed };
+    const data = opts.formatter
+      ? await prepareExamplesWith(examples, tokenizer, prepare, opts.formatter, opts.onPrepare)
+      : prepareExamples(examples, tokenizer, prepare, opts.onPrepare);
     adapter ??= initLoraAdapter(spec, config.lora, config.seed, baseModel);
     // LoRA dropout's masks hash (seed, optimizer step, micro-batch, module, element), so a resumed
     // run draws the masks the uninterrupted run would have drawn.
@@ -124,13 +127,13 @@ export class Trainer {
     tokenizer: TextTokenizer,
     examples: Example[],
     checkpoint: CheckpointFiles | Record<string, Uint8Array> | ModelSource,
-    onPrepare?: TrainerOptions['onPrepare'],
+    prepare: Pick<TrainerOptions, 'onPrepare' | 'formatter'> = {},
   ): Promise<Trainer> {
     const source = checkpointSource(checkpoint);
     const state = await decodeState(source);
     // The saved config's LoRA settings are the authority (create() checks that the modules match).
     const adapter = { ...(await importPeft(source, model.spec)), config: state.config.lora };
-    const t = await Trainer.create(ctx, model, tokenizer, examples, state.config, { adapter, baseModel: state.baseModel, onPrepare });
+    const t = await Trainer.create(ctx, model, tokenizer, examples, state.config, { ...prepare, adapter, baseModel: state.baseModel });
     try {
       const d = t.data;
       if (d.fingerprint !== state.data.fingerprint || d.train.length !== state.data.train || d.validation.length !== state.data.validation) {

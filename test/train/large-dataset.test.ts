@@ -16,18 +16,7 @@ import type { FormatTokenizer } from '../../src/train/format.js';
 import { formatConversation } from '../../src/train/format.js';
 import { exampleRows, prepareExamples, textBound, type PrepareProgress } from '../../src/train/prepare.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
-
-/** n JSONL lines of about 250 bytes each: short stories, as in the report (172,741 short lines, 50 MB). */
-function bigJsonl(n: number): string {
-  const lines: string[] = new Array(n);
-  for (let k = 0; k < n; k++) {
-    lines[k] = JSON.stringify({
-      input: `Once upon a time there was a little girl number ${k} who liked the sun, the sea, the birds and the big green tree on the hill.`,
-      output: `She played in the park with her dog every day and they were happy ${k % 97}. The end of the story came soon after.`,
-    });
-  }
-  return lines.join('\n');
-}
+import { bigJsonl } from './big-dataset.js';
 
 /** A stand-in tokenizer (one id per 4 characters, BOS 1, EOS 2): cheap, so the full size fits a test. */
 const standInTokenizer: FormatTokenizer = {

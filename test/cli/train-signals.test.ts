@@ -5,37 +5,17 @@
 // exit code 130, and nothing keeps running; after SIGKILL of the started pid, the re-run notices
 // and stops the same way, rather than training on, orphaned, and writing its output later.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../setup/dist.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
+import { processesWith, until } from './processes.js';
+
 
 const root = join(import.meta.dirname, '..', '..');
 const BIN = join(root, 'bin', 'webgpu-lora.js');
-
-/** The pids of the processes whose command line contains `text` (this machine's /proc). */
-function processesWith(text: string): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(text);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-async function until(what: string, check: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Starts a long training run through the binary, without the SwiftShader variables (so it re-runs itself there). */
 function startTraining(out: string): { proc: ChildProcess; output: () => string; exit: Promise<number | null> } {

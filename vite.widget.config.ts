@@ -1,7 +1,7 @@
 // Builds the embeddable <lora-trainer> widget into ONE ES module, dist/widget/lora-trainer.js:
 // the engine worker is inlined (`?worker&inline` in demo/widget/lora-trainer.ts), WGSL `?raw`
 // imports are strings, and code splitting is off, so a page needs nothing but that file. The
-// example page and its data are copied next to it.
+// example page (with its stylesheet and script) and its data are copied next to it.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
@@ -26,7 +26,7 @@ export default defineConfig({
   // Library mode leaves process.env alone (for Node consumers); this file only runs in browsers.
   define: { 'process.env.NODE_ENV': JSON.stringify('production') },
   worker: { format: 'es' },
-  plugins: [copyExample(['example.html', 'example-data.jsonl'])],
+  plugins: [copyExample(['example.html', 'example.css', 'example.js', 'example-data.jsonl'])],
   build: {
     lib: {
       entry: join(widgetDir, 'lora-trainer.ts'),

@@ -17,7 +17,17 @@ import { zipFiles } from '../../src/io/zip.js';
 import type { StepEvent } from '../../src/train/events.js';
 import { AttributeError, SWITCH_ATTRIBUTES, TRAINING_ATTRIBUTES, trainingConfigFromAttributes, weightsAttribute } from './attributes.js';
 import { formatBytes, formatDuration, modelLabel, resolveModel } from './format.js';
-import { drawSparkline, TEMPLATE } from './template.js';
+import { drawSparkline, STYLES, TEMPLATE } from './template.js';
+
+let styles: CSSStyleSheet | null = null;
+/** One constructed stylesheet for every <lora-trainer> of the page. */
+function widgetStyles(): CSSStyleSheet {
+  if (!styles) {
+    styles = new CSSStyleSheet();
+    styles.replaceSync(STYLES);
+  }
+  return styles;
+}
 
 export type WidgetState = 'idle' | 'loading' | 'training' | 'done' | 'error';
 export interface ExportedDetail { files: Record<string, Uint8Array>; zip: Blob }
@@ -51,6 +61,7 @@ export class LoraTrainerElement extends HTMLElement {
   constructor() {
     super();
     this.root = this.attachShadow({ mode: 'open' });
+    this.root.adoptedStyleSheets = [widgetStyles()];
     this.root.innerHTML = TEMPLATE;
     const q = <E extends HTMLElement = HTMLElement>(id: string) => this.root.querySelector(`[data-testid="${id}"]`) as E;
     this.el = { model: q('model'), progress: q('progress'), bar: this.root.querySelector('.bar') as HTMLElement, metrics: q('metrics'), status: q('status') };

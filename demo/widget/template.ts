@@ -1,9 +1,11 @@
-// The <lora-trainer> element's shadow DOM: its styles and its markup. Every element a page may
+// The <lora-trainer> element's shadow DOM: its styles and its markup (no <style> element: the
+// styles go in a constructed stylesheet, so that pages with a strict Content-Security-Policy can
+// embed it). Every element a page may
 // want to restyle has a `part` (style it with lora-trainer::part(train) { ... }), and the ones
 // tests drive have a data-testid. Colours come from custom properties that inherit through the
 // shadow boundary (--lora-trainer-accent, --lora-trainer-bg, --lora-trainer-fg, --lora-trainer-muted).
 
-const STYLES = `
+export const STYLES = `
 :host {
   display: inline-block;
   box-sizing: border-box;
@@ -51,8 +53,8 @@ canvas { width: 96px; height: 24px; flex: none; }
 .download[hidden] { display: none; }
 `;
 
+/** The markup; the styles are adopted as a constructed stylesheet (lora-trainer.ts), which a strict CSP without 'unsafe-inline' allows. */
 export const TEMPLATE = `
-<style>${STYLES}</style>
 <div class="card" part="card">
   <div class="head">
     <span class="model" part="model" data-testid="model"></span>

@@ -31,11 +31,13 @@ export interface StaticServer {
 
 /**
  * Serves each URL prefix from its folder (the longest matching prefix wins; a path ending in '/'
- * serves index.html). HEAD gets the headers alone; `Range: bytes=a-b` gets a 206.
+ * serves index.html). HEAD gets the headers alone; `Range: bytes=a-b` gets a 206. `headers` go on
+ * every response (a Content-Security-Policy, CORS headers).
  */
-export async function startStaticServer(routes: Record<string, string>): Promise<StaticServer> {
+export async function startStaticServer(routes: Record<string, string>, headers: Record<string, string> = {}): Promise<StaticServer> {
   const prefixes = Object.keys(routes).sort((a, b) => b.length - a.length);
   const server: Server = createServer((req, res) => {
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     const url = new URL(req.url ?? '/', 'http://x');
     const prefix = prefixes.find((p) => url.pathname.startsWith(p));
     if (!prefix) return void res.writeHead(404).end();
@@ -67,13 +69,13 @@ export async function startStaticServer(routes: Record<string, string>): Promise
   };
 }
 
-/** The built demo at /, the widget at /widget/, and `models` (name → folder) under /models/<name>/. */
-export function startDemoServer(models: Record<string, string>): Promise<StaticServer> {
+/** The built demo at /, the widget at /widget/, and `models` (name → folder) under /models/<name>/; `headers` on every response. */
+export function startDemoServer(models: Record<string, string>, headers: Record<string, string> = {}): Promise<StaticServer> {
   ensureBuilt('demo');
   ensureBuilt('widget');
   const routes: Record<string, string> = { '/': join(DIST, 'demo'), '/widget/': join(DIST, 'widget') };
   for (const [name, dir] of Object.entries(models)) routes[`/models/${name}/`] = dir;
-  return startStaticServer(routes);
+  return startStaticServer(routes, headers);
 }
 
 /**

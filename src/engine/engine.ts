@@ -12,7 +12,7 @@
 // continues from one, bit for bit (../train/trainer.ts and ../train/checkpoint.ts do the work).
 // evaluate() is a loss-only forward pass (./loss-pass.ts): no optimizer state, no gradients.
 // exportGguf() writes a GGUF file (./gguf-export.ts), in a browser to its private file system.
-import { acquireDevice, describeGpu, type GpuContext } from '../gpu/device.js';
+import { acquireDevice, describeGpu, DeviceLostError, deviceLostWithin, type GpuContext } from '../gpu/device.js';
 import { gpuMemory } from '../gpu/tensor.js';
 import { generateTextFromIds } from '../generate/text.js';
 import { loraParameterCount, type LoraAdapter } from '../lora/adapter.js';
@@ -405,9 +405,25 @@ export class Engine implements LoraEngine {
     this.job = { what, done: new Promise<void>((resolve) => (finished = resolve)) };
     try {
       return await fn();
+    } catch (e) {
+      // A GPU operation that fails because the device was lost fails with a vague error (or none:
+      // Dawn's is empty). The device says so itself within moments: then everything on it is gone.
+      const lost = this.ctx ? await deviceLostWithin(this.ctx, 200) : null;
+      if (!lost) throw e;
+      this.forgetDevice();
+      throw new DeviceLostError(
+        `the GPU device was lost while ${what} (${lost.reason || 'no reason given'}${lost.message ? `: ${lost.message}` : ''}); ` +
+          'load the model again to go on (a training run continues from its last checkpoint)',
+      );
     } finally {
       this.job = null;
       finished();
     }
+  }
+
+  /** After a device loss: the model, the adapter on the GPU and the device are gone; the next call gets a new device. */
+  private forgetDevice(): void {
+    this.unload();
+    this.ctx = null;
   }
 }

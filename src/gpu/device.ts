@@ -44,6 +44,23 @@ export class WebGpuUnavailableError extends Error {
   }
 }
 
+/**
+ * The GPU device was lost (destroyed, a driver reset, the GPU process gone) during an operation;
+ * its message starts "the GPU device was lost" (which also survives a worker boundary, where the
+ * class does not).
+ */
+export class DeviceLostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceLostError';
+  }
+}
+
+/** How `ctx`'s device was lost, if it is lost or becomes lost within `ms` milliseconds; null otherwise. */
+export function deviceLostWithin(ctx: GpuContext, ms: number): Promise<GPUDeviceLostInfo | null> {
+  return Promise.race([ctx.device.lost, new Promise<null>((resolve) => setTimeout(() => resolve(null), ms))]);
+}
+
 export const BROWSER_HELP =
   'WebGPU is needed: use a current Chrome or Edge (WebGPU is on by default on Windows, macOS, ' +
   'ChromeOS and Android; on Linux start Chrome with --enable-unsafe-webgpu --enable-features=Vulkan), ' +

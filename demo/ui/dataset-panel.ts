@@ -13,6 +13,8 @@ const CELL_CHARS = 160;
 export interface DatasetPanel {
   /** Parses the editor's text now (a pending debounced parse is superseded). */
   flush(): void;
+  /** Puts `text` in the editor (as "your own data") and parses it. */
+  setText(text: string): void;
 }
 
 export function initDatasetPanel(store: Store, onPreset: (prompt: string) => void): DatasetPanel {
@@ -106,5 +108,12 @@ export function initDatasetPanel(store: Store, onPreset: (prompt: string) => voi
   });
 
   usePreset(DEFAULT_PRESET);
-  return { flush: parse };
+  return {
+    flush: parse,
+    setText(text) {
+      input.value = text;
+      preset.value = 'custom';
+      parse();
+    },
+  };
 }

@@ -69,8 +69,8 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
     progress.value = 0;
     progressText.textContent = '';
     // The engine frees the old model (and its adapter) while it loads the new one.
-    store.set({ model: null, adapter: null });
     loaded = null;
+    store.set({ model: null, adapter: null });
     try {
       const hfToken = token.value();
       // The engine delivers every progress report before its reply.
@@ -150,5 +150,13 @@ export function initModelPanel(engine: LoraEngine, store: Store, token: HubToken
     folderInput.disabled = blocked;
     folderLabel.classList.toggle('disabled', blocked);
     progress.hidden = s.job !== 'loading' && progress.value === 0;
+    // The model went away without a new load: the GPU device was lost (./train-panel.ts).
+    if (!s.model && loaded && s.job === null) {
+      loaded = null;
+      progress.value = 0;
+      progress.hidden = true;
+      progressText.textContent = '';
+      show(status, 'error', 'The GPU device was lost, and the model with it: load it again (a training run resumes from its last checkpoint).');
+    }
   });
 }

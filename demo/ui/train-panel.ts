@@ -2,12 +2,14 @@
 // epoch, loss, learning rate, tokens/s, elapsed, ETA), the live loss chart, and the summary of the
 // finished run. The status element's data-state is one of empty, loading, ready, training, done,
 // error; it also carries data-first-loss and data-last-loss (and <body> data-last-loss) for tests.
-import type { AdapterInfo, LoraEngine, TrainSummary } from '../../src/engine/types.js';
+import type { AdapterInfo, LoraEngine, TrainOptions, TrainSummary } from '../../src/engine/types.js';
+import type { TrainingConfigInput } from '../../src/train/config.js';
 import { countOf } from '../../src/text/count.js';
 import type { StepEvent } from '../../src/train/events.js';
 import type { DatasetPanel } from './dataset-panel.js';
 import { $, count, duration, errorMessage, loss, show } from './dom.js';
 import { LossChart } from './loss-chart.js';
+import { initSavedRunPanel } from './saved-run-panel.js';
 import type { Store } from './state.js';
 
 export function describeAdapter(a: AdapterInfo): string {
@@ -76,11 +78,11 @@ export function initTrainPanel(engine: LoraEngine, store: Store, dataset: Datase
       : '';
     let saidWhy = false;
     if (s.job === 'loading') show(status, 'loading', 'Loading the model…');
-    else if (!s.model) show(status, 'empty', 'Load a model to train an adapter.');
     else if (running) {
       const text = lastStep ? describeStep(lastStep) : preparing || 'Preparing the data…';
       show(status, 'training', `${text}${paused ? ' · paused' : ''}${stopping ? ' · stopping after this step…' : ''}`);
-    } else if (error) show(status, 'error', error);
+    } else if (error) show(status, 'error', error); // (also when the error took the model: a lost GPU)
+    else if (!s.model) show(status, 'empty', 'Load a model to train an adapter.');
     else if (s.adapter && trained?.adapter === s.adapter) show(status, 'done', trained.text);
     else if (s.adapter) show(status, 'done', `Adapter imported: ${describeAdapter(s.adapter)}`);
     else if (why) {
@@ -102,10 +104,8 @@ export function initTrainPanel(engine: LoraEngine, store: Store, dataset: Datase
     if (attr === 'lastLoss') document.body.dataset.lastLoss = String(value);
   }
 
-  trainButton.addEventListener('click', async () => {
-    dataset.flush();
-    const s = store.state;
-    if (!s.model || !s.config || !store.datasetOk || s.job) return render();
+  /** Runs engine.train with the panel's progress, summary and errors; the kept run follows it (./saved-run-panel.ts). */
+  async function runTraining(datasetText: string, config: TrainingConfigInput | undefined, opts: TrainOptions): Promise<void> {
     running = true;
     paused = stopping = false;
     error = null;
@@ -116,13 +116,15 @@ export function initTrainPanel(engine: LoraEngine, store: Store, dataset: Datase
     delete status.dataset.lastLoss;
     summaryEl.textContent = '';
     chart.reset(0);
+    render();
     try {
       const summary = await store.run('training', () =>
-        engine.train(s.datasetText, s.config!, {
+        engine.train(datasetText, config, {
           onStart: (e) => {
             started = true;
             chart.reset(e.totalSteps);
-            const run = `${e.trainExamples} training and ${e.validationExamples} validation examples, ${e.totalSteps} steps, ${count(e.trainableParameters)} trainable parameters`;
+            const run = `${countOf(e.trainExamples, 'training example')} and ${countOf(e.validationExamples, 'validation example')}, ${countOf(e.totalSteps, 'step')}, ${count(e.trainableParameters)} trainable parameters` +
+              (e.step > 0 ? `; resuming after step ${e.step}` : '');
             preparing = `${run}; measuring the starting loss…`;
             summaryEl.textContent = run;
             render();
@@ -138,21 +140,45 @@ export function initTrainPanel(engine: LoraEngine, store: Store, dataset: Datase
             if (e.step > 0) evaluatedAfter = true;
             chart.addEval(e.step, e.validationLoss);
           },
-        }, { continueAdapter: continueBox.checked }),
+        }, opts),
       );
       const text = describeSummary(summary, evaluatedAfter);
       trained = { adapter: summary.adapter, text: `${text}. Adapter: ${describeAdapter(summary.adapter)}` };
       summaryEl.textContent = text;
       running = started = false;
       store.set({ adapter: summary.adapter });
+      await keeper.ended();
     } catch (e) {
+      // A lost GPU took the model with it: it must be loaded again (then the run can resume). (First:
+      // a change of model clears the panel's error.)
+      if (/GPU device was lost/.test(errorMessage(e))) store.set({ model: null, adapter: null });
       error = `Training failed: ${errorMessage(e)}`;
       summaryEl.textContent = '';
+      await keeper.failed();
     } finally {
       running = started = false;
       paused = stopping = false;
       render();
     }
+  }
+
+  const keeper = initSavedRunPanel(store, (run, files, checkpoint) => {
+    dataset.setText(run.datasetText);
+    void runTraining(run.datasetText, undefined, { resumeFrom: files, checkpoint });
+  });
+
+  trainButton.addEventListener('click', async () => {
+    dataset.flush();
+    const s = store.state;
+    if (!s.model || !s.config || !store.datasetOk || s.job) return render();
+    let checkpoint;
+    try {
+      checkpoint = await keeper.begin({ model: s.model.description, datasetText: s.datasetText, config: s.config });
+    } catch (e) {
+      error = errorMessage(e);
+      return render();
+    }
+    await runTraining(s.datasetText, s.config, { continueAdapter: continueBox.checked, checkpoint });
   });
 
   pauseButton.addEventListener('click', async () => {

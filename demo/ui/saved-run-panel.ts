@@ -25,7 +25,7 @@ export function initSavedRunPanel(store: Store, resume: (run: SavedRun, files: F
   const every = $<HTMLInputElement>('checkpoint-every');
   const note = $('checkpoint-note');
 
-  const opened = SavedRuns.open().catch(() => null);
+  const opened = SavedRuns.open('demo').catch(() => null);
   let saved: { run: SavedRun; files: Files } | null = null;
 
   const say = (state: 'idle' | 'error', message: string) => {

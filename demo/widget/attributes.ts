@@ -67,6 +67,17 @@ export function weightsAttribute(raw: string | null): WeightStorage {
   throw new AttributeError('weights', `must be one of f32, f16, q8 or nf4, got ${JSON.stringify(raw)}`);
 }
 
+/** Steps between the checkpoints a run keeps in the browser when checkpoint-every is absent. */
+export const DEFAULT_CHECKPOINT_EVERY = 10;
+
+/** The `checkpoint-every` attribute: steps between checkpoints kept in the browser (an integer ≥ 1; default DEFAULT_CHECKPOINT_EVERY). */
+export function checkpointEveryAttribute(raw: string | null): number {
+  if (raw === null) return DEFAULT_CHECKPOINT_EVERY;
+  const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (Number.isSafeInteger(n) && n >= 1) return n;
+  throw new AttributeError('checkpoint-every', `must be an integer ≥ 1, got ${JSON.stringify(raw)}`);
+}
+
 /** A decimal number as people write one: 8, 0.02, .5, 2e-4. Not '', '0x10', '8px', 'Infinity'. */
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 

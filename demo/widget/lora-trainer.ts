@@ -6,16 +6,25 @@
 //   <lora-trainer model="/models/stories260K/" dataset-src="data.jsonl" epochs="8" rank="8"></lora-trainer>
 //
 // Attributes: model, weights (f32, f16, q8 or nf4), dataset-src, rank, alpha, epochs, learning-rate,
-// batch-size, val-split, gradient-checkpointing (./attributes.ts). Properties and methods:
-// datasetText, engine, train(), exportAdapter(), generate(prompt). Events (bubbling, composed
-// CustomEvents): progress (StepEvent), trained (TrainSummary; also after Stop, with cancelled:
-// true), exported ({ files, zip }), error ({ message }).
+// batch-size, val-split, gradient-checkpointing, checkpoint-every (./attributes.ts). Properties and
+// methods: datasetText, engine, train(), exportAdapter(), generate(prompt). Events (bubbling,
+// composed CustomEvents): progress (StepEvent), trained (TrainSummary; also after Stop, with
+// cancelled: true), exported ({ files, zip }), error ({ message }), checkpoint ({ step, kept, message? }),
+// resumable ({ step, totalSteps }).
+//
+// A run keeps a checkpoint every checkpoint-every steps in the browser's origin-private file system
+// (src/engine/saved-runs.ts, one run per model). When a run stopped before its end (a reload, a
+// closed tab, a lost GPU), the element says so and emits resumable; Train then resumes it, when
+// the dataset and the settings are the same (else it starts over). A checkpoint the browser cannot
+// keep (its storage is full) is reported in a checkpoint event and in the status line.
 import EngineWorker from '../../workers/engine.worker.ts?worker&inline';
 import { connectEngine, type WorkerEngine } from '../../src/engine/worker-client.js';
 import type { LoadModelProgress, LoraEngine, ModelInfo, TrainStartEvent, TrainSummary } from '../../src/engine/types.js';
 import { zipFiles } from '../../src/io/zip.js';
 import type { StepEvent } from '../../src/train/events.js';
-import { AttributeError, SWITCH_ATTRIBUTES, TRAINING_ATTRIBUTES, trainingConfigFromAttributes, weightsAttribute } from './attributes.js';
+import { SavedRuns } from '../../src/engine/saved-runs.js';
+import type { CheckpointOptions } from '../../src/engine/types.js';
+import { AttributeError, checkpointEveryAttribute, SWITCH_ATTRIBUTES, TRAINING_ATTRIBUTES, trainingConfigFromAttributes, weightsAttribute } from './attributes.js';
 import { formatBytes, formatDuration, modelLabel, resolveModel } from './format.js';
 import { drawSparkline, STYLES, TEMPLATE } from './template.js';
 
@@ -33,7 +42,7 @@ export type WidgetState = 'idle' | 'loading' | 'training' | 'done' | 'error';
 export interface ExportedDetail { files: Record<string, Uint8Array>; zip: Blob }
 
 export class LoraTrainerElement extends HTMLElement {
-  static readonly observedAttributes = ['model', 'weights', 'dataset-src', ...Object.keys(TRAINING_ATTRIBUTES), ...SWITCH_ATTRIBUTES];
+  static readonly observedAttributes = ['model', 'weights', 'dataset-src', 'checkpoint-every', ...Object.keys(TRAINING_ATTRIBUTES), ...SWITCH_ATTRIBUTES];
 
   /**
    * The dataset's text (JSONL or CSV), used instead of dataset-src when set (null: use dataset-src).
@@ -56,6 +65,8 @@ export class LoraTrainerElement extends HTMLElement {
   private paused = false;
   private hasAdapter = false;
   private losses: number[] = [];
+  /** Why the run's last checkpoint was not kept ('' when it was), for the status line. */
+  private checkpointProblem = '';
   private downloadUrl: string | null = null;
 
   constructor() {
@@ -91,6 +102,7 @@ export class LoraTrainerElement extends HTMLElement {
   connectedCallback(): void {
     this.renderModel();
     if (!this.busy && this.state !== 'done') this.checkAttributes();
+    void this.offerResume();
   }
 
   disconnectedCallback(): void {
@@ -112,25 +124,42 @@ export class LoraTrainerElement extends HTMLElement {
     this.update();
     try {
       const config = trainingConfigFromAttributes((n) => this.getAttribute(n));
+      const every = checkpointEveryAttribute(this.getAttribute('checkpoint-every'));
       const data = await this.fetchDataset();
-      await this.ensureModel();
+      const info = await this.ensureModel();
       this.losses = [];
       this.setProgress(0);
       this.el.metrics.textContent = '';
       drawSparkline(this.canvas, [], '');
       this.setState('training', 'preparing the data…');
-      const summary = await this.call(this.engine.train(data.text, config, {
+      // The kept run of this model resumes when it trained this data with these settings; else a new run replaces it.
+      const runs = await this.savedRuns();
+      const kept = runs ? await runs.saved().catch(() => null) : null;
+      const resume = kept !== null && kept.run.model === info.description && kept.run.datasetText === data.text && JSON.stringify(kept.run.config) === JSON.stringify(config);
+      if (runs && !resume) await runs.begin({ model: info.description, datasetText: data.text, config, every });
+      this.checkpointProblem = '';
+      const checkpoint = runs ? this.keeping(runs, resume ? kept.run.every : every) : undefined;
+      const summary = await this.call(this.engine.train(data.text, resume ? undefined : config, {
         onStart: (e) => this.onStart(e),
         onStep: (e) => this.onStep(e),
-      }, { fileName: data.fileName, format: data.format }));
+      }, { fileName: data.fileName, format: data.format, checkpoint, ...(resume ? { resumeFrom: kept.files } : {}) }));
       this.hasAdapter = true; // the run's adapter is the engine's current one, also when stopped early
+      await runs?.clear().catch(() => undefined);
+      this.buttons.train.textContent = 'Train';
       const loss = Number.isFinite(summary.trainLoss) ? ` · loss ${summary.trainLoss.toFixed(3)}` : '';
       const val = summary.validationLoss === null ? '' : ` · validation ${summary.validationLoss.toFixed(3)}`;
-      this.setState('done', `${summary.cancelled ? 'stopped after' : 'trained'} ${summary.steps}/${summary.totalSteps} steps in ${formatDuration(summary.elapsedMs)}${loss}${val}`);
+      this.setState('done', `${summary.cancelled ? 'stopped after' : 'trained'} ${summary.steps}/${summary.totalSteps} steps in ${formatDuration(summary.elapsedMs)}${loss}${val}${this.checkpointProblem}`);
       this.emit('trained', summary);
       return summary;
     } catch (e) {
-      throw this.fail(e);
+      // A lost GPU took the model (and the adapter) with it: the next Train loads it again and resumes.
+      if (/GPU device was lost/.test((e as Error).message)) {
+        this.loaded = null;
+        this.hasAdapter = false;
+      }
+      const error = this.fail(e);
+      void this.offerResume(false);
+      throw error;
     } finally {
       this.busy = null;
       this.stepping = false;
@@ -184,6 +213,41 @@ export class LoraTrainerElement extends HTMLElement {
   }
 
   // ---- helpers ------------------------------------------------------------------------------
+
+  /** The runs kept for this element's model (null without OPFS or a model attribute). */
+  private async savedRuns(): Promise<SavedRuns | null> {
+    const model = this.getAttribute('model');
+    if (!model?.trim()) return null;
+    return SavedRuns.open(`lora-trainer ${resolveModel(model, document.baseURI)}`).catch(() => null);
+  }
+
+  /** The checkpoint option that keeps each checkpoint in `runs`, reporting one that cannot be kept. */
+  private keeping(runs: SavedRuns, every: number): CheckpointOptions {
+    return {
+      every,
+      write: async (files, step) => {
+        const total = Number(JSON.parse(new TextDecoder().decode(files['trainer_state.json'])).totalSteps);
+        try {
+          await runs.saveCheckpoint(files, step, total);
+          this.emit('checkpoint', { step, kept: true });
+        } catch (e) {
+          const message = (e as Error).message;
+          this.checkpointProblem = ` · checkpoint not kept: ${message}`;
+          this.emit('checkpoint', { step, kept: false, message });
+        }
+      },
+    };
+  }
+
+  /** When a run of this model stopped before its end: says so (unless `say` is false), labels Train "Resume" and emits resumable. */
+  private async offerResume(say = true): Promise<void> {
+    const kept = await (await this.savedRuns())?.saved().catch(() => null);
+    const c = kept?.run.checkpoint;
+    if (!c || this.busy) return;
+    this.buttons.train.textContent = 'Resume';
+    if (say) this.setState(this.hasAdapter ? 'done' : 'idle', `a run stopped after step ${c.step} of ${c.totalSteps}: Resume continues it`);
+    this.emit('resumable', { step: c.step, totalSteps: c.totalSteps });
+  }
 
   private get state(): WidgetState {
     return this.el.status.dataset.state as WidgetState;

@@ -3,10 +3,10 @@
 // settings) and its latest checkpoint (the Files of TrainOptions.checkpoint.write, which
 // TrainOptions.resumeFrom continues bit for bit).
 //
-//   <OPFS>/webgpu-lora-run/run.json            SavedRun, naming the latest complete checkpoint
-//   <OPFS>/webgpu-lora-run/checkpoint-<step>/  that checkpoint's files
+//   <OPFS>/webgpu-lora-runs/<key>/run.json            SavedRun, naming the latest complete checkpoint
+//   <OPFS>/webgpu-lora-runs/<key>/checkpoint-<step>/  that checkpoint's files
 //
-// One run is kept; starting another replaces it. A checkpoint folder is written whole before
+// One run is kept per key (the demo's, each widget model's); starting another replaces it. A checkpoint folder is written whole before
 // run.json names it (a file written through createWritable() is replaced only when the stream
 // closes), and the folder it replaces is removed afterwards, so a reload at any moment finds
 // run.json naming a complete checkpoint, or none yet. When the browser's storage quota is
@@ -15,7 +15,7 @@
 import type { TrainingConfigInput } from '../train/config.js';
 import type { Files } from './types.js';
 
-const FOLDER = 'webgpu-lora-run';
+const FOLDER = 'webgpu-lora-runs';
 const RECORD = 'run.json';
 const FORMAT = 'webgpu-lora-saved-run';
 
@@ -47,14 +47,14 @@ export class StorageFullError extends Error {
 const isQuotaError = (e: unknown) => e instanceof DOMException && e.name === 'QuotaExceededError';
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 
-/** The run kept in OPFS (open() it; null where the browser has no OPFS). */
+/** The run kept in OPFS under a key (open() it; null where the browser has no OPFS). */
 export class SavedRuns {
   private constructor(private readonly dir: FileSystemDirectoryHandle) {}
 
-  static async open(): Promise<SavedRuns | null> {
+  static async open(key: string): Promise<SavedRuns | null> {
     if (typeof navigator === 'undefined' || !navigator.storage?.getDirectory) return null;
-    const root = await navigator.storage.getDirectory();
-    return new SavedRuns(await root.getDirectoryHandle(FOLDER, { create: true }));
+    const root = await (await navigator.storage.getDirectory()).getDirectoryHandle(FOLDER, { create: true });
+    return new SavedRuns(await root.getDirectoryHandle(encodeURIComponent(key), { create: true }));
   }
 
   /** Starts keeping a new run (replacing any kept one): its record, with no checkpoint yet. */

@@ -3,7 +3,7 @@
 // `weights` is f32 when absent, f32, f16, q8 or nf4 when given, and an error naming it and the
 // allowed values otherwise.
 import { describe, expect, it } from 'vitest';
-import { AttributeError, trainingConfigFromAttributes, weightsAttribute } from '../../demo/widget/attributes.js';
+import { AttributeError, checkpointEveryAttribute, DEFAULT_CHECKPOINT_EVERY, trainingConfigFromAttributes, weightsAttribute } from '../../demo/widget/attributes.js';
 
 const read = (attrs: Record<string, string>) => trainingConfigFromAttributes((n) => attrs[n] ?? null);
 
@@ -24,5 +24,14 @@ describe('<lora-trainer> attributes', () => {
     expect(() => weightsAttribute('bf16')).toThrow(AttributeError);
     expect(() => weightsAttribute('bf16')).toThrow(/attribute weights: must be one of f32, f16, q8 or nf4, got "bf16"/);
     expect(() => weightsAttribute('int4')).toThrow(/attribute weights: must be one of f32, f16, q8 or nf4, got "int4"/);
+  });
+
+  it('reads checkpoint-every as an integer ≥ 1, 10 when absent, and names the attribute otherwise', () => {
+    expect(checkpointEveryAttribute(null)).toBe(DEFAULT_CHECKPOINT_EVERY);
+    expect(DEFAULT_CHECKPOINT_EVERY).toBe(10);
+    expect(checkpointEveryAttribute(' 2 ')).toBe(2);
+    for (const bad of ['0', '-1', '2.5', '', 'ten', '1e3']) {
+      expect(() => checkpointEveryAttribute(bad), bad).toThrow(`attribute checkpoint-every: must be an integer ≥ 1, got ${JSON.stringify(bad)}`);
+    }
   });
 });

@@ -132,3 +132,52 @@ describe.skipIf(!SHARED_DIR)(`demo runs kept in the browser${SHARED_DIR ? '' : `
     await context.close();
   }, 300_000);
 });
+
+describe.skipIf(!SHARED_DIR)(`widget runs kept in the browser${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
+  const suite = demoSuite({ stories260K: join(SHARED_DIR ?? '', 'models', 'stories260K') });
+
+  /** The example page with checkpoint-every 2, logging the element's checkpoint and resumable events and its last export. */
+  async function examplePage(context: BrowserContext): Promise<Page> {
+    const page = await context.newPage();
+    await page.addInitScript(() => {
+      const w = window as unknown as { events: string[]; adapter: number[] | null };
+      w.events = [];
+      w.adapter = null;
+      for (const type of ['checkpoint', 'resumable']) document.addEventListener(type, (e) => w.events.push(`${type} ${JSON.stringify((e as CustomEvent).detail)}`));
+      document.addEventListener('exported', (e) => (w.adapter = Array.from((e as CustomEvent).detail.files['adapter_model.safetensors'] as Uint8Array)));
+    });
+    await page.goto(`${suite.server.url}widget/example.html`);
+    await page.locator('lora-trainer').evaluate((el) => el.setAttribute('checkpoint-every', '2'));
+    return page;
+  }
+  const events = (page: Page) => page.evaluate(() => (window as unknown as { events: string[] }).events);
+  const trainAndExport = async (page: Page): Promise<Buffer> => {
+    await page.locator('lora-trainer [data-testid="train"]').click();
+    await expect.poll(() => page.locator('#log').textContent(), { timeout: 300_000 }).toMatch(/^trained 8 steps/m);
+    await page.locator('lora-trainer [data-testid="export"]').click();
+    await expect.poll(() => page.evaluate(() => (window as unknown as { adapter: number[] | null }).adapter !== null), { timeout: 30_000 }).toBe(true);
+    return Buffer.from(await page.evaluate(() => (window as unknown as { adapter: number[] }).adapter));
+  };
+
+  it('resumes a reloaded run to the uninterrupted adapter', async () => {
+    const context = await suite.browser.newContext();
+    const errors = collectErrors(context);
+    let page = await examplePage(context);
+    const whole = await trainAndExport(page);
+    expect(await events(page)).toEqual(['checkpoint {"step":2,"kept":true}', 'checkpoint {"step":4,"kept":true}', 'checkpoint {"step":6,"kept":true}']);
+    await page.close();
+
+    page = await examplePage(context);
+    await page.locator('lora-trainer [data-testid="train"]').click();
+    await expect.poll(() => events(page), { timeout: 120_000 }).toContain('checkpoint {"step":4,"kept":true}');
+    await page.reload();
+    await page.locator('lora-trainer').evaluate((el) => el.setAttribute('checkpoint-every', '2'));
+    await expect.poll(() => events(page), { timeout: 30_000 }).toContainEqual(expect.stringMatching(/^resumable \{"step":(4|6),"totalSteps":8\}$/));
+    expect(await page.locator('lora-trainer [data-testid="train"]').textContent()).toBe('Resume');
+    expect(await page.locator('lora-trainer [data-testid="status"]').textContent()).toMatch(/^a run stopped after step (4|6) of 8: Resume continues it$/);
+    expect((await trainAndExport(page)).equals(whole), 'the resumed adapter').toBe(true);
+    expect(await page.locator('lora-trainer [data-testid="train"]').textContent()).toBe('Train');
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 600_000);
+});

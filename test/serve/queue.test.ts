@@ -55,6 +55,30 @@ describe('apiKeyChecker', () => {
     expect(check(undefined)?.message).toMatch(/Authorization: Bearer/);
   });
 
+  it('takes as long for a guess that shares all but the last character of the key as for one that shares none', () => {
+    // A byte-by-byte comparison returns at the first difference: the near guess would take longer.
+    // Here both keys are hashed and the digests compared in constant time; the medians of
+    // interleaved batches of checks stay within a factor that timing noise allows.
+    const key = 'k'.repeat(4096);
+    const check = apiKeyChecker(key);
+    const near = `Bearer ${'k'.repeat(4095)}x`;
+    const far = `Bearer x${'k'.repeat(4095)}`;
+    const batch = (header: string) => {
+      const t = performance.now();
+      for (let k = 0; k < 200; k++) check(header);
+      return performance.now() - t;
+    };
+    const times: Record<string, number[]> = { near: [], far: [] };
+    for (let round = 0; round < 30; round++) {
+      times.near.push(batch(near));
+      times.far.push(batch(far));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const ratio = median(times.near) / median(times.far);
+    expect(ratio).toBeGreaterThan(0.7);
+    expect(ratio).toBeLessThan(1.4);
+  });
+
   it('an empty key is refused when the server starts', () => {
     expect(() => apiKeyChecker('')).toThrow(/the API key is empty/);
   });

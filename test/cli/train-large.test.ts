@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_VALIDATION_EXAMPLES } from '../../src/train/batches.js';
 import { ensureBuilt } from '../setup/dist.js';
+import { processesWith } from './processes.js';
 import { NO_SHARED_REASON, SHARED_DIR } from '../helpers.js';
 import { bigJsonl } from '../train/big-dataset.js';
 
@@ -20,6 +21,8 @@ const BIN = join(root, 'bin', 'webgpu-lora.js');
 interface TimedRun {
   status: number | null;
   output: string;
+  /** The largest resident memory seen of any process of the run (sampled every 100 ms), in bytes. */
+  peakRss: number;
   /** Milliseconds from the start to the first output matching each mark (Infinity where none did). */
   at: number[];
 }
@@ -31,6 +34,12 @@ function runTimed(args: string[], marks: RegExp[], env: Record<string, string> =
   for (const k of ['VK_ICD_FILENAMES', 'LD_LIBRARY_PATH', 'XDG_RUNTIME_DIR']) delete childEnv[k];
   const start = performance.now();
   const proc = spawn(BIN, args, { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The run's processes are those whose command line names its --out (the started one and its SwiftShader re-run).
+  const out = args[args.indexOf('--out') + 1];
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    for (const pid of processesWith(out)) peakRss = Math.max(peakRss, residentBytes(pid));
+  }, 100);
   let output = '';
   const at = marks.map(() => Infinity);
   const take = (b: Buffer) => {
@@ -41,7 +50,20 @@ function runTimed(args: string[], marks: RegExp[], env: Record<string, string> =
   };
   proc.stdout.on('data', take);
   proc.stderr.on('data', take);
-  return new Promise((resolve) => proc.once('close', (status) => resolve({ status, output, at })));
+  return new Promise((resolve) => proc.once('close', (status) => {
+    clearInterval(sampler);
+    resolve({ status, output, at, peakRss });
+  }));
+}
+
+/** VmRSS of a process (0 once it is gone). */
+function residentBytes(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 const dataFile = (n: number) => {
@@ -60,12 +82,18 @@ describe.skipIf(!SHARED_DIR)(`webgpu-lora train on 200,000 examples${SHARED_DIR 
     const r = await runTimed(['train', '--model', model(), '--data', data, '--out', outDir(), '--max-steps', '1'], marks);
     expect(r.status, r.output).toBe(0);
     const [tokenized, evaluated, stepped] = r.at.map((ms) => (ms / 1000).toFixed(1));
-    console.log(`200,000 examples, seconds after the command started: tokenized ${tokenized}, evaluated before training ${evaluated}, step 1 done ${stepped}`);
+    console.log(
+      `200,000 examples, seconds after the command started: tokenized ${tokenized}, evaluated before training ${evaluated}, ` +
+        `step 1 done ${stepped}; peak resident memory of a process ${(r.peakRss / 2 ** 20).toFixed(0)} MiB`,
+    );
     expect(r.output).toMatch(/^tokenizing: 50% \(100,000 of 200,000 examples\)$/m);
     expect(r.output).toMatch(/^tokenizing: 100% \(200,000 of 200,000 examples\)$/m);
     expect(r.output).toContain(`${(200_000 - MAX_VALIDATION_EXAMPLES).toLocaleString('en-US')} training and ${MAX_VALIDATION_EXAMPLES} validation examples; 1 step (`);
     expect(r.output).toMatch(/^before training: validation loss \d/m);
     expect(r.at[2]).toBeLessThan(60_000);
+    // The rows of every example are held (not yet only the batch's): some hundreds of MiB, not gigabytes.
+    expect(r.peakRss).toBeGreaterThan(0);
+    expect(r.peakRss).toBeLessThan(2 * 2 ** 30);
   }, 180_000);
 
   it('tokenizes on worker threads into exactly the rows of one thread', async () => {

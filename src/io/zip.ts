@@ -158,46 +158,90 @@ export function zipFiles(files: Record<string, Uint8Array>, opts: { date?: Date 
   return out;
 }
 
-/** The bytes of a raw deflate stream, inflated by the platform's DecompressionStream. */
-async function inflateRaw(data: Uint8Array): Promise<Uint8Array> {
+/**
+ * The bytes of a raw deflate stream, inflated by the platform's DecompressionStream, chunk by
+ * chunk: more than `size` bytes (what the archive declares) stops it at once, so that a zip bomb
+ * (a small entry that inflates to gigabytes) never holds more than `size` bytes in memory.
+ */
+async function inflateRaw(data: Uint8Array, size: number, what: string): Promise<Uint8Array> {
   const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  const reader = stream.getReader();
+  const out = new Uint8Array(size);
+  let length = 0;
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      throw new Error(`${what}: its deflate data is corrupt (${e instanceof Error ? e.message : String(e)})`);
+    }
+    if (chunk.done) break;
+    if (length + chunk.value.length > size) {
+      await reader.cancel().catch(() => {});
+      throw new Error(`${what} inflates to more than the ${size} bytes the archive says (corrupt archive, or a zip bomb)`);
+    }
+    out.set(chunk.value, length);
+    length += chunk.value.length;
+  }
+  if (length !== size) throw new Error(`${what} inflates to ${length} bytes, but the archive says ${size}`);
+  return out;
 }
 
 /** Where the end-of-central-directory record starts: searched backwards over a comment of up to 64 KiB. */
-function findEnd(view: DataView): number {
+function findEnd(view: DataView, what: string): number {
   const n = view.byteLength;
   for (let i = n - END_SIZE; i >= Math.max(0, n - END_SIZE - 0xffff); i--) {
     if (view.getUint32(i, true) === END_SIG && i + END_SIZE + view.getUint16(i + 20, true) <= n) return i;
   }
-  throw new Error('unzipFiles: no end-of-central-directory record: this is not a ZIP archive, or it was cut short (truncated)');
+  throw new Error(`${what}: no end-of-central-directory record: this is not a ZIP archive, or it was cut short (truncated)`);
+}
+
+/** Deflate expands at most 1032:1 (258-byte matches coded in 2 bits); a larger declared size is a lie. */
+const MAX_DEFLATE_RATIO = 1032;
+
+export interface UnzipOptions {
+  /** The archive's name (e.g. its file name), for messages; default 'the archive'. */
+  name?: string;
+  /**
+   * The most bytes all entries together may hold once read (default 2 GiB): an archive that
+   * declares more is refused before anything is inflated.
+   */
+  maxBytes?: number;
 }
 
 /**
  * The files of a ZIP archive (path → bytes), read through its central directory. Entries must be
  * stored (method 0) or deflated (method 8), unencrypted, and match their CRC-32; folder entries
- * (names ending in '/') are skipped. Any other archive gets an Error naming the entry at fault.
+ * (names ending in '/') are skipped. Any other archive gets an Error naming the archive and the
+ * entry at fault. An untrusted archive costs bounded time and memory: sizes, offsets and names are
+ * checked against the archive before anything is read, entries may not overlap (a bomb's trick to
+ * inflate the same bytes many times), and no entry inflates past the size it declares.
  */
-export async function unzipFiles(archive: Uint8Array): Promise<Record<string, Uint8Array>> {
+export async function unzipFiles(archive: Uint8Array, opts: UnzipOptions = {}): Promise<Record<string, Uint8Array>> {
+  const where = `unzipFiles: ${opts.name ?? 'the archive'}`;
+  const maxBytes = opts.maxBytes ?? 2 ** 31;
   const view = new DataView(archive.buffer, archive.byteOffset, archive.byteLength);
-  const end = findEnd(view);
+  const end = findEnd(view, where);
   const disk = view.getUint16(end + 4, true);
   const count = view.getUint16(end + 10, true);
   const centralSize = view.getUint32(end + 12, true);
   const centralStart = view.getUint32(end + 16, true);
   if (count === 0xffff || centralStart === 0xffffffff || centralSize === 0xffffffff) {
-    throw new Error('unzipFiles: this is a ZIP64 archive, which is not supported');
+    throw new Error(`${where}: this is a ZIP64 archive, which is not supported`);
   }
-  if (disk !== 0 || view.getUint16(end + 6, true) !== 0) throw new Error('unzipFiles: multi-part (spanned) archives are not supported');
-  if (centralStart + centralSize > end) throw new Error('unzipFiles: the central directory lies outside the archive (truncated or corrupt)');
+  if (disk !== 0 || view.getUint16(end + 6, true) !== 0) throw new Error(`${where}: multi-part (spanned) archives are not supported`);
+  const centralEnd = centralStart + centralSize;
+  if (centralEnd > end) throw new Error(`${where}: the central directory lies outside the archive (truncated or corrupt)`);
 
-  const utf8 = new TextDecoder();
-  const files: Array<[string, Uint8Array]> = [];
+  // First the directory, every entry checked, then the data (nothing is inflated before all pass).
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const entries: Array<{ name: string; what: string; method: number; crc: number; compressedSize: number; size: number; dataStart: number; localStart: number }> = [];
   const seen = new Set<string>();
+  let total = 0;
   let p = centralStart;
   for (let k = 0; k < count; k++) {
-    if (p + CENTRAL_SIZE > end || view.getUint32(p, true) !== CENTRAL_SIG) {
-      throw new Error(`unzipFiles: bad signature of central directory entry ${k + 1} of ${count} (corrupt archive)`);
+    if (p + CENTRAL_SIZE > centralEnd || view.getUint32(p, true) !== CENTRAL_SIG) {
+      throw new Error(`${where}: bad signature of central directory entry ${k + 1} of ${count} (corrupt archive)`);
     }
     const flags = view.getUint16(p + 8, true);
     const method = view.getUint16(p + 10, true);
@@ -207,10 +251,16 @@ export async function unzipFiles(archive: Uint8Array): Promise<Record<string, Ui
     const nameLength = view.getUint16(p + 28, true);
     const next = p + CENTRAL_SIZE + nameLength + view.getUint16(p + 30, true) + view.getUint16(p + 32, true);
     const localStart = view.getUint32(p + 42, true);
-    if (next > end) throw new Error(`unzipFiles: central directory entry ${k + 1} runs past the directory's end (corrupt archive)`);
-    const name = utf8.decode(archive.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLength));
+    if (next > centralEnd) throw new Error(`${where}: central directory entry ${k + 1} of ${count} runs past the directory's end (corrupt archive)`);
+    const nameBytes = archive.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLength);
+    let name: string;
+    try {
+      name = utf8.decode(nameBytes);
+    } catch {
+      throw new Error(`${where}: the name of central directory entry ${k + 1} of ${count} is not UTF-8 (only UTF-8 names are read)`);
+    }
     p = next;
-    const what = `unzipFiles: entry ${JSON.stringify(name)}`;
+    const what = `${where}: entry ${JSON.stringify(name)}`;
     if (name.endsWith('/')) continue;
     const problem = nameProblem(name);
     if (problem) throw new Error(`${what}: the name ${problem}, so it is not a safe path`);
@@ -219,29 +269,40 @@ export async function unzipFiles(archive: Uint8Array): Promise<Record<string, Ui
     if (flags & FLAG_ENCRYPTED) throw new Error(`${what} is encrypted, which is not supported`);
     if (method !== 0 && method !== 8) throw new Error(`${what} uses compression method ${method}; only 0 (stored) and 8 (deflate) are supported`);
     if (compressedSize === 0xffffffff || size === 0xffffffff || localStart === 0xffffffff) throw new Error(`${what} needs ZIP64, which is not supported`);
+    if (method === 0 && compressedSize !== size) throw new Error(`${what} is stored but its two sizes differ (${compressedSize} and ${size})`);
+    if (method === 8 && size > compressedSize * MAX_DEFLATE_RATIO + 1024) {
+      throw new Error(`${what} says it inflates from ${compressedSize} to ${size} bytes, more than deflate can (corrupt archive, or a zip bomb)`);
+    }
+    total += size;
+    if (total > maxBytes) throw new Error(`${what}: the entries hold more than ${maxBytes} bytes in all (at least ${total}), more than unzipFiles reads`);
 
-    if (localStart + LOCAL_SIZE > archive.length || view.getUint32(localStart, true) !== LOCAL_SIG) {
+    if (localStart + LOCAL_SIZE > centralStart || view.getUint32(localStart, true) !== LOCAL_SIG) {
       throw new Error(`${what}: bad local header signature at offset ${localStart} (corrupt or truncated archive)`);
     }
-    const dataStart = localStart + LOCAL_SIZE + view.getUint16(localStart + 26, true) + view.getUint16(localStart + 28, true);
-    if (dataStart + compressedSize > archive.length) throw new Error(`${what}: its data runs past the end of the archive (truncated)`);
-    const raw = archive.subarray(dataStart, dataStart + compressedSize);
-    let data: Uint8Array;
-    if (method === 0) {
-      if (compressedSize !== size) throw new Error(`${what} is stored but its two sizes differ (${compressedSize} and ${size})`);
-      data = raw.slice();
-    } else {
-      try {
-        data = await inflateRaw(raw);
-      } catch (e) {
-        throw new Error(`${what}: its deflate data is corrupt (${(e as Error).message})`);
-      }
-      if (data.length !== size) throw new Error(`${what} inflates to ${data.length} bytes, but the archive says ${size}`);
+    const localNameLength = view.getUint16(localStart + 26, true);
+    const dataStart = localStart + LOCAL_SIZE + localNameLength + view.getUint16(localStart + 28, true);
+    // The data lies between the local header and the directory (checked before the name is read).
+    if (dataStart + compressedSize > centralStart) throw new Error(`${what}: its data runs past the end of the file data (truncated or corrupt archive)`);
+    const localName = archive.subarray(localStart + LOCAL_SIZE, localStart + LOCAL_SIZE + localNameLength);
+    if (localName.length !== nameBytes.length || localName.some((b, i) => b !== nameBytes[i])) {
+      throw new Error(`${what}: its local header names another file (corrupt archive)`);
     }
-    if (crc32(data) !== crc) {
-      throw new Error(`${what} fails its CRC-32 check (0x${crc32(data).toString(16).padStart(8, '0')}, expected 0x${crc.toString(16).padStart(8, '0')}): the archive is corrupt`);
+    entries.push({ name, what, method, crc, compressedSize, size, dataStart, localStart });
+  }
+  // No two entries may share bytes (an overlapping bomb inflates one deflate stream many times).
+  const spans = entries.map((e) => [e.localStart, e.dataStart + e.compressedSize, e] as const).sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i][0] < spans[i - 1][1]) throw new Error(`${spans[i][2].what} overlaps entry ${JSON.stringify(spans[i - 1][2].name)} in the archive (corrupt archive, or a zip bomb)`);
+  }
+
+  const files: Array<[string, Uint8Array]> = [];
+  for (const e of entries) {
+    const raw = archive.subarray(e.dataStart, e.dataStart + e.compressedSize);
+    const data = e.method === 0 ? raw.slice() : await inflateRaw(raw, e.size, e.what);
+    if (crc32(data) !== e.crc) {
+      throw new Error(`${e.what} fails its CRC-32 check (0x${crc32(data).toString(16).padStart(8, '0')}, expected 0x${e.crc.toString(16).padStart(8, '0')}): the archive is corrupt`);
     }
-    files.push([name, data]);
+    files.push([e.name, data]);
   }
   // Object.fromEntries defines own properties, so a name like "__proto__" stays a plain key.
   return Object.fromEntries(files);

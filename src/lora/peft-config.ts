@@ -110,6 +110,12 @@ export function peftConfigText(config: LoraConfig, modules: LoraModule[], spec: 
 
 // ---- Reading ----------------------------------------------------------------------------------
 
+/** A value of the file as an error message shows it: JSON, cut short (a file may hold megabytes in one field). */
+const show = (v: unknown): string => {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 100 ? `${text.slice(0, 100)}…` : text;
+};
+
 /** A value that leaves a feature off: absent, null, false, an empty list or object. */
 function isOff(v: unknown): boolean {
   if (v === undefined || v === null || v === false) return true;
@@ -149,34 +155,63 @@ export function parsePeftConfig(json: unknown, spec: ModelSpec, where: string): 
   };
   if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('not a JSON object');
   const c = json as Record<string, unknown>;
-  if (c.peft_type !== 'LORA') fail(`peft_type is ${JSON.stringify(c.peft_type)}; only LoRA adapters ("LORA") are supported`);
+  if (c.peft_type !== 'LORA') fail(`peft_type is ${show(c.peft_type)}; only LoRA adapters ("LORA") are supported`);
   for (const [field, what] of UNSUPPORTED) {
-    if (!isOff(c[field])) fail(`${field} is ${JSON.stringify(c[field])}: ${what} is not supported`);
+    if (!isOff(c[field])) fail(`${field} is ${show(c[field])}: ${what} is not supported`);
   }
-  if (c.bias !== undefined && c.bias !== 'none') fail(`bias is ${JSON.stringify(c.bias)}: training biases is not supported (only "none")`);
+  if (c.bias !== undefined && c.bias !== 'none') fail(`bias is ${show(c.bias)}: training biases is not supported (only "none")`);
   const init = typeof c.init_lora_weights === 'string' ? c.init_lora_weights.toLowerCase() : '';
   if (BASE_CHANGING_INITS.some((p) => init.startsWith(p))) {
-    fail(`init_lora_weights is ${JSON.stringify(c.init_lora_weights)}: that initialisation changes the base weights and is not supported`);
+    fail(`init_lora_weights is ${show(c.init_lora_weights)}: that initialisation changes the base weights and is not supported`);
   }
   if (c.task_type !== undefined && c.task_type !== null && c.task_type !== 'CAUSAL_LM') {
-    fail(`task_type is ${JSON.stringify(c.task_type)}; only causal language models ("CAUSAL_LM") are supported`);
+    fail(`task_type is ${show(c.task_type)}; only causal language models ("CAUSAL_LM") are supported`);
   }
   // PEFT's own defaults where a field is absent: r 8, lora_alpha 8, dropout 0, no rsLoRA.
   const r = c.r ?? 8;
-  if (!Number.isSafeInteger(r) || (r as number) < 1) fail(`r must be a positive integer, not ${JSON.stringify(r)}`);
+  if (!Number.isSafeInteger(r) || (r as number) < 1) fail(`r must be a positive integer, not ${show(r)}`);
   const alpha = c.lora_alpha ?? 8;
-  if (typeof alpha !== 'number' || !(alpha > 0)) fail(`lora_alpha must be a positive number, not ${JSON.stringify(alpha)}`);
+  // (JSON.parse reads 1e999 as Infinity, and Infinity > 0.)
+  if (typeof alpha !== 'number' || !(alpha > 0 && Number.isFinite(alpha))) fail(`lora_alpha must be a positive number, not ${show(alpha)}`);
   const dropout = c.lora_dropout ?? 0;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(`lora_dropout must be a number in [0, 1), not ${JSON.stringify(dropout)}`);
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(`lora_dropout must be a number in [0, 1), not ${show(dropout)}`);
   const useRslora = c.use_rslora ?? false;
-  if (typeof useRslora !== 'boolean') fail(`use_rslora must be true or false, not ${JSON.stringify(useRslora)}`);
+  if (typeof useRslora !== 'boolean') fail(`use_rslora must be true or false, not ${show(useRslora)}`);
   const baseModel = c.base_model_name_or_path ?? '';
-  if (typeof baseModel !== 'string') fail(`base_model_name_or_path must be a string or null, not ${JSON.stringify(baseModel)}`);
+  if (typeof baseModel !== 'string') fail(`base_model_name_or_path must be a string or null, not ${show(baseModel)}`);
   // fan_in_fan_out is not read: PEFT overrides it per layer (true for Conv1D, false for nn.Linear),
   // so the saved A and B have the same layouts either way.
   const base = { r: r as number, alpha: alpha as number, dropout: dropout as number, useRslora: useRslora as boolean };
   const { targetModules, modules } = selectModules(c.target_modules, spec, base, fail);
   return { config: { ...base, targetModules }, modules, baseModel: baseModel as string };
+}
+
+/**
+ * Why matching the regular expression `source` against a module path could take exponential or
+ * high-polynomial time, or null. JavaScript's regular expressions backtrack without a time limit,
+ * so a hostile adapter_config.json could hang the import ('(.*)*x' never returns on a 30-character
+ * path; '.*.*.*.*.*.*.*.*.*x' takes seconds). Real target_modules patterns ('.*\.(q_proj|v_proj)',
+ * '^(?!.*vision).*(q|k|v)_proj$') have no repeated group and few repeats, which is what is allowed.
+ */
+function backtrackingRisk(source: string): string | null {
+  if (source.length > 1000) return 'it is longer than 1000 characters';
+  let repeats = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === ')' && /[*+{]/.test(source[i + 1] ?? '')) return 'a group is repeated';
+    else if (c === '*' || c === '+' || (c === '{' && /^\{\d*,\d*\}/.test(source.slice(i, i + 24)))) repeats++; // {n,m} backtracks too
+  }
+  return repeats > 3 ? `${repeats} repeats (*, + or {n,m}), more than 3` : null;
 }
 
 /**
@@ -202,11 +237,13 @@ function selectModules(
   const all = resolve('all-linear');
   let matches: (path: string) => boolean;
   if (typeof target === 'string') {
+    const risk = backtrackingRisk(target);
+    if (risk) return fail(`target_modules ${show(target)} is a regular expression whose matching time cannot be bounded (${risk}); list the module names instead`);
     let re: RegExp;
     try {
       re = new RegExp(`^(?:${target})$`);
     } catch (e) {
-      return fail(`target_modules ${JSON.stringify(target)} is not a regular expression this engine can read (${(e as Error).message})`);
+      return fail(`target_modules ${show(target)} is not a regular expression this engine can read (${(e as Error).message})`);
     }
     matches = (path) => re.test(path);
   } else if (Array.isArray(target) && target.length > 0 && target.every((t) => typeof t === 'string')) {
@@ -216,17 +253,17 @@ function selectModules(
     if (unmatched.length) resolve(unmatched);
     matches = (path) => list.some((t) => path === t || path.endsWith(`.${t}`));
   } else {
-    return fail(`target_modules must be a non-empty list of module names or a regular expression, not ${JSON.stringify(target)}`);
+    return fail(`target_modules must be a non-empty list of module names or a regular expression, not ${show(target)}`);
   }
   const chosen = all.filter((m) => matches(m.path));
-  if (chosen.length === 0) fail(`target_modules ${JSON.stringify(target)} selects none of this model's linear projections`);
+  if (chosen.length === 0) fail(`target_modules ${show(target)} selects none of this model's linear projections`);
   const names = targetModuleNames(chosen);
   const modules = resolve(names);
   // Every chosen path has one of these names, so the two sets are equal unless one is missing.
   const chosenPaths = new Set(chosen.map((m) => m.path));
   const missed = modules.find((m) => !chosenPaths.has(m.path));
   if (missed) {
-    fail(`target_modules ${JSON.stringify(target)} selects some '${missed.path.split('.').pop()}' modules but not '${missed.path}': LoRA on only some layers is not supported`);
+    fail(`target_modules ${show(target)} selects some '${missed.path.split('.').pop()}' modules but not '${missed.path}': LoRA on only some layers is not supported`);
   }
   return { targetModules: names, modules };
 }

@@ -82,7 +82,8 @@ export function checkAdapterFinite(adapter: LoraAdapter, what: string): void {
 export async function importPeft(source: ModelSource, spec: ModelSpec): Promise<LoraAdapter> {
   const configWhere = `${source.description}/${ADAPTER_CONFIG_FILE}`;
   const json = await readJsonIfExists(source, ADAPTER_CONFIG_FILE);
-  if (json === null) throw new Error(`${configWhere} is missing; a PEFT adapter folder needs its adapter_config.json`);
+  // (A file holding JSON null is not missing: parsePeftConfig says it is not an object.)
+  if (json === null && !(await source.exists(ADAPTER_CONFIG_FILE))) throw new Error(`${configWhere} is missing; a PEFT adapter folder needs its adapter_config.json`);
   const { config, modules, baseModel } = parsePeftConfig(json, spec, configWhere);
 
   const where = `${source.description}/${ADAPTER_WEIGHTS_FILE}`;
@@ -114,7 +115,14 @@ export async function importPeft(source: ModelSource, spec: ModelSpec): Promise<
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
         throw new Error(`${where}: tensor '${name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}] (r ${config.r}, in ${m.inFeatures}, out ${m.outFeatures})`);
       }
-      return readTensorF32(source, header, name);
+      const data = await readTensorF32(source, header, name);
+      // A NaN or an infinity would load and turn every output of the model into garbage.
+      const bad = data.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) {
+        const cols = shape[1];
+        throw new Error(`${where}: tensor '${name}' holds ${data[bad]} at [${Math.floor(bad / cols)}, ${bad % cols}]; an adapter with NaN or infinite values is refused`);
+      }
+      return data;
     };
     weights.set(m.path, { A: await read('A'), B: await read('B') });
   }

@@ -3,6 +3,7 @@
 // same variables; the engine already uses transformers' trim_blocks and lstrip_blocks settings;
 // Python's string stripping put in by jinja-python.ts).
 import { Template } from '@huggingface/jinja';
+import { registerTemplate, RenderLimitError, renderBounded, renderLimits, TemplateRaised, templateSource } from './bounded-render.js';
 import { PYTHON_STRING_FUNCTIONS, usePythonStringSemantics } from './jinja-python.js';
 import { readJsonIfExists, readTextIfExists, type ModelSource } from '../model/source.js';
 
@@ -44,18 +45,23 @@ export async function loadChatTemplate(source: ModelSource, configValue: unknown
  * jinja-python.ts); a syntax error names the folder it came from.
  */
 export function compileChatTemplate(template: string, where: string): Template {
+  let compiled: Template;
   try {
-    return usePythonStringSemantics(new Template(template));
+    compiled = usePythonStringSemantics(new Template(template));
   } catch (e) {
     throw new Error(`the chat template of ${where} does not parse: ${(e as Error).message}`);
   }
+  registerTemplate(compiled, where);
+  return compiled;
 }
 
 /**
  * The conversation as the template writes it. `specialTokens` holds the text of bos_token,
  * eos_token, ... (only those that are set); like transformers, they are passed to the template
  * under those names, next to `messages` and `add_generation_prompt`. A template's own
- * raise_exception(...) call surfaces as an Error with its message.
+ * raise_exception(...) call surfaces as an Error with its message. A template is a program from
+ * the model's folder, so rendering is bounded (renderLimits): one that loops, recurses or grows
+ * without end is stopped with an Error naming the folder and the limit.
  */
 export function renderChatTemplate(
   template: Template,
@@ -63,12 +69,22 @@ export function renderChatTemplate(
   addGenerationPrompt: boolean,
   specialTokens: Record<string, string>,
 ): string {
-  return template.render({
+  const items: Record<string, unknown> = {
     ...PYTHON_STRING_FUNCTIONS,
     ...specialTokens,
     messages: messages.map((m) => ({ role: m.role, content: m.content })),
     add_generation_prompt: addGenerationPrompt,
-  });
+  };
+  try {
+    return renderBounded(template, items, renderLimits(messages, specialTokens));
+  } catch (e) {
+    const where = `the chat template of ${templateSource(template)}`;
+    if (e instanceof RenderLimitError) throw new Error(`${where} was stopped: ${e.message}; a chat template must render a conversation in bounded time and size`);
+    if (e instanceof TemplateRaised) throw new Error(`${where} raised an error: ${e.message}`);
+    // The engine's own limits (a string longer than it holds, a stack overflow) are limits too.
+    if (e instanceof RangeError) throw new Error(`${where} was stopped: ${e.message}; a chat template must render a conversation in bounded time and size`);
+    throw new Error(`${where} cannot render this conversation: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /** A reasoning block that the chat template makes the model write at the start of each reply. */

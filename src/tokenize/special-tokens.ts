@@ -30,6 +30,41 @@ export function tokenContent(spec: unknown): string | null {
   return null;
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const show = (v: unknown) => (JSON.stringify(v) ?? String(v)).slice(0, 80);
+
+/**
+ * A parsed tokenizer_config.json or special_tokens_map.json (null: the file is absent), checked
+ * so that a field this project reads is either absent, null or of its kind: otherwise an error
+ * names `file` and the field (a bos_token of 1, an add_bos_token of "yes" or a chat_template of
+ * {} would otherwise be read as unset, silently).
+ */
+export function checkTokenizerConfig(value: unknown, file: string): TokenizerConfig | null {
+  if (value === null) return null;
+  const fail = (msg: string): never => {
+    throw new Error(`${file}: ${msg}`);
+  };
+  if (!isObject(value)) fail(`not a JSON object but ${show(value)}`);
+  const c = value as Record<string, unknown>;
+  for (const key of NAMED_SPECIAL_TOKENS) {
+    if (c[key] != null && tokenContent(c[key]) === null) fail(`${key} must be the token's text or an object with its "content", not ${show(c[key])}`);
+  }
+  // The last two are read by @huggingface/tokenizers itself, as truthy flags.
+  for (const key of ['add_bos_token', 'add_eos_token', 'clean_up_tokenization_spaces', 'remove_space', 'do_lowercase_and_remove_accent']) {
+    if (c[key] != null && typeof c[key] !== 'boolean') fail(`${key} must be true or false, not ${show(c[key])}`);
+  }
+  const extra = c.additional_special_tokens;
+  if (extra != null && !(Array.isArray(extra) && extra.every((t) => tokenContent(t) !== null))) {
+    fail(`additional_special_tokens must be a list of tokens (texts or objects with a "content"), not ${show(extra)}`);
+  }
+  const template = c.chat_template;
+  const named = (t: unknown) => isObject(t) && typeof t.name === 'string' && typeof t.template === 'string';
+  if (template != null && typeof template !== 'string' && !(Array.isArray(template) && template.every(named))) {
+    fail(`chat_template must be a template's text or a list of {"name", "template"} objects, not ${show(template)}`);
+  }
+  return c as TokenizerConfig;
+}
+
 /**
  * tokenizer_config.json over special_tokens_map.json (the config wins where both name a token),
  * with every named special token reduced to its text, so that @huggingface/tokenizers, which

@@ -6,7 +6,8 @@ import type { Template } from '@huggingface/jinja';
 import { readJsonIfExists, type ModelSource } from '../model/source.js';
 import { useFastBpe } from './fast-bpe.js';
 import { compileChatTemplate, findReasoningFormat, loadChatTemplate, renderChatTemplate, type ChatMessage, type ReasoningFormat } from './chat-template.js';
-import { mergeTokenizerConfig, specialTokenPolicy, tokenContent, type TokenizerConfig } from './special-tokens.js';
+import { checkTokenizerConfig, mergeTokenizerConfig, specialTokenPolicy, tokenContent, type TokenizerConfig } from './special-tokens.js';
+import { checkTokenizerJson, checkVocabulary, failingSection, probeTokenizer } from './tokenizer-json.js';
 
 export type { ChatMessage, ReasoningFormat } from './chat-template.js';
 export { StreamDecoder } from './stream.js';
@@ -35,22 +36,28 @@ export class TextTokenizer {
   private leadingSpecials: number[] | null | undefined;
   private reasoning: ReasoningFormat | null | undefined;
 
-  private constructor(tokenizerJson: Record<string, unknown>, config: TokenizerConfig, chatTemplate: string | null, where: string) {
+  private constructor(tokenizerJson: Record<string, unknown>, config: TokenizerConfig, chatTemplate: string | null, where: string, configFile: TokenizerConfig | null) {
     this.where = where;
+    // The library takes the file on trust (an id of 2^31 makes it walk a 2^31-entry list), so
+    // what it builds from is checked first, and what it built is run once on a probe text.
+    const specials = checkTokenizerJson(tokenizerJson, `${where}/tokenizer.json`);
     try {
       // The library insists that these keys exist, even when a file leaves them out (= none).
-      const json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson };
+      const json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...tokenizerJson, added_tokens: tokenizerJson.added_tokens ?? [] };
       this.tokenizer = new Tokenizer(json, config);
       useFastBpe(this.tokenizer);
     } catch (e) {
-      throw new Error(`${where}/tokenizer.json cannot be loaded: ${(e as Error).message}`);
+      throw new Error(`${where}/tokenizer.json cannot be loaded: its ${failingSection(tokenizerJson, config)} is not one the library can build (${(e as Error).message})`);
     }
+    checkVocabulary(this.tokenizer, tokenizerJson, specials, `${where}/tokenizer.json`);
+    probeTokenizer(this.tokenizer, `${where}/tokenizer.json`);
 
     const idOf = (key: string): number | null => {
       const text = tokenContent(config[key]);
       if (text === null) return null;
       const id = this.tokenizer.token_to_id(text);
-      if (id === undefined) throw new Error(`${where}: the ${key} ${JSON.stringify(text)} of tokenizer_config.json is not in tokenizer.json's vocabulary`);
+      const file = configFile && key in configFile ? 'tokenizer_config.json' : 'special_tokens_map.json';
+      if (id === undefined) throw new Error(`${where}: the ${key} ${JSON.stringify(text)} of ${file} is not in tokenizer.json's vocabulary`);
       return id;
     };
     this.bosTokenId = idOf('bos_token');
@@ -85,14 +92,14 @@ export class TextTokenizer {
     if (json === null) {
       throw new Error(`${where} has no tokenizer.json: this project reads the Hugging Face fast-tokenizer file and cannot turn text into ids without it`);
     }
-    if (typeof json !== 'object' || json === null || typeof json.model !== 'object' || json.model === null) {
+    if (typeof json !== 'object' || json === null || Array.isArray(json) || typeof json.model !== 'object' || json.model === null || Array.isArray(json.model)) {
       throw new Error(`${where}/tokenizer.json has no "model" section; it is not a Hugging Face tokenizer file`);
     }
-    const config = await readJsonIfExists<TokenizerConfig>(source, 'tokenizer_config.json');
-    const specialMap = await readJsonIfExists<Record<string, unknown>>(source, 'special_tokens_map.json');
+    const config = checkTokenizerConfig(await readJsonIfExists(source, 'tokenizer_config.json'), `${where}/tokenizer_config.json`);
+    const specialMap = checkTokenizerConfig(await readJsonIfExists(source, 'special_tokens_map.json'), `${where}/special_tokens_map.json`);
     const merged = mergeTokenizerConfig(config, specialMap);
     const chatTemplate = await loadChatTemplate(source, merged.chat_template);
-    return new TextTokenizer(json, merged, chatTemplate, where);
+    return new TextTokenizer(json, merged, chatTemplate, where, config);
   }
 
   /**
@@ -101,11 +108,22 @@ export class TextTokenizer {
    */
   encode(text: string, opts: { addSpecialTokens?: boolean } = {}): number[] {
     const addSpecial = opts.addSpecialTokens ?? true;
-    if (!this.addFromFlags) return this.tokenizer.encode(text, { add_special_tokens: addSpecial }).ids;
-    const ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    if (!this.addFromFlags) return this.checkedIds(this.tokenizer.encode(text, { add_special_tokens: addSpecial }));
+    const ids = this.checkedIds(this.tokenizer.encode(text, { add_special_tokens: false }));
     if (addSpecial && this.addBos) ids.unshift(this.bosTokenId!);
     if (addSpecial && this.addEos) ids.push(this.eosTokenId!);
     return ids;
+  }
+
+  /**
+   * The ids of an encoding, unless a token has none: the library then gives undefined (a piece
+   * that is not in the vocabulary of a tokenizer without unk_token, e.g. a byte-level vocabulary
+   * missing a byte), which would otherwise travel on as a silent NaN.
+   */
+  private checkedIds(encoding: { ids: number[]; tokens: string[] }): number[] {
+    const at = encoding.ids.findIndex((id) => id === undefined);
+    if (at < 0) return encoding.ids;
+    throw new Error(`${this.where}/tokenizer.json: the token ${JSON.stringify(encoding.tokens[at])} has no id (it is not in the vocabulary, and model.unk_token names no token)`);
   }
 
   /**

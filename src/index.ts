@@ -13,7 +13,7 @@ export { Engine, type EngineOptions } from './engine/engine.js';
 export { connectEngine, type WorkerEngine } from './engine/worker-client.js';
 export type * from './engine/types.js';
 export { estimateTrainingMemory, type MemoryEstimate, type MemoryEstimateOptions } from './train/memory.js';
-export { zipFiles, unzipFiles } from './io/zip.js';
+export { zipFiles, unzipFiles, type UnzipOptions } from './io/zip.js';
 export { trlExportFiles } from './train/trl-export.js';
 export { cachedUrlSource, MODEL_CACHE } from './model/cached-source.js';
 export { gpuMemory, resetPeak, type GpuMemory } from './gpu/tensor.js';

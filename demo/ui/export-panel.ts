@@ -19,7 +19,7 @@ async function readAdapterFiles(picked: File[]): Promise<Files> {
   const files: Files = {};
   for (const f of picked) {
     const bytes = new Uint8Array(await f.arrayBuffer());
-    const entries = /\.zip$/i.test(f.name) ? await unzipFiles(bytes) : { [f.name]: bytes };
+    const entries = /\.zip$/i.test(f.name) ? await unzipFiles(bytes, { name: f.name }) : { [f.name]: bytes };
     for (const [path, data] of Object.entries(entries)) files[path.split('/').pop()!] = data;
   }
   const missing = ADAPTER_FILES.filter((n) => !(n in files));

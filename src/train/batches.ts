@@ -57,14 +57,14 @@ export function epochOrder(n: number, epoch: number, seed: number): number[] {
 /**
  * The validation split holds at most this many examples, whatever the fraction: the whole split
  * is evaluated before the first step and at every evaluation, and 10 % of a 200,000-line file
- * (20,000 examples) would cost more than many runs' training (1,000 stories260K examples take
- * about 2 minutes on SwiftShader here; 200 about 25 s, which lets a 200,000-example run start its
- * first step within a minute: test/cli/train-large.test.ts). Over 200 examples the mean loss has a
- * standard error of about 7 % of the spread of the examples' losses (σ/√200), enough to follow a
- * run, and the examples beyond the cap are trained on instead. Files of up to 2,000 examples at
- * the default 10 % never reach it.
+ * (20,000 examples) would cost more than many runs' training (on SwiftShader here, 1,000
+ * stories260K examples take about 2 minutes to evaluate, 100 about 12 s, which lets a
+ * 200,000-example run finish its first step within a minute: test/e2e/cli-large-dataset.test.ts).
+ * Over 100 examples the mean loss has a standard error of about 10 % of the spread of the
+ * examples' losses (σ/√100), enough to follow a run, and the examples beyond the cap are trained
+ * on instead. Files of up to 1,000 examples at the default 10 % never reach it.
  */
-export const MAX_VALIDATION_EXAMPLES = 200;
+export const MAX_VALIDATION_EXAMPLES = 100;
 
 /**
  * Holds out ⌈fraction·n⌉ examples for validation, at most `cap` (MAX_VALIDATION_EXAMPLES), at

@@ -1,4 +1,4 @@
-// The large dataset of the load tests (test/train/large-dataset.test.ts, test/cli/train-large.test.ts):
+// The large dataset of the load tests (test/train/large-dataset.test.ts, test/e2e/cli-large-dataset.test.ts):
 // n JSONL lines of about 250 bytes each, short stories as in the report that motivated them
 // (172,741 short lines, 50 MB); 200,000 lines are about 50 MB.
 

@@ -1,7 +1,7 @@
 // A large dataset end to end on the CPU: a generated file of 200,000 examples (about 50 MB) is
 // parsed, validated, split, tokenized and batched, and the time and the growth of the process's
 // memory are measured. The full size runs with a stand-in tokenizer (stories260K's real one costs
-// about 0.2 ms per example here, 40 s for 200,000: test/cli/train-large.test.ts times that
+// about 0.2 ms per example here, 40 s for 200,000: test/e2e/cli-large-dataset.test.ts times that
 // through the CLI); the real tokenizer runs here on a slice. The stand-in still reaches every
 // dataset-sized loop and array of the preparation (the crash that motivated this file was a
 // spread of every row's length into Math.max: "Maximum call stack size exceeded").

@@ -8,6 +8,7 @@
 // Reading: the fields that change what an adapter computes are checked; those this engine does not
 // implement (DoRA, biases, rank/alpha patterns, per-layer targeting, ...) are refused by name
 // rather than silently ignored.
+import { backtrackingRisk } from '../text/regex-risk.js';
 import type { ModelSpec } from '../model/config.js';
 import { isConv1D } from '../model/weights.js';
 import { resolveLoraModules, type LoraConfig, type LoraModule } from './config.js';
@@ -184,34 +185,6 @@ export function parsePeftConfig(json: unknown, spec: ModelSpec, where: string): 
   const base = { r: r as number, alpha: alpha as number, dropout: dropout as number, useRslora: useRslora as boolean };
   const { targetModules, modules } = selectModules(c.target_modules, spec, base, fail);
   return { config: { ...base, targetModules }, modules, baseModel: baseModel as string };
-}
-
-/**
- * Why matching the regular expression `source` against a module path could take exponential or
- * high-polynomial time, or null. JavaScript's regular expressions backtrack without a time limit,
- * so a hostile adapter_config.json could hang the import ('(.*)*x' never returns on a 30-character
- * path; '.*.*.*.*.*.*.*.*.*x' takes seconds). Real target_modules patterns ('.*\.(q_proj|v_proj)',
- * '^(?!.*vision).*(q|k|v)_proj$') have no repeated group and few repeats, which is what is allowed.
- */
-function backtrackingRisk(source: string): string | null {
-  if (source.length > 1000) return 'it is longer than 1000 characters';
-  let repeats = 0;
-  let inClass = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === ')' && /[*+{]/.test(source[i + 1] ?? '')) return 'a group is repeated';
-    else if (c === '*' || c === '+' || (c === '{' && /^\{\d*,\d*\}/.test(source.slice(i, i + 24)))) repeats++; // {n,m} backtracks too
-  }
-  return repeats > 3 ? `${repeats} repeats (*, + or {n,m}), more than 3` : null;
 }
 
 /**

@@ -4,6 +4,7 @@
 // wrong kind fails at the first text that reaches it), so the file's shape is checked before the
 // library builds from it, the vocabulary it built is checked after, and each of its stages is run
 // once on a probe text. Every error names the file and the field.
+import { backtrackingRisk } from '../text/regex-risk.js';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { SIZE_LIMITS } from '../model/config-fields.js';
 import type { TokenizerConfig } from './special-tokens.js';
@@ -87,6 +88,10 @@ export function checkTokenizerJson(json: Record<string, unknown>, file: string):
     if ('pattern' in v && !(isObject(v.pattern) && (typeof v.pattern.String === 'string' || typeof v.pattern.Regex === 'string'))) {
       fail(`${path}.pattern must be {"String": text} or {"Regex": text}, not ${show(v.pattern)}`);
     }
+    // Every text is matched against it: a pattern whose matching time has no bound would hang encoding.
+    const regex = isObject(v.pattern) ? v.pattern.Regex : undefined;
+    const risk = typeof regex === 'string' ? backtrackingRisk(regex) : null;
+    if (risk) fail(`${path}.pattern.Regex ${show(regex)} is a regular expression whose matching time cannot be bounded (${risk})`);
     // The post-processors add special tokens by their text (checkVocabulary looks each up).
     const special = (token: unknown, where: string) => {
       if (typeof token !== 'string') fail(`${where} names the special token ${show(token)}, which is not a token's text`);

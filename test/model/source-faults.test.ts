@@ -14,6 +14,7 @@ import { loadModelSpec } from '../../src/model/config.js';
 import { resolveModelSource } from '../../src/model/source-node.js';
 import { STALL_TIMEOUT_MS, urlSource } from '../../src/model/source.js';
 import { TextTokenizer } from '../../src/tokenize/tokenizer.js';
+import { withFakeCaches } from './fake-caches.js';
 
 const BODY = Uint8Array.from({ length: 4096 }, (_, i) => i % 251);
 const CONFIG = new TextEncoder().encode('{"model_type": "llama"}');
@@ -47,23 +48,6 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     return void res.end(bytes.subarray(a, b + 1));
   }
   res.writeHead(200, { 'Content-Length': bytes.length }).end(bytes);
-}
-
-/** A Cache Storage stand-in (what cachedUrlSource needs of it), installed for the duration of fn. */
-async function withFakeCaches(fn: () => Promise<void>): Promise<void> {
-  const store = new Map<string, Response>();
-  const cache = {
-    match: async (url: string) => store.get(url)?.clone(),
-    put: async (url: string, res: Response) => void store.set(url, new Response(await res.arrayBuffer(), { headers: res.headers })),
-  };
-  const g = globalThis as { caches?: unknown };
-  const before = g.caches;
-  g.caches = { open: async () => cache };
-  try {
-    await fn();
-  } finally {
-    g.caches = before;
-  }
 }
 
 /** The message of the error fn rejects with, and how long it took to come. */

@@ -11,6 +11,7 @@ import { cachedUrlSource } from '../../src/model/cached-source.js';
 import { HF_ENDPOINT, HubAccessError, hubAccessKind, hubDefaults, hubModelUrl, hubRepoOf, normalizeHubToken, setHubDefaults } from '../../src/model/hub.js';
 import { nodeHubOptions, resolveModelSource } from '../../src/model/source-node.js';
 import { urlSource } from '../../src/model/source.js';
+import { withFakeCaches } from './fake-caches.js';
 
 const GOOD = 'hf_goodToken123';
 const NO_ACCESS = 'hf_validButNotAccepted';
@@ -158,15 +159,7 @@ describe('the Hugging Face token against a stand-in Hub', () => {
   });
 
   it('cachedUrlSource downloads with the token, explains a refusal, and serves the stored copy afterwards', async () => {
-    const store = new Map<string, Response>();
-    const cache = {
-      match: async (url: string) => store.get(url)?.clone(),
-      put: async (url: string, res: Response) => void store.set(url, new Response(await res.arrayBuffer(), { headers: res.headers })),
-    };
-    const g = globalThis as { caches?: unknown };
-    const before = g.caches;
-    g.caches = { open: async () => cache };
-    try {
+    await withFakeCaches(async () => {
       const refused = cachedUrlSource(hubModelUrl('gated/model', { hubEndpoint: hub }), { hubEndpoint: hub, hfToken: 'hf_expired' });
       await expect(refused.read('model.safetensors', 0, 8)).rejects.toThrow('the token was refused for gated/model');
       const src = cachedUrlSource(hubModelUrl('gated/model', opts()), opts());
@@ -177,9 +170,7 @@ describe('the Hugging Face token against a stand-in Hub', () => {
       expect(await again.read('model.safetensors', 0, 4)).toEqual(WEIGHTS.slice(0, 4));
       expect(log.length).toBe(requests);
       expect(log.map((l) => l.authorization)).toEqual(['Bearer hf_expired', `Bearer ${GOOD}`, `Bearer ${GOOD}`]);
-    } finally {
-      g.caches = before;
-    }
+    });
   });
 
   it('resolves a Hugging Face id in Node with HF_TOKEN and HF_ENDPOINT, and the CLI with --hf-token first', async () => {

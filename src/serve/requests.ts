@@ -28,6 +28,7 @@ import {
   stopSequences,
   type Body,
 } from './fields.js';
+import { isJsonObject as isObject } from '../text/json-value.js';
 
 /** `generate --max-new-tokens`'s default, the default of max_tokens here. */
 export const DEFAULT_MAX_TOKENS = 128;
@@ -195,6 +196,3 @@ function parsePrompt(v: unknown): string | number[] {
   throw invalidField('prompt.[0]', `'prompt.[0]' must be a string or a non-empty list of token ids, not ${kind(v[0])}`, 'invalid_type');
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

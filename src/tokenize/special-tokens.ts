@@ -1,6 +1,7 @@
 // The tokenizer settings that live outside tokenizer.json: tokenizer_config.json, with
 // special_tokens_map.json underneath it (older folders keep bos/eos/unk/pad only there), and the
 // rule that decides whether encode() adds BOS/EOS itself, the way transformers 5 does.
+import { isJsonObject as isObject, showValue as show } from '../text/json-value.js';
 
 /** A special token as tokenizer_config.json writes it: a string, or an AddedToken object. */
 export type TokenSpec = string | { content: string } | null | undefined;
@@ -30,8 +31,6 @@ export function tokenContent(spec: unknown): string | null {
   return null;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const show = (v: unknown) => (JSON.stringify(v) ?? String(v)).slice(0, 80);
 
 /**
  * A parsed tokenizer_config.json or special_tokens_map.json (null: the file is absent), checked

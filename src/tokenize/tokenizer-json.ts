@@ -8,6 +8,7 @@ import { backtrackingRisk } from '../text/regex-risk.js';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { SIZE_LIMITS } from '../model/config-fields.js';
 import type { TokenizerConfig } from './special-tokens.js';
+import { isJsonObject as isObject, showValue as show } from '../text/json-value.js';
 
 /** Token ids are below this: config.json's vocab_size limit (../model/config-fields.ts). */
 const ID_LIMIT = SIZE_LIMITS.vocab_size;
@@ -20,8 +21,6 @@ const COMPONENTS: Record<string, { list: string; types: string[] }> = {
   decoder: { list: 'decoders', types: ['ByteLevel', 'WordPiece', 'Metaspace', 'BPEDecoder', 'CTC', 'Sequence', 'Replace', 'Fuse', 'Strip', 'ByteFallback'] },
 };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const show = (v: unknown) => (JSON.stringify(v) ?? String(v)).slice(0, 80);
 const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) < ID_LIMIT;
 
 /**

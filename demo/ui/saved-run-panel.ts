@@ -52,21 +52,11 @@ export function initSavedRunPanel(store: Store, resume: (run: SavedRun, files: F
     render();
   }
 
-  /** The checkpoint option that keeps each checkpoint of a run with `totalSteps` steps (learned at its start). */
-  function keeping(runs: SavedRuns, stepsEvery: number): CheckpointOptions {
-    return {
-      every: stepsEvery,
-      write: async (files, step) => {
-        const total = Number(JSON.parse(new TextDecoder().decode(files['trainer_state.json'])).totalSteps);
-        try {
-          await runs.saveCheckpoint(files, step, total);
-          say('idle', `Checkpoint after step ${step} kept in this browser: a reload or a lost GPU can resume from it.`);
-        } catch (e) {
-          say('error', `Checkpoint not kept: ${errorMessage(e)}.`);
-        }
-      },
-    };
-  }
+  /** The checkpoint option that keeps each checkpoint in `runs`, saying under the buttons whether it was kept. */
+  const keeping = (runs: SavedRuns, stepsEvery: number): CheckpointOptions =>
+    runs.checkpointOption(stepsEvery, (step, error) =>
+      error ? say('error', `Checkpoint not kept: ${errorMessage(error)}.`) : say('idle', `Checkpoint after step ${step} kept in this browser: a reload or a lost GPU can resume from it.`),
+    );
 
   resumeButton.addEventListener('click', () => {
     if (!saved) return;

@@ -22,10 +22,12 @@ import { connectEngine, type WorkerEngine } from '../../src/engine/worker-client
 import type { LoadModelProgress, LoraEngine, ModelInfo, TrainStartEvent, TrainSummary } from '../../src/engine/types.js';
 import { zipFiles } from '../../src/io/zip.js';
 import type { StepEvent } from '../../src/train/events.js';
-import { SavedRuns } from '../../src/engine/saved-runs.js';
+import type { SavedRuns } from '../../src/engine/saved-runs.js';
 import type { CheckpointOptions } from '../../src/engine/types.js';
 import { AttributeError, checkpointEveryAttribute, SWITCH_ATTRIBUTES, TRAINING_ATTRIBUTES, trainingConfigFromAttributes, weightsAttribute } from './attributes.js';
+import { datasetFileName, fetchDatasetSrc, type FetchedDataset } from './dataset-src.js';
 import { formatBytes, formatDuration, modelLabel, resolveModel } from './format.js';
+import { keptRuns, resumes } from './kept-run.js';
 import { drawSparkline, STYLES, TEMPLATE } from './template.js';
 
 let styles: CSSStyleSheet | null = null;
@@ -133,9 +135,9 @@ export class LoraTrainerElement extends HTMLElement {
       drawSparkline(this.canvas, [], '');
       this.setState('training', 'preparing the data…');
       // The kept run of this model resumes when it trained this data with these settings; else a new run replaces it.
-      const runs = await this.savedRuns();
+      const runs = await keptRuns(this.getAttribute('model'), document.baseURI);
       const kept = runs ? await runs.saved().catch(() => null) : null;
-      const resume = kept !== null && kept.run.model === info.description && kept.run.datasetText === data.text && JSON.stringify(kept.run.config) === JSON.stringify(config);
+      const resume = resumes(kept, info, data.text, config);
       if (runs && !resume) await runs.begin({ model: info.description, datasetText: data.text, config, every });
       this.checkpointProblem = '';
       const checkpoint = runs ? this.keeping(runs, resume ? kept.run.every : every) : undefined;
@@ -214,34 +216,17 @@ export class LoraTrainerElement extends HTMLElement {
 
   // ---- helpers ------------------------------------------------------------------------------
 
-  /** The runs kept for this element's model (null without OPFS or a model attribute). */
-  private async savedRuns(): Promise<SavedRuns | null> {
-    const model = this.getAttribute('model');
-    if (!model?.trim()) return null;
-    return SavedRuns.open(`lora-trainer ${resolveModel(model, document.baseURI)}`).catch(() => null);
-  }
-
   /** The checkpoint option that keeps each checkpoint in `runs`, reporting one that cannot be kept. */
   private keeping(runs: SavedRuns, every: number): CheckpointOptions {
-    return {
-      every,
-      write: async (files, step) => {
-        const total = Number(JSON.parse(new TextDecoder().decode(files['trainer_state.json'])).totalSteps);
-        try {
-          await runs.saveCheckpoint(files, step, total);
-          this.emit('checkpoint', { step, kept: true });
-        } catch (e) {
-          const message = (e as Error).message;
-          this.checkpointProblem = ` · checkpoint not kept: ${message}`;
-          this.emit('checkpoint', { step, kept: false, message });
-        }
-      },
-    };
+    return runs.checkpointOption(every, (step, error) => {
+      if (error) this.checkpointProblem = ` · checkpoint not kept: ${error.message}`;
+      this.emit('checkpoint', error ? { step, kept: false, message: error.message } : { step, kept: true });
+    });
   }
 
   /** When a run of this model stopped before its end: says so (unless `say` is false), labels Train "Resume" and emits resumable. */
   private async offerResume(say = true): Promise<void> {
-    const kept = await (await this.savedRuns())?.saved().catch(() => null);
+    const kept = await (await keptRuns(this.getAttribute('model'), document.baseURI))?.saved().catch(() => null);
     const c = kept?.run.checkpoint;
     if (!c || this.busy) return;
     this.buttons.train.textContent = 'Resume';
@@ -326,22 +311,13 @@ export class LoraTrainerElement extends HTMLElement {
     return this.abort ? Promise.race([p, this.abort.promise]) : p;
   }
 
-  private async fetchDataset(): Promise<{ text: string; fileName: string; format: 'jsonl' | 'csv' | 'auto' }> {
+  /** The datasetText property, else dataset-src fetched. */
+  private async fetchDataset(): Promise<FetchedDataset> {
     if (this.datasetText !== null) return { text: this.datasetText, fileName: 'dataset', format: 'auto' };
     const src = this.getAttribute('dataset-src');
     if (!src) throw new Error('no dataset: set the dataset-src attribute or the dataset property');
-    const url = new URL(src, document.baseURI);
-    this.setState('loading', `fetching ${url.pathname.split('/').pop()}…`);
-    let res: Response;
-    try {
-      res = await fetch(url);
-    } catch (e) {
-      throw new Error(`dataset-src: GET ${url.href} failed: ${(e as Error).message}`);
-    }
-    if (!res.ok) throw new Error(`dataset-src: GET ${url.href}: HTTP ${res.status} ${res.statusText}`);
-    const fileName = decodeURIComponent(url.pathname.split('/').pop() || 'dataset');
-    const format = /\.csv$/i.test(fileName) ? 'csv' : /\.jsonl?$/i.test(fileName) ? 'jsonl' : 'auto';
-    return { text: await res.text(), fileName, format };
+    this.setState('loading', `fetching ${datasetFileName(src, document.baseURI)}…`);
+    return fetchDatasetSrc(src, document.baseURI);
   }
 
   /** Loads the model attribute's model unless it is the one loaded; shows the download. */

@@ -12,8 +12,9 @@
 // run.json naming a complete checkpoint, or none yet. When the browser's storage quota is
 // exhausted, the partial folder is removed and saveCheckpoint throws a StorageFullError that says
 // how much was needed and how much is in use: the caller reports it (and training may go on).
+import { checkpointSource, decodeState } from '../train/checkpoint.js';
 import type { TrainingConfigInput } from '../train/config.js';
-import type { Files } from './types.js';
+import type { CheckpointOptions, Files } from './types.js';
 
 const FOLDER = 'webgpu-lora-runs';
 const RECORD = 'run.json';
@@ -64,13 +65,33 @@ export class SavedRuns {
   }
 
   /**
-   * Keeps `files` as the run's checkpoint after `step` (of `totalSteps`), replacing the one before.
-   * Throws StorageFullError when the quota is exhausted (the new checkpoint is then not kept; the
-   * one before stays).
+   * The TrainOptions.checkpoint that keeps every `every`-th step's checkpoint here, calling
+   * `report(step, null)` when it was kept and `report(step, error)` when it was not (the storage
+   * is full: StorageFullError); training goes on either way.
    */
-  async saveCheckpoint(files: Files, step: number, totalSteps: number): Promise<void> {
+  checkpointOption(every: number, report: (step: number, error: Error | null) => void): CheckpointOptions {
+    return {
+      every,
+      write: async (files, step) => {
+        try {
+          await this.saveCheckpoint(files, step);
+          report(step, null);
+        } catch (e) {
+          report(step, e instanceof Error ? e : new Error(String(e)));
+        }
+      },
+    };
+  }
+
+  /**
+   * Keeps `files` as the run's checkpoint after `step`, replacing the one before. Throws
+   * StorageFullError when the quota is exhausted (the new checkpoint is then not kept; the one
+   * before stays).
+   */
+  async saveCheckpoint(files: Files, step: number): Promise<void> {
     const record = await this.readRecord();
     if (!record) throw new Error('no run is being kept: call begin() first');
+    const { totalSteps } = await decodeState(checkpointSource(files));
     const name = `checkpoint-${step}`;
     try {
       const folder = await this.dir.getDirectoryHandle(name, { create: true });

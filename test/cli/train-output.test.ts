@@ -15,7 +15,7 @@ import { cliInProcess } from './run-cli.js';
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `webgpu-lora-${prefix}-`));
 
 describe.skipIf(!SHARED_DIR)(`webgpu-lora train --out${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  const model = join(SHARED_DIR!, 'models', 'stories260K');
+  const model = join(SHARED_DIR ?? '', 'models', 'stories260K');
   const data = join(tmp('out-data'), 'pairs.jsonl');
   writeFileSync(data, ['{"input": "Who is Tom?", "output": "Tom is a boy."}', '{"input": "Who is Lily?", "output": "Lily is a girl."}'].join('\n'));
   const train = (out: string, ...extra: string[]) =>

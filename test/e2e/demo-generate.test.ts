@@ -10,7 +10,7 @@ import { AFTER_ONCE_IDS } from '../stories-readme.js';
 import { collectErrors, demoSuite } from './browser.js';
 
 describe.skipIf(!SHARED_DIR)(`demo page in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  const suite = demoSuite({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
+  const suite = demoSuite({ stories260K: join(SHARED_DIR ?? '', 'models', 'stories260K') });
 
   it('loads stories260K from a URL, generates the reference continuation, and reloads it with f16 weights', async () => {
     const dir = join(SHARED_DIR!, 'models', 'stories260K');

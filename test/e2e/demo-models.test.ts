@@ -49,7 +49,7 @@ async function load(page: Page, model: string, token: string): Promise<{ state: 
 }
 
 describe.skipIf(!SHARED_DIR)(`demo model list and token in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  const suite = demoSuite({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
+  const suite = demoSuite({ stories260K: join(SHARED_DIR ?? '', 'models', 'stories260K') });
 
   it('lists six models with sizes and estimates, keeps the token only when asked, and loads a gated model with it', async () => {
     const context = await suite.browser.newContext();

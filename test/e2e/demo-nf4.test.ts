@@ -15,7 +15,7 @@ import { fillSettings, PAIRS_JSONL } from './demo-steps.js';
 const FORMATS = ['f32', 'f16', 'q8', 'nf4'] as const;
 
 describe.skipIf(!SHARED_DIR)(`demo trains with nf4 weights in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  const suite = demoSuite({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
+  const suite = demoSuite({ stories260K: join(SHARED_DIR ?? '', 'models', 'stories260K') });
 
   it('offers the formats with their estimates, proposes nf4 when only nf4 fits, and trains stories260K with nf4', async () => {
     const context = await suite.browser.newContext();

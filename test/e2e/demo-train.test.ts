@@ -17,7 +17,7 @@ import { fillSettings, PAIRS, PAIRS_JSONL, watchStalls, type Stalls } from './de
 export const SCREENSHOT = join(import.meta.dirname, '..', '..', 'docs', 'demo-training.png');
 
 describe.skipIf(!SHARED_DIR)(`demo page trains in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  const suite = demoSuite({ 'stories-eos': storiesEndingWithBos() });
+  const suite = demoSuite({ 'stories-eos': SHARED_DIR ? storiesEndingWithBos() : '' });
 
   it('trains on a pasted dataset, answers with the trained answer, and exports a PEFT adapter', async () => {
     const context = await suite.browser.newContext({ viewport: { width: 1280, height: 900 } });

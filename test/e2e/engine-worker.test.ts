@@ -10,7 +10,7 @@ import { collectErrors, demoSuite } from './browser.js';
 import { PAIRS_JSONL } from './demo-steps.js';
 
 describe.skipIf(!SHARED_DIR)(`engine checkpoints through the worker in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  const suite = demoSuite({ stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
+  const suite = demoSuite({ stories260K: join(SHARED_DIR ?? '', 'models', 'stories260K') });
 
   it('checkpoints every N steps and resumes bit for bit', async () => {
     const context = await suite.browser.newContext();

@@ -9,7 +9,7 @@ import { collectErrors, demoSuite } from './browser.js';
 import { fillSettings, PAIRS_JSONL } from './demo-steps.js';
 
 describe.skipIf(!SHARED_DIR)(`offline demo and widget in Chromium${SHARED_DIR ? '' : ` (skipped: ${NO_SHARED_REASON})`}`, () => {
-  const suite = demoSuite({ 'stories-eos': storiesEndingWithBos(), stories260K: join(SHARED_DIR!, 'models', 'stories260K') });
+  const suite = demoSuite({ 'stories-eos': SHARED_DIR ? storiesEndingWithBos() : '', stories260K: join(SHARED_DIR ?? '', 'models', 'stories260K') });
 
   it('loads and trains with the network off after one visit', async () => {
     const context = await suite.browser.newContext();
